@@ -1,0 +1,5 @@
+import sys
+
+from recycler.cli import main
+
+sys.exit(main())

@@ -1,0 +1,104 @@
+"""SNS alerts: a short subject, a text body a human can act on, and the same facts as JSON under it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+from recycler.fleet import RETRY_CONFIG
+from recycler.models import GroupReport, RunReport
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+
+logger = logging.getLogger(__name__)
+
+SUBJECT_LIMIT = 100
+SNS_SUBJECT_SAFE = str.maketrans({"\n": " ", "\r": " "})
+
+
+def _subject(text: str) -> str:
+    """SNS subjects must be ASCII-ish, one line, at most 100 characters."""
+    text = text.translate(SNS_SUBJECT_SAFE).encode("ascii", "replace").decode()
+    return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 1] + "~"
+
+
+def console_links(region: str, group: str, instance_ids: list[str]) -> list[str]:
+    base = f"https://{region}.console.aws.amazon.com"
+    links = [f"{base}/ec2/home?region={region}#AutoScalingGroupDetails:id={group};view=activity"]
+    links += [f"{base}/ec2/home?region={region}#InstanceDetails:instanceId={i}" for i in instance_ids]
+    return links
+
+
+def failure_message(report: GroupReport, run_id: str, region: str, context: dict[str, Any]) -> tuple[str, str]:
+    """(subject, body) for one failed group."""
+    subject = _subject(f"recycler FAILED: {report.group} - {report.reason}")
+    victim = report.victim
+    replacement = report.replacement
+    lines = [
+        f"Recycling Auto Scaling group {report.group!r} FAILED in run {run_id}.",
+        "",
+        f"What failed:   {report.reason}",
+        f"Details:       {report.detail or '-'}",
+        f"Mode:          {report.mode}",
+    ]
+    if victim:
+        lines.append(
+            f"Victim:        {victim.instance_id} (launched {victim.launch_time}, "
+            f"{victim.age_days if victim.age_days is not None else '?'} days old, AMI {victim.image_id})"
+        )
+    if replacement and replacement.instance_id:
+        lines.append(f"Replacement:   {replacement.instance_id} (AMI {replacement.image_id})")
+    else:
+        lines.append("Replacement:   none seen InService")
+    checks = context.get("checks") or {}
+    for check, state in checks.items():
+        lines.append(f"  check {check}: {state}")
+    if context.get("last_activity"):
+        lines.append(f"Last scaling activity: {context['last_activity']}")
+    if report.waited_seconds is not None:
+        lines.append(f"Waited:        {report.waited_seconds:.0f} s")
+    ids = [i for i in [victim.instance_id if victim else None, replacement.instance_id if replacement else None] if i]
+    lines += ["", "Console:"] + [f"  {link}" for link in console_links(region, report.group, ids)]
+    lines += [
+        "",
+        "What to do next:",
+        "  1. Open the group's Activity tab (link above) and read why the replacement did not become healthy.",
+        "  2. Check the replacement's system log and target-group health reason; the launch template may",
+        "     point at a broken AMI or user data.",
+        "  3. The group is recycled again only after the issue is fixed and the min interval passed;",
+        "     a drill can re-run it now: {\"groups\": [\"" + report.group + "\"], \"force\": true}.",
+        "",
+        "JSON:",
+        json.dumps({"run_id": run_id, **report.model_dump(mode="json"), "context": context}, indent=2, default=str),
+    ]
+    return subject, "\n".join(lines)
+
+
+def summary_message(report: RunReport) -> tuple[str, str]:
+    failed = [g for g in report.groups if g.outcome == "failed"]
+    stopped = [g for g in report.groups if g.reason == "stopped-after-failures"]
+    subject = _subject(
+        f"recycler run {report.run_id[:8]}: {len(failed)} failed, {report.summary.recycled} recycled, "
+        f"{len(stopped)} stopped"
+    )
+    lines = [f"recycler run {report.run_id} started {report.started_at}", ""]
+    for group in report.groups:
+        lines.append(f"  {group.group:<32} {group.outcome:<9} {group.reason}")
+    lines += ["", "JSON:", report.model_dump_json(indent=2)]
+    return subject, "\n".join(lines)
+
+
+class Alerts:
+    def __init__(self, topic_arn: str, session: boto3.Session | None = None) -> None:
+        self.topic_arn = topic_arn
+        session = session or boto3.Session()
+        self.region = session.region_name or "us-east-1"
+        self._sns: SNSClient = session.client("sns", config=RETRY_CONFIG)
+
+    def publish(self, subject: str, body: str) -> str:
+        response = self._sns.publish(TopicArn=self.topic_arn, Subject=subject, Message=body)
+        return str(response["MessageId"])

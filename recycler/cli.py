@@ -1,0 +1,154 @@
+"""Operator CLI: `python -m recycler plan|run|demo` (design.md §9).
+
+Exit codes: 0 no group failed, 1 a group failed (or an alert was not delivered), 2 bad input.
+With --json the RunReport is the only thing on stdout; logs and tables go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import boto3
+
+from recycler.models import InputError, RunReport, Settings, load_settings, parse_payload
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+FLAG_FOR_FIELD = {
+    "groups": "--group",
+    "health_timeout_seconds": "--health-timeout",
+    "poll_seconds": "--poll",
+    "max_groups": "--max-groups",
+    "seed": "--seed",
+    "force": "--force",
+    "dry_run": "--dry-run",
+}
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _run_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="decide and report, terminate nothing")
+    parser.add_argument("--group", action="append", dest="groups", metavar="NAME", help="only this group (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print only the RunReport JSON on stdout")
+    parser.add_argument("--health-timeout", type=int, metavar="SECONDS", help="override the health wait timeout")
+    parser.add_argument("--poll", type=int, metavar="SECONDS", help="seconds between health polls")
+    parser.add_argument("--seed", type=int, metavar="N", help="seed for the random pick among tied instances")
+    parser.add_argument("--max-groups", type=int, metavar="N", help="recycle at most N groups this run")
+    parser.add_argument("--force", action="store_true", help="ignore min age and min interval (never safety guards)")
+    parser.add_argument("--report-file", metavar="PATH", help="also write the RunReport JSON to PATH")
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="recycler", description="Replace the oldest instance of each opted-in Auto Scaling group.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
+    _run_flags(commands.add_parser("plan", help="show what a run would do (same as run --dry-run)"))
+    _run_flags(commands.add_parser("run", help="recycle opted-in groups now"))
+    demo = commands.add_parser("demo", help="run a recycle drill against an embedded AWS (moto server)")
+    demo.add_argument("--poll", type=int, default=1, metavar="SECONDS", help="seconds between health polls (default 1)")
+    demo.add_argument("--health-timeout", type=int, default=60, metavar="SECONDS", help="health timeout (default 60)")
+    demo.add_argument("--seed", type=int, default=7, metavar="N", help="seed for tie breaking (default 7)")
+    demo.add_argument("--report-file", default="recycler-report.json", metavar="PATH", help="where the JSON report goes")
+    return parser
+
+
+def payload_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    payload: dict[str, Any] = {"dry_run": bool(args.dry_run or args.command == "plan")}
+    for field, value in (
+        ("groups", args.groups),
+        ("health_timeout_seconds", args.health_timeout),
+        ("poll_seconds", args.poll),
+        ("seed", args.seed),
+        ("max_groups", args.max_groups),
+    ):
+        if value is not None:
+            payload[field] = value
+    if args.force:
+        payload["force"] = True
+    return payload
+
+
+def flagify(message: str) -> str:
+    """Name CLI flags instead of payload fields in validation messages."""
+    for field, flag in FLAG_FOR_FIELD.items():
+        message = message.replace(f"{field}:", f"{flag}:").replace(f"{field}.", f"{flag} #")
+    return message
+
+
+def configure_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def local_services(settings: Settings, session: boto3.Session | None = None) -> Any:
+    from recycler.alerts import Alerts
+    from recycler.fleet import Fleet
+    from recycler.ledger import Ledger
+    from recycler.workflow import Services
+
+    session = session or boto3.Session()
+    log = logging.getLogger("recycler")
+    if not settings.ledger_table:
+        log.warning("RECYCLER_LEDGER_TABLE not set: the at-most-once-per-interval ledger is skipped")
+    if not settings.topic_arn:
+        log.warning("RECYCLER_TOPIC_ARN not set: failure alerts are not published")
+    return Services(
+        fleet=Fleet(session),
+        ledger=Ledger(settings.ledger_table, settings.ledger_ttl_days, session) if settings.ledger_table else None,
+        alerts=Alerts(settings.topic_arn, session) if settings.topic_arn else None,
+        region=session.region_name or "us-east-1",
+    )
+
+
+def run_command(args: argparse.Namespace, err: Any) -> int:
+    from recycler.local import LocalPort
+    from recycler.workflow import run
+
+    try:
+        settings = load_settings()
+        payload = parse_payload(payload_from_args(args))
+    except InputError as error:
+        print(f"recycler: error: {flagify(str(error))}", file=err)
+        return EXIT_BAD_INPUT
+    report = run(LocalPort(), local_services(settings), settings, payload)
+    emit(report, args.json, getattr(args, "report_file", None))
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def emit(report: RunReport, as_json: bool, report_file: str | None = None) -> None:
+    text = report.model_dump_json(indent=2)
+    if report_file:
+        with open(report_file, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    if as_json:
+        print(text)
+    else:
+        from recycler.render import render_report
+
+        render_report(report)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(verbose=os.environ.get("RECYCLER_VERBOSE") == "1")
+    if args.command == "demo":
+        from recycler.demo import main as demo_main
+
+        return demo_main(args)
+    return run_command(args, sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""boto3 adapter for everything recycler reads from or does to EC2 Auto Scaling.
+
+Reads are batched so the number of calls grows with pages of groups, batches of instances and distinct
+launch templates, never with one call per group or instance.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from recycler.policy import GroupSnapshot, InstanceSnapshot
+
+if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_elb import ElasticLoadBalancingClient
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_ssm import SSMClient
+
+logger = logging.getLogger(__name__)
+
+GROUP_PAGE_SIZE = 100  # DescribeAutoScalingGroups MaxRecords maximum
+INSTANCE_BATCH_SIZE = 200  # values allowed in one DescribeInstances filter
+LAUNCH_CONFIG_BATCH_SIZE = 50  # DescribeLaunchConfigurations names per call
+ALARM_BATCH_SIZE = 100  # DescribeAlarms AlarmNames maximum
+TARGET_HEALTH_STATES_OK = frozenset({"healthy"})
+IN_PROGRESS_REFRESH = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
+FINISHED_ACTIVITY = frozenset({"Successful", "Failed", "Cancelled"})
+
+# Standard retry mode with a generous attempt budget: throttling on describe calls is retried with
+# backoff by botocore instead of failing the run; adaptive mode adds client-side rate limiting.
+RETRY_CONFIG = Config(retries={"max_attempts": 10, "mode": "adaptive"}, connect_timeout=10, read_timeout=30)
+
+
+def client(service: str, session: boto3.Session | None = None) -> Any:
+    return (session or boto3.Session()).client(service, config=RETRY_CONFIG)  # type: ignore[call-overload]
+
+
+def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass(frozen=True)
+class Activity:
+    status: str
+    description: str
+    message: str
+    start_time: datetime | None
+
+
+class Fleet:
+    """Reads and acts on Auto Scaling groups. One instance per run; clients are created lazily."""
+
+    def __init__(self, session: boto3.Session | None = None) -> None:
+        self._session = session or boto3.Session()
+        self._clients: dict[str, Any] = {}
+        # boto3 clients are thread-safe once built, but building them from one Session is not.
+        self._lock = threading.Lock()
+
+    def _client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = client(service, self._session)
+            return self._clients[service]
+
+    @property
+    def autoscaling(self) -> AutoScalingClient:
+        return self._client("autoscaling")  # type: ignore[no-any-return]
+
+    @property
+    def ec2(self) -> EC2Client:
+        return self._client("ec2")  # type: ignore[no-any-return]
+
+    @property
+    def elbv2(self) -> ElasticLoadBalancingv2Client:
+        return self._client("elbv2")  # type: ignore[no-any-return]
+
+    @property
+    def elb(self) -> ElasticLoadBalancingClient:
+        return self._client("elb")  # type: ignore[no-any-return]
+
+    @property
+    def cloudwatch(self) -> CloudWatchClient:
+        return self._client("cloudwatch")  # type: ignore[no-any-return]
+
+    @property
+    def ssm(self) -> SSMClient:
+        return self._client("ssm")  # type: ignore[no-any-return]
+
+    # ---- discovery --------------------------------------------------------------------------
+
+    def list_groups(self, opt_in_tag: str, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Opted-in groups (filtered by the API), or exactly the named groups whatever their tags."""
+        paginator = self.autoscaling.get_paginator("describe_auto_scaling_groups")
+        pages: Iterable[Any]
+        if names:
+            pages = (
+                page
+                for batch in chunks(list(names), GROUP_PAGE_SIZE)
+                for page in paginator.paginate(
+                    AutoScalingGroupNames=list(batch), PaginationConfig={"PageSize": GROUP_PAGE_SIZE}
+                )
+            )
+        else:
+            pages = paginator.paginate(
+                Filters=[{"Name": f"tag:{opt_in_tag}", "Values": ["true", "True", "TRUE"]}],
+                PaginationConfig={"PageSize": GROUP_PAGE_SIZE},
+            )
+        return [group for page in pages for group in page["AutoScalingGroups"]]
+
+    def instance_details(self, instance_ids: Sequence[str]) -> dict[str, tuple[datetime | None, str | None]]:
+        """Launch time and image id per instance, in batches (the ASG API does not return them)."""
+        details: dict[str, tuple[datetime | None, str | None]] = {}
+        paginator = self.ec2.get_paginator("describe_instances")
+        for batch in chunks(list(instance_ids), INSTANCE_BATCH_SIZE):
+            # A filter (not InstanceIds) so an instance that vanished meanwhile is simply absent
+            # instead of failing the whole batch with InvalidInstanceID.NotFound.
+            for page in paginator.paginate(
+                Filters=[{"Name": "instance-id", "Values": list(batch)}], PaginationConfig={"PageSize": 1000}
+            ):
+                for reservation in page["Reservations"]:
+                    for instance in reservation["Instances"]:
+                        details[instance["InstanceId"]] = (instance.get("LaunchTime"), instance.get("ImageId"))
+        return details
+
+    def current_images(self, groups: Sequence[dict[str, Any]]) -> dict[str, str | None]:
+        """The image each group would launch now; one call per distinct template version."""
+        by_template: dict[tuple[str, str, str], list[str]] = {}
+        by_config: dict[str, list[str]] = {}
+        for group in groups:
+            spec = launch_template_spec(group)
+            if spec is not None:
+                by_template.setdefault(spec, []).append(group["AutoScalingGroupName"])
+            elif group.get("LaunchConfigurationName"):
+                by_config.setdefault(group["LaunchConfigurationName"], []).append(group["AutoScalingGroupName"])
+        images: dict[str, str | None] = {}
+        for (kind, ident, version), members in by_template.items():
+            image = self._template_image(kind, ident, version)
+            images.update(dict.fromkeys(members, image))
+        configs = list(by_config)
+        for batch in chunks(configs, LAUNCH_CONFIG_BATCH_SIZE):
+            response = self.autoscaling.describe_launch_configurations(LaunchConfigurationNames=list(batch))
+            for config in response["LaunchConfigurations"]:
+                images.update(dict.fromkeys(by_config[config["LaunchConfigurationName"]], config.get("ImageId")))
+        return images
+
+    def _template_image(self, kind: str, ident: str, version: str) -> str | None:
+        locator: dict[str, Any] = {"LaunchTemplateId": ident} if kind == "id" else {"LaunchTemplateName": ident}
+        try:
+            response = self.ec2.describe_launch_template_versions(Versions=[version], **locator)
+        except ClientError as error:
+            logger.warning("launch template %s version %s unreadable: %s", ident, version, error)
+            return None
+        versions = response.get("LaunchTemplateVersions", [])
+        if not versions:
+            return None
+        image = versions[0].get("LaunchTemplateData", {}).get("ImageId")
+        return str(image) if image else None
+
+    def snapshots(
+        self, raw_groups: Sequence[dict[str, Any]], opted_in: set[str] | None = None
+    ) -> list[GroupSnapshot]:
+        """Groups with their instances' launch times and the image they would launch now.
+
+        Only groups in `opted_in` (all when None) have their instances and templates read.
+        """
+        readable = [g for g in raw_groups if opted_in is None or g["AutoScalingGroupName"] in opted_in]
+        instance_ids = [i["InstanceId"] for g in readable for i in g.get("Instances", [])]
+        details = self.instance_details(instance_ids) if instance_ids else {}
+        images = self.current_images(readable) if readable else {}
+        snapshots = []
+        for group in raw_groups:
+            snapshot = group_snapshot(group)
+            if opted_in is None or snapshot.name in opted_in:
+                instances = tuple(
+                    replace(i, launch_time=details.get(i.instance_id, (None, None))[0], image_id=details.get(i.instance_id, (None, None))[1])
+                    for i in snapshot.instances
+                )
+                snapshot = replace(snapshot, instances=instances, current_image_id=images.get(snapshot.name))
+            snapshots.append(snapshot)
+        return snapshots
+
+    # ---- run-level guards -------------------------------------------------------------------
+
+    def firing_alarms(self, names: Sequence[str]) -> list[str]:
+        """Stop-condition alarms in ALARM; an alarm that does not exist counts as firing (unknown)."""
+        found: dict[str, str] = {}
+        for batch in chunks(list(names), ALARM_BATCH_SIZE):
+            paginator = self.cloudwatch.get_paginator("describe_alarms")
+            for page in paginator.paginate(AlarmNames=list(batch), AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
+                for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
+                    found[alarm["AlarmName"]] = alarm["StateValue"]
+        firing = [name for name in names if found.get(name) == "ALARM"]
+        missing = [f"{name} (not found)" for name in names if name not in found]
+        return firing + missing
+
+    def parameter(self, name: str) -> str | None:
+        """Read an SSM parameter fresh (no cache); None when it does not exist."""
+        from aws_lambda_powertools.utilities.parameters import SSMProvider
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+        try:
+            value = SSMProvider(boto3_client=self.ssm).get(name, max_age=0)
+        except GetParameterError as error:
+            if "ParameterNotFound" in str(error.__cause__ or error):
+                return None
+            raise
+        return str(value)
+
+    # ---- one group, at recycle time ----------------------------------------------------------
+
+    def describe_group(self, name: str) -> dict[str, Any] | None:
+        groups = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
+        return groups[0] if groups else None
+
+    def activity_in_progress(self, name: str) -> str | None:
+        """A description of a running scaling activity or instance refresh, or None."""
+        for activity in self.recent_activities(name, limit=10):
+            if activity.status not in FINISHED_ACTIVITY:
+                return f"scaling activity {activity.status}: {activity.description}"
+        refreshes = self.autoscaling.describe_instance_refreshes(AutoScalingGroupName=name, MaxRecords=5)
+        for refresh in refreshes.get("InstanceRefreshes", []):
+            if refresh.get("Status") in IN_PROGRESS_REFRESH:
+                return f"instance refresh {refresh.get('InstanceRefreshId')} is {refresh.get('Status')}"
+        return None
+
+    def recent_activities(self, name: str, limit: int = 10) -> list[Activity]:
+        response = self.autoscaling.describe_scaling_activities(AutoScalingGroupName=name, MaxRecords=limit)
+        return [
+            Activity(
+                status=a.get("StatusCode", ""),
+                description=a.get("Description", ""),
+                message=a.get("StatusMessage", ""),
+                start_time=a.get("StartTime"),
+            )
+            for a in response.get("Activities", [])
+        ]
+
+    def terminate(self, instance_id: str, *, decrement: bool) -> str:
+        response = self.autoscaling.terminate_instance_in_auto_scaling_group(
+            InstanceId=instance_id, ShouldDecrementDesiredCapacity=decrement
+        )
+        return str(response.get("Activity", {}).get("Description", ""))
+
+    def set_desired_capacity(self, name: str, desired: int) -> None:
+        self.autoscaling.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=desired, HonorCooldown=False)
+
+    def target_health(self, target_group_arns: Sequence[str], instance_id: str) -> dict[str, str]:
+        """State of the instance in each target group (elbv2) keyed by target group ARN."""
+        states: dict[str, str] = {}
+        for arn in target_group_arns:
+            response = self.elbv2.describe_target_health(TargetGroupArn=arn)
+            state = "unregistered"
+            for description in response.get("TargetHealthDescriptions", []):
+                if description["Target"]["Id"] == instance_id:
+                    state = description.get("TargetHealth", {}).get("State", "unknown")
+            states[arn] = state
+        return states
+
+    def classic_health(self, load_balancer_names: Sequence[str], instance_id: str) -> dict[str, str]:
+        """State of the instance in each classic load balancer, keyed by name."""
+        states: dict[str, str] = {}
+        for name in load_balancer_names:
+            try:
+                response = self.elb.describe_instance_health(LoadBalancerName=name, Instances=[{"InstanceId": instance_id}])
+                found = response.get("InstanceStates", [])
+                states[name] = found[0].get("State", "Unknown") if found else "Unknown"
+            except ClientError as error:
+                states[name] = f"error: {error.response.get('Error', {}).get('Code', 'unknown')}"
+        return states
+
+    def image_of(self, instance_id: str) -> str | None:
+        return self.instance_details([instance_id]).get(instance_id, (None, None))[1]
+
+
+def launch_template_spec(group: dict[str, Any]) -> tuple[str, str, str] | None:
+    spec = group.get("LaunchTemplate") or (
+        group.get("MixedInstancesPolicy", {}).get("LaunchTemplate", {}).get("LaunchTemplateSpecification")
+    )
+    if not spec:
+        return None
+    version = spec.get("Version") or "$Default"
+    if spec.get("LaunchTemplateId"):
+        return ("id", spec["LaunchTemplateId"], version)
+    return ("name", spec["LaunchTemplateName"], version)
+
+
+def group_snapshot(group: dict[str, Any]) -> GroupSnapshot:
+    spec = launch_template_spec(group)
+    return GroupSnapshot(
+        name=group["AutoScalingGroupName"],
+        desired_capacity=group["DesiredCapacity"],
+        min_size=group["MinSize"],
+        max_size=group["MaxSize"],
+        instances=tuple(
+            InstanceSnapshot(
+                instance_id=i["InstanceId"],
+                lifecycle_state=i["LifecycleState"],
+                health_status=i["HealthStatus"],
+                protected_from_scale_in=bool(i.get("ProtectedFromScaleIn", False)),
+            )
+            for i in group.get("Instances", [])
+        ),
+        tags={t["Key"]: t.get("Value", "") for t in group.get("Tags", [])},
+        suspended_processes=frozenset(p["ProcessName"] for p in group.get("SuspendedProcesses", [])),
+        target_group_arns=tuple(group.get("TargetGroupARNs", [])),
+        load_balancer_names=tuple(group.get("LoadBalancerNames", [])),
+        health_check_grace_period=int(group.get("HealthCheckGracePeriod", 300)),
+        launch_template=f"{spec[1]}:{spec[2]}" if spec else group.get("LaunchConfigurationName"),
+        status=group.get("Status"),
+    )

@@ -1,0 +1,142 @@
+"""DynamoDB ledger: a conditional put claims a group before anything is terminated.
+
+Table layout (created by infra/ledger.py): partition key `group_name`, sort key `record`.
+- `record = "claim"`: the latest claim of the group (one item per group, overwritten by each claim).
+- `record = "run#<iso time>#<run id>"`: history of every recycle attempt, expiring via TTL.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from recycler.fleet import RETRY_CONFIG, chunks
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+logger = logging.getLogger(__name__)
+
+CLAIM = "claim"
+IN_FLIGHT = "in-flight"
+BATCH_GET_LIMIT = 100
+# A forced drill may re-recycle a group inside min_interval, but never while another run is
+# mid-recycle on it; an in-flight claim older than this is considered abandoned (crashed run).
+IN_FLIGHT_LOCK = timedelta(hours=6)
+
+
+class ClaimRefused(Exception):
+    """Another run holds or recently used this group."""
+
+    def __init__(self, group: str, holder: dict[str, Any]) -> None:
+        self.holder = holder
+        super().__init__(
+            f"{group} was claimed at {holder.get('claimed_at', '?')} by run {holder.get('run_id', '?')} "
+            f"({holder.get('status', '?')})"
+        )
+
+
+def _plain(item: dict[str, Any]) -> dict[str, str]:
+    return {key: next(iter(value.values())) for key, value in item.items()}
+
+
+class Ledger:
+    def __init__(self, table: str, ttl_days: int = 90, session: boto3.Session | None = None) -> None:
+        self.table = table
+        self.ttl = timedelta(days=ttl_days)
+        self._dynamodb: DynamoDBClient = (session or boto3.Session()).client("dynamodb", config=RETRY_CONFIG)
+
+    def last_claims(self, groups: Sequence[str]) -> dict[str, datetime]:
+        """When each group was last claimed, for groups that have a claim (batched reads)."""
+        claimed: dict[str, datetime] = {}
+        for batch in chunks(list(dict.fromkeys(groups)), BATCH_GET_LIMIT):
+            request: Any = {
+                self.table: {
+                    "Keys": [{"group_name": {"S": g}, "record": {"S": CLAIM}} for g in batch],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                response = self._dynamodb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    plain = _plain(item)
+                    claimed[plain["group_name"]] = datetime.fromisoformat(plain["claimed_at"])
+                request = response.get("UnprocessedKeys") or None
+        return claimed
+
+    def claim(
+        self,
+        group: str,
+        run_id: str,
+        victim: str,
+        now: datetime,
+        min_interval: timedelta,
+        *,
+        force: bool = False,
+    ) -> None:
+        """Claim the group for this run or raise ClaimRefused. Re-claiming by the same run succeeds."""
+        condition = "attribute_not_exists(group_name) OR run_id = :run OR claimed_epoch < :cutoff"
+        values: dict[str, Any] = {
+            ":run": {"S": run_id},
+            ":cutoff": {"N": str(int((now - min_interval).timestamp()))},
+        }
+        names: dict[str, str] = {}
+        if force:
+            condition = (
+                "attribute_not_exists(group_name) OR run_id = :run OR claimed_epoch < :stale "
+                "OR #status <> :inflight"
+            )
+            values = {
+                ":run": {"S": run_id},
+                ":stale": {"N": str(int((now - IN_FLIGHT_LOCK).timestamp()))},
+                ":inflight": {"S": IN_FLIGHT},
+            }
+            names = {"#status": "status"}
+        item = {
+            "group_name": {"S": group},
+            "record": {"S": CLAIM},
+            "run_id": {"S": run_id},
+            "victim": {"S": victim},
+            "status": {"S": IN_FLIGHT},
+            "claimed_at": {"S": now.isoformat()},
+            "claimed_epoch": {"N": str(int(now.timestamp()))},
+            "expires_at": {"N": str(int((now + self.ttl).timestamp()))},
+        }
+        try:
+            self._dynamodb.put_item(
+                TableName=self.table,
+                Item=item,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                **({"ExpressionAttributeNames": names} if names else {}),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise ClaimRefused(group, _plain(error.response.get("Item", {}))) from None
+            raise
+
+    def finish(self, group: str, run_id: str, now: datetime, outcome: str, record: dict[str, Any]) -> None:
+        """Mark the claim with its outcome and append a history row."""
+        self._dynamodb.update_item(
+            TableName=self.table,
+            Key={"group_name": {"S": group}, "record": {"S": CLAIM}},
+            UpdateExpression="SET #status = :outcome, finished_at = :now",
+            ConditionExpression="run_id = :run",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":outcome": {"S": outcome}, ":now": {"S": now.isoformat()}, ":run": {"S": run_id}},
+        )
+        item = {
+            "group_name": {"S": group},
+            "record": {"S": f"run#{now.isoformat()}#{run_id}"},
+            "run_id": {"S": run_id},
+            "status": {"S": outcome},
+            "expires_at": {"N": str(int((now + self.ttl).timestamp()))},
+            **{key: {"S": str(value)} for key, value in record.items() if value is not None},
+        }
+        self._dynamodb.put_item(TableName=self.table, Item=item)

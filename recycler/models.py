@@ -1,0 +1,236 @@
+"""Validated inputs (deploy-time settings, manual payload) and the RunReport contract (design.md §8)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from recycler.policy import BlackoutWindow, PolicySettings
+
+# Auto Scaling group names: 1-255 printable characters without ':' is what the API accepts for a name.
+GROUP_NAME_PATTERN = r"^[\x21-\x39\x3b-\x7e][\x20-\x39\x3b-\x7e]{0,254}$"
+GroupName = Annotated[str, StringConstraints(pattern=GROUP_NAME_PATTERN)]
+MAX_GROUPS_LIMIT = 1000
+
+
+def _split_list(value: Any) -> Any:
+    """Accept both JSON lists and comma-separated strings from environment variables."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Deploy-time configuration, read from RECYCLER_* environment variables set by the CDK stack."""
+
+    model_config = SettingsConfigDict(env_prefix="RECYCLER_", extra="forbid", frozen=True)
+
+    tag_prefix: str = Field("recycler:", min_length=1, max_length=64)
+    dry_run: bool = False
+    max_concurrency: int = Field(5, ge=1, le=50)
+    max_groups_per_run: int = Field(50, ge=1, le=MAX_GROUPS_LIMIT)
+    failures_before_stop: int = Field(1, ge=1, le=MAX_GROUPS_LIMIT)
+    stop_alarm_names: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    kill_switch_parameter: str | None = None
+    blackout_windows: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    blackout_weekdays: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    min_age_days: float = Field(1.0, ge=0, le=3650)
+    min_interval_hours: float = Field(20.0, ge=0, le=24 * 365)
+    tie_window_minutes: float = Field(10.0, ge=0, le=24 * 60)
+    health_timeout_margin_minutes: float = Field(10.0, ge=1, le=24 * 60)
+    poll_seconds: int = Field(15, ge=1, le=3600)
+    topic_arn: str | None = None
+    ledger_table: str | None = None
+    ledger_ttl_days: int = Field(90, ge=1, le=3650)
+
+    @field_validator("stop_alarm_names", "blackout_windows", "blackout_weekdays", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("blackout_weekdays")
+    @classmethod
+    def _weekdays(cls, value: list[str]) -> list[str]:
+        from recycler.policy import WEEKDAYS
+
+        bad = [d for d in value if d.lower()[:3] not in WEEKDAYS or len(d) < 3]
+        if bad:
+            raise ValueError(f"unknown weekday {bad[0]!r}; use Mon, Tue, Wed, Thu, Fri, Sat or Sun")
+        return value
+
+    @field_validator("blackout_windows")
+    @classmethod
+    def _windows(cls, value: list[str]) -> list[str]:
+        for text in value:
+            parse_window(text)
+        return value
+
+    def policy(self) -> PolicySettings:
+        return PolicySettings(
+            tag_prefix=self.tag_prefix,
+            min_age=timedelta(days=self.min_age_days),
+            tie_window=timedelta(minutes=self.tie_window_minutes),
+            health_timeout_margin=timedelta(minutes=self.health_timeout_margin_minutes),
+        )
+
+    def windows(self) -> list[BlackoutWindow]:
+        return [parse_window(text) for text in self.blackout_windows]
+
+
+def parse_window(text: str) -> BlackoutWindow:
+    """Parse 'START/END' ISO-8601 with time zones, e.g. 2026-12-24T00:00Z/2026-12-27T00:00Z."""
+    parts = text.split("/")
+    if len(parts) != 2:
+        raise ValueError(f"blackout window {text!r} must be START/END in ISO-8601, e.g. 2026-12-24T00:00Z/2026-12-27T00:00Z")
+    try:
+        start, end = (datetime.fromisoformat(p.strip().replace("Z", "+00:00")) for p in parts)
+    except ValueError:
+        raise ValueError(f"blackout window {text!r} has a date that is not ISO-8601") from None
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError(f"blackout window {text!r} needs a time zone, e.g. a trailing Z for UTC")
+    if end <= start:
+        raise ValueError(f"blackout window {text!r} ends before it starts")
+    return BlackoutWindow(start=start, end=end)
+
+
+class ManualPayload(BaseModel):
+    """The event the Lambda accepts (design.md §7): the daily schedule or a hand-run drill."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    source: Literal["schedule", "manual"] = "manual"
+    dry_run: bool | None = None
+    groups: list[GroupName] | None = Field(None, min_length=1, max_length=MAX_GROUPS_LIMIT)
+    force: bool = False
+    max_groups: int | None = Field(None, ge=1, le=MAX_GROUPS_LIMIT)
+    health_timeout_seconds: int | None = Field(None, ge=60, le=86400)
+    poll_seconds: int | None = Field(None, ge=1, le=3600)
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+
+    @field_validator("groups")
+    @classmethod
+    def _unique(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("list each group once")
+        return value
+
+
+class InputError(ValueError):
+    """Bad input, with a message that names the field and the fix."""
+
+
+def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
+    """One line per problem: `field: what is wrong`."""
+    lines = []
+    for problem in error.errors():
+        location = ".".join(str(p) for p in problem["loc"]) or "payload"
+        message = problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            message = "unknown field; remove it"
+        lines.append(f"{prefix}{location}: {message}")
+    return "; ".join(lines)
+
+
+def parse_payload(event: Any) -> ManualPayload:
+    if event is None:
+        event = {}
+    if not isinstance(event, dict):
+        raise InputError(f"payload: expected a JSON object, got {type(event).__name__}")
+    try:
+        return ManualPayload.model_validate(event)
+    except ValidationError as error:
+        raise InputError(describe_validation_error(error)) from None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise InputError(describe_validation_error(error, prefix="RECYCLER_")) from None
+
+
+# ---- RunReport (design.md §8) ---------------------------------------------------------------
+
+Outcome = Literal["recycled", "planned", "skipped", "failed"]
+_ISO = re.compile(r"^\d{4}-")
+
+
+class VictimReport(BaseModel):
+    instance_id: str
+    launch_time: str | None
+    image_id: str | None
+    age_days: float | None = None
+
+
+class ReplacementReport(BaseModel):
+    instance_id: str | None
+    image_id: str | None
+    ami_refreshed: bool | None
+
+
+class GroupReport(BaseModel):
+    group: str
+    outcome: Outcome
+    reason: str
+    detail: str = ""
+    mode: Literal["replace", "surge"] = "replace"
+    victim: VictimReport | None = None
+    replacement: ReplacementReport | None = None
+    waited_seconds: float | None = None
+    oldest_instance_age_days: float | None = None
+    current_image_id: str | None = None
+    alert_published: bool = False
+
+
+class Summary(BaseModel):
+    recycled: int = 0
+    planned: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+class RunReport(BaseModel):
+    run_id: str
+    started_at: str
+    dry_run: bool
+    seed: int
+    groups: list[GroupReport]
+    summary: Summary
+    alerts_failed: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls, run_id: str, started_at: str, dry_run: bool, seed: int, groups: list[GroupReport], alerts_failed: list[str] | None = None
+    ) -> RunReport:
+        counts = Summary()
+        for group in groups:
+            setattr(counts, group.outcome, getattr(counts, group.outcome) + 1)
+        return cls(
+            run_id=run_id,
+            started_at=started_at,
+            dry_run=dry_run,
+            seed=seed,
+            groups=groups,
+            summary=counts,
+            alerts_failed=alerts_failed or [],
+        )
+
+    @property
+    def failed(self) -> bool:
+        return self.summary.failed > 0 or bool(self.alerts_failed)

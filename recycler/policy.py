@@ -1,0 +1,382 @@
+"""Pure recycle decisions: which instance of a group to replace, or why not.
+
+Nothing here talks to AWS. Every input is a snapshot read by the fleet adapter, so each rule can be
+tested exhaustively with plain data.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a group was not recycled. A skip always carries one of these codes (design.md §4)."""
+
+    NOT_OPTED_IN = "not-opted-in"
+    OPTED_OUT = "opted-out"
+    NOT_FOUND = "not-found"
+    INVALID_TAG = "invalid-tag"
+    KILL_SWITCH = "kill-switch"
+    BLACKOUT = "blackout"
+    ALARM_FIRING = "alarm-firing"
+    RECENTLY_RECYCLED = "recently-recycled"
+    TOO_YOUNG = "too-young"
+    NOT_STEADY = "not-steady"
+    PROCESSES_SUSPENDED = "processes-suspended"
+    ACTIVITY_IN_PROGRESS = "activity-in-progress"
+    TOO_SMALL = "too-small"
+    NO_ROOM_TO_SURGE = "no-room-to-surge"
+    NO_CANDIDATE = "no-candidate"
+    RUN_LIMIT = "run-limit"
+    STOPPED_AFTER_FAILURES = "stopped-after-failures"
+
+
+class Mode(StrEnum):
+    REPLACE = "replace"
+    SURGE = "surge"
+
+
+# A suspended process among these would stop the group from replacing, health-checking or registering
+# the new instance, so a recycle could leave the group one instance short.
+BLOCKING_PROCESSES = frozenset(
+    {"Launch", "Terminate", "HealthCheck", "ReplaceUnhealthy", "AddToLoadBalancer"}
+)
+TRUE_WORDS = frozenset({"true", "yes", "on", "1", "enabled"})
+FALSE_WORDS = frozenset({"false", "no", "off", "0", "disabled"})
+
+
+@dataclass(frozen=True)
+class InstanceSnapshot:
+    instance_id: str
+    lifecycle_state: str
+    health_status: str
+    protected_from_scale_in: bool
+    launch_time: datetime | None = None
+    image_id: str | None = None
+
+    @property
+    def in_service_and_healthy(self) -> bool:
+        return self.lifecycle_state == "InService" and self.health_status == "Healthy"
+
+
+@dataclass(frozen=True)
+class GroupSnapshot:
+    name: str
+    desired_capacity: int
+    min_size: int
+    max_size: int
+    instances: tuple[InstanceSnapshot, ...]
+    tags: Mapping[str, str] = field(default_factory=dict)
+    suspended_processes: frozenset[str] = frozenset()
+    target_group_arns: tuple[str, ...] = ()
+    load_balancer_names: tuple[str, ...] = ()
+    health_check_grace_period: int = 300
+    launch_template: str | None = None
+    current_image_id: str | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    tag_prefix: str = "recycler:"
+    min_age: timedelta = timedelta(days=1)
+    tie_window: timedelta = timedelta(minutes=10)
+    health_timeout_margin: timedelta = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class GroupOptions:
+    """Per-group settings from tags, already validated."""
+
+    mode: Mode = Mode.REPLACE
+    min_age: timedelta = timedelta(days=1)
+    health_timeout: timedelta = timedelta(minutes=15)
+    ignore_protection: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    group: str
+    recycle: bool
+    reason: str
+    detail: str = ""
+    mode: Mode = Mode.REPLACE
+    victim: InstanceSnapshot | None = None
+    tier: tuple[str, ...] = ()
+    health_timeout_seconds: int = 900
+    oldest_age_days: float | None = None
+    current_image_id: str | None = None
+
+    def skipped(self, reason: Reason, detail: str) -> Decision:
+        return replace(self, recycle=False, reason=reason.value, detail=detail)
+
+
+class TagError(ValueError):
+    """A recycler tag on a group holds a value we cannot act on."""
+
+
+def tag_key(settings: PolicySettings, name: str) -> str:
+    return f"{settings.tag_prefix}{name}"
+
+
+def parse_bool_tag(value: str, key: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in TRUE_WORDS:
+        return True
+    if lowered in FALSE_WORDS:
+        return False
+    raise TagError(f"tag {key}={value!r} is not a boolean; set it to 'true' or 'false'")
+
+
+def _positive_number_tag(value: str, key: str, unit: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise TagError(f"tag {key}={value!r} is not a number; set it to a number of {unit}") from None
+    if not number >= 0 or number == float("inf"):
+        raise TagError(f"tag {key}={value!r} must be a finite number of {unit} >= 0")
+    return number
+
+
+def group_options(group: GroupSnapshot, settings: PolicySettings) -> GroupOptions:
+    """Read per-group overrides from tags; raise TagError naming the tag and the fix."""
+    tags = group.tags
+    mode_key = tag_key(settings, "mode")
+    raw_mode = tags.get(mode_key, Mode.REPLACE.value).strip().lower()
+    try:
+        mode = Mode(raw_mode)
+    except ValueError:
+        raise TagError(f"tag {mode_key}={raw_mode!r} is not a mode; set it to 'replace' or 'surge'") from None
+
+    min_age = settings.min_age
+    age_key = tag_key(settings, "min-age-days")
+    if age_key in tags:
+        min_age = timedelta(days=_positive_number_tag(tags[age_key], age_key, "days"))
+
+    timeout = timedelta(seconds=group.health_check_grace_period) + settings.health_timeout_margin
+    timeout_key = tag_key(settings, "health-timeout-minutes")
+    if timeout_key in tags:
+        minutes = _positive_number_tag(tags[timeout_key], timeout_key, "minutes")
+        if minutes < 1:
+            raise TagError(f"tag {timeout_key}={tags[timeout_key]!r} must be at least 1 minute")
+        timeout = timedelta(minutes=minutes)
+
+    protection_key = tag_key(settings, "ignore-protection")
+    ignore_protection = False
+    if protection_key in tags:
+        ignore_protection = parse_bool_tag(tags[protection_key], protection_key)
+    return GroupOptions(mode=mode, min_age=min_age, health_timeout=timeout, ignore_protection=ignore_protection)
+
+
+def opt_in_state(group: GroupSnapshot, settings: PolicySettings) -> Reason | None:
+    """None when the group opted in, else the reason it is out of scope."""
+    key = tag_key(settings, "enabled")
+    if key not in group.tags:
+        return Reason.NOT_OPTED_IN
+    try:
+        return None if parse_bool_tag(group.tags[key], key) else Reason.OPTED_OUT
+    except TagError:
+        return Reason.OPTED_OUT
+
+
+def unsteady_detail(group: GroupSnapshot) -> str | None:
+    """Why the group is not in a steady state, or None when it is."""
+    settling = [i for i in group.instances if i.lifecycle_state != "InService"]
+    if settling:
+        states = ", ".join(f"{i.instance_id}={i.lifecycle_state}" for i in settling[:5])
+        return f"instances not InService: {states}"
+    unhealthy = [i for i in group.instances if i.health_status != "Healthy"]
+    if unhealthy:
+        return "unhealthy instances: " + ", ".join(i.instance_id for i in unhealthy[:5])
+    healthy = sum(1 for i in group.instances if i.in_service_and_healthy)
+    if healthy < group.desired_capacity:
+        return f"{healthy} InService+Healthy instances, desired {group.desired_capacity}"
+    if group.status:
+        return f"group status is {group.status!r}"
+    return None
+
+
+def check_group(group: GroupSnapshot, settings: PolicySettings) -> tuple[Reason, str] | None:
+    """The first safety guard the group fails (tags, suspended processes, steadiness, size), or None."""
+    try:
+        options = group_options(group, settings)
+    except TagError as error:
+        return Reason.INVALID_TAG, str(error)
+    suspended = sorted(group.suspended_processes & BLOCKING_PROCESSES)
+    if suspended:
+        return Reason.PROCESSES_SUSPENDED, "suspended: " + ", ".join(suspended)
+    unsteady = unsteady_detail(group)
+    if unsteady:
+        return Reason.NOT_STEADY, unsteady
+    if options.mode is Mode.REPLACE and group.desired_capacity < 2:
+        return (
+            Reason.TOO_SMALL,
+            f"desired capacity {group.desired_capacity} would drop to zero while replacing; "
+            f"tag the group {tag_key(settings, 'mode')}=surge",
+        )
+    if options.mode is Mode.SURGE and group.max_size <= group.desired_capacity:
+        return (
+            Reason.NO_ROOM_TO_SURGE,
+            f"max size {group.max_size} == desired {group.desired_capacity}; raise max size by 1",
+        )
+    return None
+
+
+def oldest_tier(
+    candidates: Sequence[InstanceSnapshot], tie_window: timedelta
+) -> tuple[InstanceSnapshot, ...]:
+    """Candidates launched within tie_window of the oldest one, oldest first."""
+    dated = sorted(
+        (c for c in candidates if c.launch_time is not None),
+        key=lambda c: (c.launch_time, c.instance_id),
+    )
+    if not dated:
+        return ()
+    oldest = dated[0].launch_time
+    assert oldest is not None
+    return tuple(c for c in dated if c.launch_time is not None and c.launch_time - oldest <= tie_window)
+
+
+def age_days(instance: InstanceSnapshot, now: datetime) -> float | None:
+    if instance.launch_time is None:
+        return None
+    return (now - instance.launch_time).total_seconds() / 86400
+
+
+def decide(
+    group: GroupSnapshot,
+    settings: PolicySettings,
+    now: datetime,
+    rng: random.Random,
+    *,
+    force: bool = False,
+) -> Decision:
+    """Decide whether to recycle this group and which instance; never more than one victim."""
+    oldest_ages = [a for a in (age_days(i, now) for i in group.instances) if a is not None]
+    base = Decision(
+        group=group.name,
+        recycle=False,
+        reason="",
+        oldest_age_days=round(max(oldest_ages), 3) if oldest_ages else None,
+        current_image_id=group.current_image_id,
+    )
+    out_of_scope = opt_in_state(group, settings)
+    if out_of_scope is not None:
+        key = tag_key(settings, "enabled")
+        return base.skipped(out_of_scope, f"group is not tagged {key}=true")
+    problem = check_group(group, settings)
+    if problem is not None:
+        return base.skipped(*problem)
+    options = group_options(group, settings)
+    base = replace(base, mode=options.mode, health_timeout_seconds=int(options.health_timeout.total_seconds()))
+
+    candidates = [
+        i
+        for i in group.instances
+        if i.in_service_and_healthy and (options.ignore_protection or not i.protected_from_scale_in)
+    ]
+    if not candidates:
+        return base.skipped(Reason.NO_CANDIDATE, "every InService+Healthy instance is protected from scale-in")
+    undated = [c.instance_id for c in candidates if c.launch_time is None]
+    if undated:
+        return base.skipped(Reason.NO_CANDIDATE, "launch time unknown for " + ", ".join(undated[:5]))
+    tier = oldest_tier(candidates, settings.tie_window)
+    oldest_age = now - tier[0].launch_time if tier[0].launch_time else timedelta(0)
+    if oldest_age < options.min_age and not force:
+        return base.skipped(
+            Reason.TOO_YOUNG,
+            f"oldest candidate is {oldest_age.total_seconds() / 86400:.2f} days old, "
+            f"minimum {options.min_age.total_seconds() / 86400:g}",
+        )
+    victim = rng.choice(tier)
+    detail = f"oldest of {len(candidates)} candidates"
+    if len(tier) > 1:
+        detail += f", picked at random from {len(tier)} tied within {settings.tie_window}"
+    return replace(base, recycle=True, reason="oldest-instance", detail=detail, victim=victim, tier=tuple(i.instance_id for i in tier))
+
+
+def limit_run(decisions: Iterable[Decision], max_groups: int) -> list[Decision]:
+    """Keep at most max_groups recycles, oldest instances first; the rest skip with run-limit."""
+    decided = list(decisions)
+    recyclable = sorted(
+        (d for d in decided if d.recycle),
+        key=lambda d: (d.victim.launch_time if d.victim and d.victim.launch_time else datetime.max, d.group),
+    )
+    chosen = {d.group for d in recyclable[:max_groups]}
+    return [
+        d
+        if not d.recycle or d.group in chosen
+        else d.skipped(Reason.RUN_LIMIT, f"at most {max_groups} groups per run; oldest first")
+        for d in decided
+    ]
+
+
+@dataclass(frozen=True)
+class BlackoutWindow:
+    """A closed-open UTC interval during which nothing is recycled."""
+
+    start: datetime
+    end: datetime
+
+    def __contains__(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def run_guard(
+    now: datetime,
+    *,
+    kill_switch: str | None,
+    firing_alarms: Sequence[str],
+    blackout_windows: Sequence[BlackoutWindow] = (),
+    blackout_weekdays: Sequence[str] = (),
+) -> tuple[Reason, str] | None:
+    """A reason that stops the whole run before any group is touched, or None."""
+    if kill_switch is not None:
+        return Reason.KILL_SWITCH, kill_switch
+    if firing_alarms:
+        return Reason.ALARM_FIRING, "stop-condition alarms in ALARM: " + ", ".join(sorted(firing_alarms))
+    for window in blackout_windows:
+        if now in window:
+            return Reason.BLACKOUT, f"inside blackout window {window.start.isoformat()}/{window.end.isoformat()}"
+    weekday = WEEKDAYS[now.weekday()]
+    if weekday in {d.lower()[:3] for d in blackout_weekdays}:
+        return Reason.BLACKOUT, f"{weekday} is a blackout weekday"
+    return None
+
+
+def kill_switch_state(value: str | None, parameter: str) -> str | None:
+    """Engaged-detail for a kill-switch parameter value, or None when it is off.
+
+    Anything other than an explicit off value counts as engaged: when in doubt, do not terminate.
+    """
+    if value is None:
+        return f"kill-switch parameter {parameter} not found; treating it as engaged"
+    if value.strip().lower() in FALSE_WORDS | {""}:
+        return None
+    return f"kill-switch parameter {parameter} is {value.strip()!r}; set it to 'off' to allow recycling"
+
+
+def apply_history(
+    decision: Decision,
+    last_recycled_at: datetime | None,
+    now: datetime,
+    min_interval: timedelta,
+    *,
+    force: bool = False,
+) -> Decision:
+    """Skip a planned recycle when the ledger shows one within min_interval (unless forced)."""
+    if not decision.recycle or last_recycled_at is None or force:
+        return decision
+    if now - last_recycled_at < min_interval:
+        hours = min_interval.total_seconds() / 3600
+        return decision.skipped(
+            Reason.RECENTLY_RECYCLED, f"last recycled {last_recycled_at.isoformat()}, interval {hours:g} h"
+        )
+    return decision

@@ -1,0 +1,52 @@
+"""Terminal rendering of a RunReport (rich), shared by `plan`, `run` and `demo`."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from recycler.models import GroupReport, RunReport
+
+STYLE = {"recycled": "green", "planned": "cyan", "skipped": "yellow", "failed": "bold red"}
+
+
+def ami_state(group: GroupReport) -> str:
+    if group.replacement and group.replacement.ami_refreshed is not None:
+        return "refreshed" if group.replacement.ami_refreshed else "[red]same AMI[/]"
+    victim_image = group.victim.image_id if group.victim else None
+    if not victim_image or not group.current_image_id:
+        return "-"
+    return "current" if victim_image == group.current_image_id else f"stale → {group.current_image_id}"
+
+
+def report_table(report: RunReport) -> Table:
+    mode = "DRY RUN" if report.dry_run else "RUN"
+    table = Table(title=f"recycler {mode} {report.run_id}  (seed {report.seed})", title_justify="left")
+    for column in ("group", "decision", "victim", "age (d)", "AMI", "replacement", "reason"):
+        table.add_column(column, overflow="fold")
+    for group in report.groups:
+        victim = group.victim
+        age = victim.age_days if victim and victim.age_days is not None else group.oldest_instance_age_days
+        replacement = group.replacement.instance_id if group.replacement and group.replacement.instance_id else "-"
+        if group.waited_seconds is not None:
+            replacement += f" ({group.waited_seconds:.0f} s)"
+        reason = group.reason + (f": {group.detail}" if group.detail else "")
+        table.add_row(
+            group.group,
+            f"[{STYLE[group.outcome]}]{group.outcome}[/]",
+            victim.instance_id if victim else "-",
+            f"{age:.1f}" if age is not None else "-",
+            ami_state(group),
+            replacement,
+            reason,
+        )
+    s = report.summary
+    table.caption = f"recycled {s.recycled} · planned {s.planned} · skipped {s.skipped} · failed {s.failed}"
+    return table
+
+
+def render_report(report: RunReport, console: Console | None = None) -> None:
+    console = console or Console(width=160)
+    console.print(report_table(report))
+    for problem in report.alerts_failed:
+        console.print(f"[bold red]alert not delivered:[/] {problem}")

@@ -1,0 +1,100 @@
+"""Shared fixtures: an in-process emulated AWS (moto) with helpers to build fleets with known ages."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from recycler import emulator
+
+REGION = "us-east-1"
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("RECYCLER_") or key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Recycler")
+
+
+@dataclass
+class World:
+    """A small fleet builder over the emulator; times are relative to NOW."""
+
+    session: boto3.Session
+    images: list[str] = field(default_factory=list)
+    templates: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def autoscaling(self) -> Any:
+        return self.session.client("autoscaling")
+
+    @property
+    def ec2(self) -> Any:
+        return self.session.client("ec2")
+
+    def template(self, name: str = "lt", *, refreshed: bool = True) -> str:
+        """A launch template: version 1 boots images[0]; with refreshed, $Latest boots images[1]."""
+        if name not in self.templates:
+            self.templates[name] = emulator.create_launch_template(self.ec2, name, self.images[0])
+        return self.templates[name]
+
+    def group(
+        self,
+        name: str,
+        ages_days: list[float],
+        *,
+        enabled: str | None = "true",
+        tags: dict[str, str] | None = None,
+        max_size: int | None = None,
+        target_group_arns: list[str] | None = None,
+        template: str = "lt",
+    ) -> list[str]:
+        """A group with one instance per age (days before NOW), on the old image."""
+        all_tags = dict(tags or {})
+        if enabled is not None:
+            all_tags["recycler:enabled"] = enabled
+        template_id = self.template(template)
+        ids = emulator.create_group(
+            self.autoscaling,
+            name,
+            template_id,
+            size=len(ages_days),
+            max_size=max_size,
+            tags=all_tags,
+            target_group_arns=target_group_arns,
+            version="1",
+        )
+        for instance_id, age in zip(ids, ages_days, strict=True):
+            emulator.backdate([instance_id], NOW - timedelta(days=age), REGION)
+        # Replacements launch from $Latest, which gets the patched image.
+        emulator.point_group_at(self.autoscaling, name, template_id, "$Latest")
+        return ids
+
+    def publish_patched_image(self, template: str = "lt") -> None:
+        emulator.publish_image(self.ec2, self.template(template), self.images[1])
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    from moto import mock_aws
+
+    emulator.install()
+    emulator.reset()
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        images = session.client("ec2").describe_images(Owners=["amazon"])["Images"]
+        yield World(session=session, images=sorted(i["ImageId"] for i in images)[:2])
+    emulator.reset()
