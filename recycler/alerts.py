@@ -33,7 +33,9 @@ def console_links(region: str, group: str, instance_ids: list[str]) -> list[str]
     return links
 
 
-def failure_message(report: GroupReport, run_id: str, region: str, context: dict[str, Any]) -> tuple[str, str]:
+def failure_message(
+    report: GroupReport, run_id: str, region: str, context: dict[str, Any]
+) -> tuple[str, str]:
     """(subject, body) for one failed group."""
     subject = _subject(f"recycler FAILED: {report.group} - {report.reason}")
     victim = report.victim
@@ -61,7 +63,11 @@ def failure_message(report: GroupReport, run_id: str, region: str, context: dict
         lines.append(f"Last scaling activity: {context['last_activity']}")
     if report.waited_seconds is not None:
         lines.append(f"Waited:        {report.waited_seconds:.0f} s")
-    ids = [i for i in [victim.instance_id if victim else None, replacement.instance_id if replacement else None] if i]
+    ids = [
+        i
+        for i in [victim.instance_id if victim else None, replacement.instance_id if replacement else None]
+        if i
+    ]
     lines += ["", "Console:"] + [f"  {link}" for link in console_links(region, report.group, ids)]
     lines += [
         "",
@@ -70,10 +76,12 @@ def failure_message(report: GroupReport, run_id: str, region: str, context: dict
         "  2. Check the replacement's system log and target-group health reason; the launch template may",
         "     point at a broken AMI or user data.",
         "  3. The group is recycled again only after the issue is fixed and the min interval passed;",
-        "     a drill can re-run it now: {\"groups\": [\"" + report.group + "\"], \"force\": true}.",
+        '     a drill can re-run it now: {"groups": ["' + report.group + '"], "force": true}.',
         "",
         "JSON:",
-        json.dumps({"run_id": run_id, **report.model_dump(mode="json"), "context": context}, indent=2, default=str),
+        json.dumps(
+            {"run_id": run_id, **report.model_dump(mode="json"), "context": context}, indent=2, default=str
+        ),
     ]
     return subject, "\n".join(lines)
 

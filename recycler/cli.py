@@ -7,7 +7,6 @@ With --json the RunReport is the only thing on stdout; logs and tables go to std
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -38,26 +37,40 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def _run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="decide and report, terminate nothing")
-    parser.add_argument("--group", action="append", dest="groups", metavar="NAME", help="only this group (repeatable)")
+    parser.add_argument(
+        "--group", action="append", dest="groups", metavar="NAME", help="only this group (repeatable)"
+    )
     parser.add_argument("--json", action="store_true", help="print only the RunReport JSON on stdout")
-    parser.add_argument("--health-timeout", type=int, metavar="SECONDS", help="override the health wait timeout")
+    parser.add_argument(
+        "--health-timeout", type=int, metavar="SECONDS", help="override the health wait timeout"
+    )
     parser.add_argument("--poll", type=int, metavar="SECONDS", help="seconds between health polls")
     parser.add_argument("--seed", type=int, metavar="N", help="seed for the random pick among tied instances")
     parser.add_argument("--max-groups", type=int, metavar="N", help="recycle at most N groups this run")
-    parser.add_argument("--force", action="store_true", help="ignore min age and min interval (never safety guards)")
+    parser.add_argument(
+        "--force", action="store_true", help="ignore min age and min interval (never safety guards)"
+    )
     parser.add_argument("--report-file", metavar="PATH", help="also write the RunReport JSON to PATH")
 
 
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="recycler", description="Replace the oldest instance of each opted-in Auto Scaling group.")
+    parser = ArgumentParser(
+        prog="recycler", description="Replace the oldest instance of each opted-in Auto Scaling group."
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
     _run_flags(commands.add_parser("plan", help="show what a run would do (same as run --dry-run)"))
     _run_flags(commands.add_parser("run", help="recycle opted-in groups now"))
     demo = commands.add_parser("demo", help="run a recycle drill against an embedded AWS (moto server)")
-    demo.add_argument("--poll", type=int, default=1, metavar="SECONDS", help="seconds between health polls (default 1)")
-    demo.add_argument("--health-timeout", type=int, default=60, metavar="SECONDS", help="health timeout (default 60)")
+    demo.add_argument(
+        "--poll", type=int, default=1, metavar="SECONDS", help="seconds between health polls (default 1)"
+    )
+    demo.add_argument(
+        "--health-timeout", type=int, default=60, metavar="SECONDS", help="health timeout (default 60)"
+    )
     demo.add_argument("--seed", type=int, default=7, metavar="N", help="seed for tie breaking (default 7)")
-    demo.add_argument("--report-file", default="recycler-report.json", metavar="PATH", help="where the JSON report goes")
+    demo.add_argument(
+        "--report-file", default="recycler-report.json", metavar="PATH", help="where the JSON report goes"
+    )
     return parser
 
 
@@ -106,7 +119,9 @@ def local_services(settings: Settings, session: boto3.Session | None = None) -> 
         log.warning("RECYCLER_TOPIC_ARN not set: failure alerts are not published")
     return Services(
         fleet=Fleet(session),
-        ledger=Ledger(settings.ledger_table, settings.ledger_ttl_days, session) if settings.ledger_table else None,
+        ledger=Ledger(settings.ledger_table, settings.ledger_ttl_days, session)
+        if settings.ledger_table
+        else None,
         alerts=Alerts(settings.topic_arn, session) if settings.topic_arn else None,
         region=session.region_name or "us-east-1",
     )
@@ -146,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from recycler.demo import main as demo_main
 
-        return demo_main(args)
+        return int(demo_main(args))
     return run_command(args, sys.stderr)
 
 

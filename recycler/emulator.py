@@ -16,12 +16,11 @@ from typing import Any
 INSTANCE_REFRESHES: dict[str, list[dict[str, Any]]] = defaultdict(list)
 ACTIVITIES: dict[str, list[dict[str, Any]]] = defaultdict(list)
 _lock = threading.Lock()
-_installed = False
+_installed: list[bool] = []
 
 
 def install() -> None:
     """Teach moto's Auto Scaling responses the two reads; idempotent."""
-    global _installed
     with _lock:
         if _installed:
             return
@@ -34,18 +33,18 @@ def install() -> None:
 
         def describe_scaling_activities(self: Any) -> Any:
             name = self._get_param("AutoScalingGroupName")
-            activities = [
-                a for group, items in ACTIVITIES.items() if name in (None, group) for a in items
-            ]
+            activities = [a for group, items in ACTIVITIES.items() if name in (None, group) for a in items]
             activities.sort(key=lambda a: a["StartTime"], reverse=True)
             return ActionResult({"Activities": activities})
 
         AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes  # type: ignore[attr-defined]
         AutoScalingResponse.describe_scaling_activities = describe_scaling_activities  # type: ignore[method-assign]
-        _installed = True
+        _installed.append(True)
 
 
-def add_activity(group: str, status: str, description: str, message: str = "", when: datetime | None = None) -> None:
+def add_activity(
+    group: str, status: str, description: str, message: str = "", when: datetime | None = None
+) -> None:
     ACTIVITIES[group].append(
         {
             "ActivityId": f"act-{len(ACTIVITIES[group]) + 1}",
@@ -76,7 +75,9 @@ def reset() -> None:
 DEFAULT_ACCOUNT = "123456789012"
 
 
-def backdate(instance_ids: list[str], launched_at: datetime, region: str, account: str = DEFAULT_ACCOUNT) -> None:
+def backdate(
+    instance_ids: list[str], launched_at: datetime, region: str, account: str = DEFAULT_ACCOUNT
+) -> None:
     """Set instances' LaunchTime in the emulator's EC2 backend (moto stamps creation time)."""
     from moto.ec2.models import ec2_backends
 
@@ -105,7 +106,9 @@ def create_launch_template(ec2: Any, name: str, image: str) -> str:
 
 def publish_image(ec2: Any, template_id: str, image: str) -> None:
     """A new launch template version: what a patched-AMI pipeline does; $Latest now boots `image`."""
-    ec2.create_launch_template_version(LaunchTemplateId=template_id, SourceVersion="1", LaunchTemplateData={"ImageId": image})
+    ec2.create_launch_template_version(
+        LaunchTemplateId=template_id, SourceVersion="1", LaunchTemplateData={"ImageId": image}
+    )
 
 
 def create_group(
@@ -131,7 +134,13 @@ def create_group(
         HealthCheckGracePeriod=60,
         TargetGroupARNs=target_group_arns or [],
         Tags=[
-            {"Key": k, "Value": v, "PropagateAtLaunch": False, "ResourceId": name, "ResourceType": "auto-scaling-group"}
+            {
+                "Key": k,
+                "Value": v,
+                "PropagateAtLaunch": False,
+                "ResourceId": name,
+                "ResourceType": "auto-scaling-group",
+            }
             for k, v in (tags or {}).items()
         ],
     )

@@ -117,7 +117,7 @@ class Fleet:
                 Filters=[{"Name": f"tag:{opt_in_tag}", "Values": ["true", "True", "TRUE"]}],
                 PaginationConfig={"PageSize": GROUP_PAGE_SIZE},
             )
-        return [group for page in pages for group in page["AutoScalingGroups"]]
+        return [dict(group) for page in pages for group in page["AutoScalingGroups"]]
 
     def instance_details(self, instance_ids: Sequence[str]) -> dict[str, tuple[datetime | None, str | None]]:
         """Launch time and image id per instance, in batches (the ASG API does not return them)."""
@@ -131,7 +131,10 @@ class Fleet:
             ):
                 for reservation in page["Reservations"]:
                     for instance in reservation["Instances"]:
-                        details[instance["InstanceId"]] = (instance.get("LaunchTime"), instance.get("ImageId"))
+                        details[instance["InstanceId"]] = (
+                            instance.get("LaunchTime"),
+                            instance.get("ImageId"),
+                        )
         return details
 
     def current_images(self, groups: Sequence[dict[str, Any]]) -> dict[str, str | None]:
@@ -143,7 +146,9 @@ class Fleet:
             if spec is not None:
                 by_template.setdefault(spec, []).append(group["AutoScalingGroupName"])
             elif group.get("LaunchConfigurationName"):
-                by_config.setdefault(group["LaunchConfigurationName"], []).append(group["AutoScalingGroupName"])
+                by_config.setdefault(group["LaunchConfigurationName"], []).append(
+                    group["AutoScalingGroupName"]
+                )
         images: dict[str, str | None] = {}
         for (kind, ident, version), members in by_template.items():
             image = self._template_image(kind, ident, version)
@@ -152,11 +157,15 @@ class Fleet:
         for batch in chunks(configs, LAUNCH_CONFIG_BATCH_SIZE):
             response = self.autoscaling.describe_launch_configurations(LaunchConfigurationNames=list(batch))
             for config in response["LaunchConfigurations"]:
-                images.update(dict.fromkeys(by_config[config["LaunchConfigurationName"]], config.get("ImageId")))
+                images.update(
+                    dict.fromkeys(by_config[config["LaunchConfigurationName"]], config.get("ImageId"))
+                )
         return images
 
     def _template_image(self, kind: str, ident: str, version: str) -> str | None:
-        locator: dict[str, Any] = {"LaunchTemplateId": ident} if kind == "id" else {"LaunchTemplateName": ident}
+        locator: dict[str, Any] = (
+            {"LaunchTemplateId": ident} if kind == "id" else {"LaunchTemplateName": ident}
+        )
         try:
             response = self.ec2.describe_launch_template_versions(Versions=[version], **locator)
         except ClientError as error:
@@ -184,7 +193,11 @@ class Fleet:
             snapshot = group_snapshot(group)
             if opted_in is None or snapshot.name in opted_in:
                 instances = tuple(
-                    replace(i, launch_time=details.get(i.instance_id, (None, None))[0], image_id=details.get(i.instance_id, (None, None))[1])
+                    replace(
+                        i,
+                        launch_time=details.get(i.instance_id, (None, None))[0],
+                        image_id=details.get(i.instance_id, (None, None))[1],
+                    )
                     for i in snapshot.instances
                 )
                 snapshot = replace(snapshot, instances=instances, current_image_id=images.get(snapshot.name))
@@ -198,7 +211,9 @@ class Fleet:
         found: dict[str, str] = {}
         for batch in chunks(list(names), ALARM_BATCH_SIZE):
             paginator = self.cloudwatch.get_paginator("describe_alarms")
-            for page in paginator.paginate(AlarmNames=list(batch), AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
+            for page in paginator.paginate(
+                AlarmNames=list(batch), AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+            ):
                 for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
                     found[alarm["AlarmName"]] = alarm["StateValue"]
         firing = [name for name in names if found.get(name) == "ALARM"]
@@ -221,8 +236,10 @@ class Fleet:
     # ---- one group, at recycle time ----------------------------------------------------------
 
     def describe_group(self, name: str) -> dict[str, Any] | None:
-        groups = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
-        return groups[0] if groups else None
+        groups = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+            "AutoScalingGroups"
+        ]
+        return dict(groups[0]) if groups else None
 
     def activity_in_progress(self, name: str) -> str | None:
         """A description of a running scaling activity or instance refresh, or None."""
@@ -254,7 +271,9 @@ class Fleet:
         return str(response.get("Activity", {}).get("Description", ""))
 
     def set_desired_capacity(self, name: str, desired: int) -> None:
-        self.autoscaling.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=desired, HonorCooldown=False)
+        self.autoscaling.set_desired_capacity(
+            AutoScalingGroupName=name, DesiredCapacity=desired, HonorCooldown=False
+        )
 
     def target_health(self, target_group_arns: Sequence[str], instance_id: str) -> dict[str, str]:
         """State of the instance in each target group (elbv2) keyed by target group ARN."""
@@ -273,7 +292,9 @@ class Fleet:
         states: dict[str, str] = {}
         for name in load_balancer_names:
             try:
-                response = self.elb.describe_instance_health(LoadBalancerName=name, Instances=[{"InstanceId": instance_id}])
+                response = self.elb.describe_instance_health(
+                    LoadBalancerName=name, Instances=[{"InstanceId": instance_id}]
+                )
                 found = response.get("InstanceStates", [])
                 states[name] = found[0].get("State", "Unknown") if found else "Unknown"
             except ClientError as error:

@@ -85,7 +85,7 @@ class Ledger:
             ":run": {"S": run_id},
             ":cutoff": {"N": str(int((now - min_interval).timestamp()))},
         }
-        names: dict[str, str] = {}
+        names: dict[str, str] | None = None
         if force:
             condition = (
                 "attribute_not_exists(group_name) OR run_id = :run OR claimed_epoch < :stale "
@@ -107,18 +107,21 @@ class Ledger:
             "claimed_epoch": {"N": str(int(now.timestamp()))},
             "expires_at": {"N": str(int((now + self.ttl).timestamp()))},
         }
+        request: Any = {
+            "TableName": self.table,
+            "Item": item,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
         try:
-            self._dynamodb.put_item(
-                TableName=self.table,
-                Item=item,
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
-                **({"ExpressionAttributeNames": names} if names else {}),
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            self._dynamodb.put_item(**request)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise ClaimRefused(group, _plain(error.response.get("Item", {}))) from None
+                holder: Any = error.response.get("Item", {})
+                raise ClaimRefused(group, _plain(holder)) from None
             raise
 
     def finish(self, group: str, run_id: str, now: datetime, outcome: str, record: dict[str, Any]) -> None:
@@ -129,7 +132,11 @@ class Ledger:
             UpdateExpression="SET #status = :outcome, finished_at = :now",
             ConditionExpression="run_id = :run",
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":outcome": {"S": outcome}, ":now": {"S": now.isoformat()}, ":run": {"S": run_id}},
+            ExpressionAttributeValues={
+                ":outcome": {"S": outcome},
+                ":now": {"S": now.isoformat()},
+                ":run": {"S": run_id},
+            },
         )
         item = {
             "group_name": {"S": group},

@@ -23,7 +23,9 @@ class LocalPort:
     def step(self, name: str, fn: Callable[[], T], *, at_most_once: bool = False) -> T:
         return fn()
 
-    def wait_until(self, name: str, poll: Callable[[State], State], initial: State, poll_seconds: int) -> State:
+    def wait_until(
+        self, name: str, poll: Callable[[State], State], initial: State, poll_seconds: int
+    ) -> State:
         state = initial
         while True:
             state = poll(state)

@@ -97,7 +97,9 @@ def parse_window(text: str) -> BlackoutWindow:
     """Parse 'START/END' ISO-8601 with time zones, e.g. 2026-12-24T00:00Z/2026-12-27T00:00Z."""
     parts = text.split("/")
     if len(parts) != 2:
-        raise ValueError(f"blackout window {text!r} must be START/END in ISO-8601, e.g. 2026-12-24T00:00Z/2026-12-27T00:00Z")
+        raise ValueError(
+            f"blackout window {text!r} must be START/END in ISO-8601, e.g. 2026-12-24T00:00Z/2026-12-27T00:00Z"
+        )
     try:
         start, end = (datetime.fromisoformat(p.strip().replace("Z", "+00:00")) for p in parts)
     except ValueError:
@@ -216,7 +218,13 @@ class RunReport(BaseModel):
 
     @classmethod
     def build(
-        cls, run_id: str, started_at: str, dry_run: bool, seed: int, groups: list[GroupReport], alerts_failed: list[str] | None = None
+        cls,
+        run_id: str,
+        started_at: str,
+        dry_run: bool,
+        seed: int,
+        groups: list[GroupReport],
+        alerts_failed: list[str] | None = None,
     ) -> RunReport:
         counts = Summary()
         for group in groups:

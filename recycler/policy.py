@@ -169,7 +169,9 @@ def group_options(group: GroupSnapshot, settings: PolicySettings) -> GroupOption
     ignore_protection = False
     if protection_key in tags:
         ignore_protection = parse_bool_tag(tags[protection_key], protection_key)
-    return GroupOptions(mode=mode, min_age=min_age, health_timeout=timeout, ignore_protection=ignore_protection)
+    return GroupOptions(
+        mode=mode, min_age=min_age, health_timeout=timeout, ignore_protection=ignore_protection
+    )
 
 
 def opt_in_state(group: GroupSnapshot, settings: PolicySettings) -> Reason | None:
@@ -272,7 +274,9 @@ def decide(
     if problem is not None:
         return base.skipped(*problem)
     options = group_options(group, settings)
-    base = replace(base, mode=options.mode, health_timeout_seconds=int(options.health_timeout.total_seconds()))
+    base = replace(
+        base, mode=options.mode, health_timeout_seconds=int(options.health_timeout.total_seconds())
+    )
 
     candidates = [
         i
@@ -280,7 +284,9 @@ def decide(
         if i.in_service_and_healthy and (options.ignore_protection or not i.protected_from_scale_in)
     ]
     if not candidates:
-        return base.skipped(Reason.NO_CANDIDATE, "every InService+Healthy instance is protected from scale-in")
+        return base.skipped(
+            Reason.NO_CANDIDATE, "every InService+Healthy instance is protected from scale-in"
+        )
     undated = [c.instance_id for c in candidates if c.launch_time is None]
     if undated:
         return base.skipped(Reason.NO_CANDIDATE, "launch time unknown for " + ", ".join(undated[:5]))
@@ -296,7 +302,14 @@ def decide(
     detail = f"oldest of {len(candidates)} candidates"
     if len(tier) > 1:
         detail += f", picked at random from {len(tier)} tied within {settings.tie_window}"
-    return replace(base, recycle=True, reason="oldest-instance", detail=detail, victim=victim, tier=tuple(i.instance_id for i in tier))
+    return replace(
+        base,
+        recycle=True,
+        reason="oldest-instance",
+        detail=detail,
+        victim=victim,
+        tier=tuple(i.instance_id for i in tier),
+    )
 
 
 def limit_run(decisions: Iterable[Decision], max_groups: int) -> list[Decision]:
@@ -344,7 +357,10 @@ def run_guard(
         return Reason.ALARM_FIRING, "stop-condition alarms in ALARM: " + ", ".join(sorted(firing_alarms))
     for window in blackout_windows:
         if now in window:
-            return Reason.BLACKOUT, f"inside blackout window {window.start.isoformat()}/{window.end.isoformat()}"
+            return (
+                Reason.BLACKOUT,
+                f"inside blackout window {window.start.isoformat()}/{window.end.isoformat()}",
+            )
     weekday = WEEKDAYS[now.weekday()]
     if weekday in {d.lower()[:3] for d in blackout_weekdays}:
         return Reason.BLACKOUT, f"{weekday} is a blackout weekday"

@@ -27,7 +27,9 @@ def report_table(report: RunReport) -> Table:
     for group in report.groups:
         victim = group.victim
         age = victim.age_days if victim and victim.age_days is not None else group.oldest_instance_age_days
-        replacement = group.replacement.instance_id if group.replacement and group.replacement.instance_id else "-"
+        replacement = (
+            group.replacement.instance_id if group.replacement and group.replacement.instance_id else "-"
+        )
         if group.waited_seconds is not None:
             replacement += f" ({group.waited_seconds:.0f} s)"
         reason = group.reason + (f": {group.detail}" if group.detail else "")

@@ -24,6 +24,7 @@ from recycler.ledger import ClaimRefused, Ledger
 from recycler.models import (
     GroupReport,
     ManualPayload,
+    Outcome,
     ReplacementReport,
     RunReport,
     Settings,
@@ -43,7 +44,9 @@ class Port(Protocol):
 
     def step(self, name: str, fn: Callable[[], T], *, at_most_once: bool = False) -> T: ...
 
-    def wait_until(self, name: str, poll: Callable[[State], State], initial: State, poll_seconds: int) -> State:
+    def wait_until(
+        self, name: str, poll: Callable[[State], State], initial: State, poll_seconds: int
+    ) -> State:
         """Call poll(state) until the returned state has done=True, pausing poll_seconds between calls."""
         ...
 
@@ -81,7 +84,12 @@ def plan(
     decisions = [policy.decide(s, rules, now, rng, force=payload.force) for s in snapshots]
     found = {s.name for s in snapshots}
     decisions += [
-        Decision(group=name, recycle=False, reason=Reason.NOT_FOUND.value, detail="no Auto Scaling group with this name")
+        Decision(
+            group=name,
+            recycle=False,
+            reason=Reason.NOT_FOUND.value,
+            detail="no Auto Scaling group with this name",
+        )
         for name in payload.groups or []
         if name not in found
     ]
@@ -91,7 +99,8 @@ def plan(
         claims = services.ledger.last_claims(recyclable)
         interval = timedelta(hours=settings.min_interval_hours)
         decisions = [
-            policy.apply_history(d, claims.get(d.group), now, interval, force=payload.force) for d in decisions
+            policy.apply_history(d, claims.get(d.group), now, interval, force=payload.force)
+            for d in decisions
         ]
     decisions = policy.limit_run(decisions, payload.max_groups or settings.max_groups_per_run)
 
@@ -190,14 +199,18 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
     for group in report.groups:
         logger.info("group result", extra={"run_id": report.run_id, **group.model_dump(mode="json")})
 
-    if services.alerts and any(g.outcome == "failed" or g.reason == Reason.STOPPED_AFTER_FAILURES for g in reports):
+    if services.alerts and any(
+        g.outcome == "failed" or g.reason == Reason.STOPPED_AFTER_FAILURES for g in reports
+    ):
         alerts = services.alerts
         subject, body = summary_message(report)
         outcome = port.step("alert-summary", lambda: _publish(alerts, subject, body))
         if not outcome["ok"]:
             report.alerts_failed.append(f"run summary: {outcome['error']}")
     report.alerts_failed.extend(
-        f"{g.group}: alert not delivered" for g in reports if g.outcome == "failed" and not g.alert_published and services.alerts
+        f"{g.group}: alert not delivered"
+        for g in reports
+        if g.outcome == "failed" and not g.alert_published and services.alerts
     )
     return report
 
@@ -229,10 +242,16 @@ def recycle_all(
                 report = planned_report(job)
                 report.outcome = "skipped"
                 report.reason = Reason.STOPPED_AFTER_FAILURES.value
-                report.detail = f"{failures} group(s) failed in this run; limit {settings.failures_before_stop}"
+                report.detail = (
+                    f"{failures} group(s) failed in this run; limit {settings.failures_before_stop}"
+                )
                 results.append(report)
             continue
-        context = {"run_id": run_id, "force": payload.force, "poll_seconds": payload.poll_seconds or settings.poll_seconds}
+        context = {
+            "run_id": run_id,
+            "force": payload.force,
+            "poll_seconds": payload.poll_seconds or settings.poll_seconds,
+        }
         if payload.health_timeout_seconds:
             context["health_timeout_seconds"] = payload.health_timeout_seconds
         items = [{**job, **context} for job in wave]
@@ -280,10 +299,10 @@ class Recycle:
     def name(self, what: str) -> str:
         return f"{self.group}:{what}"
 
-    def report(self, outcome: str, reason: str, detail: str = "", **extra: Any) -> GroupReport:
+    def report(self, outcome: Outcome, reason: str, detail: str = "", **extra: Any) -> GroupReport:
         return GroupReport(
             group=self.group,
-            outcome=outcome,  # type: ignore[arg-type]
+            outcome=outcome,
             reason=reason,
             detail=detail,
             mode=self.mode.value,
@@ -307,17 +326,18 @@ class Recycle:
     def _recycle(self) -> GroupReport:
         preflight = self.port.step(self.name("preflight"), self._preflight)
         if not preflight["ok"]:
-            outcome = "failed" if preflight.get("failed") else "skipped"
-            return self.report(outcome, preflight["reason"], preflight["detail"])
+            return self.report("skipped", preflight["reason"], preflight["detail"])
         claim = self.port.step(self.name("claim"), self._claim)
         if not claim["ok"]:
-            return self.report(claim["outcome"], claim["reason"], claim["detail"])
+            return self.report("failed" if claim["failed"] else "skipped", claim["reason"], claim["detail"])
 
         before: list[str] = preflight["instances"]
         desired: int = preflight["desired"]
         if self.mode is Mode.SURGE:
             return self._surge(before, desired, preflight)
-        acted = self.port.step(self.name("terminate"), lambda: self._terminate(decrement=False), at_most_once=True)
+        acted = self.port.step(
+            self.name("terminate"), lambda: self._terminate(decrement=False), at_most_once=True
+        )
         if not acted["ok"]:
             return self.report("failed", "terminate-failed", acted["error"])
         health = self._wait_healthy(before, desired, acted["at"])
@@ -337,9 +357,13 @@ class Recycle:
         health = self._wait_healthy(before, desired + 1, grown["at"])
         if health["status"] != "healthy":
             # Put the group back as it was: remove the unhealthy extra instance and the extra capacity.
-            self.port.step(self.name("surge-rollback"), lambda: self._rollback_surge(health, desired), at_most_once=True)
+            self.port.step(
+                self.name("surge-rollback"), lambda: self._rollback_surge(health, desired), at_most_once=True
+            )
             return self._conclude(health)
-        acted = self.port.step(self.name("terminate"), lambda: self._terminate(decrement=True), at_most_once=True)
+        acted = self.port.step(
+            self.name("terminate"), lambda: self._terminate(decrement=True), at_most_once=True
+        )
         if not acted["ok"]:
             return self.report("failed", "terminate-failed", f"surge instance kept; {acted['error']}")
         return self._conclude(health)
@@ -366,23 +390,37 @@ class Recycle:
                 return {"ok": False, "reason": stop[0].value, "detail": stop[1]}
             raw = services.fleet.describe_group(self.group)
             if raw is None:
-                return {"ok": False, "failed": False, "reason": Reason.NOT_FOUND.value, "detail": "group was deleted after planning"}
+                return {
+                    "ok": False,
+                    "reason": Reason.NOT_FOUND.value,
+                    "detail": "group was deleted after planning",
+                }
             snapshot = group_snapshot(raw)
             rules = settings.policy()
             if policy.opt_in_state(snapshot, rules) is not None:
-                return {"ok": False, "reason": Reason.OPTED_OUT.value, "detail": "opt-in tag removed after planning"}
+                return {
+                    "ok": False,
+                    "reason": Reason.OPTED_OUT.value,
+                    "detail": "opt-in tag removed after planning",
+                }
             problem = policy.check_group(snapshot, rules)
             if problem is not None:
                 return {"ok": False, "reason": problem[0].value, "detail": problem[1]}
-            victim = next((i for i in snapshot.instances if i.instance_id == self.victim["instance_id"]), None)
+            victim = next(
+                (i for i in snapshot.instances if i.instance_id == self.victim["instance_id"]), None
+            )
             if victim is None or not victim.in_service_and_healthy:
                 state = f"{victim.lifecycle_state}/{victim.health_status}" if victim else "not in the group"
-                return {"ok": False, "reason": Reason.NO_CANDIDATE.value, "detail": f"victim {self.victim['instance_id']} is {state}"}
+                return {
+                    "ok": False,
+                    "reason": Reason.NO_CANDIDATE.value,
+                    "detail": f"victim {self.victim['instance_id']} is {state}",
+                }
             activity = services.fleet.activity_in_progress(self.group)
             if activity:
                 return {"ok": False, "reason": Reason.ACTIVITY_IN_PROGRESS.value, "detail": activity}
         except AWS_ERRORS as error:
-            return {"ok": False, "failed": False, "reason": "preflight-error", "detail": _aws_error(error)}
+            return {"ok": False, "reason": "preflight-error", "detail": _aws_error(error)}
         return {
             "ok": True,
             "instances": [i.instance_id for i in snapshot.instances],
@@ -394,7 +432,9 @@ class Recycle:
     def _claim(self) -> State:
         ledger = self.services.ledger
         if ledger is None:
-            logger.warning("no ledger configured: at-most-once per interval is not enforced", extra={"group": self.group})
+            logger.warning(
+                "no ledger configured: at-most-once per interval is not enforced", extra={"group": self.group}
+            )
             return {"ok": True, "ledger": False}
         try:
             ledger.claim(
@@ -406,11 +446,16 @@ class Recycle:
                 force=self.job.get("force", False),
             )
         except ClaimRefused as refused:
-            return {"ok": False, "outcome": "skipped", "reason": Reason.RECENTLY_RECYCLED.value, "detail": str(refused)}
+            return {
+                "ok": False,
+                "failed": False,
+                "reason": Reason.RECENTLY_RECYCLED.value,
+                "detail": str(refused),
+            }
         except AWS_ERRORS as error:
             return {
                 "ok": False,
-                "outcome": "failed",
+                "failed": True,
                 "reason": "ledger-unavailable",
                 "detail": f"could not claim the group, nothing terminated: {_aws_error(error)}",
             }
@@ -421,7 +466,10 @@ class Recycle:
             activity = self.services.fleet.terminate(self.victim["instance_id"], decrement=decrement)
         except AWS_ERRORS as error:
             return {"ok": False, "error": _aws_error(error)}
-        logger.info("terminated", extra={"group": self.group, "instance_id": self.victim["instance_id"], "activity": activity})
+        logger.info(
+            "terminated",
+            extra={"group": self.group, "instance_id": self.victim["instance_id"], "activity": activity},
+        )
         return {"ok": True, "at": self.services.clock().isoformat()}
 
     def _wait_healthy(self, before: list[str], desired: int, acted_at: str) -> State:
@@ -437,7 +485,9 @@ class Recycle:
             "checks": {},
             "last_activity": None,
         }
-        checker = HealthCheck(self.services, self.group, set(before), desired, acted_at, poll_seconds, timeout)
+        checker = HealthCheck(
+            self.services, self.group, set(before), desired, acted_at, poll_seconds, timeout
+        )
         state = self.port.wait_until(self.name("health"), checker.poll, initial, poll_seconds)
         self.context = {"checks": state.get("checks"), "last_activity": state.get("last_activity")}
         return state
@@ -449,20 +499,28 @@ class Recycle:
                 "failed",
                 health["reason"],
                 health["detail"],
-                replacement=ReplacementReport(instance_id=replacement_id, image_id=health.get("replacement_image"), ami_refreshed=None),
+                replacement=ReplacementReport(
+                    instance_id=replacement_id, image_id=health.get("replacement_image"), ami_refreshed=None
+                ),
                 waited_seconds=health["elapsed"],
             )
         image = health.get("replacement_image")
-        refreshed = None if image is None or self.victim.get("image_id") is None else image != self.victim["image_id"]
+        refreshed = (
+            None if image is None or self.victim.get("image_id") is None else image != self.victim["image_id"]
+        )
         detail = self.job.get("detail", "")
         if refreshed is False:
-            detail = f"replacement runs the same AMI {image} as the victim: the launch template pins an old AMI"
+            detail = (
+                f"replacement runs the same AMI {image} as the victim: the launch template pins an old AMI"
+            )
             logger.warning("stale AMI", extra={"group": self.group, "image_id": image})
         return self.report(
             "recycled",
             "oldest-instance",
             detail,
-            replacement=ReplacementReport(instance_id=replacement_id, image_id=image, ami_refreshed=refreshed),
+            replacement=ReplacementReport(
+                instance_id=replacement_id, image_id=image, ami_refreshed=refreshed
+            ),
             waited_seconds=health["elapsed"],
         )
 
@@ -534,7 +592,11 @@ class HealthCheck:
                 return {"status": "failed", "reason": "launch failed", "detail": text, "last_activity": text}
         raw = fleet.describe_group(self.group)
         if raw is None:
-            return {"status": "failed", "reason": "group deleted", "detail": "the group disappeared while waiting"}
+            return {
+                "status": "failed",
+                "reason": "group deleted",
+                "detail": "the group disappeared while waiting",
+            }
         snapshot = group_snapshot(raw)
         new = [i for i in snapshot.instances if i.instance_id not in self.before]
         healthy = [i for i in snapshot.instances if i.in_service_and_healthy]
@@ -553,13 +615,32 @@ class HealthCheck:
             return {"status": "waiting", "detail": f"no new InService instance (new: {pending})"}
         replacement = ready[0]
         checks: dict[str, str] = {"auto-scaling": "Healthy"}
-        checks.update({f"target-group {arn.split(':')[-1]}": s for arn, s in fleet.target_health(snapshot.target_group_arns, replacement.instance_id).items()})
-        checks.update({f"elb {name}": s for name, s in fleet.classic_health(snapshot.load_balancer_names, replacement.instance_id).items()})
+        checks.update(
+            {
+                f"target-group {arn.split(':')[-1]}": s
+                for arn, s in fleet.target_health(snapshot.target_group_arns, replacement.instance_id).items()
+            }
+        )
+        checks.update(
+            {
+                f"elb {name}": s
+                for name, s in fleet.classic_health(
+                    snapshot.load_balancer_names, replacement.instance_id
+                ).items()
+            }
+        )
         lb_ok = all(s in ("healthy", "InService", "Healthy") for s in checks.values())
         base = {"replacement": replacement.instance_id, "checks": checks}
         if len(healthy) < self.desired:
             return {**base, "status": "waiting", "detail": f"{len(healthy)}/{self.desired} InService+Healthy"}
         if not lb_ok:
-            bad = ", ".join(f"{k}={v}" for k, v in checks.items() if v not in ("healthy", "InService", "Healthy"))
+            bad = ", ".join(
+                f"{k}={v}" for k, v in checks.items() if v not in ("healthy", "InService", "Healthy")
+            )
             return {**base, "status": "waiting", "detail": f"load balancer checks pending: {bad}"}
-        return {**base, "status": "healthy", "detail": "all checks passed", "replacement_image": fleet.image_of(replacement.instance_id)}
+        return {
+            **base,
+            "status": "healthy",
+            "detail": "all checks passed",
+            "replacement_image": fleet.image_of(replacement.instance_id),
+        }

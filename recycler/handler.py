@@ -1,0 +1,155 @@
+"""Lambda entry point: the workflow on a durable execution, with Powertools logging, metrics and tracing.
+
+Entry: `recycler.handler.lambda_handler`. Durable waits suspend the function between health polls,
+so a 15-minute health wait costs a few short invocations instead of 15 minutes of compute.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from aws_durable_execution_sdk_python import DurableContext, durable_execution
+from aws_durable_execution_sdk_python.config import (
+    CompletionConfig,
+    Duration,
+    MapConfig,
+    StepConfig,
+    StepSemantics,
+)
+from aws_durable_execution_sdk_python.retries import RetryPresets
+from aws_durable_execution_sdk_python.waits import WaitForConditionConfig, WaitForConditionDecision
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from recycler.models import RunReport, Settings, load_settings, parse_payload
+from recycler.workflow import Port, Services, State, run
+
+T = TypeVar("T")
+NAMESPACE = "Recycler"
+
+logger = Logger(service="recycler")
+tracer = Tracer(service="recycler")
+metrics = Metrics(namespace=NAMESPACE, service="recycler")
+copy_config_to_registered_loggers(source_logger=logger, include={"recycler"})
+
+
+class AlertDeliveryError(RuntimeError):
+    """An SNS alert could not be published: the run must fail visibly, not swallow it."""
+
+
+class DurablePort:
+    """The workflow port on a DurableContext: checkpointed steps, suspended waits, durable map."""
+
+    # Terminate and scale steps must never run twice: interrupted attempts fail instead of re-running.
+    ONCE = StepConfig(retry_strategy=RetryPresets.none(), step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY)
+
+    def __init__(self, context: DurableContext) -> None:
+        self.context = context
+
+    def step(self, name: str, fn: Callable[[], T], *, at_most_once: bool = False) -> T:
+        return self.context.step(lambda _: fn(), name=name, config=self.ONCE if at_most_once else None)
+
+    def wait_until(
+        self, name: str, poll: Callable[[State], State], initial: State, poll_seconds: int
+    ) -> State:
+        def strategy(state: State, attempts: int) -> WaitForConditionDecision:
+            if state["done"]:
+                return WaitForConditionDecision.stop_polling()
+            return WaitForConditionDecision.continue_waiting(Duration.from_seconds(poll_seconds))
+
+        config = WaitForConditionConfig(wait_strategy=strategy, initial_state=initial)
+        return self.context.wait_for_condition(lambda state, _: poll(state), config=config, name=name)
+
+    def map(
+        self, name: str, items: Sequence[State], fn: Callable[[Port, State], State], max_concurrency: int
+    ) -> list[State]:
+        # A failed recycle is a result, not an exception, so every item runs to completion;
+        # the workflow itself decides when to stop starting groups.
+        every_item: CompletionConfig = CompletionConfig.all_completed()  # type: ignore[no-untyped-call]
+        result: Any = self.context.map(
+            list(items),
+            lambda branch, item, _index, _all: fn(DurablePort(branch), item),
+            name=name,
+            config=MapConfig(max_concurrency=max_concurrency, completion_config=every_item),
+        )
+        result.throw_if_error()
+        return list(result.get_results())
+
+
+def services_from(settings: Settings) -> Services:
+    from recycler.alerts import Alerts
+    from recycler.fleet import Fleet
+    from recycler.ledger import Ledger
+
+    return Services(
+        fleet=Fleet(),
+        ledger=Ledger(settings.ledger_table, settings.ledger_ttl_days) if settings.ledger_table else None,
+        alerts=Alerts(settings.topic_arn) if settings.topic_arn else None,
+        region=os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1")),
+    )
+
+
+def publish_metrics(report: RunReport) -> None:
+    """EMF metrics for the dashboard and alarms (namespace Recycler)."""
+    summary = report.summary
+    metrics.add_metric(name="Recycled", unit=MetricUnit.Count, value=summary.recycled)
+    metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=summary.failed)
+    metrics.add_metric(name="Planned", unit=MetricUnit.Count, value=summary.planned)
+    metrics.add_metric(
+        name="StaleAmiReplacements",
+        unit=MetricUnit.Count,
+        value=sum(1 for g in report.groups if g.replacement and g.replacement.ami_refreshed is False),
+    )
+    metrics.add_metric(name="AlertsNotDelivered", unit=MetricUnit.Count, value=len(report.alerts_failed))
+    metrics.flush_metrics()
+    for group in report.groups:
+        if group.outcome == "skipped":
+            with single_metric(name="Skipped", unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
+                metric.add_dimension(name="Reason", value=group.reason)
+        if group.waited_seconds is not None:
+            with single_metric(
+                name="HealthWaitSeconds",
+                unit=MetricUnit.Seconds,
+                value=group.waited_seconds,
+                namespace=NAMESPACE,
+            ) as metric:
+                metric.add_dimension(name="Outcome", value=group.outcome)
+        if group.oldest_instance_age_days is not None:
+            with single_metric(
+                name="OldestInstanceAgeDays",
+                unit=MetricUnit.Count,
+                value=group.oldest_instance_age_days,
+                namespace=NAMESPACE,
+            ) as metric:
+                metric.add_dimension(name="AutoScalingGroupName", value=group.group)
+    # One series without the group dimension: the "bit rot" alarm watches its maximum across groups.
+    ages = [g.oldest_instance_age_days for g in report.groups if g.oldest_instance_age_days is not None]
+    if ages:
+        with single_metric(
+            name="FleetOldestInstanceAgeDays", unit=MetricUnit.Count, value=max(ages), namespace=NAMESPACE
+        ) as metric:
+            metric.add_dimension(name="Fleet", value="all")
+
+
+def recycle(event: Any, context: DurableContext) -> dict[str, Any]:
+    # Validation runs before any step, so bad input fails the execution with the field named and
+    # nothing is read or terminated.
+    payload = parse_payload(event)
+    settings = load_settings()
+    context.set_logger(logger)
+    report = run(DurablePort(context), services_from(settings), settings, payload)
+    logger.set_correlation_id(report.run_id)
+    context.step(lambda _: publish_metrics(report), name="metrics")
+    logger.info("run finished", extra={"summary": report.summary.model_dump(), "run_id": report.run_id})
+    if report.alerts_failed:
+        raise AlertDeliveryError("alerts not delivered: " + "; ".join(report.alerts_failed))
+    return report.model_dump(mode="json")
+
+
+durable_handler = durable_execution(recycle)
+lambda_handler = tracer.capture_lambda_handler(
+    logger.inject_lambda_context(durable_handler, clear_state=True)
+)
