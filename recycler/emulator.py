@@ -15,6 +15,12 @@ from typing import Any
 
 INSTANCE_REFRESHES: dict[str, list[dict[str, Any]]] = defaultdict(list)
 ACTIVITIES: dict[str, list[dict[str, Any]]] = defaultdict(list)
+# group name -> how its next replacements misbehave (see sabotage()).
+SABOTAGE: dict[str, str] = {}
+UNHEALTHY_TARGETS: set[str] = set()
+# instance id -> remaining DescribeAutoScalingGroups reads before it leaves Pending.
+SLOW_INSTANCES: dict[str, int] = {}
+FAILURES = ("unhealthy", "target-unhealthy", "launch-failed", "slow")
 _lock = threading.Lock()
 _installed: list[bool] = []
 
@@ -39,7 +45,121 @@ def install() -> None:
 
         AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes  # type: ignore[attr-defined]
         AutoScalingResponse.describe_scaling_activities = describe_scaling_activities  # type: ignore[method-assign]
+        _sabotage_replacements(AutoScalingResponse)
+        _sabotage_target_health()
         _installed.append(True)
+
+
+def sabotage(group: str, how: str, *, slow_reads: int = 0) -> None:
+    """Make the group's next replacements misbehave the way real ones do.
+
+    unhealthy: the replacement is marked Unhealthy by Auto Scaling; target-unhealthy: it stays
+    InService but fails its target-group health check; launch-failed: the launch activity Failed;
+    slow: the replacement stays Pending for `slow_reads` DescribeAutoScalingGroups reads.
+    """
+    if how not in FAILURES:
+        raise ValueError(f"sabotage how={how!r}; use one of {', '.join(FAILURES)}")
+    SABOTAGE[group] = f"{how}:{slow_reads}"
+
+
+def _apply_sabotage(backend: Any, group_name: str, before: set[str]) -> None:
+    plan = SABOTAGE.get(group_name)
+    group = backend.autoscaling_groups.get(group_name)
+    if not plan or group is None:
+        return
+    how, reads = plan.split(":")
+    fresh = [state for state in group.instance_states if state.instance.id not in before]
+    for state in fresh:
+        if how == "unhealthy":
+            state.health_status = "Unhealthy"
+        elif how == "target-unhealthy":
+            UNHEALTHY_TARGETS.add(state.instance.id)
+        elif how == "launch-failed":
+            state.lifecycle_state = "Pending"
+        elif how == "slow":
+            state.lifecycle_state = "Pending"
+            SLOW_INSTANCES[state.instance.id] = int(reads)
+    if how == "launch-failed":
+        add_activity(
+            group_name,
+            "Failed",
+            "Launching a new EC2 instance. Status Reason: The image id does not exist.",
+            "InvalidAMIID.NotFound: The image id '[ami-0broken]' does not exist. Launching EC2 instance failed.",
+        )
+
+
+def _sabotage_replacements(response_class: Any) -> None:
+    """Wrap the calls that launch replacements so sabotage() can act on the new instances."""
+
+    def wrap(method_name: str, group_of: Any) -> None:
+        original = getattr(response_class, method_name)
+
+        def wrapped(self: Any) -> Any:
+            backend = self.autoscaling_backend
+            name = group_of(self, backend)
+            group = backend.autoscaling_groups.get(name) if name else None
+            before = {s.instance.id for s in group.instance_states} if group else set()
+            result = original(self)
+            if name:
+                _apply_sabotage(backend, name, before)
+            return result
+
+        setattr(response_class, method_name, wrapped)
+
+    def group_of_instance(self: Any, backend: Any) -> str | None:
+        instance_id = self._get_param("InstanceId")
+        for group in backend.autoscaling_groups.values():
+            if any(s.instance.id == instance_id for s in group.instance_states):
+                return str(group.name)
+        return None
+
+    wrap("terminate_instance_in_auto_scaling_group", group_of_instance)
+    wrap("set_desired_capacity", lambda self, backend: self._get_param("AutoScalingGroupName"))
+
+    original_describe = response_class.describe_auto_scaling_groups
+
+    def describe(self: Any) -> Any:
+        for group in self.autoscaling_backend.autoscaling_groups.values():
+            for state in group.instance_states:
+                remaining = SLOW_INSTANCES.get(state.instance.id)
+                if remaining is None:
+                    continue
+                if remaining <= 0:
+                    state.lifecycle_state = "InService"
+                    del SLOW_INSTANCES[state.instance.id]
+                else:
+                    SLOW_INSTANCES[state.instance.id] = remaining - 1
+        return original_describe(self)
+
+    response_class.describe_auto_scaling_groups = describe
+
+
+def _sabotage_target_health() -> None:
+    from moto.elbv2.models import FakeHealthStatus
+    from moto.elbv2.responses import ELBV2Response
+
+    original = ELBV2Response.describe_target_health
+
+    def describe_target_health(self: Any) -> Any:
+        result = original(self)
+        body: Any = result.result
+        descriptions = body["TargetHealthDescriptions"]
+        body["TargetHealthDescriptions"] = [
+            FakeHealthStatus(
+                d.instance_id,
+                d.port,
+                d.health_check_port,
+                "unhealthy",
+                "Target.FailedHealthChecks",
+                "Health checks failed",
+            )
+            if d.instance_id in UNHEALTHY_TARGETS
+            else d
+            for d in descriptions
+        ]
+        return result
+
+    ELBV2Response.describe_target_health = describe_target_health  # type: ignore[method-assign]
 
 
 def add_activity(
@@ -68,6 +188,9 @@ def add_instance_refresh(group: str, status: str = "InProgress") -> None:
 def reset() -> None:
     INSTANCE_REFRESHES.clear()
     ACTIVITIES.clear()
+    SABOTAGE.clear()
+    UNHEALTHY_TARGETS.clear()
+    SLOW_INSTANCES.clear()
 
 
 # ---- seeding helpers shared by the demo and the tests -----------------------------------------
@@ -151,3 +274,47 @@ def point_group_at(autoscaling: Any, name: str, template_id: str, version: str) 
     autoscaling.update_auto_scaling_group(
         AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateId": template_id, "Version": version}
     )
+
+
+def create_ledger_table(dynamodb: Any, name: str) -> None:
+    """The same key schema infra/ledger.py deploys."""
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[
+            {"AttributeName": "group_name", "KeyType": "HASH"},
+            {"AttributeName": "record", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "group_name", "AttributeType": "S"},
+            {"AttributeName": "record", "AttributeType": "S"},
+        ],
+    )
+
+
+def create_alert_topic(sns: Any, sqs: Any, name: str = "recycler-alerts") -> tuple[str, str]:
+    """An SNS topic with an SQS queue subscribed, so what was published can be read back."""
+    topic_arn = sns.create_topic(Name=name)["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=f"{name}-tap")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    return str(topic_arn), str(queue_url)
+
+
+def published(sqs: Any, queue_url: str) -> list[dict[str, str]]:
+    """Drain the tap queue: [{"Subject": ..., "Message": ...}] in publish order."""
+    import json
+
+    messages: list[dict[str, str]] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
+        if not batch:
+            return messages
+        for message in batch:
+            body = json.loads(message["Body"])
+            messages.append({"Subject": body.get("Subject", ""), "Message": body.get("Message", "")})
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])

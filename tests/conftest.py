@@ -98,3 +98,55 @@ def world() -> Iterator[World]:
         images = session.client("ec2").describe_images(Owners=["amazon"])["Images"]
         yield World(session=session, images=sorted(i["ImageId"] for i in images)[:2])
     emulator.reset()
+
+
+@dataclass
+class Stack:
+    """The world plus what the CDK stack deploys: ledger table and alert topic (with an SQS tap)."""
+
+    world: World
+    table: str
+    topic_arn: str
+    queue_url: str
+
+    def alerts(self) -> list[dict[str, str]]:
+        return emulator.published(self.world.session.client("sqs"), self.queue_url)
+
+    def ledger_items(self, group: str) -> list[dict[str, Any]]:
+        items = self.world.session.client("dynamodb").query(
+            TableName=self.table,
+            KeyConditionExpression="group_name = :g",
+            ExpressionAttributeValues={":g": {"S": group}},
+        )["Items"]
+        return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
+
+    def group_state(self, name: str) -> dict[str, Any]:
+        return self.world.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+            "AutoScalingGroups"
+        ][0]
+
+
+@pytest.fixture
+def stack(world: World, monkeypatch: pytest.MonkeyPatch) -> Stack:
+    session = world.session
+    emulator.create_ledger_table(session.client("dynamodb"), "recycler-ledger")
+    topic_arn, queue_url = emulator.create_alert_topic(session.client("sns"), session.client("sqs"))
+    monkeypatch.setenv("RECYCLER_LEDGER_TABLE", "recycler-ledger")
+    monkeypatch.setenv("RECYCLER_TOPIC_ARN", topic_arn)
+    return Stack(world=world, table="recycler-ledger", topic_arn=topic_arn, queue_url=queue_url)
+
+
+@pytest.fixture
+def terminations(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """Every terminate the fleet adapter sends, whoever sends it."""
+    from recycler.fleet import Fleet
+
+    calls: list[tuple[str, bool]] = []
+    original = Fleet.terminate
+
+    def counting(self: Fleet, instance_id: str, *, decrement: bool) -> str:
+        calls.append((instance_id, decrement))
+        return original(self, instance_id, decrement=decrement)
+
+    monkeypatch.setattr(Fleet, "terminate", counting)
+    return calls

@@ -1,0 +1,178 @@
+"""The real Lambda handler under the durable test runner (waits skipped, replays like Lambda) on moto."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
+
+from recycler import emulator
+from recycler.handler import durable_handler
+from tests.conftest import Stack
+
+
+def invoke(event: dict[str, Any], timeout: int = 300) -> tuple[str, dict[str, Any] | None, Any]:
+    with DurableFunctionTestRunner(handler=durable_handler, skip_time=True) as runner:
+        result = runner.run(input=json.dumps(event), execution_timeout=timeout)
+    status = result.status.name
+    return status, json.loads(result.result) if result.result else None, result.error
+
+
+def by_group(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {g["group"]: g for g in report["groups"]}
+
+
+def test_happy_recycle_replaces_the_oldest_with_the_new_ami(stack: Stack, terminations: list[Any]) -> None:
+    world = stack.world
+    ids = world.group("web", [3, 12, 6])
+    world.publish_patched_image()
+    status, report, _ = invoke({"source": "schedule", "poll_seconds": 15})
+    assert status == "SUCCEEDED" and report is not None
+    web = by_group(report)["web"]
+    assert web["outcome"] == "recycled"
+    assert web["victim"]["instance_id"] == ids[1]
+    assert web["replacement"]["image_id"] == world.images[1] and web["replacement"]["ami_refreshed"] is True
+    assert terminations == [(ids[1], False)]
+    group = stack.group_state("web")
+    in_service = {i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService"}
+    assert ids[1] not in in_service and web["replacement"]["instance_id"] in in_service
+    assert len(in_service) == group["DesiredCapacity"] == 3
+    claim = next(i for i in stack.ledger_items("web") if i["record"] == "claim")
+    assert claim["status"] == "recycled" and claim["victim"] == ids[1]
+    assert stack.alerts() == []
+
+
+def test_stale_ami_is_reported_not_hidden(stack: Stack) -> None:
+    stack.world.group("pinned", [5, 4])  # no new image published: $Latest is the same AMI
+    _, report, _ = invoke({})
+    pinned = by_group(report)["pinned"]  # type: ignore[arg-type]
+    assert pinned["outcome"] == "recycled" and pinned["replacement"]["ami_refreshed"] is False
+    assert "pins an old AMI" in pinned["detail"]
+
+
+def test_unhealthy_replacement_fails_loudly(stack: Stack) -> None:
+    stack.world.group("web", [5, 4])
+    stack.world.publish_patched_image()
+    emulator.sabotage("web", "unhealthy")
+    status, report, _ = invoke({})
+    assert status == "SUCCEEDED" and report is not None
+    web = by_group(report)["web"]
+    assert web["outcome"] == "failed" and web["reason"] == "replacement unhealthy"
+    assert web["alert_published"] is True and report["summary"]["failed"] == 1
+    alerts = stack.alerts()
+    subjects = [a["Subject"] for a in alerts]
+    assert subjects[0] == "recycler FAILED: web - replacement unhealthy"
+    body = alerts[0]["Message"]
+    assert web["victim"]["instance_id"] in body and web["replacement"]["instance_id"] in body
+    assert "What to do next" in body and '"outcome": "failed"' in body
+    assert any(s.startswith("recycler run ") for s in subjects[1:])
+    claim = next(i for i in stack.ledger_items("web") if i["record"] == "claim")
+    assert claim["status"] == "failed"
+
+
+def test_failed_launch_activity_fails_fast_with_its_message(stack: Stack) -> None:
+    stack.world.group("web", [5, 4])
+    emulator.sabotage("web", "launch-failed")
+    _, report, _ = invoke({"poll_seconds": 15, "health_timeout_seconds": 900})
+    web = by_group(report)["web"]  # type: ignore[arg-type]
+    assert web["outcome"] == "failed" and web["reason"] == "launch failed"
+    assert web["waited_seconds"] == 15  # the first poll, not the 900 s timeout
+    assert "InvalidAMIID.NotFound" in stack.alerts()[0]["Message"]
+
+
+def test_health_timeout(stack: Stack) -> None:
+    stack.world.group("web", [5, 4])
+    emulator.sabotage("web", "slow", slow_reads=10_000)
+    _, report, _ = invoke({"poll_seconds": 30, "health_timeout_seconds": 300})
+    web = by_group(report)["web"]  # type: ignore[arg-type]
+    assert web["outcome"] == "failed" and web["reason"] == "replacement unhealthy after 300 s"
+    assert 300 <= web["waited_seconds"] < 330
+    assert stack.alerts()[0]["Subject"] == "recycler FAILED: web - replacement unhealthy after 300 s"
+
+
+def test_slow_replacement_is_waited_for(stack: Stack, terminations: list[Any]) -> None:
+    stack.world.group("web", [5, 4])
+    emulator.sabotage("web", "slow", slow_reads=6)
+    _, report, _ = invoke({"poll_seconds": 15})
+    web = by_group(report)["web"]  # type: ignore[arg-type]
+    assert web["outcome"] == "recycled" and web["waited_seconds"] >= 45
+    assert len(terminations) == 1
+
+
+def test_duplicate_event_terminates_exactly_once(stack: Stack, terminations: list[Any]) -> None:
+    stack.world.group("web", [5, 4, 3])
+    _, first, _ = invoke({"source": "schedule"})
+    _, second, _ = invoke({"source": "schedule"})
+    assert by_group(first)["web"]["outcome"] == "recycled"  # type: ignore[arg-type]
+    assert by_group(second)["web"]["reason"] == "recently-recycled"  # type: ignore[arg-type]
+    assert len(terminations) == 1
+
+
+def test_replays_never_repeat_the_terminate_step(
+    stack: Stack, terminations: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack.world.group("web", [5, 4, 3])
+    emulator.sabotage("web", "slow", slow_reads=8)  # several suspended polls = several replays
+    invocations: list[int] = []
+    from recycler import handler
+
+    original = handler.run
+
+    def counting_run(*args: Any, **kwargs: Any) -> Any:
+        invocations.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(handler, "run", counting_run)
+    _, report, _ = invoke({"poll_seconds": 15})
+    assert by_group(report)["web"]["outcome"] == "recycled"  # type: ignore[arg-type]
+    assert len(invocations) > 3, "the wait should have suspended and replayed the workflow"
+    assert len(terminations) == 1
+
+
+def test_stop_after_failures_starts_no_further_group(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, terminations: list[Any]
+) -> None:
+    monkeypatch.setenv("RECYCLER_MAX_CONCURRENCY", "1")
+    monkeypatch.setenv("RECYCLER_FAILURES_BEFORE_STOP", "1")
+    stack.world.group("a-broken", [9, 8])
+    stack.world.group("b-fine", [5, 4])
+    stack.world.group("c-fine", [5, 4])
+    emulator.sabotage("a-broken", "unhealthy")
+    _, report, _ = invoke({})
+    groups = by_group(report)  # type: ignore[arg-type]
+    assert groups["a-broken"]["outcome"] == "failed"
+    assert groups["b-fine"]["reason"] == groups["c-fine"]["reason"] == "stopped-after-failures"
+    assert len(terminations) == 1
+    assert [a["Subject"] for a in stack.alerts()][-1].startswith("recycler run ")
+
+
+def test_dry_run_terminates_nothing(stack: Stack, terminations: list[Any]) -> None:
+    stack.world.group("web", [5, 4])
+    _, report, _ = invoke({"dry_run": True, "groups": ["web"]})
+    assert by_group(report)["web"]["outcome"] == "planned"  # type: ignore[arg-type]
+    assert terminations == [] and stack.ledger_items("web") == []
+
+
+def test_surge_mode_never_dips_below_desired(stack: Stack, terminations: list[Any]) -> None:
+    ids = stack.world.group("solo", [5], tags={"recycler:mode": "surge"}, max_size=2)
+    stack.world.publish_patched_image()
+    _, report, _ = invoke({})
+    solo = by_group(report)["solo"]  # type: ignore[arg-type]
+    assert solo["outcome"] == "recycled" and solo["mode"] == "surge"
+    assert terminations == [(ids[0], True)]
+    group = stack.group_state("solo")
+    assert group["DesiredCapacity"] == 1
+    assert [i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService"] == [
+        solo["replacement"]["instance_id"]
+    ]
+
+
+def test_bad_payload_fails_the_execution_naming_the_field(stack: Stack, terminations: list[Any]) -> None:
+    stack.world.group("web", [5, 4])
+    status, _, error = invoke({"dry_run": "yes", "grups": ["web"]})
+    assert status == "FAILED"
+    message = json.dumps(error.to_dict() if hasattr(error, "to_dict") else str(error))
+    assert "dry_run" in message and "grups" in message
+    assert terminations == []
