@@ -1,9 +1,211 @@
-"""`python -m recycler demo`: filled in by the demo issue; until then, plan against a seeded emulator."""
+"""`python -m recycler demo`: a real recycle drill against an embedded AWS (moto server on loopback).
+
+It seeds a fleet that tells the whole story (old, tied, young, unsteady, suspended, single-instance
+surge, and a group whose replacement turns Unhealthy), then runs the same workflow the Lambda runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+
+from recycler import emulator
+
+REGION = "us-east-1"
+TABLE = "recycler-ledger"
+
+
+@dataclass(frozen=True)
+class DemoGroup:
+    name: str
+    ages_days: tuple[float, ...]
+    story: str
+    tags: tuple[tuple[str, str], ...] = ()
+    max_size: int | None = None
+
+
+FLEET = (
+    DemoGroup("web", (14, 9, 4), "old web tier behind a target group: recycled onto the patched AMI"),
+    DemoGroup(
+        "batch",
+        (20, 20 - 3 / 1440, 20 - 6 / 1440, 5),
+        "three instances tied for oldest: random pick, seed shown",
+    ),
+    DemoGroup("fresh", (0.2, 0.3), "instances younger than a day: too-young"),
+    DemoGroup("jobs", (10, 10), "one instance Unhealthy: not-steady"),
+    DemoGroup("reports", (10, 10), "Launch process suspended: processes-suspended"),
+    DemoGroup(
+        "bastion",
+        (30,),
+        "single instance in surge mode: recycled with no capacity dip",
+        (("recycler:mode", "surge"),),
+        2,
+    ),
+    DemoGroup("api", (12, 11), "the patched AMI breaks it: replacement turns Unhealthy, alert published"),
+    DemoGroup("legacy", (400, 400), "never opted in: not even read", (("recycler:enabled", "false"),)),
+)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def embedded_aws() -> Iterator[str]:
+    """A moto server on a free loopback port; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    emulator.install()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def seed_fleet(session: boto3.Session, now: datetime) -> dict[str, Any]:
+    """Create the demo fleet; returns the topic ARN and tap queue for reading alerts back."""
+    ec2 = session.client("ec2")
+    autoscaling = session.client("autoscaling")
+    images = sorted(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"])[:2]
+    old_image, patched_image = images
+    template = emulator.create_launch_template(ec2, "demo-fleet", old_image)
+
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    target_group = session.client("elbv2").create_target_group(
+        Name="web", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance"
+    )["TargetGroups"][0]["TargetGroupArn"]
+
+    for group in FLEET:
+        tags = {"recycler:enabled": "true", **dict(group.tags)}
+        ids = emulator.create_group(
+            autoscaling,
+            group.name,
+            template,
+            size=len(group.ages_days),
+            max_size=group.max_size,
+            tags=tags,
+            target_group_arns=[target_group] if group.name == "web" else None,
+            version="1",
+        )
+        for instance_id, age in zip(ids, group.ages_days, strict=True):
+            emulator.backdate([instance_id], now - timedelta(days=age), REGION)
+        emulator.point_group_at(autoscaling, group.name, template, "$Latest")
+        if group.name == "jobs":
+            autoscaling.set_instance_health(InstanceId=ids[1], HealthStatus="Unhealthy")
+        if group.name == "reports":
+            autoscaling.suspend_processes(AutoScalingGroupName="reports", ScalingProcesses=["Launch"])
+
+    # The AMI pipeline publishes a patched image: replacements boot it.
+    emulator.publish_image(ec2, template, patched_image)
+    emulator.sabotage("web", "slow", slow_reads=4)  # takes a few polls to pass, like a real boot
+    emulator.sabotage("api", "unhealthy")
+    emulator.create_ledger_table(session.client("dynamodb"), TABLE)
+    topic_arn, queue_url = emulator.create_alert_topic(session.client("sns"), session.client("sqs"))
+    return {
+        "topic_arn": topic_arn,
+        "queue_url": queue_url,
+        "old_image": old_image,
+        "patched_image": patched_image,
+    }
+
+
+class Progress:
+    """A live status line while health checks are polled."""
+
+    def __init__(self, console: Any) -> None:
+        self.console = console
+        self.lines: dict[str, str] = {}
+        self.lock = threading.Lock()
+        self.status: Any = None
+
+    def on_poll(self, name: str, state: dict[str, Any]) -> None:
+        group = name.split(":", maxsplit=1)[0]
+        verdict = state["status"]
+        text = f"{group}: poll {state['attempt']}, {state['elapsed']:.0f} s, {verdict} - {state.get('detail', '')}"
+        with self.lock:
+            self.lines[group] = text
+            if self.status is not None:
+                self.status.update("waiting for health checks\n  " + "\n  ".join(self.lines.values()))
+        if verdict != "waiting":
+            style = "green" if verdict == "healthy" else "bold red"
+            self.console.print(f"  [{style}]{text}[/]")
 
 
 def main(args: argparse.Namespace) -> int:
-    raise SystemExit("the demo is not built yet")
+    from rich.console import Console
+    from rich.panel import Panel
+
+    from recycler.cli import local_services
+    from recycler.local import LocalPort
+    from recycler.models import load_settings, parse_payload
+    from recycler.render import render_report
+    from recycler.workflow import run
+
+    console = Console(width=160)
+    started = time.monotonic()
+    now = datetime.now(UTC)
+    with embedded_aws() as endpoint:
+        os.environ.update(
+            AWS_ENDPOINT_URL=endpoint,
+            AWS_ACCESS_KEY_ID="demo",
+            AWS_SECRET_ACCESS_KEY="demo",
+            AWS_DEFAULT_REGION=REGION,
+        )
+        os.environ.pop("AWS_PROFILE", None)
+        session = boto3.Session(region_name=REGION)
+        console.print(f"[bold]recycler demo[/]: embedded AWS (moto server) at {endpoint}")
+        seeded = seed_fleet(session, now)
+        for group in FLEET:
+            console.print(f"  [cyan]{group.name:<8}[/] {group.story}")
+        os.environ["RECYCLER_LEDGER_TABLE"] = TABLE
+        os.environ["RECYCLER_TOPIC_ARN"] = seeded["topic_arn"]
+        settings = load_settings()
+        payload = parse_payload(
+            {
+                "source": "manual",
+                "seed": args.seed,
+                "poll_seconds": args.poll,
+                "health_timeout_seconds": args.health_timeout,
+            }
+        )
+        console.print(
+            f"\nRecycling with poll {args.poll} s, health timeout {args.health_timeout} s, seed {args.seed} "
+            f"(launch template now boots {seeded['patched_image']}, was {seeded['old_image']})\n"
+        )
+        progress = Progress(console)
+        with console.status("planning") as status:
+            progress.status = status
+            report = run(
+                LocalPort(on_poll=progress.on_poll), local_services(settings, session), settings, payload
+            )
+        render_report(report, console)
+        for alert in emulator.published(session.client("sqs"), seeded["queue_url"]):
+            body = alert["Message"].split("\nJSON:")[0]
+            console.print(
+                Panel(body, title=f"SNS alert: {alert['Subject']}", border_style="red", expand=False)
+            )
+    with open(args.report_file, "w", encoding="utf-8") as handle:
+        handle.write(report.model_dump_json(indent=2) + "\n")
+    console.print(f"JSON report written to [bold]{args.report_file}[/] ({time.monotonic() - started:.0f} s).")
+    console.print(
+        "The failed 'api' group is part of the story: recycler caught a bad AMI on one instance, "
+        "said so loudly, and left the rest of the group serving."
+    )
+    return 0

@@ -606,6 +606,7 @@ class HealthCheck:
                 "status": "failed",
                 "reason": "replacement unhealthy",
                 "replacement": broken[0].instance_id,
+                "replacement_image": fleet.image_of(broken[0].instance_id),
                 "detail": f"{broken[0].instance_id} is {broken[0].lifecycle_state}/{broken[0].health_status}",
                 "checks": {"auto-scaling": broken[0].health_status},
             }
