@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: install demo test lint typecheck unit synth bench clean
 
@@ -24,8 +25,8 @@ demo: $(STAMP)
 	$(PY) -m recycler demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check recycler infra tests bench app.py
-	$(VENV)/bin/ruff format --check recycler infra tests bench app.py
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

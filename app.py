@@ -1,1 +1,5 @@
+"""CDK entry point for `npx cdk synth|deploy`; configuration is cdk.json context (see README)."""
 
+from infra.stack import build_app
+
+build_app().synth()

@@ -97,6 +97,14 @@ def _sabotage_replacements(response_class: Any) -> None:
         def wrapped(self: Any) -> Any:
             backend = self.autoscaling_backend
             name = group_of(self, backend)
+            if name is None and method_name == "terminate_instance_in_auto_scaling_group":
+                from moto.autoscaling.exceptions import ValidationError
+
+                # What Auto Scaling answers; moto itself raises a bare StopIteration here.
+                instance_id = self._get_param("InstanceId")
+                raise ValidationError(
+                    f"Instance Id not found - No managed instance found for instance ID: {instance_id}"
+                )
             group = backend.autoscaling_groups.get(name) if name else None
             before = {s.instance.id for s in group.instance_states} if group else set()
             result = original(self)

@@ -1,0 +1,115 @@
+"""Deploy-time configuration from cdk.json context (`cdk deploy -c key=value` overrides)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from constructs import Node
+
+PREFIX = "recycler:"
+CRON = re.compile(r"^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$|^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$")
+
+
+class ConfigError(ValueError):
+    """A context value that cannot be deployed; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    schedule_expression: str = "cron(0 10 ? * MON-FRI *)"
+    schedule_time_zone: str = "UTC"
+    schedule_enabled: bool = True
+    tag_prefix: str = "recycler:"
+    alert_emails: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    max_concurrency: int = 5
+    max_groups_per_run: int = 50
+    failures_before_stop: int = 1
+    stop_alarm_names: list[str] = field(default_factory=list)
+    kill_switch_parameter: str = "/recycler/kill-switch"
+    blackout_windows: list[str] = field(default_factory=list)
+    blackout_weekdays: list[str] = field(default_factory=list)
+    min_age_days: float = 1.0
+    min_interval_hours: float = 20.0
+    bit_rot_days: float = 14.0
+    log_retention_days: int = 90
+    reserved_concurrency: int = 5
+    execution_timeout_hours: int = 12
+
+    @classmethod
+    def from_node(cls, node: Node) -> DeployConfig:
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            raw = node.try_get_context(f"{PREFIX}{spec.name}")
+            if raw is not None:
+                values[spec.name] = _coerce(
+                    spec.name, raw, cls.__dataclass_fields__[spec.name].default, spec.type
+                )
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if not CRON.match(self.schedule_expression):
+            raise ConfigError(
+                f"{PREFIX}schedule_expression={self.schedule_expression!r}: use an EventBridge Scheduler "
+                "expression such as 'cron(0 10 ? * MON-FRI *)'"
+            )
+        if not 1 <= self.max_concurrency <= 50:
+            raise ConfigError(f"{PREFIX}max_concurrency={self.max_concurrency}: use 1..50")
+        if not 1 <= self.reserved_concurrency <= 100:
+            raise ConfigError(f"{PREFIX}reserved_concurrency={self.reserved_concurrency}: use 1..100")
+        if self.log_retention_days not in (7, 14, 30, 90, 180, 365, 731):
+            raise ConfigError(
+                f"{PREFIX}log_retention_days={self.log_retention_days}: use 7, 14, 30, 90, 180, 365 or 731"
+            )
+        for email in self.alert_emails:
+            if "@" not in email:
+                raise ConfigError(f"{PREFIX}alert_emails: {email!r} is not an e-mail address")
+
+    def function_environment(self) -> dict[str, str]:
+        """RECYCLER_* variables read by recycler.models.Settings."""
+        return {
+            "RECYCLER_TAG_PREFIX": self.tag_prefix,
+            "RECYCLER_DRY_RUN": str(self.dry_run).lower(),
+            "RECYCLER_MAX_CONCURRENCY": str(self.max_concurrency),
+            "RECYCLER_MAX_GROUPS_PER_RUN": str(self.max_groups_per_run),
+            "RECYCLER_FAILURES_BEFORE_STOP": str(self.failures_before_stop),
+            "RECYCLER_STOP_ALARM_NAMES": ",".join(self.stop_alarm_names),
+            "RECYCLER_KILL_SWITCH_PARAMETER": self.kill_switch_parameter,
+            "RECYCLER_BLACKOUT_WINDOWS": ",".join(self.blackout_windows),
+            "RECYCLER_BLACKOUT_WEEKDAYS": ",".join(self.blackout_weekdays),
+            "RECYCLER_MIN_AGE_DAYS": str(self.min_age_days),
+            "RECYCLER_MIN_INTERVAL_HOURS": str(self.min_interval_hours),
+        }
+
+
+def _coerce(name: str, raw: Any, default: Any, annotation: Any) -> Any:
+    """Context from cdk.json arrives typed; from `-c key=value` it arrives as a string."""
+    kind = str(annotation)
+    try:
+        if "list" in kind:
+            if isinstance(raw, list):
+                return [str(v) for v in raw]
+            text = str(raw).strip()
+            return (
+                [str(v) for v in json.loads(text)]
+                if text.startswith("[")
+                else [p.strip() for p in text.split(",") if p.strip()]
+            )
+        if "bool" in kind:
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in ("true", "false"):
+                return str(raw).lower() == "true"
+            raise ValueError
+        if "int" in kind:
+            return int(raw)
+        if "float" in kind:
+            return float(raw)
+        return str(raw)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{PREFIX}{name}={raw!r} is not a valid {kind}; default is {default!r}") from None

@@ -1,0 +1,118 @@
+"""The durable recycler Lambda, its alias, log group and least-privilege role."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.bundling import ROOT, bundling_options
+from infra.config import DeployConfig
+
+READ_ONLY_ACTIONS = [
+    # None of these APIs supports resource-level permissions, so they need Resource "*".
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeScalingActivities",
+    "autoscaling:DescribeInstanceRefreshes",
+    "autoscaling:DescribeLaunchConfigurations",
+    "ec2:DescribeInstances",
+    "ec2:DescribeLaunchTemplateVersions",
+    "elasticloadbalancing:DescribeTargetHealth",
+    "elasticloadbalancing:DescribeInstanceHealth",
+    "cloudwatch:DescribeAlarms",
+]
+RETENTION = {
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    731: logs.RetentionDays.TWO_YEARS,
+}
+GROUP_ACTIONS = [
+    "autoscaling:TerminateInstanceInAutoScalingGroup",
+    "autoscaling:SetDesiredCapacity",
+    "autoscaling:UpdateAutoScalingGroup",
+]
+
+
+class RecyclerFunction(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: DeployConfig, environment: dict[str, str]
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=RETENTION[config.log_retention_days],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="recycler: read Auto Scaling fleets, recycle opted-in groups only",
+        )
+        self.log_group.grant_write(self.role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=lambda_.Runtime.PYTHON_3_13,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="recycler.handler.lambda_handler",
+            code=lambda_.Code.from_asset(str(ROOT / "recycler"), bundling=bundling_options()),
+            role=self.role,
+            memory_size=512,
+            # One invocation plans and runs a wave; health waits suspend the function instead.
+            timeout=Duration.minutes(15),
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            tracing=lambda_.Tracing.ACTIVE,
+            reserved_concurrent_executions=config.reserved_concurrency,
+            durable_config=lambda_.DurableConfig(
+                execution_timeout=Duration.hours(config.execution_timeout_hours),
+                retention_period=Duration.days(30),
+            ),
+            environment={
+                "POWERTOOLS_SERVICE_NAME": "recycler",
+                "POWERTOOLS_METRICS_NAMESPACE": "Recycler",
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                **config.function_environment(),
+                **environment,
+            },
+            description="Replaces the oldest instance of each opted-in Auto Scaling group",
+        )
+        self.alias = lambda_.Alias(self, "Live", alias_name="live", version=self.function.current_version)
+        self._grant_fleet_access(config)
+
+    def _grant_fleet_access(self, config: DeployConfig) -> None:
+        self.role.add_to_policy(
+            iam.PolicyStatement(sid="ReadFleet", actions=READ_ONLY_ACTIONS, resources=["*"])
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RecycleOptedInGroupsOnly",
+                actions=GROUP_ACTIONS,
+                resources=[
+                    f"arn:{Aws.PARTITION}:autoscaling:{Aws.REGION}:{Aws.ACCOUNT_ID}:autoScalingGroup:*:autoScalingGroupName/*"
+                ],
+                conditions={"StringEquals": {f"autoscaling:ResourceTag/{config.tag_prefix}enabled": "true"}},
+            )
+        )
+        # A separate policy, not the role's default one: the function depends on its default policy,
+        # and this statement names the function, which would make a cycle.
+        self.durable_policy = iam.Policy(
+            self,
+            "DurableCheckpoints",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="DurableExecution",
+                    actions=["lambda:CheckpointDurableExecution", "lambda:GetDurableExecutionState"],
+                    resources=[f"{self.function.function_arn}:*"],
+                )
+            ],
+        )

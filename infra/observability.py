@@ -1,0 +1,179 @@
+"""Alarms to the alert topic and the dashboard that shows whether bit rot is under control."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import DeployConfig
+
+NAMESPACE = "Recycler"
+SERVICE = {"service": "recycler"}
+DAY = Duration.days(1)
+
+
+def recycler_metric(
+    name: str, statistic: str = "Sum", period: Duration = DAY, **dimensions: str
+) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=NAMESPACE,
+        metric_name=name,
+        dimensions_map=dimensions or SERVICE,
+        statistic=statistic,
+        period=period,
+    )
+
+
+def search(metric: str, dimension: str, statistic: str, label: str) -> cloudwatch.MathExpression:
+    return cloudwatch.MathExpression(
+        expression=f"SEARCH('{{{NAMESPACE},{dimension}}} MetricName=\"{metric}\"', '{statistic}', 86400)",
+        label=label,
+        period=DAY,
+    )
+
+
+class Alarms(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DeployConfig,
+        function: lambda_.Function,
+        dead_letters: sqs.IQueue,
+        topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        five_minutes = Duration.minutes(5)
+        specs: list[tuple[str, cloudwatch.IMetric, float, str]] = [
+            (
+                "RecycleFailed",
+                recycler_metric("Failed", period=five_minutes),
+                1,
+                "a replacement did not come up healthy",
+            ),
+            (
+                "AlertNotDelivered",
+                recycler_metric("AlertsNotDelivered", period=five_minutes),
+                1,
+                "an SNS alert failed to publish",
+            ),
+            (
+                "FunctionErrors",
+                function.metric_errors(period=five_minutes),
+                1,
+                "the recycler function raised errors",
+            ),
+            (
+                "DurableExecutionFailed",
+                cloudwatch.Metric(
+                    namespace="AWS/Lambda",
+                    metric_name="DurableExecutionFailed",
+                    dimensions_map={"FunctionName": function.function_name},
+                    statistic="Sum",
+                    period=five_minutes,
+                ),
+                1,
+                "a recycle run failed as a whole (bad input, unrecoverable error)",
+            ),
+            (
+                "DurableExecutionTimedOut",
+                cloudwatch.Metric(
+                    namespace="AWS/Lambda",
+                    metric_name="DurableExecutionTimedOut",
+                    dimensions_map={"FunctionName": function.function_name},
+                    statistic="Sum",
+                    period=five_minutes,
+                ),
+                1,
+                "a recycle run exceeded its execution timeout",
+            ),
+            (
+                "ScheduleDeadLetters",
+                dead_letters.metric_approximate_number_of_messages_visible(
+                    period=five_minutes, statistic="Maximum"
+                ),
+                1,
+                "the schedule could not invoke the function",
+            ),
+            (
+                "BitRot",
+                recycler_metric("FleetOldestInstanceAgeDays", statistic="Maximum", Fleet="all"),
+                config.bit_rot_days,
+                f"an opted-in group has an instance older than {config.bit_rot_days:g} days",
+            ),
+        ]
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        for name, metric, threshold, meaning in specs:
+            alarm = cloudwatch.Alarm(
+                self,
+                name,
+                metric=metric,
+                threshold=threshold,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"recycler: {meaning}",
+            )
+            alarm.add_alarm_action(actions.SnsAction(topic))
+            self.alarms[name] = alarm
+
+
+class Dashboard(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, function: lambda_.Function, log_group: logs.ILogGroup
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(30))
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Recycles per day",
+                left=[recycler_metric("Recycled"), recycler_metric("Failed"), recycler_metric("Planned")],
+                stacked=True,
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Skipped per day, by reason",
+                left=[search("Skipped", "Reason", "Sum", "")],
+                stacked=True,
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Oldest instance age per group (days)",
+                left=[search("OldestInstanceAgeDays", "AutoScalingGroupName", "Maximum", "")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Health wait (seconds) and stale-AMI replacements",
+                left=[search("HealthWaitSeconds", "Outcome", "Maximum", "")],
+                right=[recycler_metric("StaleAmiReplacements")],
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Function errors and duration",
+                left=[function.metric_errors(period=Duration.hours(1))],
+                right=[function.metric_duration(period=Duration.hours(1), statistic="Maximum")],
+                width=12,
+            ),
+            cloudwatch.LogQueryWidget(
+                title="Last runs, per group",
+                log_group_names=[log_group.log_group_name],
+                query_lines=[
+                    "fields @timestamp, run_id, group, outcome, reason, victim.instance_id, replacement.instance_id",
+                    'filter message = "group result"',
+                    "sort @timestamp desc",
+                    "limit 100",
+                ],
+                width=12,
+            ),
+        )

@@ -1,0 +1,110 @@
+"""The recycler stack: wires one construct per concern."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Acknowledgment, Annotations, App, CfnOutput, Stack, Validations
+from aws_cdk import aws_ssm as ssm
+from cdk_nag import AwsSolutionsChecks
+from constructs import Construct
+
+from infra.alerts import AlertTopic
+from infra.config import DeployConfig
+from infra.function import RecyclerFunction
+from infra.ledger import Ledger
+from infra.observability import Alarms, Dashboard
+from infra.schedule import DailySchedule
+
+
+class RecyclerStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        config = DeployConfig.from_node(self.node)
+        ledger = Ledger(self, "Ledger")
+        alerts = AlertTopic(self, "Alerts", emails=config.alert_emails)
+        kill_switch = ssm.StringParameter(
+            self,
+            "KillSwitch",
+            parameter_name=config.kill_switch_parameter,
+            string_value="off",
+            description="recycler kill switch: set to 'on' to stop every recycle at once",
+        )
+        recycler = RecyclerFunction(
+            self,
+            "Recycler",
+            config=config,
+            environment={
+                "RECYCLER_LEDGER_TABLE": ledger.table.table_name,
+                "RECYCLER_TOPIC_ARN": alerts.topic.topic_arn,
+            },
+        )
+        ledger.table.grant(recycler.role, "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem")
+        alerts.topic.grant_publish(recycler.role)
+        kill_switch.grant_read(recycler.role)
+        schedule = DailySchedule(self, "Daily", config=config, target=recycler.alias)
+        Alarms(
+            self,
+            "Alarms",
+            config=config,
+            function=recycler.function,
+            dead_letters=schedule.dead_letters,
+            topic=alerts.topic,
+        )
+        Dashboard(self, "Observability", function=recycler.function, log_group=recycler.log_group)
+        self._acknowledge(recycler, schedule)
+        CfnOutput(self, "FunctionAlias", value=recycler.alias.function_arn)
+        CfnOutput(self, "AlertTopicArn", value=alerts.topic.topic_arn)
+        CfnOutput(self, "LedgerTable", value=ledger.table.table_name)
+        CfnOutput(self, "KillSwitchParameter", value=kill_switch.parameter_name)
+
+    def _acknowledge(self, recycler: RecyclerFunction, schedule: DailySchedule) -> None:
+        wildcard_reasons = {
+            "Resource::*": (
+                "Describe* reads (Auto Scaling, EC2, ELB, CloudWatch alarms) and X-Ray accept no resource-level "
+                "permissions; every mutating action is scoped to opted-in groups by tag condition."
+            ),
+            "Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/*": (
+                "Group ARNs carry a random UUID; the statement is limited by the condition "
+                "autoscaling:ResourceTag/<prefix>enabled = true, so only opted-in groups can be changed."
+            ),
+            "Action::kms:GenerateDataKey*": "Publishing to the KMS-encrypted alert topic needs data keys from its one key.",
+        }
+        for finding, reason in wildcard_reasons.items():
+            Validations.of(recycler.role).acknowledge(
+                Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[{finding}]", reason=reason)
+            )
+        Validations.of(recycler.durable_policy).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::<RecyclerFunction5DAB5402.Arn>:*]",
+                reason="Durable checkpoints are authorized on execution ARNs under this function's versions (function:name:*), as Lambda documents.",
+            )
+        )
+        Validations.of(recycler.function).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-L1",
+                reason="Pinned to python3.13: the bundle is built for cp313 wheels and tested on that runtime.",
+            )
+        )
+        Annotations.of(recycler.function).acknowledge_info(
+            "aws-lambda:Function.DurableConfig",
+            "The function is durable from its first deployment; it is never converted from a plain function.",
+        )
+        Validations.of(schedule.dead_letters).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SQS3",
+                reason="This queue is itself the schedule's dead-letter queue.",
+            )
+        )
+
+
+def build_app(context: dict[str, Any] | None = None) -> App:
+    """The app `npx cdk synth` builds (app.py), with cdk-nag AwsSolutions checks as a validation plugin."""
+    app = App(context=context)
+    RecyclerStack(
+        app,
+        "Recycler",
+        description="recycler: daily replacement of the oldest instance per Auto Scaling group",
+    )
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app

@@ -1,0 +1,394 @@
+"""Fault matrix (README "Reliability"): each fault injected into a real run on the emulator.
+
+Every test asserts the same invariants: no group ends with fewer InService+Healthy instances than it
+started with (except the one in-flight recycle that failed), never more than one termination per group,
+the right outcome and reason, an alert where one is due, and a failed run where it failed.
+Row ids (F01...) are the README table's; tests/faults/test_matrix_doc.py keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
+
+from recycler import emulator
+from recycler.alerts import Alerts
+from recycler.fleet import Fleet
+from recycler.ledger import Ledger
+from recycler.local import LocalPort
+from recycler.models import ManualPayload, RunReport, Settings
+from recycler.workflow import Services, run
+from tests.conftest import REGION, Stack, World
+
+Hook = Callable[[], None]
+
+
+class FaultPort(LocalPort):
+    """A local port that injects a fault right before or after a named step."""
+
+    def __init__(self, before: dict[str, Hook] | None = None, after: dict[str, Hook] | None = None) -> None:
+        super().__init__(sleep=lambda _: None)
+        self.before = dict(before or {})
+        self.after = dict(after or {})
+
+    def step(self, name: str, fn: Callable[[], Any], *, at_most_once: bool = False) -> Any:
+        if name in self.before:
+            self.before.pop(name)()
+        result = fn()
+        if name in self.after:
+            self.after.pop(name)()
+        return result
+
+
+def services(stack: Stack) -> Services:
+    session = stack.world.session
+    return Services(
+        fleet=Fleet(session),
+        ledger=Ledger(stack.table, session=session),
+        alerts=Alerts(stack.topic_arn, session),
+        region=REGION,
+    )
+
+
+def recycle(
+    stack: Stack,
+    port: LocalPort | None = None,
+    settings: Settings | None = None,
+    **payload: Any,
+) -> RunReport:
+    payload = {"poll_seconds": 5, "health_timeout_seconds": 60, **payload}
+    return run(
+        port or FaultPort(),
+        services(stack),
+        settings or Settings(failures_before_stop=10),
+        ManualPayload(**payload),
+    )
+
+
+def healthy(world: World) -> dict[str, int]:
+    groups = world.autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]
+    return {
+        g["AutoScalingGroupName"]: sum(
+            1 for i in g["Instances"] if i["LifecycleState"] == "InService" and i["HealthStatus"] == "Healthy"
+        )
+        for g in groups
+    }
+
+
+def assert_no_worse(before: dict[str, int], after: dict[str, int], in_flight: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    for group, count in before.items():
+        if group not in after:
+            continue  # deleted by the fault itself
+        allowed = count - 1 if group in in_flight else count
+        assert after[group] >= allowed, f"{group}: {count} healthy before, {after[group]} after"
+
+
+def outcome(report: RunReport, group: str) -> tuple[str, str]:
+    found = next(g for g in report.groups if g.group == group)
+    return found.outcome, found.reason
+
+
+def per_group(terminations: list[tuple[str, bool]], world: World) -> Counter[str]:
+    owners = {}
+    for group in world.autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]:
+        for instance in group["Instances"]:
+            owners[instance["InstanceId"]] = group["AutoScalingGroupName"]
+    return Counter(owners.get(i, i) for i, _ in terminations)
+
+
+# ---- F01 throttling ---------------------------------------------------------------------------
+
+
+class _Body:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self.body
+
+    def read(self, *_: Any, **__: Any) -> bytes:
+        return self.body
+
+
+def test_f01_throttled_describe_calls_are_retried(stack: Stack, terminations: list[Any]) -> None:
+    ids = stack.world.group("web", [9, 5])
+    throttled = {"left": 3}
+
+    def throttle(request: Any, **_: Any) -> AWSResponse | None:
+        if throttled["left"] > 0:
+            throttled["left"] -= 1
+            error = b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>"
+            return AWSResponse(request.url, 400, {}, _Body(error))
+        return None
+
+    stack.world.session.events.register_first("before-send.auto-scaling.DescribeAutoScalingGroups", throttle)
+    report = recycle(stack)
+    assert throttled["left"] == 0, "the fault was never injected"
+    assert outcome(report, "web") == ("recycled", "oldest-instance")
+    assert terminations == [(ids[0], False)] and not report.failed
+
+
+# ---- F02 AccessDenied on one group's terminate ------------------------------------------------
+
+
+def test_f02_access_denied_on_one_terminate_fails_that_group_only(
+    stack: Stack, terminations: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    denied = stack.world.group("locked", [9, 5])
+    stack.world.group("open", [9, 5])
+    before = healthy(stack.world)
+    original = Fleet.terminate
+
+    def deny(self: Fleet, instance_id: str, *, decrement: bool) -> str:
+        if instance_id in denied:
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "AccessDenied",
+                        "Message": "not authorized: autoscaling:TerminateInstanceInAutoScalingGroup",
+                    }
+                },
+                "TerminateInstanceInAutoScalingGroup",
+            )
+        return original(self, instance_id, decrement=decrement)
+
+    monkeypatch.setattr(Fleet, "terminate", deny)
+    report = recycle(stack)
+    assert outcome(report, "locked") == ("failed", "terminate-failed")
+    assert outcome(report, "open") == ("recycled", "oldest-instance")
+    assert report.failed
+    assert_no_worse(before, healthy(stack.world))
+    assert "recycler FAILED: locked - terminate-failed" in [a["Subject"] for a in stack.alerts()]
+
+
+# ---- F03 / F04 the group or victim changed after planning --------------------------------------
+
+
+def test_f03_group_deleted_between_plan_and_terminate(stack: Stack, terminations: list[Any]) -> None:
+    stack.world.group("web", [9, 5])
+    delete = lambda: stack.world.autoscaling.delete_auto_scaling_group(
+        AutoScalingGroupName="web", ForceDelete=True
+    )
+    report = recycle(stack, FaultPort(after={"plan": delete}))
+    assert outcome(report, "web") == ("skipped", "not-found")
+    assert terminations == []
+
+
+def test_f04_victim_already_terminating_after_plan(stack: Stack, terminations: list[Any]) -> None:
+    ids = stack.world.group("web", [9, 5, 4])
+    before = healthy(stack.world)
+
+    def someone_else_terminates() -> None:
+        stack.world.autoscaling.terminate_instance_in_auto_scaling_group(
+            InstanceId=ids[0], ShouldDecrementDesiredCapacity=False
+        )
+
+    report = recycle(stack, FaultPort(after={"plan": someone_else_terminates}))
+    assert outcome(report, "web")[1] in ("no-candidate", "not-steady")
+    assert terminations == []
+    assert_no_worse(before, healthy(stack.world))
+
+
+def test_f04_victim_gone_at_terminate_time(stack: Stack, terminations: list[Any]) -> None:
+    ids = stack.world.group("web", [9, 5, 4])
+    before = healthy(stack.world)
+
+    def vanish() -> None:
+        stack.world.autoscaling.detach_instances(
+            AutoScalingGroupName="web", InstanceIds=[ids[0]], ShouldDecrementDesiredCapacity=False
+        )
+
+    report = recycle(stack, FaultPort(after={"web:claim": vanish}))
+    assert outcome(report, "web") == ("failed", "terminate-failed")
+    assert len(terminations) == 1 and report.failed
+    assert_no_worse(before, healthy(stack.world))
+    assert any(a["Subject"] == "recycler FAILED: web - terminate-failed" for a in stack.alerts())
+
+
+# ---- F05-F08 the replacement does not come up ---------------------------------------------------
+
+
+def test_f05_failed_launch_activity_fails_fast(stack: Stack, terminations: list[Any]) -> None:
+    stack.world.group("web", [9, 5])
+    emulator.sabotage("web", "launch-failed")
+    report = recycle(stack, health_timeout_seconds=900)
+    assert outcome(report, "web") == ("failed", "launch failed")
+    assert report.groups[0].waited_seconds == 5  # one poll, not 900 s
+    alert = stack.alerts()[0]
+    assert "InvalidAMIID.NotFound" in alert["Message"] and len(terminations) == 1
+
+
+def test_f06_replacement_unhealthy_in_the_group(stack: Stack, terminations: list[Any]) -> None:
+    stack.world.group("web", [9, 5])
+    stack.world.group("other", [9, 5])
+    before = healthy(stack.world)
+    emulator.sabotage("web", "unhealthy")
+    report = recycle(stack)
+    assert outcome(report, "web") == ("failed", "replacement unhealthy")
+    assert outcome(report, "other") == ("recycled", "oldest-instance")
+    assert_no_worse(before, healthy(stack.world), in_flight={"web"})
+    assert per_group(terminations, stack.world).most_common(1)[0][1] == 1
+    assert stack.alerts()[0]["Subject"] == "recycler FAILED: web - replacement unhealthy"
+
+
+def test_f07_replacement_unhealthy_in_a_target_group_only(stack: Stack, terminations: list[Any]) -> None:
+    session = stack.world.session
+    vpc = session.client("ec2").create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    target_group = session.client("elbv2").create_target_group(
+        Name="web", Protocol="HTTP", Port=80, VpcId=vpc
+    )["TargetGroups"][0]["TargetGroupArn"]
+    stack.world.group("web", [9, 5], target_group_arns=[target_group])
+    emulator.sabotage("web", "target-unhealthy")
+    report = recycle(stack, health_timeout_seconds=60)
+    assert outcome(report, "web") == ("failed", "replacement unhealthy after 60 s")
+    body = stack.alerts()[0]["Message"]
+    assert "check target-group" in body and "unhealthy" in body
+    assert len(terminations) == 1
+
+
+def test_f08_health_timeout(stack: Stack, terminations: list[Any]) -> None:
+    stack.world.group("web", [9, 5])
+    emulator.sabotage("web", "slow", slow_reads=1000)
+    report = recycle(stack, health_timeout_seconds=120)
+    assert outcome(report, "web") == ("failed", "replacement unhealthy after 120 s")
+    assert 120 <= (report.groups[0].waited_seconds or 0) < 130
+    assert len(terminations) == 1 and report.failed
+
+
+# ---- F09 / F10 the ledger or the topic is unavailable -------------------------------------------
+
+
+def test_f09_sns_publish_failure_fails_the_run(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    stack.world.group("web", [9, 5])
+    emulator.sabotage("web", "unhealthy")
+
+    def broken(self: Alerts, subject: str, body: str) -> str:
+        raise ClientError({"Error": {"Code": "KMS.DisabledException", "Message": "key disabled"}}, "Publish")
+
+    monkeypatch.setattr(Alerts, "publish", broken)
+    report = recycle(stack)
+    assert outcome(report, "web")[0] == "failed"
+    assert report.groups[0].alert_published is False
+    assert report.failed and any("alert not delivered" in a or "KMS" in a for a in report.alerts_failed)
+    assert "alert not delivered" in caplog.text
+
+
+def test_f09_lambda_raises_when_an_alert_is_not_delivered(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
+
+    from recycler.handler import durable_handler
+
+    stack.world.group("web", [9, 5])
+    emulator.sabotage("web", "unhealthy")
+    monkeypatch.setenv("RECYCLER_TOPIC_ARN", stack.topic_arn.replace("recycler-alerts", "deleted-topic"))
+    with DurableFunctionTestRunner(handler=durable_handler, skip_time=True) as runner:
+        result = runner.run(input=json.dumps({}), execution_timeout=120)
+    assert result.status.name == "FAILED"
+    assert "alerts not delivered" in json.dumps(
+        result.error.to_dict() if hasattr(result.error, "to_dict") else str(result.error)
+    )
+
+
+def test_f10_ledger_unavailable_means_no_termination(stack: Stack, terminations: list[Any]) -> None:
+    stack.world.group("web", [9, 5])
+    drop = lambda: stack.world.session.client("dynamodb").delete_table(TableName=stack.table)  # noqa: E731
+    report = recycle(stack, FaultPort(after={"plan": drop}))
+    assert outcome(report, "web") == ("failed", "ledger-unavailable")
+    assert terminations == [] and report.failed
+    assert "nothing terminated" in report.groups[0].detail
+
+
+# ---- F11 / F12 duplicates and replays --------------------------------------------------------------
+
+
+def test_f11_duplicate_schedule_and_overlapping_drill_terminate_once(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    stack.world.group("web", [9, 5, 4])
+    reports: list[RunReport] = []
+    barrier = threading.Barrier(2)
+
+    def both_planned() -> None:
+        barrier.wait(timeout=30)  # the two runs plan before either claims
+
+    threads = [
+        threading.Thread(
+            target=lambda p=payload: reports.append(
+                recycle(stack, FaultPort(after={"plan": both_planned}), **p)
+            )
+        )
+        for payload in ({"source": "schedule"}, {"source": "manual", "force": True})
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    outcomes = sorted(outcome(r, "web") for r in reports)
+    assert outcomes == [("recycled", "oldest-instance"), ("skipped", "recently-recycled")]
+    assert len(terminations) == 1
+
+
+def test_f12_durable_replay_after_terminate_never_terminates_twice(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
+
+    from recycler.handler import durable_handler
+
+    stack.world.group("web", [9, 5])
+    emulator.sabotage("web", "slow", slow_reads=10)  # ten suspended polls: the workflow replays ten times
+    with DurableFunctionTestRunner(handler=durable_handler, skip_time=True) as runner:
+        result = runner.run(input=json.dumps({"poll_seconds": 15}), execution_timeout=300)
+    report = json.loads(result.result)
+    assert report["groups"][0]["outcome"] == "recycled"
+    assert len(terminations) == 1
+
+
+# ---- F13 / F14 someone pulls the brake mid-run ----------------------------------------------------
+
+
+def test_f13_kill_switch_flipped_between_plan_and_terminate(stack: Stack, terminations: list[Any]) -> None:
+    stack.world.group("web", [9, 5])
+    ssm = stack.world.session.client("ssm")
+    ssm.put_parameter(Name="/recycler/kill-switch", Value="off", Type="String")
+    flip = lambda: ssm.put_parameter(Name="/recycler/kill-switch", Value="on", Type="String", Overwrite=True)  # noqa: E731
+    report = recycle(
+        stack, FaultPort(after={"plan": flip}), Settings(kill_switch_parameter="/recycler/kill-switch")
+    )
+    assert outcome(report, "web") == ("skipped", "kill-switch")
+    assert terminations == []
+
+
+def test_f14_stop_alarm_fires_mid_run_no_new_group_starts(stack: Stack, terminations: list[Any]) -> None:
+    stack.world.group("a-first", [9, 5])
+    stack.world.group("b-second", [9, 5])
+    cloudwatch = stack.world.session.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName="checkout-5xx",
+        MetricName="5xx",
+        Namespace="App",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    fire = lambda: cloudwatch.set_alarm_state(
+        AlarmName="checkout-5xx", StateValue="ALARM", StateReason="5xx spike"
+    )
+    settings = Settings(stop_alarm_names=["checkout-5xx"], max_concurrency=1, failures_before_stop=10)
+    report = recycle(stack, FaultPort(after={"a-first:terminate": fire}), settings)
+    assert outcome(report, "a-first") == ("recycled", "oldest-instance")
+    assert outcome(report, "b-second") == ("skipped", "alarm-firing")
+    assert len(terminations) == 1

@@ -1,0 +1,202 @@
+"""The synthesized stack: one synth (bundling skipped) shared by every assertion, cdk-nag included."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from infra.config import ConfigError
+from infra.stack import build_app
+
+ROOT = Path(__file__).resolve().parents[2]
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+OVERRIDES = {
+    "recycler:schedule_expression": "cron(30 6 ? * MON-FRI *)",
+    "recycler:schedule_time_zone": "Europe/Berlin",
+    "recycler:alert_emails": ["ops@example.com", "oncall@example.com"],
+    "recycler:stop_alarm_names": "checkout-5xx,latency-p99",
+}
+
+
+def synth(**overrides: Any) -> Template:
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    context.update({"aws:cdk:bundling-stacks": [], **overrides})
+    # synth() runs the cdk-nag plugin: any unacknowledged finding raises here.
+    assembly = build_app(context).synth()
+    return Template.from_json(assembly.get_stack_by_name("Recycler").template)
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return synth(**OVERRIDES)
+
+
+def resources(template: Template, kind: str) -> dict[str, Any]:
+    return template.find_resources(kind)
+
+
+def test_durable_function_on_arm64_python313_with_reserved_concurrency(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Runtime": "python3.13",
+            "Architectures": ["arm64"],
+            "Handler": "recycler.handler.lambda_handler",
+            "DurableConfig": {"ExecutionTimeout": 12 * 3600, "RetentionPeriodInDays": 30},
+            "ReservedConcurrentExecutions": 5,
+            "TracingConfig": {"Mode": "Active"},
+            "Environment": {
+                "Variables": Match.object_like(
+                    {
+                        "RECYCLER_STOP_ALARM_NAMES": "checkout-5xx,latency-p99",
+                        "RECYCLER_LEDGER_TABLE": Match.any_value(),
+                        "RECYCLER_TOPIC_ARN": Match.any_value(),
+                        "RECYCLER_KILL_SWITCH_PARAMETER": "/recycler/kill-switch",
+                    }
+                )
+            },
+        },
+    )
+    template.has_resource_properties("AWS::Lambda::Alias", {"Name": "live"})
+    template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 90})
+
+
+def test_schedule_from_context_targets_the_alias_with_retries_and_dlq(template: Template) -> None:
+    [schedule] = resources(template, "AWS::Scheduler::Schedule").values()
+    props = schedule["Properties"]
+    assert props["ScheduleExpression"] == "cron(30 6 ? * MON-FRI *)"
+    assert props["ScheduleExpressionTimezone"] == "Europe/Berlin"
+    assert props["State"] == "ENABLED"
+    target = props["Target"]
+    [alias_id] = resources(template, "AWS::Lambda::Alias")
+    assert target["Arn"] == {"Ref": alias_id}
+    assert json.loads(target["Input"]) == {"source": "schedule"}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 3
+    [queue_id] = resources(template, "AWS::SQS::Queue")
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+
+
+def test_schedule_can_be_disabled_and_bad_context_names_the_key() -> None:
+    [schedule] = resources(
+        synth(**{"recycler:schedule_enabled": "false"}), "AWS::Scheduler::Schedule"
+    ).values()
+    assert schedule["Properties"]["State"] == "DISABLED"
+    with pytest.raises(ConfigError, match="recycler:max_concurrency"):
+        synth(**{"recycler:max_concurrency": "lots"})
+    with pytest.raises(ConfigError, match="recycler:schedule_expression"):
+        synth(**{"recycler:schedule_expression": "every day at ten"})
+
+
+def test_ledger_table_is_safe_to_keep(template: Template) -> None:
+    template.has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "DeletionPolicy": "Retain",
+            "Properties": Match.object_like(
+                {
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "DeletionProtectionEnabled": True,
+                    "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                    "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+                    "KeySchema": [
+                        {"AttributeName": "group_name", "KeyType": "HASH"},
+                        {"AttributeName": "record", "KeyType": "RANGE"},
+                    ],
+                }
+            ),
+        },
+    )
+
+
+def test_topic_is_encrypted_tls_only_with_email_subscriptions(template: Template) -> None:
+    [key_id] = resources(template, "AWS::KMS::Key")
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]}})
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+                        )
+                    ]
+                )
+            }
+        },
+    )
+    endpoints = sorted(
+        r["Properties"]["Endpoint"] for r in resources(template, "AWS::SNS::Subscription").values()
+    )
+    assert endpoints == ["oncall@example.com", "ops@example.com"]
+
+
+def test_alarms_notify_the_topic(template: Template) -> None:
+    [topic_id] = resources(template, "AWS::SNS::Topic")
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    metrics = {a["Properties"].get("MetricName") for a in alarms.values()}
+    assert {
+        "Failed",
+        "Errors",
+        "DurableExecutionFailed",
+        "DurableExecutionTimedOut",
+        "ApproximateNumberOfMessagesVisible",
+        "FleetOldestInstanceAgeDays",
+        "AlertsNotDelivered",
+    } <= metrics
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+    bit_rot = next(
+        a for a in alarms.values() if a["Properties"].get("MetricName") == "FleetOldestInstanceAgeDays"
+    )
+    assert bit_rot["Properties"]["Threshold"] == 14 and bit_rot["Properties"]["Statistic"] == "Maximum"
+
+
+def test_dashboard_shows_bit_rot_at_a_glance(template: Template) -> None:
+    [dashboard] = resources(template, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for needle in (
+        "Recycles per day",
+        "Skipped per day, by reason",
+        "OldestInstanceAgeDays",
+        "HealthWaitSeconds",
+        "StaleAmiReplacements",
+        "Function errors and duration",
+        "group result",
+    ):
+        assert needle in body, needle
+
+
+def statements(template: Template) -> list[dict[str, Any]]:
+    found = []
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        found += policy["Properties"]["PolicyDocument"]["Statement"]
+    return found
+
+
+def test_terminate_only_on_opted_in_groups(template: Template) -> None:
+    mutating = [
+        s for s in statements(template) if "autoscaling:TerminateInstanceInAutoScalingGroup" in s["Action"]
+    ]
+    assert len(mutating) == 1
+    assert mutating[0]["Condition"] == {"StringEquals": {"autoscaling:ResourceTag/recycler:enabled": "true"}}
+    assert all("ec2:TerminateInstances" not in json.dumps(s["Action"]) for s in statements(template))
+
+
+def test_no_wildcard_actions(template: Template) -> None:
+    for statement in statements(template):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all(a != "*" and not a.endswith(":*") for a in actions), statement
+
+
+def test_durable_checkpoint_permission_scoped_to_this_function(template: Template) -> None:
+    [durable] = [s for s in statements(template) if "lambda:CheckpointDurableExecution" in s["Action"]]
+    [function_id] = resources(template, "AWS::Lambda::Function")
+    assert durable["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [function_id, "Arn"]}, ":*"]]}
