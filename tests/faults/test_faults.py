@@ -173,9 +173,10 @@ def test_f02_access_denied_on_one_terminate_fails_that_group_only(
 
 def test_f03_group_deleted_between_plan_and_terminate(stack: Stack, terminations: list[Any]) -> None:
     stack.world.group("web", [9, 5])
-    delete = lambda: stack.world.autoscaling.delete_auto_scaling_group(
-        AutoScalingGroupName="web", ForceDelete=True
-    )
+
+    def delete() -> None:
+        stack.world.autoscaling.delete_auto_scaling_group(AutoScalingGroupName="web", ForceDelete=True)
+
     report = recycle(stack, FaultPort(after={"plan": delete}))
     assert outcome(report, "web") == ("skipped", "not-found")
     assert terminations == []
@@ -302,7 +303,10 @@ def test_f09_lambda_raises_when_an_alert_is_not_delivered(
 
 def test_f10_ledger_unavailable_means_no_termination(stack: Stack, terminations: list[Any]) -> None:
     stack.world.group("web", [9, 5])
-    drop = lambda: stack.world.session.client("dynamodb").delete_table(TableName=stack.table)  # noqa: E731
+
+    def drop() -> None:
+        stack.world.session.client("dynamodb").delete_table(TableName=stack.table)
+
     report = recycle(stack, FaultPort(after={"plan": drop}))
     assert outcome(report, "web") == ("failed", "ledger-unavailable")
     assert terminations == [] and report.failed
@@ -362,7 +366,10 @@ def test_f13_kill_switch_flipped_between_plan_and_terminate(stack: Stack, termin
     stack.world.group("web", [9, 5])
     ssm = stack.world.session.client("ssm")
     ssm.put_parameter(Name="/recycler/kill-switch", Value="off", Type="String")
-    flip = lambda: ssm.put_parameter(Name="/recycler/kill-switch", Value="on", Type="String", Overwrite=True)  # noqa: E731
+
+    def flip() -> None:
+        ssm.put_parameter(Name="/recycler/kill-switch", Value="on", Type="String", Overwrite=True)
+
     report = recycle(
         stack, FaultPort(after={"plan": flip}), Settings(kill_switch_parameter="/recycler/kill-switch")
     )
@@ -384,9 +391,10 @@ def test_f14_stop_alarm_fires_mid_run_no_new_group_starts(stack: Stack, terminat
         Threshold=1,
         ComparisonOperator="GreaterThanOrEqualToThreshold",
     )
-    fire = lambda: cloudwatch.set_alarm_state(
-        AlarmName="checkout-5xx", StateValue="ALARM", StateReason="5xx spike"
-    )
+
+    def fire() -> None:
+        cloudwatch.set_alarm_state(AlarmName="checkout-5xx", StateValue="ALARM", StateReason="5xx spike")
+
     settings = Settings(stop_alarm_names=["checkout-5xx"], max_concurrency=1, failures_before_stop=10)
     report = recycle(stack, FaultPort(after={"a-first:terminate": fire}), settings)
     assert outcome(report, "a-first") == ("recycled", "oldest-instance")
