@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -93,7 +94,8 @@ def payload_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def flagify(message: str) -> str:
     """Name CLI flags instead of payload fields in validation messages."""
     for field, flag in FLAG_FOR_FIELD.items():
-        message = message.replace(f"{field}:", f"{flag}:").replace(f"{field}.", f"{flag} #")
+        message = re.sub(rf"(?<![\w-]){field}:", f"{flag}:", message)
+        message = re.sub(rf"(?<![\w-]){field}\.", f"{flag} #", message)
     return message
 
 

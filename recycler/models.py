@@ -145,7 +145,8 @@ def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
         message = problem["msg"]
         if problem["type"] == "extra_forbidden":
             message = "unknown field; remove it"
-        lines.append(f"{prefix}{location}: {message}")
+        name = f"{prefix}{location.upper()}" if prefix else location
+        lines.append(f"{name}: {message}")
     return "; ".join(lines)
 
 
@@ -160,7 +161,20 @@ def parse_payload(event: Any) -> ManualPayload:
         raise InputError(describe_validation_error(error)) from None
 
 
+# RECYCLER_* variables that are not settings (read by the CLI itself).
+NON_SETTING_VARIABLES = frozenset({"RECYCLER_VERBOSE"})
+
+
 def load_settings(**overrides: Any) -> Settings:
+    import os
+
+    known = {f"RECYCLER_{name.upper()}" for name in Settings.model_fields} | NON_SETTING_VARIABLES
+    unknown = sorted(k for k in os.environ if k.startswith("RECYCLER_") and k not in known)
+    if unknown:
+        # A typo such as RECYCLER_MAX_CONCURENCY would otherwise be ignored without a word.
+        raise InputError(
+            f"{unknown[0]}: unknown setting; remove it or fix its name (see README, Configuration)"
+        )
     try:
         return Settings(**overrides)
     except ValidationError as error:
