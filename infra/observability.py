@@ -38,6 +38,17 @@ def search(metric: str, dimension: str, statistic: str, label: str) -> cloudwatc
     )
 
 
+def durable_metric(function: lambda_.Function, name: str, period: Duration) -> cloudwatch.Metric:
+    """Lambda's per-function durable execution metrics (DurableExecution<Status>)."""
+    return cloudwatch.Metric(
+        namespace="AWS/Lambda",
+        metric_name=name,
+        dimensions_map={"FunctionName": function.function_name},
+        statistic="Sum",
+        period=period,
+    )
+
+
 class Alarms(Construct):
     def __init__(
         self,
@@ -72,25 +83,13 @@ class Alarms(Construct):
             ),
             (
                 "DurableExecutionFailed",
-                cloudwatch.Metric(
-                    namespace="AWS/Lambda",
-                    metric_name="DurableExecutionFailed",
-                    dimensions_map={"FunctionName": function.function_name},
-                    statistic="Sum",
-                    period=five_minutes,
-                ),
+                durable_metric(function, "DurableExecutionFailed", five_minutes),
                 1,
                 "a recycle run failed as a whole (bad input, unrecoverable error)",
             ),
             (
                 "DurableExecutionTimedOut",
-                cloudwatch.Metric(
-                    namespace="AWS/Lambda",
-                    metric_name="DurableExecutionTimedOut",
-                    dimensions_map={"FunctionName": function.function_name},
-                    statistic="Sum",
-                    period=five_minutes,
-                ),
+                durable_metric(function, "DurableExecutionTimedOut", five_minutes),
                 1,
                 "a recycle run exceeded its execution timeout",
             ),

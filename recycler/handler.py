@@ -107,31 +107,27 @@ def publish_metrics(report: RunReport) -> None:
     metrics.flush_metrics()
     for group in report.groups:
         if group.outcome == "skipped":
-            with single_metric(name="Skipped", unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
-                metric.add_dimension(name="Reason", value=group.reason)
+            _emit("Skipped", MetricUnit.Count, 1, "Reason", group.reason)
         if group.waited_seconds is not None:
-            with single_metric(
-                name="HealthWaitSeconds",
-                unit=MetricUnit.Seconds,
-                value=group.waited_seconds,
-                namespace=NAMESPACE,
-            ) as metric:
-                metric.add_dimension(name="Outcome", value=group.outcome)
+            _emit("HealthWaitSeconds", MetricUnit.Seconds, group.waited_seconds, "Outcome", group.outcome)
         if group.oldest_instance_age_days is not None:
-            with single_metric(
-                name="OldestInstanceAgeDays",
-                unit=MetricUnit.Count,
-                value=group.oldest_instance_age_days,
-                namespace=NAMESPACE,
-            ) as metric:
-                metric.add_dimension(name="AutoScalingGroupName", value=group.group)
+            _emit(
+                "OldestInstanceAgeDays",
+                MetricUnit.Count,
+                group.oldest_instance_age_days,
+                "AutoScalingGroupName",
+                group.group,
+            )
     # One series without the group dimension: the "bit rot" alarm watches its maximum across groups.
     ages = [g.oldest_instance_age_days for g in report.groups if g.oldest_instance_age_days is not None]
     if ages:
-        with single_metric(
-            name="FleetOldestInstanceAgeDays", unit=MetricUnit.Count, value=max(ages), namespace=NAMESPACE
-        ) as metric:
-            metric.add_dimension(name="Fleet", value="all")
+        _emit("FleetOldestInstanceAgeDays", MetricUnit.Count, max(ages), "Fleet", "all")
+
+
+def _emit(name: str, unit: MetricUnit, value: float, dimension: str, label: str) -> None:
+    """One metric with its own dimension (EMF allows one dimension set per Metrics flush)."""
+    with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE) as metric:
+        metric.add_dimension(name=dimension, value=label)
 
 
 def recycle(event: Any, context: DurableContext) -> dict[str, Any]:

@@ -1,0 +1,368 @@
+"""`make bench`: planning cost vs fleet size, cold import, compute billed per recycle, one large run.
+
+Prints one table and writes bench/results.json. Goals (issue #6): planning calls <= 1.5x the lower
+bound at every size; handler import <= 2x a bare `import boto3`; billed compute <= 2% of wait time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from recycler import emulator
+from recycler.demo import free_port
+from recycler.fleet import GROUP_PAGE_SIZE, INSTANCE_BATCH_SIZE, Fleet
+from recycler.ledger import Ledger
+from recycler.local import LocalPort
+from recycler.models import ManualPayload, Settings
+from recycler.workflow import Services, plan, run
+
+HERE = Path(__file__).resolve().parent
+REGION = "us-east-1"
+TEMPLATES = 5
+SIZES = (10, 100, 1000)
+INSTANCES_PER_GROUP = 3
+NOT_OPTED_IN = 1000
+
+
+class CallLog:
+    def __init__(self, session: boto3.Session) -> None:
+        self.calls: Counter[str] = Counter()
+        self.retries = 0
+        session.events.register("before-parameter-build", self._call)
+        session.events.register("needs-retry", self._retry)
+
+    def _call(self, model: Any, **_: Any) -> None:
+        self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
+
+    def _retry(self, response: Any = None, attempts: int = 0, **_: Any) -> None:
+        if response is not None and response[1].get("Error", {}).get("Code") in (
+            "Throttling",
+            "ThrottlingException",
+        ):
+            self.retries += 1
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.retries = 0
+
+
+@contextmanager
+def server() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "bench.server", str(port)], cwd=HERE.parent)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        process.kill()
+        process.wait()
+
+
+def lower_bound(groups: int) -> int:
+    return (
+        math.ceil(groups / GROUP_PAGE_SIZE)
+        + math.ceil(groups * INSTANCES_PER_GROUP / INSTANCE_BATCH_SIZE)
+        + min(groups, TEMPLATES)
+    )
+
+
+def bench_planning(session: boto3.Session) -> tuple[list[dict[str, Any]], list[str]]:
+    ec2 = session.client("ec2")
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    templates = [emulator.create_launch_template(ec2, f"lt{n}", image) for n in range(TEMPLATES)]
+    started = time.perf_counter()
+    # Never read beyond the (server-side filtered) list call, so they need no instances.
+    for n in range(NOT_OPTED_IN):
+        seed_session_group(session, n, templates, prefix="other", size=0, opted_in=False)
+    rows = []
+    seeded = 0
+    settings = Settings(min_age_days=0, max_groups_per_run=1000)
+    for size in SIZES:
+        seed_start = time.perf_counter()
+        print(f"  seeding up to {size} opted-in groups", file=sys.stderr)
+        for n in range(seeded, size):  # cumulative: 10, then 90 more, then 900 more
+            seed_session_group(session, n, templates)
+        seeded = size
+        log = CallLog(session)
+        fleet = Fleet(session)
+        times = []
+        peak = 0
+        for attempt in range(5):
+            log.reset()
+            tracemalloc.start()
+            t0 = time.perf_counter()
+            decisions = plan(Services(fleet=fleet), settings, ManualPayload(), _now(), random.Random(attempt))
+            times.append(time.perf_counter() - t0)
+            peak = max(peak, tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+        assert sum(d.recycle for d in decisions) == size, "every opted-in group should be planned"
+        calls = sum(log.calls.values())
+        rows.append(
+            {
+                "groups": size,
+                "calls": calls,
+                "by_operation": dict(log.calls),
+                "lower_bound": lower_bound(size),
+                "ratio": round(calls / lower_bound(size), 2),
+                "median_seconds": round(statistics.median(times), 3),
+                "peak_mib": round(peak / 2**20, 1),
+                "seed_seconds": round(time.perf_counter() - seed_start, 1),
+            }
+        )
+    print(
+        f"  seeded {NOT_OPTED_IN + SIZES[-1]} groups in {time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+    )
+    return rows, templates
+
+
+def seed_session_group(
+    session: boto3.Session,
+    n: int,
+    templates: list[str],
+    prefix: str = "g",
+    size: int = INSTANCES_PER_GROUP,
+    opted_in: bool = True,
+) -> None:
+    name = f"{prefix}{n:04d}"
+    session.client("autoscaling").create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchTemplate={"LaunchTemplateId": templates[n % len(templates)], "Version": "$Latest"},
+        MinSize=min(size, 1),
+        MaxSize=size + 1,
+        DesiredCapacity=size,
+        AvailabilityZones=["us-east-1a"],
+        Tags=[
+            {
+                "Key": "recycler:enabled",
+                "Value": "true",
+                "PropagateAtLaunch": False,
+                "ResourceId": name,
+                "ResourceType": "auto-scaling-group",
+            }
+        ]
+        if opted_in
+        else [],
+    )
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime, timedelta
+
+    return datetime.now(UTC) + timedelta(days=2)  # every seeded instance is two days old
+
+
+def bench_scale_run() -> dict[str, Any]:
+    """1,000 groups needing a recycle, max_concurrency 10, on in-process moto (no HTTP per call)."""
+    from moto import mock_aws
+
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    emulator.install()
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        ec2 = session.client("ec2")
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        templates = [emulator.create_launch_template(ec2, f"lt{n}", image) for n in range(TEMPLATES)]
+        for n in range(SIZES[-1]):
+            seed_session_group(session, n, templates)
+        return _scale_run(session)
+
+
+def _scale_run(session: boto3.Session) -> dict[str, Any]:
+    emulator.create_ledger_table(session.client("dynamodb"), "bench-ledger")
+    log = CallLog(session)
+    settings = Settings(
+        min_age_days=0, max_groups_per_run=1000, max_concurrency=10, failures_before_stop=1000
+    )
+    services = Services(fleet=Fleet(session), ledger=Ledger("bench-ledger", session=session), region=REGION)
+    started = time.perf_counter()
+    report = run(
+        LocalPort(sleep=lambda _: None),
+        services,
+        settings,
+        ManualPayload(poll_seconds=1, health_timeout_seconds=600),
+    )
+    seconds = time.perf_counter() - started
+    return {
+        "groups": len(report.groups),
+        "recycled": report.summary.recycled,
+        "failed": report.summary.failed,
+        "calls": sum(log.calls.values()),
+        "calls_per_group": round(sum(log.calls.values()) / max(1, len(report.groups)), 1),
+        "wall_seconds": round(seconds, 1),
+        "throttle_retries": log.retries,
+    }
+
+
+def bench_cold_import() -> dict[str, Any]:
+    def median_import(module: str) -> float:
+        code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+        env = {**os.environ, "AWS_LAMBDA_FUNCTION_NAME": "recycler", "AWS_DEFAULT_REGION": REGION}
+        samples = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+                ).stdout
+            )
+            for _ in range(10)
+        ]
+        return statistics.median(samples)
+
+    handler = median_import("recycler.handler")
+    boto = median_import("boto3")
+    trace = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import recycler.handler"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "AWS_LAMBDA_FUNCTION_NAME": "recycler"},
+    ).stderr
+    top: list[tuple[int, str]] = []
+    for line in trace.splitlines()[1:]:
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].count(".") == 0:
+            top.append((int(parts[1]), parts[2]))  # cumulative microseconds of top-level packages
+    top.sort(reverse=True)
+    return {
+        "handler_ms": round(handler * 1000, 1),
+        "boto3_ms": round(boto * 1000, 1),
+        "ratio": round(handler / boto, 2),
+        "top_offenders_ms": {name: round(us / 1000, 1) for us, name in top[:6]},
+    }
+
+
+def bench_billed_compute() -> dict[str, Any]:
+    """One recycle whose replacement turns healthy after 10 simulated minutes, polled every 15 s."""
+    from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
+    from moto import mock_aws
+
+    from recycler import handler
+
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION=REGION,
+        POWERTOOLS_TRACE_DISABLED="1",
+    )
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    emulator.install()
+    emulator.reset()
+    spans: list[float] = []
+
+    def timed(event: Any, context: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return handler.durable_handler(event, context)
+        finally:
+            spans.append(time.perf_counter() - started)
+
+    wait_seconds, poll = 600, 15
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        ec2 = session.client("ec2")
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        template = emulator.create_launch_template(ec2, "lt", image)
+        emulator.create_group(
+            session.client("autoscaling"), "web", template, size=3, tags={"recycler:enabled": "true"}
+        )
+        # One DescribeAutoScalingGroups per poll: Pending for 600 s / 15 s polls, then InService.
+        emulator.sabotage("web", "slow", slow_reads=wait_seconds // poll)
+        with DurableFunctionTestRunner(handler=timed, skip_time=True) as runner:
+            result = runner.run(
+                input=json.dumps(
+                    {"poll_seconds": poll, "health_timeout_seconds": 1800, "groups": ["web"], "force": True}
+                ),
+                execution_timeout=3600,
+            )
+    report = json.loads(result.result)
+    group = report["groups"][0]
+    billed = sum(spans)
+    return {
+        "outcome": group["outcome"],
+        "simulated_wait_seconds": group["waited_seconds"],
+        "invocations": len(spans),
+        "billed_seconds": round(billed, 2),
+        "billed_percent_of_wait": round(100 * billed / group["waited_seconds"], 2),
+    }
+
+
+def main() -> int:
+    results: dict[str, Any] = {}
+    print("planning cost vs fleet size ...", file=sys.stderr)
+    with server() as endpoint:
+        os.environ.update(
+            AWS_ENDPOINT_URL=endpoint,
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",
+            AWS_DEFAULT_REGION=REGION,
+        )
+        session = boto3.Session(region_name=REGION)
+        results["planning"], _ = bench_planning(session)
+    print("one run recycling 1,000 groups ...", file=sys.stderr)
+    results["scale_run"] = bench_scale_run()
+    print("cold import ...", file=sys.stderr)
+    results["cold_import"] = bench_cold_import()
+    print("compute billed per recycle ...", file=sys.stderr)
+    results["billed_compute"] = bench_billed_compute()
+    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(render(results))
+    return 0
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = ["| benchmark | measured | goal | met |", "|---|---|---|---|"]
+    for row in results["planning"]:
+        lines.append(
+            f"| plan {row['groups']:>5} groups x 3 (+1,000 not opted in) | {row['calls']} calls (bound {row['lower_bound']}, "
+            f"ratio {row['ratio']}), median {row['median_seconds']} s, peak {row['peak_mib']} MiB | calls <= 1.5x bound | "
+            f"{'yes' if row['ratio'] <= 1.5 else 'NO'} |"
+        )
+    cold = results["cold_import"]
+    lines.append(
+        f"| cold import recycler.handler | {cold['handler_ms']} ms vs import boto3 {cold['boto3_ms']} ms "
+        f"(ratio {cold['ratio']}) | <= 2x boto3 | {'yes' if cold['ratio'] <= 2 else 'NO'} |"
+    )
+    billed = results["billed_compute"]
+    lines.append(
+        f"| compute billed per recycle | {billed['invocations']} invocations, {billed['billed_seconds']} s inside the handler for "
+        f"{billed['simulated_wait_seconds']} s of waiting ({billed['billed_percent_of_wait']} %) | <= 2 % of wait | "
+        f"{'yes' if billed['billed_percent_of_wait'] <= 2 else 'NO'} |"
+    )
+    scale = results["scale_run"]
+    lines.append(
+        f"| one run, 1,000 groups, concurrency 10 | {scale['recycled']} recycled, {scale['failed']} failed, {scale['calls']} calls "
+        f"({scale['calls_per_group']}/group), {scale['wall_seconds']} s, {scale['throttle_retries']} throttling retries | "
+        f"no throttling error surfaces | {'yes' if scale['failed'] == 0 else 'NO'} |"
+    )
+    lines.append("")
+    lines.append(
+        "import time, top packages (ms): "
+        + ", ".join(f"{k} {v}" for k, v in cold["top_offenders_ms"].items())
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
