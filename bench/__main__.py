@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 import tracemalloc
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,9 +34,15 @@ from recycler.workflow import Services, plan, run
 HERE = Path(__file__).resolve().parent
 REGION = "us-east-1"
 TEMPLATES = 5
-SIZES = (10, 100, 1000)
+# BENCH_QUICK=1 runs every section at a tenth of the size, to check the bench itself quickly.
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+SIZES = (10, 100) if QUICK else (10, 100, 1000)
 INSTANCES_PER_GROUP = 3
-NOT_OPTED_IN = 1000
+NOT_OPTED_IN = 100 if QUICK else 1000
+# moto scans its ~4,000 default AMIs and every instance type on each launch; that is the emulator's
+# cost, not recycler's, so the bench uses a bare image id and templates without an instance type.
+os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
+IMAGE = "ami-0bench00000000001"
 
 
 class CallLog:
@@ -62,22 +67,59 @@ class CallLog:
         self.retries = 0
 
 
+class Emulator:
+    """The moto server subprocess (bench/server.py) and its seeding channel."""
+
+    def __init__(self) -> None:
+        port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.server", str(port)],
+            cwd=HERE.parent,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.endpoint = f"http://127.0.0.1:{port}"
+        assert self.process.stdout is not None and self.process.stdout.readline().strip() == "ready"
+
+    def seed(
+        self, prefix: str, start: int, end: int, instances: int, opted_in: bool, templates: list[str]
+    ) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        command = {
+            "prefix": prefix,
+            "start": start,
+            "end": end,
+            "instances": instances,
+            "opted_in": opted_in,
+            "templates": templates,
+        }
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+        assert self.process.stdout.readline().strip() == "done"
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
 @contextmanager
-def server() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "bench.server", str(port)], cwd=HERE.parent)
-    endpoint = f"http://127.0.0.1:{port}"
+def server() -> Iterator[Emulator]:
+    emulator_process = Emulator()
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield endpoint
+        yield emulator_process
     finally:
-        process.kill()
-        process.wait()
+        emulator_process.close()
+
+
+def create_templates(session: boto3.Session) -> list[str]:
+    ec2 = session.client("ec2")
+    return [
+        ec2.create_launch_template(LaunchTemplateName=f"lt{n}", LaunchTemplateData={"ImageId": IMAGE})[
+            "LaunchTemplate"
+        ]["LaunchTemplateId"]
+        for n in range(TEMPLATES)
+    ]
 
 
 def lower_bound(groups: int) -> int:
@@ -88,22 +130,18 @@ def lower_bound(groups: int) -> int:
     )
 
 
-def bench_planning(session: boto3.Session) -> tuple[list[dict[str, Any]], list[str]]:
-    ec2 = session.client("ec2")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    templates = [emulator.create_launch_template(ec2, f"lt{n}", image) for n in range(TEMPLATES)]
+def bench_planning(session: boto3.Session, seeder: Emulator) -> list[dict[str, Any]]:
+    templates = create_templates(session)
     started = time.perf_counter()
     # Never read beyond the (server-side filtered) list call, so they need no instances.
-    for n in range(NOT_OPTED_IN):
-        seed_session_group(session, n, templates, prefix="other", size=0, opted_in=False)
+    seeder.seed("other", 0, NOT_OPTED_IN, 0, False, templates)
     rows = []
     seeded = 0
     settings = Settings(min_age_days=0, max_groups_per_run=1000)
     for size in SIZES:
         seed_start = time.perf_counter()
         print(f"  seeding up to {size} opted-in groups", file=sys.stderr)
-        for n in range(seeded, size):  # cumulative: 10, then 90 more, then 900 more
-            seed_session_group(session, n, templates)
+        seeder.seed("g", seeded, size, INSTANCES_PER_GROUP, True, templates)  # cumulative: 10, +90, +900
         seeded = size
         log = CallLog(session)
         fleet = Fleet(session)
@@ -135,7 +173,7 @@ def bench_planning(session: boto3.Session) -> tuple[list[dict[str, Any]], list[s
         f"  seeded {NOT_OPTED_IN + SIZES[-1]} groups in {time.perf_counter() - started:.0f} s",
         file=sys.stderr,
     )
-    return rows, templates
+    return rows
 
 
 def seed_session_group(
@@ -182,9 +220,7 @@ def bench_scale_run() -> dict[str, Any]:
     emulator.install()
     with mock_aws():
         session = boto3.Session(region_name=REGION)
-        ec2 = session.client("ec2")
-        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-        templates = [emulator.create_launch_template(ec2, f"lt{n}", image) for n in range(TEMPLATES)]
+        templates = create_templates(session)
         for n in range(SIZES[-1]):
             seed_session_group(session, n, templates)
         return _scale_run(session)
@@ -281,9 +317,7 @@ def bench_billed_compute() -> dict[str, Any]:
     wait_seconds, poll = 600, 15
     with mock_aws():
         session = boto3.Session(region_name=REGION)
-        ec2 = session.client("ec2")
-        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-        template = emulator.create_launch_template(ec2, "lt", image)
+        template = create_templates(session)[0]
         emulator.create_group(
             session.client("autoscaling"), "web", template, size=3, tags={"recycler:enabled": "true"}
         )
@@ -311,15 +345,15 @@ def bench_billed_compute() -> dict[str, Any]:
 def main() -> int:
     results: dict[str, Any] = {}
     print("planning cost vs fleet size ...", file=sys.stderr)
-    with server() as endpoint:
+    with server() as seeder:
         os.environ.update(
-            AWS_ENDPOINT_URL=endpoint,
+            AWS_ENDPOINT_URL=seeder.endpoint,
             AWS_ACCESS_KEY_ID="bench",
             AWS_SECRET_ACCESS_KEY="bench",
             AWS_DEFAULT_REGION=REGION,
         )
         session = boto3.Session(region_name=REGION)
-        results["planning"], _ = bench_planning(session)
+        results["planning"] = bench_planning(session, seeder)
     print("one run recycling 1,000 groups ...", file=sys.stderr)
     results["scale_run"] = bench_scale_run()
     print("cold import ...", file=sys.stderr)

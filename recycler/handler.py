@@ -6,6 +6,7 @@ so a 15-minute health wait costs a few short invocations instead of 15 minutes o
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -79,7 +80,10 @@ class DurablePort:
         return list(result.get_results())
 
 
+@functools.lru_cache(maxsize=4)
 def services_from(settings: Settings) -> Services:
+    """Built once per container: every health poll is a fresh invocation, and a warm container
+    should not rebuild a boto3 session and its clients each time (Lambda's usual practice)."""
     from recycler.alerts import Alerts
     from recycler.fleet import Fleet
     from recycler.ledger import Ledger

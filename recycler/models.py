@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -14,7 +15,6 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from recycler.policy import BlackoutWindow, PolicySettings
 
@@ -36,20 +36,20 @@ def _split_list(value: Any) -> Any:
     return value
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """Deploy-time configuration, read from RECYCLER_* environment variables set by the CDK stack."""
 
-    model_config = SettingsConfigDict(env_prefix="RECYCLER_", extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     tag_prefix: str = Field("recycler:", min_length=1, max_length=64)
     dry_run: bool = False
     max_concurrency: int = Field(5, ge=1, le=50)
     max_groups_per_run: int = Field(50, ge=1, le=MAX_GROUPS_LIMIT)
     failures_before_stop: int = Field(1, ge=1, le=MAX_GROUPS_LIMIT)
-    stop_alarm_names: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    stop_alarm_names: tuple[str, ...] = ()
     kill_switch_parameter: str | None = None
-    blackout_windows: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    blackout_weekdays: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    blackout_windows: tuple[str, ...] = ()
+    blackout_weekdays: tuple[str, ...] = ()
     min_age_days: float = Field(1.0, ge=0, le=3650)
     min_interval_hours: float = Field(20.0, ge=0, le=24 * 365)
     tie_window_minutes: float = Field(10.0, ge=0, le=24 * 60)
@@ -66,7 +66,7 @@ class Settings(BaseSettings):
 
     @field_validator("blackout_weekdays")
     @classmethod
-    def _weekdays(cls, value: list[str]) -> list[str]:
+    def _weekdays(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         from recycler.policy import WEEKDAYS
 
         bad = [d for d in value if d.lower()[:3] not in WEEKDAYS or len(d) < 3]
@@ -76,7 +76,7 @@ class Settings(BaseSettings):
 
     @field_validator("blackout_windows")
     @classmethod
-    def _windows(cls, value: list[str]) -> list[str]:
+    def _windows(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for text in value:
             parse_window(text)
         return value
@@ -144,7 +144,7 @@ def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
         location = ".".join(str(p) for p in problem["loc"]) or "payload"
         message = problem["msg"]
         if problem["type"] == "extra_forbidden":
-            message = "unknown field; remove it"
+            message = "unknown field; remove it or fix its name"
         name = f"{prefix}{location.upper()}" if prefix else location
         lines.append(f"{name}: {message}")
     return "; ".join(lines)
@@ -163,22 +163,24 @@ def parse_payload(event: Any) -> ManualPayload:
 
 # RECYCLER_* variables that are not settings (read by the CLI itself).
 NON_SETTING_VARIABLES = frozenset({"RECYCLER_VERBOSE"})
+ENV_PREFIX = "RECYCLER_"
 
 
-def load_settings(**overrides: Any) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from RECYCLER_* variables. An unknown one (a typo such as RECYCLER_MAX_CONCURENCY)
+    is refused by name rather than silently ignored."""
     import os
 
-    known = {f"RECYCLER_{name.upper()}" for name in Settings.model_fields} | NON_SETTING_VARIABLES
-    unknown = sorted(k for k in os.environ if k.startswith("RECYCLER_") and k not in known)
-    if unknown:
-        # A typo such as RECYCLER_MAX_CONCURENCY would otherwise be ignored without a word.
-        raise InputError(
-            f"{unknown[0]}: unknown setting; remove it or fix its name (see README, Configuration)"
-        )
+    source = os.environ if environ is None else environ
+    values = {
+        key.removeprefix(ENV_PREFIX).lower(): value
+        for key, value in source.items()
+        if key.startswith(ENV_PREFIX) and key not in NON_SETTING_VARIABLES
+    }
     try:
-        return Settings(**overrides)
+        return Settings.model_validate(values)
     except ValidationError as error:
-        raise InputError(describe_validation_error(error, prefix="RECYCLER_")) from None
+        raise InputError(describe_validation_error(error, prefix=ENV_PREFIX)) from None
 
 
 # ---- RunReport (design.md §8) ---------------------------------------------------------------

@@ -172,10 +172,12 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
 
     def start() -> State:
         seed = payload.seed if payload.seed is not None else random.SystemRandom().randrange(2**32)
-        return {"run_id": str(uuid.uuid4()), "started_at": services.clock().isoformat(), "seed": seed}
+        started = {"run_id": str(uuid.uuid4()), "started_at": services.clock().isoformat(), "seed": seed}
+        # Logged inside the step so a durable replay does not log the start again.
+        logger.info("run started", extra={**started, "dry_run": dry_run, "payload": payload.model_dump()})
+        return started
 
     started = port.step("start", start)
-    logger.info("run started", extra={**started, "dry_run": dry_run, "payload": payload.model_dump()})
 
     def planning() -> State:
         now = datetime.fromisoformat(started["started_at"])
