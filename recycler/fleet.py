@@ -124,11 +124,20 @@ class Fleet:
         details: dict[str, tuple[datetime | None, str | None]] = {}
         paginator = self.ec2.get_paginator("describe_instances")
         for batch in chunks(list(instance_ids), INSTANCE_BATCH_SIZE):
-            # A filter (not InstanceIds) so an instance that vanished meanwhile is simply absent
-            # instead of failing the whole batch with InvalidInstanceID.NotFound.
-            for page in paginator.paginate(
-                Filters=[{"Name": "instance-id", "Values": list(batch)}], PaginationConfig={"PageSize": 1000}
-            ):
+            try:
+                pages = list(paginator.paginate(InstanceIds=list(batch)))
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "InvalidInstanceID.NotFound":
+                    raise
+                # An instance vanished since the group was read: a filter skips it instead of failing
+                # the whole batch (slower, so only on this rare path).
+                pages = list(
+                    paginator.paginate(
+                        Filters=[{"Name": "instance-id", "Values": list(batch)}],
+                        PaginationConfig={"PageSize": 1000},
+                    )
+                )
+            for page in pages:
                 for reservation in page["Reservations"]:
                     for instance in reservation["Instances"]:
                         details[instance["InstanceId"]] = (

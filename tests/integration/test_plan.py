@@ -84,8 +84,8 @@ def test_not_opted_in_groups_are_never_read_beyond_the_list_call(world: World) -
         value
         for name, params in log.calls
         if name == "ec2.DescribeInstances"
-        for f in params.get("Filters", [])
-        for value in f["Values"]
+        for value in params.get("InstanceIds", [])
+        + [v for f in params.get("Filters", []) for v in f["Values"]]
     }
     assert read_ids and not read_ids & set(hidden + opted_out)
 
@@ -119,6 +119,13 @@ def test_kill_switch_and_missing_alarm_stop_everything(world: World, monkeypatch
         random.Random(1),
     )
     assert d.reason == "alarm-firing" and "gone (not found)" in d.detail
+
+
+def test_an_instance_that_vanished_mid_plan_does_not_fail_its_batch(world: World) -> None:
+    ids = world.group("web", [9, 5])
+    details = Fleet(world.session).instance_details([*ids, "i-0123456789abcdef0"])
+    assert set(details) == set(ids)
+    assert all(launched is not None and image == world.images[0] for launched, image in details.values())
 
 
 def test_plan_cli_prints_the_report_and_exits_zero(world: World, capsys: pytest.CaptureFixture[str]) -> None:
