@@ -7,7 +7,9 @@ so a 15-minute health wait costs a few short invocations instead of 15 minutes o
 from __future__ import annotations
 
 import functools
+import json
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -134,6 +136,22 @@ def _emit(name: str, unit: MetricUnit, value: float, dimension: str, label: str)
         metric.add_dimension(name=dimension, value=label)
 
 
+# The execution's result is stored like a checkpoint: keep it within the same limit.
+RESULT_BUDGET_BYTES = 240 * 1024
+
+
+def bounded_result(report: RunReport) -> dict[str, Any]:
+    """The RunReport, or for a very large fleet the report without its skipped groups (each of
+    which is already logged as one "group result" line) plus their counts by reason."""
+    body = report.model_dump(mode="json")
+    if len(json.dumps(body, separators=(",", ":"))) <= RESULT_BUDGET_BYTES:
+        return body
+    skipped = [g for g in body["groups"] if g["outcome"] == "skipped"]
+    body["groups"] = [g for g in body["groups"] if g["outcome"] != "skipped"]
+    body["skipped_groups_omitted"] = dict(Counter(g["reason"] for g in skipped))
+    return body
+
+
 def recycle(event: Any, context: DurableContext) -> dict[str, Any]:
     # Validation runs before any step, so bad input fails the execution with the field named and
     # nothing is read or terminated.
@@ -146,7 +164,7 @@ def recycle(event: Any, context: DurableContext) -> dict[str, Any]:
     logger.info("run finished", extra={"summary": report.summary.model_dump(), "run_id": report.run_id})
     if report.alerts_failed:
         raise AlertDeliveryError("alerts not delivered: " + "; ".join(report.alerts_failed))
-    return report.model_dump(mode="json")
+    return bounded_result(report)
 
 
 durable_handler = durable_execution(recycle)

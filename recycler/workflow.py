@@ -134,8 +134,7 @@ def decision_to_job(decision: Decision, now: datetime) -> State:
         "group": decision.group,
         "mode": decision.mode.value,
         "victim": _instance_dict(victim, now),
-        "tier": list(decision.tier),
-        "detail": decision.detail,
+        "detail": decision.detail[:DETAIL_LIMIT],
         "health_timeout_seconds": decision.health_timeout_seconds,
         "oldest_instance_age_days": decision.oldest_age_days,
         "current_image_id": decision.current_image_id,
@@ -152,16 +151,55 @@ def _instance_dict(instance: InstanceSnapshot, now: datetime) -> State:
     }
 
 
-def skip_report(decision: Decision) -> GroupReport:
-    return GroupReport(
-        group=decision.group,
-        outcome="skipped",
-        reason=decision.reason,
-        detail=decision.detail,
-        mode=decision.mode.value,
-        oldest_instance_age_days=decision.oldest_age_days,
-        current_image_id=decision.current_image_id,
-    )
+# A durable step result must fit one checkpoint (256 KB); a skip is stored as a short row, not a
+# report, so a plan of a few thousand groups still fits.
+CHECKPOINT_BUDGET_BYTES = 240 * 1024
+SKIP_FIELDS = ("group", "reason", "detail", "mode", "oldest_instance_age_days", "current_image_id")
+DETAIL_LIMIT = 160
+
+
+def pack_skip(decision: Decision) -> list[Any]:
+    return [
+        decision.group,
+        decision.reason,
+        decision.detail[:DETAIL_LIMIT],
+        decision.mode.value,
+        decision.oldest_age_days,
+        decision.current_image_id,
+    ]
+
+
+def unpack_skip(row: list[Any]) -> GroupReport:
+    return GroupReport(outcome="skipped", **dict(zip(SKIP_FIELDS, row, strict=True)))
+
+
+class PlanTooLarge(RuntimeError):
+    """The plan cannot be checkpointed; raised before anything is terminated."""
+
+
+def pack_plan(decisions: Sequence[Decision], now: datetime) -> State:
+    """The plan step's checkpointed result, kept within one durable checkpoint."""
+    packed: State = {
+        "skips": [pack_skip(d) for d in decisions if not d.recycle],
+        "jobs": [decision_to_job(d, now) for d in decisions if d.recycle],
+    }
+    if _size(packed) > CHECKPOINT_BUDGET_BYTES:
+        # Large fleets: keep every skip's reason code, drop its free-text detail.
+        for row in packed["skips"]:
+            row[2] = ""
+    size = _size(packed)
+    if size > CHECKPOINT_BUDGET_BYTES:
+        raise PlanTooLarge(
+            f"the plan for {len(decisions)} groups ({size // 1024} KB) exceeds one durable checkpoint; "
+            "lower RECYCLER_MAX_GROUPS_PER_RUN or split the fleet across stacks with different tag prefixes"
+        )
+    return packed
+
+
+def _size(value: Any) -> int:
+    import json
+
+    return len(json.dumps(value, separators=(",", ":")))
 
 
 # ---- run --------------------------------------------------------------------------------------
@@ -182,13 +220,10 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
     def planning() -> State:
         now = datetime.fromisoformat(started["started_at"])
         decisions = plan(services, settings, payload, now, random.Random(started["seed"]))
-        return {
-            "skips": [skip_report(d).model_dump(mode="json") for d in decisions if not d.recycle],
-            "jobs": [decision_to_job(d, now) for d in decisions if d.recycle],
-        }
+        return pack_plan(decisions, now)
 
     planned = port.step("plan", planning)
-    reports = [GroupReport.model_validate(s) for s in planned["skips"]]
+    reports = [unpack_skip(row) for row in planned["skips"]]
     jobs: list[State] = planned["jobs"]
 
     if dry_run:

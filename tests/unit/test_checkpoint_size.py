@@ -1,0 +1,86 @@
+"""Large fleets stay within one durable checkpoint (256 KB), or fail before anything is terminated."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from recycler.handler import RESULT_BUDGET_BYTES, bounded_result
+from recycler.models import GroupReport, RunReport
+from recycler.policy import Decision, InstanceSnapshot
+from recycler.workflow import CHECKPOINT_BUDGET_BYTES, PlanTooLarge, pack_plan, unpack_skip
+
+NOW = datetime(2026, 11, 24, tzinfo=UTC)
+LIMIT = 256 * 1024
+
+
+def recyclable(n: int) -> Decision:
+    victim = InstanceSnapshot(
+        f"i-{n:017x}", "InService", "Healthy", False, NOW - timedelta(days=9), "ami-0123456789abcdef0"
+    )
+    return Decision(
+        group=f"production-web-tier-{n:05d}",
+        recycle=True,
+        reason="oldest-instance",
+        detail="oldest of 3 candidates",
+        victim=victim,
+        oldest_age_days=9.0,
+        current_image_id="ami-0fedcba9876543210",
+    )
+
+
+def skipped(n: int, detail: str = "oldest candidate is 0.42 days old, minimum 1 " + "x" * 100) -> Decision:
+    return Decision(
+        group=f"production-api-tier-{n:05d}",
+        recycle=False,
+        reason="too-young",
+        detail=detail,
+        oldest_age_days=0.42,
+        current_image_id="ami-0fedcba9876543210",
+    )
+
+
+def size(value: object) -> int:
+    return len(json.dumps(value, separators=(",", ":")))
+
+
+def test_small_plan_keeps_every_detail() -> None:
+    packed = pack_plan([recyclable(1), skipped(2)], NOW)
+    assert unpack_skip(packed["skips"][0]).detail.startswith("oldest candidate is 0.42 days old")
+
+
+def test_two_thousand_groups_fit_one_checkpoint_keeping_every_reason() -> None:
+    decisions = [recyclable(n) for n in range(50)] + [skipped(n) for n in range(1950)]
+    packed = pack_plan(decisions, NOW)
+    assert size(packed) <= CHECKPOINT_BUDGET_BYTES < LIMIT
+    reports = [unpack_skip(row) for row in packed["skips"]]
+    assert len(reports) == 1950 and all(r.reason == "too-young" for r in reports)
+    assert len(packed["jobs"]) == 50
+
+
+def test_a_plan_that_cannot_fit_fails_before_any_step_acts() -> None:
+    with pytest.raises(PlanTooLarge, match="RECYCLER_MAX_GROUPS_PER_RUN"):
+        pack_plan([recyclable(n) for n in range(1000)] + [skipped(n) for n in range(3000)], NOW)
+
+
+def test_lambda_result_of_a_huge_fleet_stays_within_the_limit() -> None:
+    groups = [
+        GroupReport(group=f"g{n:05d}", outcome="skipped", reason="too-young", detail="x" * 80)
+        for n in range(3000)
+    ]
+    groups.append(GroupReport(group="web", outcome="recycled", reason="oldest-instance"))
+    report = RunReport.build("run", NOW.isoformat(), False, 1, groups)
+    body = bounded_result(report)
+    assert size(body) <= RESULT_BUDGET_BYTES
+    assert [g["group"] for g in body["groups"]] == ["web"]
+    assert body["skipped_groups_omitted"] == {"too-young": 3000}
+    assert body["summary"]["skipped"] == 3000
+
+
+def test_lambda_result_of_a_normal_fleet_is_the_whole_report() -> None:
+    report = RunReport.build(
+        "run", NOW.isoformat(), False, 1, [GroupReport(group="web", outcome="skipped", reason="too-young")]
+    )
+    assert bounded_result(report) == report.model_dump(mode="json")
