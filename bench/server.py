@@ -16,6 +16,7 @@ import boto3
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
+from bench import fast_moto
 from recycler import emulator
 
 REGION = "us-east-1"
@@ -49,6 +50,7 @@ def seed(session: boto3.Session, command: dict[str, object]) -> None:
 
 if __name__ == "__main__":
     emulator.install()
+    fast_moto.install()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
     server.start()

@@ -173,6 +173,27 @@ def unpack_skip(row: list[Any]) -> GroupReport:
     return GroupReport(outcome="skipped", **dict(zip(SKIP_FIELDS, row, strict=True)))
 
 
+JOB_FIELDS = (
+    "group",
+    "mode",
+    "detail",
+    "health_timeout_seconds",
+    "oldest_instance_age_days",
+    "current_image_id",
+)
+VICTIM_FIELDS = ("instance_id", "launch_time", "image_id", "age_days")
+
+
+def pack_job(job: State) -> list[Any]:
+    return [job[k] for k in JOB_FIELDS] + [job["victim"][k] for k in VICTIM_FIELDS]
+
+
+def unpack_job(row: list[Any]) -> State:
+    job = dict(zip(JOB_FIELDS, row[: len(JOB_FIELDS)], strict=True))
+    job["victim"] = dict(zip(VICTIM_FIELDS, row[len(JOB_FIELDS) :], strict=True))
+    return job
+
+
 class PlanTooLarge(RuntimeError):
     """The plan cannot be checkpointed; raised before anything is terminated."""
 
@@ -181,12 +202,14 @@ def pack_plan(decisions: Sequence[Decision], now: datetime) -> State:
     """The plan step's checkpointed result, kept within one durable checkpoint."""
     packed: State = {
         "skips": [pack_skip(d) for d in decisions if not d.recycle],
-        "jobs": [decision_to_job(d, now) for d in decisions if d.recycle],
+        "jobs": [pack_job(decision_to_job(d, now)) for d in decisions if d.recycle],
     }
     if _size(packed) > CHECKPOINT_BUDGET_BYTES:
-        # Large fleets: keep every skip's reason code, drop its free-text detail.
+        # Large fleets: keep every reason code and victim, drop the free-text details.
         for row in packed["skips"]:
-            row[2] = ""
+            row[SKIP_FIELDS.index("detail")] = ""
+        for row in packed["jobs"]:
+            row[JOB_FIELDS.index("detail")] = ""
     size = _size(packed)
     if size > CHECKPOINT_BUDGET_BYTES:
         raise PlanTooLarge(
@@ -224,7 +247,7 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
 
     planned = port.step("plan", planning)
     reports = [unpack_skip(row) for row in planned["skips"]]
-    jobs: list[State] = planned["jobs"]
+    jobs = [unpack_job(row) for row in planned["jobs"]]
 
     if dry_run:
         reports += [planned_report(job) for job in jobs]

@@ -10,7 +10,7 @@ import pytest
 from recycler.handler import RESULT_BUDGET_BYTES, bounded_result
 from recycler.models import GroupReport, RunReport
 from recycler.policy import Decision, InstanceSnapshot
-from recycler.workflow import CHECKPOINT_BUDGET_BYTES, PlanTooLarge, pack_plan, unpack_skip
+from recycler.workflow import CHECKPOINT_BUDGET_BYTES, PlanTooLarge, pack_plan, unpack_job, unpack_skip
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 LIMIT = 256 * 1024
@@ -60,9 +60,16 @@ def test_two_thousand_groups_fit_one_checkpoint_keeping_every_reason() -> None:
     assert len(packed["jobs"]) == 50
 
 
+def test_a_thousand_recycles_fit_one_checkpoint() -> None:
+    packed = pack_plan([recyclable(n) for n in range(1000)], NOW)
+    assert size(packed) <= CHECKPOINT_BUDGET_BYTES
+    job = unpack_job(packed["jobs"][999])
+    assert job["group"] == "production-web-tier-00999" and job["victim"]["instance_id"] == f"i-{999:017x}"
+
+
 def test_a_plan_that_cannot_fit_fails_before_any_step_acts() -> None:
     with pytest.raises(PlanTooLarge, match="RECYCLER_MAX_GROUPS_PER_RUN"):
-        pack_plan([recyclable(n) for n in range(1000)] + [skipped(n) for n in range(3000)], NOW)
+        pack_plan([recyclable(n) for n in range(1000)] + [skipped(n) for n in range(4000)], NOW)
 
 
 def test_lambda_result_of_a_huge_fleet_stays_within_the_limit() -> None:
