@@ -217,12 +217,6 @@ def backdate(
         backend.get_instance(instance_id).launch_time = launched_at.astimezone(UTC).replace(tzinfo=None)
 
 
-def mark_unhealthy(instance_id: str, region: str, account: str = DEFAULT_ACCOUNT) -> None:
-    from moto.autoscaling.models import autoscaling_backends
-
-    autoscaling_backends[account][region].set_instance_health(instance_id, "Unhealthy")
-
-
 def group_instances(autoscaling: Any, name: str) -> list[str]:
     groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
     return [i["InstanceId"] for i in groups[0]["Instances"]] if groups else []

@@ -400,3 +400,21 @@ def test_f14_stop_alarm_fires_mid_run_no_new_group_starts(stack: Stack, terminat
     assert outcome(report, "a-first") == ("recycled", "oldest-instance")
     assert outcome(report, "b-second") == ("skipped", "alarm-firing")
     assert len(terminations) == 1
+
+
+# ---- guards checked right before acting (not in the matrix: no fault, just a busy group) -----------
+
+
+@pytest.mark.parametrize("busy", ["instance-refresh", "scaling-activity"])
+def test_preflight_skips_a_group_with_activity_in_progress(
+    stack: Stack, terminations: list[Any], busy: str
+) -> None:
+    stack.world.group("web", [9, 5])
+    if busy == "instance-refresh":
+        emulator.add_instance_refresh("web", "InProgress")
+    else:
+        emulator.add_activity("web", "InProgress", "Launching a new EC2 instance: i-0abc")
+    report = recycle(stack)
+    reason = outcome(report, "web")
+    assert reason[0] == "skipped" and reason[1] == "activity-in-progress"
+    assert terminations == []
