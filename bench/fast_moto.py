@@ -41,7 +41,7 @@ def install() -> None:
     from moto.ec2.exceptions import InvalidInstanceIdError
 
     def get_instance(self: Any, instance_id: str) -> Any:
-        for reservation in self.reservations.values():
+        for reservation in tuple(self.reservations.values()):  # snapshot: other threads add to it
             for instance in reservation.instances:
                 if instance.id == instance_id:
                     return instance
