@@ -223,6 +223,7 @@ def bench_scale_run() -> dict[str, Any]:
     os.environ.pop("AWS_ENDPOINT_URL", None)
     emulator.install()
     fast_moto.install()
+    fast_moto.serialize_requests()
     with mock_aws():
         session = boto3.Session(region_name=REGION)
         templates = create_templates(session)

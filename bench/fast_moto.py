@@ -48,3 +48,24 @@ def install() -> None:
         raise InvalidInstanceIdError(instance_id)
 
     instances.InstanceBackend.get_instance = get_instance  # type: ignore[method-assign]
+
+
+def serialize_requests() -> None:
+    """moto's backends are not thread-safe (its tag store can change size mid-iteration under
+    concurrent launches). Answer one request at a time, like a single-threaded server, while
+    recycler still runs its groups concurrently."""
+    import threading
+
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    if getattr(BotocoreStubber, "bench_serialized", False):
+        return
+    lock = threading.Lock()
+    process_request = BotocoreStubber.process_request
+
+    def serialized(self: Any, request: Any) -> Any:
+        with lock:
+            return process_request(self, request)
+
+    BotocoreStubber.process_request = serialized  # type: ignore[method-assign]
+    BotocoreStubber.bench_serialized = True  # type: ignore[attr-defined]
