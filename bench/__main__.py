@@ -25,6 +25,7 @@ from typing import Any
 import boto3
 
 from bench import fast_moto
+from bench.server import seed
 from recycler import emulator
 from recycler.demo import free_port
 from recycler.fleet import GROUP_PAGE_SIZE, INSTANCE_BATCH_SIZE, Fleet
@@ -180,36 +181,6 @@ def bench_planning(session: boto3.Session, seeder: Emulator) -> list[dict[str, A
     return rows
 
 
-def seed_session_group(
-    session: boto3.Session,
-    n: int,
-    templates: list[str],
-    prefix: str = "g",
-    size: int = INSTANCES_PER_GROUP,
-    opted_in: bool = True,
-) -> None:
-    name = f"{prefix}{n:04d}"
-    session.client("autoscaling").create_auto_scaling_group(
-        AutoScalingGroupName=name,
-        LaunchTemplate={"LaunchTemplateId": templates[n % len(templates)], "Version": "$Latest"},
-        MinSize=min(size, 1),
-        MaxSize=size + 1,
-        DesiredCapacity=size,
-        AvailabilityZones=["us-east-1a"],
-        Tags=[
-            {
-                "Key": "recycler:enabled",
-                "Value": "true",
-                "PropagateAtLaunch": False,
-                "ResourceId": name,
-                "ResourceType": "auto-scaling-group",
-            }
-        ]
-        if opted_in
-        else [],
-    )
-
-
 def _now() -> Any:
     from datetime import UTC, datetime, timedelta
 
@@ -227,8 +198,17 @@ def bench_scale_run() -> dict[str, Any]:
     with mock_aws():
         session = boto3.Session(region_name=REGION)
         templates = create_templates(session)
-        for n in range(SIZES[-1]):
-            seed_session_group(session, n, templates)
+        seed(
+            session,
+            {
+                "prefix": "g",
+                "start": 0,
+                "end": SIZES[-1],
+                "instances": INSTANCES_PER_GROUP,
+                "opted_in": True,
+                "templates": templates,
+            },
+        )
         return _scale_run(session)
 
 
