@@ -47,7 +47,7 @@ NOT_OPTED_IN = 100 if QUICK else 1000
 # first (validation still runs, and stops at once).
 os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
 IMAGE = "ami-0bench00000000001"
-INSTANCE_TYPE = "a1.2xlarge"
+INSTANCE_TYPE: Any = "a1.2xlarge"
 
 
 class CallLog:

@@ -14,7 +14,7 @@ WILDCARDS = ("*", "?", "[")
 def install() -> None:
     from moto.ec2.models import instances
 
-    original = instances.filter_reservations
+    original = instances.filter_reservations  # type: ignore[attr-defined]
     if getattr(original, "bench_fast_path", False):
         return
 
@@ -34,7 +34,7 @@ def install() -> None:
         return result
 
     filter_reservations.bench_fast_path = True  # type: ignore[attr-defined]
-    instances.filter_reservations = filter_reservations
+    instances.filter_reservations = filter_reservations  # type: ignore[attr-defined]
 
     # get_instance scans all_instances(), which shallow-copies every reservation on every lookup;
     # the same scan over the reservations themselves returns the same instance objects.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from typing import Any
 
 import boto3
 from moto import mock_aws
@@ -22,13 +23,13 @@ from recycler import emulator
 REGION = "us-east-1"
 
 
-def seed(session: boto3.Session, command: dict[str, object]) -> None:
+def seed(session: boto3.Session, command: dict[str, Any]) -> None:
     autoscaling = session.client("autoscaling")
-    templates = list(command["templates"])  # type: ignore[call-overload]
-    size = int(command["instances"])  # type: ignore[call-overload]
-    for n in range(int(command["start"]), int(command["end"])):  # type: ignore[call-overload]
+    templates = list(command["templates"])
+    size = int(command["instances"])
+    for n in range(int(command["start"]), int(command["end"])):
         name = f"{command['prefix']}{n:04d}"
-        tags = [
+        tags: list[Any] = [
             {
                 "Key": "recycler:enabled",
                 "Value": "true",

@@ -120,7 +120,7 @@ class Stack:
         )["Items"]
         return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
 
-    def group_state(self, name: str) -> dict[str, Any]:
+    def group_state(self, name: str) -> Any:
         return self.world.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
             "AutoScalingGroups"
         ][0]

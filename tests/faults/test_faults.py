@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError
 
 from recycler import emulator
@@ -125,10 +125,12 @@ def test_f01_throttled_describe_calls_are_retried(stack: Stack, terminations: li
         if throttled["left"] > 0:
             throttled["left"] -= 1
             error = b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>"
-            return AWSResponse(request.url, 400, {}, _Body(error))
+            return AWSResponse(request.url, 400, HTTPHeaders(), _Body(error))
         return None
 
-    stack.world.session.events.register_first("before-send.auto-scaling.DescribeAutoScalingGroups", throttle)
+    # A before-send hook may return a response; botocore's stub types say None.
+    hook: Any = throttle
+    stack.world.session.events.register_first("before-send.auto-scaling.DescribeAutoScalingGroups", hook)
     report = recycle(stack)
     assert throttled["left"] == 0, "the fault was never injected"
     assert outcome(report, "web") == ("recycled", "oldest-instance")

@@ -39,7 +39,7 @@ def template() -> Template:
 
 
 def resources(template: Template, kind: str) -> dict[str, Any]:
-    return template.find_resources(kind)
+    return dict(template.find_resources(kind))
 
 
 def test_durable_function_on_arm64_python313_with_reserved_concurrency(template: Template) -> None:

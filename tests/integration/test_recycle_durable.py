@@ -118,7 +118,7 @@ def test_replays_never_repeat_the_terminate_step(
     invocations: list[int] = []
     from recycler import handler
 
-    original = handler.run
+    original = handler.run  # type: ignore[attr-defined]
 
     def counting_run(*args: Any, **kwargs: Any) -> Any:
         invocations.append(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from recycler.policy import (
     BlackoutWindow,
+    Decision,
     GroupSnapshot,
     InstanceSnapshot,
     PolicySettings,
@@ -63,8 +65,18 @@ def tagged(g: GroupSnapshot, **tags: str) -> GroupSnapshot:
     )
 
 
-def decide_one(g: GroupSnapshot, seed: int = 0, force: bool = False):  # type: ignore[no-untyped-def]
+def decide_one(g: GroupSnapshot, seed: int = 0, force: bool = False) -> Decision:
     return decide(g, RULES, NOW, random.Random(seed), force=force)
+
+
+def victim_id(decision: Decision) -> str:
+    assert decision.victim is not None, decision
+    return decision.victim.instance_id
+
+
+def guard_reason(**kwargs: Any) -> Reason | None:
+    guard = run_guard(NOW, **kwargs)
+    return guard[0] if guard else None
 
 
 def test_oldest_instance_is_the_victim() -> None:
@@ -75,14 +87,14 @@ def test_oldest_instance_is_the_victim() -> None:
 
 def test_ties_within_window_are_picked_at_random_across_seeds() -> None:
     tied = group(instance(1, 9), instance(2, 9 - 5 / 1440), instance(3, 9 - 9 / 1440), instance(4, 2))
-    picks = Counter(decide_one(tied, seed).victim.instance_id for seed in range(300))  # type: ignore[union-attr]
+    picks = Counter(victim_id(decide_one(tied, seed)) for seed in range(300))
     assert set(picks) == {"i-0001", "i-0002", "i-0003"}
     assert min(picks.values()) > 60  # roughly uniform, never the young one
 
 
 def test_instance_just_outside_tie_window_is_never_picked() -> None:
     g = group(instance(1, 9), instance(2, 9 - 11 / 1440))
-    assert {decide_one(g, seed).victim.instance_id for seed in range(50)} == {"i-0001"}  # type: ignore[union-attr]
+    assert {victim_id(decide_one(g, seed)) for seed in range(50)} == {"i-0001"}
 
 
 def test_same_seed_same_victim() -> None:
@@ -193,15 +205,12 @@ def test_run_limit_keeps_the_oldest_groups() -> None:
 
 
 def test_run_guards() -> None:
-    assert run_guard(NOW, kill_switch="on", firing_alarms=[])[0] == Reason.KILL_SWITCH  # type: ignore[index]
-    assert run_guard(NOW, kill_switch=None, firing_alarms=["5xx"])[0] == Reason.ALARM_FIRING  # type: ignore[index]
+    assert guard_reason(kill_switch="on", firing_alarms=[]) == Reason.KILL_SWITCH
+    assert guard_reason(kill_switch=None, firing_alarms=["5xx"]) == Reason.ALARM_FIRING
     window = BlackoutWindow(NOW - timedelta(hours=1), NOW + timedelta(hours=1))
-    assert run_guard(NOW, kill_switch=None, firing_alarms=[], blackout_windows=[window])[0] == Reason.BLACKOUT  # type: ignore[index]
-    assert (
-        run_guard(NOW, kill_switch=None, firing_alarms=[], blackout_weekdays=["Tuesday"])[0]
-        == Reason.BLACKOUT
-    )  # type: ignore[index]
-    assert run_guard(NOW, kill_switch=None, firing_alarms=[], blackout_weekdays=["Sat", "Sun"]) is None
+    assert guard_reason(kill_switch=None, firing_alarms=[], blackout_windows=[window]) == Reason.BLACKOUT
+    assert guard_reason(kill_switch=None, firing_alarms=[], blackout_weekdays=["Tuesday"]) == Reason.BLACKOUT
+    assert guard_reason(kill_switch=None, firing_alarms=[], blackout_weekdays=["Sat", "Sun"]) is None
 
 
 @pytest.mark.parametrize(
@@ -228,8 +237,8 @@ fleets = st.lists(st.tuples(st.floats(0, 60), states, healths, st.booleans()), m
 @settings(max_examples=300, deadline=None)
 @given(fleets, st.integers(0, 2**32), st.booleans(), st.integers(0, 3))
 def test_victim_is_always_a_healthy_candidate_of_the_oldest_tier(
-    fleet, seed, ignore_protection, extra_desired
-) -> None:  # type: ignore[no-untyped-def]
+    fleet: list[tuple[float, str, str, bool]], seed: int, ignore_protection: bool, extra_desired: int
+) -> None:
     instances = tuple(
         instance(n, age, state, health, protected) for n, (age, state, health, protected) in enumerate(fleet)
     )
@@ -249,8 +258,9 @@ def test_victim_is_always_a_healthy_candidate_of_the_oldest_tier(
         for i in instances
         if i.in_service_and_healthy and (ignore_protection or not i.protected_from_scale_in)
     ]
-    oldest = min(c.launch_time for c in candidates)  # type: ignore[type-var]
-    assert victim.launch_time - oldest <= RULES.tie_window  # type: ignore[operator]
+    oldest = min(c.launch_time for c in candidates if c.launch_time is not None)
+    assert victim.launch_time is not None
+    assert victim.launch_time - oldest <= RULES.tie_window
     assert victim.instance_id in d.tier and len(set(d.tier)) == len(d.tier)
     # only ever one victim: the tier holds the alternatives, the decision one instance
     assert sum(1 for i in instances if i == victim) == 1
