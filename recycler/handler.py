@@ -7,7 +7,6 @@ so a 15-minute health wait costs a few short invocations instead of 15 minutes o
 from __future__ import annotations
 
 import functools
-import json
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -28,7 +27,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from recycler.models import RunReport, Settings, load_settings, parse_payload
-from recycler.workflow import Port, Services, State, run
+from recycler.workflow import CHECKPOINT_BUDGET_BYTES, Port, Services, State, checkpoint_size, run
 
 T = TypeVar("T")
 NAMESPACE = "Recycler"
@@ -136,15 +135,12 @@ def _emit(name: str, unit: MetricUnit, value: float, dimension: str, label: str)
         metric.add_dimension(name=dimension, value=label)
 
 
-# The execution's result is stored like a checkpoint: keep it within the same limit.
-RESULT_BUDGET_BYTES = 240 * 1024
-
-
 def bounded_result(report: RunReport) -> dict[str, Any]:
     """The RunReport, or for a very large fleet the report without its skipped groups (each of
     which is already logged as one "group result" line) plus their counts by reason."""
     body = report.model_dump(mode="json")
-    if len(json.dumps(body, separators=(",", ":"))) <= RESULT_BUDGET_BYTES:
+    # The execution's result is stored like a checkpoint: it has the same limit.
+    if checkpoint_size(body) <= CHECKPOINT_BUDGET_BYTES:
         return body
     skipped = [g for g in body["groups"] if g["outcome"] == "skipped"]
     body["groups"] = [g for g in body["groups"] if g["outcome"] != "skipped"]

@@ -7,6 +7,7 @@ dict for the same reason.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import uuid
@@ -151,9 +152,16 @@ def _instance_dict(instance: InstanceSnapshot, now: datetime) -> State:
     }
 
 
-# A durable step result must fit one checkpoint (256 KB); a skip is stored as a short row, not a
-# report, so a plan of a few thousand groups still fits.
+# A durable step result (and the execution's result) must fit one checkpoint (256 KB); a skip is
+# stored as a short row, not a report, so a plan of a few thousand groups still fits.
 CHECKPOINT_BUDGET_BYTES = 240 * 1024
+
+
+def checkpoint_size(value: Any) -> int:
+    """Bytes `value` takes as a checkpoint (compact JSON)."""
+    return len(json.dumps(value, separators=(",", ":")))
+
+
 SKIP_FIELDS = ("group", "reason", "detail", "mode", "oldest_instance_age_days", "current_image_id")
 DETAIL_LIMIT = 160
 
@@ -204,25 +212,20 @@ def pack_plan(decisions: Sequence[Decision], now: datetime) -> State:
         "skips": [pack_skip(d) for d in decisions if not d.recycle],
         "jobs": [pack_job(decision_to_job(d, now)) for d in decisions if d.recycle],
     }
-    if _size(packed) > CHECKPOINT_BUDGET_BYTES:
+    size = checkpoint_size(packed)
+    if size > CHECKPOINT_BUDGET_BYTES:
         # Large fleets: keep every reason code and victim, drop the free-text details.
         for row in packed["skips"]:
             row[SKIP_FIELDS.index("detail")] = ""
         for row in packed["jobs"]:
             row[JOB_FIELDS.index("detail")] = ""
-    size = _size(packed)
+        size = checkpoint_size(packed)
     if size > CHECKPOINT_BUDGET_BYTES:
         raise PlanTooLarge(
             f"the plan for {len(decisions)} groups ({size // 1024} KB) exceeds one durable checkpoint; "
             "lower RECYCLER_MAX_GROUPS_PER_RUN or split the fleet across stacks with different tag prefixes"
         )
     return packed
-
-
-def _size(value: Any) -> int:
-    import json
-
-    return len(json.dumps(value, separators=(",", ":")))
 
 
 # ---- run --------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from recycler.handler import RESULT_BUDGET_BYTES, bounded_result
+from recycler.handler import bounded_result
 from recycler.models import GroupReport, RunReport
 from recycler.policy import Decision, InstanceSnapshot
 from recycler.workflow import CHECKPOINT_BUDGET_BYTES, PlanTooLarge, pack_plan, unpack_job, unpack_skip
@@ -80,7 +80,7 @@ def test_lambda_result_of_a_huge_fleet_stays_within_the_limit() -> None:
     groups.append(GroupReport(group="web", outcome="recycled", reason="oldest-instance"))
     report = RunReport.build("run", NOW.isoformat(), False, 1, groups)
     body = bounded_result(report)
-    assert size(body) <= RESULT_BUDGET_BYTES
+    assert size(body) <= CHECKPOINT_BUDGET_BYTES
     assert [g["group"] for g in body["groups"]] == ["web"]
     assert body["skipped_groups_omitted"] == {"too-young": 3000}
     assert body["summary"]["skipped"] == 3000
