@@ -8,6 +8,7 @@ launch.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -307,8 +308,6 @@ def create_alert_topic(sns: Any, sqs: Any, name: str = "recycler-alerts") -> tup
 
 def published(sqs: Any, queue_url: str) -> list[dict[str, str]]:
     """Drain the tap queue: [{"Subject": ..., "Message": ...}] in publish order."""
-    import json
-
     messages: list[dict[str, str]] = []
     while True:
         batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -16,7 +18,7 @@ from pydantic import (
     field_validator,
 )
 
-from recycler.policy import BlackoutWindow, PolicySettings
+from recycler.policy import WEEKDAYS, BlackoutWindow, PolicySettings
 
 # Auto Scaling group names: 1-255 printable characters without ':' is what the API accepts for a name.
 GROUP_NAME_PATTERN = r"^[\x21-\x39\x3b-\x7e][\x20-\x39\x3b-\x7e]{0,254}$"
@@ -29,8 +31,6 @@ def _split_list(value: Any) -> Any:
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
-            import json
-
             return json.loads(text)
         return [part.strip() for part in text.split(",") if part.strip()]
     return value
@@ -67,8 +67,6 @@ class Settings(BaseModel):
     @field_validator("blackout_weekdays")
     @classmethod
     def _weekdays(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from recycler.policy import WEEKDAYS
-
         bad = [d for d in value if d.lower()[:3] not in WEEKDAYS or len(d) < 3]
         if bad:
             raise ValueError(f"unknown weekday {bad[0]!r}; use Mon, Tue, Wed, Thu, Fri, Sat or Sun")
@@ -169,8 +167,6 @@ ENV_PREFIX = "RECYCLER_"
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from RECYCLER_* variables. An unknown one (a typo such as RECYCLER_MAX_CONCURENCY)
     is refused by name rather than silently ignored."""
-    import os
-
     source = os.environ if environ is None else environ
     values = {
         key.removeprefix(ENV_PREFIX).lower(): value
