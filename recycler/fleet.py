@@ -202,12 +202,7 @@ class Fleet:
             snapshot = group_snapshot(group)
             if opted_in is None or snapshot.name in opted_in:
                 instances = tuple(
-                    replace(
-                        i,
-                        launch_time=details.get(i.instance_id, (None, None))[0],
-                        image_id=details.get(i.instance_id, (None, None))[1],
-                    )
-                    for i in snapshot.instances
+                    _with_details(i, *details.get(i.instance_id, (None, None))) for i in snapshot.instances
                 )
                 snapshot = replace(snapshot, instances=instances, current_image_id=images.get(snapshot.name))
             snapshots.append(snapshot)
@@ -324,6 +319,12 @@ def launch_template_spec(group: dict[str, Any]) -> tuple[str, str, str] | None:
     if spec.get("LaunchTemplateId"):
         return ("id", spec["LaunchTemplateId"], version)
     return ("name", spec["LaunchTemplateName"], version)
+
+
+def _with_details(
+    instance: InstanceSnapshot, launch_time: datetime | None, image_id: str | None
+) -> InstanceSnapshot:
+    return replace(instance, launch_time=launch_time, image_id=image_id)
 
 
 def group_snapshot(group: dict[str, Any]) -> GroupSnapshot:

@@ -612,6 +612,10 @@ class Recycle:
         self.port.step(self.name("ledger"), finish)
 
 
+# How each source says "healthy": elbv2 targets, classic ELB instances, Auto Scaling instances.
+PASSING_STATES = frozenset({"healthy", "InService", "Healthy"})
+
+
 @dataclass
 class HealthCheck:
     """One poll of 'is the group healthy again with a new instance in service?' (design.md §6)."""
@@ -693,14 +697,12 @@ class HealthCheck:
                 ).items()
             }
         )
-        lb_ok = all(s in ("healthy", "InService", "Healthy") for s in checks.values())
+        not_passing = {name: state for name, state in checks.items() if state not in PASSING_STATES}
         base = {"replacement": replacement.instance_id, "checks": checks}
         if len(healthy) < self.desired:
             return {**base, "status": "waiting", "detail": f"{len(healthy)}/{self.desired} InService+Healthy"}
-        if not lb_ok:
-            bad = ", ".join(
-                f"{k}={v}" for k, v in checks.items() if v not in ("healthy", "InService", "Healthy")
-            )
+        if not_passing:
+            bad = ", ".join(f"{name}={state}" for name, state in not_passing.items())
             return {**base, "status": "waiting", "detail": f"load balancer checks pending: {bad}"}
         return {
             **base,
