@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import random
 import statistics
@@ -28,7 +27,7 @@ from bench import fast_moto
 from bench.server import seed
 from recycler import emulator
 from recycler.demo import free_port
-from recycler.fleet import GROUP_PAGE_SIZE, INSTANCE_BATCH_SIZE, Fleet
+from recycler.fleet import Fleet, planning_call_floor
 from recycler.ledger import Ledger
 from recycler.local import LocalPort
 from recycler.models import ManualPayload, Settings
@@ -128,11 +127,7 @@ def create_templates(session: boto3.Session) -> list[str]:
 
 
 def lower_bound(groups: int) -> int:
-    return (
-        math.ceil(groups / GROUP_PAGE_SIZE)
-        + math.ceil(groups * INSTANCES_PER_GROUP / INSTANCE_BATCH_SIZE)
-        + min(groups, TEMPLATES)
-    )
+    return planning_call_floor(groups, groups * INSTANCES_PER_GROUP, min(groups, TEMPLATES))
 
 
 def bench_planning(session: boto3.Session, seeder: Emulator) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ launch templates, never with one call per group or instance.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -33,7 +34,6 @@ GROUP_PAGE_SIZE = 100  # DescribeAutoScalingGroups MaxRecords maximum
 INSTANCE_BATCH_SIZE = 200  # values allowed in one DescribeInstances filter
 LAUNCH_CONFIG_BATCH_SIZE = 50  # DescribeLaunchConfigurations names per call
 ALARM_BATCH_SIZE = 100  # DescribeAlarms AlarmNames maximum
-TARGET_HEALTH_STATES_OK = frozenset({"healthy"})
 IN_PROGRESS_REFRESH = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
 FINISHED_ACTIVITY = frozenset({"Successful", "Failed", "Cancelled"})
 
@@ -44,6 +44,12 @@ RETRY_CONFIG = Config(retries={"max_attempts": 10, "mode": "adaptive"}, connect_
 
 def client(service: str, session: boto3.Session | None = None) -> Any:
     return (session or boto3.Session()).client(service, config=RETRY_CONFIG)  # type: ignore[call-overload]
+
+
+def planning_call_floor(groups: int, instances: int, launch_templates: int) -> int:
+    """The fewest calls that can read a fleet for planning: pages of groups at the largest page size,
+    instance batches, and one lookup per distinct launch template (version)."""
+    return math.ceil(groups / GROUP_PAGE_SIZE) + math.ceil(instances / INSTANCE_BATCH_SIZE) + launch_templates
 
 
 def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:

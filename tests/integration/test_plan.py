@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import random
 from collections import Counter
 from typing import Any
@@ -12,7 +11,7 @@ import boto3
 import pytest
 
 from recycler.cli import main
-from recycler.fleet import GROUP_PAGE_SIZE, INSTANCE_BATCH_SIZE, Fleet
+from recycler.fleet import Fleet, planning_call_floor
 from recycler.models import ManualPayload, Settings
 from recycler.policy import Decision
 from recycler.workflow import Services, plan
@@ -149,9 +148,5 @@ def test_planning_300_groups_stays_within_the_batching_bound(world: World) -> No
     found = decisions(world)
     assert len(found) == groups and all(d.recycle or d.reason == "run-limit" for d in found.values())
     distinct_templates = 4
-    lower_bound = (
-        math.ceil(groups / GROUP_PAGE_SIZE)
-        + math.ceil(groups * per_group / INSTANCE_BATCH_SIZE)
-        + distinct_templates
-    )
+    lower_bound = planning_call_floor(groups, groups * per_group, distinct_templates)
     assert len(log.calls) <= lower_bound + 2, log.count()
