@@ -29,15 +29,6 @@ def seed(session: boto3.Session, command: dict[str, Any]) -> None:
     size = int(command["instances"])
     for n in range(int(command["start"]), int(command["end"])):
         name = f"{command['prefix']}{n:04d}"
-        tags: list[Any] = [
-            {
-                "Key": "recycler:enabled",
-                "Value": "true",
-                "PropagateAtLaunch": False,
-                "ResourceId": name,
-                "ResourceType": "auto-scaling-group",
-            }
-        ]
         autoscaling.create_auto_scaling_group(
             AutoScalingGroupName=name,
             LaunchTemplate={"LaunchTemplateId": templates[n % len(templates)], "Version": "$Latest"},
@@ -45,7 +36,7 @@ def seed(session: boto3.Session, command: dict[str, Any]) -> None:
             MaxSize=size + 1,
             DesiredCapacity=size,
             AvailabilityZones=["us-east-1a"],
-            Tags=tags if command["opted_in"] else [],
+            Tags=emulator.group_tags(name, {"recycler:enabled": "true"} if command["opted_in"] else {}),
         )
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -83,8 +83,7 @@ def seed_fleet(session: boto3.Session, now: datetime) -> dict[str, Any]:
     """Create the demo fleet; returns the topic ARN and tap queue for reading alerts back."""
     ec2 = session.client("ec2")
     autoscaling = session.client("autoscaling")
-    images = sorted(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"])[:2]
-    old_image, patched_image = images
+    old_image, patched_image = emulator.stock_images(ec2)
     template = emulator.create_launch_template(ec2, "demo-fleet", old_image)
 
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -94,19 +93,17 @@ def seed_fleet(session: boto3.Session, now: datetime) -> dict[str, Any]:
 
     for group in FLEET:
         tags = {"recycler:enabled": "true", **dict(group.tags)}
-        ids = emulator.create_group(
+        ids = emulator.create_aged_group(
             autoscaling,
             group.name,
             template,
-            size=len(group.ages_days),
+            group.ages_days,
+            now,
+            region=REGION,
             max_size=group.max_size,
             tags=tags,
             target_group_arns=[target_group] if group.name == "web" else None,
-            version="1",
         )
-        for instance_id, age in zip(ids, group.ages_days, strict=True):
-            emulator.backdate([instance_id], now - timedelta(days=age), REGION)
-        emulator.point_group_at(autoscaling, group.name, template, "$Latest")
         if group.name == "jobs":
             autoscaling.set_instance_health(InstanceId=ids[1], HealthStatus="Unhealthy")
         if group.name == "reports":

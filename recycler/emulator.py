@@ -11,8 +11,12 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_autoscaling.type_defs import TagTypeDef
 
 INSTANCE_REFRESHES: dict[str, list[dict[str, Any]]] = defaultdict(list)
 ACTIVITIES: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -259,18 +263,58 @@ def create_group(
         AvailabilityZones=[zone],
         HealthCheckGracePeriod=60,
         TargetGroupARNs=target_group_arns or [],
-        Tags=[
-            {
-                "Key": k,
-                "Value": v,
-                "PropagateAtLaunch": False,
-                "ResourceId": name,
-                "ResourceType": "auto-scaling-group",
-            }
-            for k, v in (tags or {}).items()
-        ],
+        Tags=group_tags(name, tags or {}),
     )
     return group_instances(autoscaling, name)
+
+
+def group_tags(name: str, tags: dict[str, str]) -> list[TagTypeDef]:
+    """Tags in the shape CreateAutoScalingGroup takes."""
+    return [
+        {
+            "Key": k,
+            "Value": v,
+            "PropagateAtLaunch": False,
+            "ResourceId": name,
+            "ResourceType": "auto-scaling-group",
+        }
+        for k, v in tags.items()
+    ]
+
+
+def create_aged_group(
+    autoscaling: Any,
+    name: str,
+    template_id: str,
+    ages_days: Sequence[float],
+    now: datetime,
+    *,
+    region: str,
+    max_size: int | None = None,
+    tags: dict[str, str] | None = None,
+    target_group_arns: list[str] | None = None,
+) -> list[str]:
+    """A group with one instance per age (days before `now`), launched from the template's version 1;
+    its replacements launch from $Latest, where publish_image() puts a patched image."""
+    ids = create_group(
+        autoscaling,
+        name,
+        template_id,
+        size=len(ages_days),
+        max_size=max_size,
+        tags=tags,
+        target_group_arns=target_group_arns,
+        version="1",
+    )
+    for instance_id, age in zip(ids, ages_days, strict=True):
+        backdate([instance_id], now - timedelta(days=age), region)
+    point_group_at(autoscaling, name, template_id, "$Latest")
+    return ids
+
+
+def stock_images(ec2: Any, count: int = 2) -> list[str]:
+    """The first `count` of the emulator's stock AMIs, in a stable order (old image first)."""
+    return sorted(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"])[:count]
 
 
 def point_group_at(autoscaling: Any, name: str, template_id: str, version: str) -> None:

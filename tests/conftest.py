@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -66,22 +66,17 @@ class World:
         all_tags = dict(tags or {})
         if enabled is not None:
             all_tags["recycler:enabled"] = enabled
-        template_id = self.template(template)
-        ids = emulator.create_group(
+        return emulator.create_aged_group(
             self.autoscaling,
             name,
-            template_id,
-            size=len(ages_days),
+            self.template(template),
+            ages_days,
+            NOW,
+            region=REGION,
             max_size=max_size,
             tags=all_tags,
             target_group_arns=target_group_arns,
-            version="1",
         )
-        for instance_id, age in zip(ids, ages_days, strict=True):
-            emulator.backdate([instance_id], NOW - timedelta(days=age), REGION)
-        # Replacements launch from $Latest, which gets the patched image.
-        emulator.point_group_at(self.autoscaling, name, template_id, "$Latest")
-        return ids
 
     def publish_patched_image(self, template: str = "lt") -> None:
         emulator.publish_image(self.ec2, self.template(template), self.images[1])
@@ -95,8 +90,7 @@ def world() -> Iterator[World]:
     emulator.reset()
     with mock_aws():
         session = boto3.Session(region_name=REGION)
-        images = session.client("ec2").describe_images(Owners=["amazon"])["Images"]
-        yield World(session=session, images=sorted(i["ImageId"] for i in images)[:2])
+        yield World(session=session, images=emulator.stock_images(session.client("ec2")))
     emulator.reset()
 
 

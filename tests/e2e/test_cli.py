@@ -31,10 +31,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         )
         monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
         session = boto3.Session(region_name=REGION)
-        images = sorted(
-            i["ImageId"] for i in session.client("ec2").describe_images(Owners=["amazon"])["Images"]
-        )[:2]
-        yield World(session=session, images=images)
+        yield World(session=session, images=emulator.stock_images(session.client("ec2")))
     emulator.reset()
 
 
