@@ -7,10 +7,21 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from aws_cdk import aws_logs as logs
 from constructs import Node
 
 PREFIX = "recycler:"
 CRON = re.compile(r"^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$|^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$")
+# The retention periods offered (days -> CloudWatch Logs setting).
+LOG_RETENTION = {
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    731: logs.RetentionDays.TWO_YEARS,
+}
 
 
 class ConfigError(ValueError):
@@ -45,9 +56,7 @@ class DeployConfig:
         for spec in fields(cls):
             raw = node.try_get_context(f"{PREFIX}{spec.name}")
             if raw is not None:
-                values[spec.name] = _coerce(
-                    spec.name, raw, cls.__dataclass_fields__[spec.name].default, spec.type
-                )
+                values[spec.name] = _coerce(spec.name, raw, spec.default, spec.type)
         config = cls(**values)
         config.validate()
         return config
@@ -62,10 +71,9 @@ class DeployConfig:
             raise ConfigError(f"{PREFIX}max_concurrency={self.max_concurrency}: use 1..50")
         if not 1 <= self.reserved_concurrency <= 100:
             raise ConfigError(f"{PREFIX}reserved_concurrency={self.reserved_concurrency}: use 1..100")
-        if self.log_retention_days not in (7, 14, 30, 90, 180, 365, 731):
-            raise ConfigError(
-                f"{PREFIX}log_retention_days={self.log_retention_days}: use 7, 14, 30, 90, 180, 365 or 731"
-            )
+        if self.log_retention_days not in LOG_RETENTION:
+            choices = ", ".join(str(days) for days in LOG_RETENTION)
+            raise ConfigError(f"{PREFIX}log_retention_days={self.log_retention_days}: use one of {choices}")
         for email in self.alert_emails:
             if "@" not in email:
                 raise ConfigError(f"{PREFIX}alert_emails: {email!r} is not an e-mail address")

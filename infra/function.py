@@ -9,7 +9,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.bundling import ROOT, bundling_options
-from infra.config import DeployConfig
+from infra.config import LOG_RETENTION, DeployConfig
 
 READ_ONLY_ACTIONS = [
     # None of these APIs supports resource-level permissions, so they need Resource "*".
@@ -23,15 +23,6 @@ READ_ONLY_ACTIONS = [
     "elasticloadbalancing:DescribeInstanceHealth",
     "cloudwatch:DescribeAlarms",
 ]
-RETENTION = {
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    90: logs.RetentionDays.THREE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-    731: logs.RetentionDays.TWO_YEARS,
-}
 GROUP_ACTIONS = [
     "autoscaling:TerminateInstanceInAutoScalingGroup",
     "autoscaling:SetDesiredCapacity",
@@ -47,7 +38,7 @@ class RecyclerFunction(Construct):
         self.log_group = logs.LogGroup(
             self,
             "Logs",
-            retention=RETENTION[config.log_retention_days],
+            retention=LOG_RETENTION[config.log_retention_days],
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.role = iam.Role(

@@ -92,6 +92,8 @@ def test_schedule_can_be_disabled_and_bad_context_names_the_key() -> None:
         synth(**{"recycler:max_concurrency": "lots"})
     with pytest.raises(ConfigError, match="recycler:schedule_expression"):
         synth(**{"recycler:schedule_expression": "every day at ten"})
+    with pytest.raises(ConfigError, match=r"recycler:log_retention_days=60: use one of 7, 14, 30, 90, "):
+        synth(**{"recycler:log_retention_days": "60"})
 
 
 def test_ledger_table_is_safe_to_keep(template: Template) -> None:
