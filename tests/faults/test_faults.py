@@ -12,6 +12,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import pytest
@@ -82,7 +83,9 @@ def healthy(world: World) -> dict[str, int]:
     }
 
 
-def assert_no_worse(before: dict[str, int], after: dict[str, int], in_flight: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+def assert_no_worse(
+    before: dict[str, int], after: dict[str, int], in_flight: AbstractSet[str] = frozenset()
+) -> None:
     for group, count in before.items():
         if group not in after:
             continue  # deleted by the fault itself

@@ -20,7 +20,8 @@ def invoke(event: dict[str, Any], timeout: int = 300) -> tuple[str, dict[str, An
     return status, json.loads(result.result) if result.result else None, result.error
 
 
-def by_group(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def by_group(report: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    assert report is not None, "the execution returned no RunReport"
     return {g["group"]: g for g in report["groups"]}
 
 
@@ -47,7 +48,7 @@ def test_happy_recycle_replaces_the_oldest_with_the_new_ami(stack: Stack, termin
 def test_stale_ami_is_reported_not_hidden(stack: Stack) -> None:
     stack.world.group("pinned", [5, 4])  # no new image published: $Latest is the same AMI
     _, report, _ = invoke({})
-    pinned = by_group(report)["pinned"]  # type: ignore[arg-type]
+    pinned = by_group(report)["pinned"]
     assert pinned["outcome"] == "recycled" and pinned["replacement"]["ami_refreshed"] is False
     assert "pins an old AMI" in pinned["detail"]
 
@@ -76,7 +77,7 @@ def test_failed_launch_activity_fails_fast_with_its_message(stack: Stack) -> Non
     stack.world.group("web", [5, 4])
     emulator.sabotage("web", "launch-failed")
     _, report, _ = invoke({"poll_seconds": 15, "health_timeout_seconds": 900})
-    web = by_group(report)["web"]  # type: ignore[arg-type]
+    web = by_group(report)["web"]
     assert web["outcome"] == "failed" and web["reason"] == "launch failed"
     assert web["waited_seconds"] == 15  # the first poll, not the 900 s timeout
     assert "InvalidAMIID.NotFound" in stack.alerts()[0]["Message"]
@@ -86,7 +87,7 @@ def test_health_timeout(stack: Stack) -> None:
     stack.world.group("web", [5, 4])
     emulator.sabotage("web", "slow", slow_reads=10_000)
     _, report, _ = invoke({"poll_seconds": 30, "health_timeout_seconds": 300})
-    web = by_group(report)["web"]  # type: ignore[arg-type]
+    web = by_group(report)["web"]
     assert web["outcome"] == "failed" and web["reason"] == "replacement unhealthy after 300 s"
     assert 300 <= web["waited_seconds"] < 330
     assert stack.alerts()[0]["Subject"] == "recycler FAILED: web - replacement unhealthy after 300 s"
@@ -96,7 +97,7 @@ def test_slow_replacement_is_waited_for(stack: Stack, terminations: list[Any]) -
     stack.world.group("web", [5, 4])
     emulator.sabotage("web", "slow", slow_reads=6)
     _, report, _ = invoke({"poll_seconds": 15})
-    web = by_group(report)["web"]  # type: ignore[arg-type]
+    web = by_group(report)["web"]
     assert web["outcome"] == "recycled" and web["waited_seconds"] >= 45
     assert len(terminations) == 1
 
@@ -105,8 +106,8 @@ def test_duplicate_event_terminates_exactly_once(stack: Stack, terminations: lis
     stack.world.group("web", [5, 4, 3])
     _, first, _ = invoke({"source": "schedule"})
     _, second, _ = invoke({"source": "schedule"})
-    assert by_group(first)["web"]["outcome"] == "recycled"  # type: ignore[arg-type]
-    assert by_group(second)["web"]["reason"] == "recently-recycled"  # type: ignore[arg-type]
+    assert by_group(first)["web"]["outcome"] == "recycled"
+    assert by_group(second)["web"]["reason"] == "recently-recycled"
     assert len(terminations) == 1
 
 
@@ -126,7 +127,7 @@ def test_replays_never_repeat_the_terminate_step(
 
     monkeypatch.setattr(handler, "run", counting_run)
     _, report, _ = invoke({"poll_seconds": 15})
-    assert by_group(report)["web"]["outcome"] == "recycled"  # type: ignore[arg-type]
+    assert by_group(report)["web"]["outcome"] == "recycled"
     assert len(invocations) > 3, "the wait should have suspended and replayed the workflow"
     assert len(terminations) == 1
 
@@ -141,7 +142,7 @@ def test_stop_after_failures_starts_no_further_group(
     stack.world.group("c-fine", [5, 4])
     emulator.sabotage("a-broken", "unhealthy")
     _, report, _ = invoke({})
-    groups = by_group(report)  # type: ignore[arg-type]
+    groups = by_group(report)
     assert groups["a-broken"]["outcome"] == "failed"
     assert groups["b-fine"]["reason"] == groups["c-fine"]["reason"] == "stopped-after-failures"
     assert len(terminations) == 1
@@ -151,7 +152,7 @@ def test_stop_after_failures_starts_no_further_group(
 def test_dry_run_terminates_nothing(stack: Stack, terminations: list[Any]) -> None:
     stack.world.group("web", [5, 4])
     _, report, _ = invoke({"dry_run": True, "groups": ["web"]})
-    assert by_group(report)["web"]["outcome"] == "planned"  # type: ignore[arg-type]
+    assert by_group(report)["web"]["outcome"] == "planned"
     assert terminations == [] and stack.ledger_items("web") == []
 
 
@@ -159,7 +160,7 @@ def test_surge_mode_never_dips_below_desired(stack: Stack, terminations: list[An
     ids = stack.world.group("solo", [5], tags={"recycler:mode": "surge"}, max_size=2)
     stack.world.publish_patched_image()
     _, report, _ = invoke({})
-    solo = by_group(report)["solo"]  # type: ignore[arg-type]
+    solo = by_group(report)["solo"]
     assert solo["outcome"] == "recycled" and solo["mode"] == "surge"
     assert terminations == [(ids[0], True)]
     group = stack.group_state("solo")
