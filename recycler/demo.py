@@ -86,10 +86,7 @@ def seed_fleet(session: boto3.Session, now: datetime) -> dict[str, Any]:
     old_image, patched_image = emulator.stock_images(ec2)
     template = emulator.create_launch_template(ec2, "demo-fleet", old_image)
 
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    target_group = session.client("elbv2").create_target_group(
-        Name="web", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance"
-    )["TargetGroups"][0]["TargetGroupArn"]
+    target_group = emulator.create_target_group(ec2, session.client("elbv2"), "web")
 
     for group in FLEET:
         tags = {"recycler:enabled": "true", **dict(group.tags)}

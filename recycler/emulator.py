@@ -323,6 +323,16 @@ def point_group_at(autoscaling: Any, name: str, template_id: str, version: str) 
     )
 
 
+def create_target_group(ec2: Any, elbv2: Any, name: str) -> str:
+    """An instance target group in a new VPC; returns its ARN."""
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    return str(
+        elbv2.create_target_group(Name=name, Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance")[
+            "TargetGroups"
+        ][0]["TargetGroupArn"]
+    )
+
+
 def create_ledger_table(dynamodb: Any, name: str) -> None:
     """The same key schema infra/ledger.py deploys."""
     dynamodb.create_table(

@@ -246,10 +246,7 @@ def test_f06_replacement_unhealthy_in_the_group(stack: Stack, terminations: list
 
 def test_f07_replacement_unhealthy_in_a_target_group_only(stack: Stack, terminations: list[Any]) -> None:
     session = stack.world.session
-    vpc = session.client("ec2").create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    target_group = session.client("elbv2").create_target_group(
-        Name="web", Protocol="HTTP", Port=80, VpcId=vpc
-    )["TargetGroups"][0]["TargetGroupArn"]
+    target_group = emulator.create_target_group(session.client("ec2"), session.client("elbv2"), "web")
     stack.world.group("web", [9, 5], target_group_arns=[target_group])
     emulator.sabotage("web", "target-unhealthy")
     report = recycle(stack, health_timeout_seconds=60)
