@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -128,6 +129,20 @@ def stack(world: World, monkeypatch: pytest.MonkeyPatch) -> Stack:
     monkeypatch.setenv("RECYCLER_LEDGER_TABLE", "recycler-ledger")
     monkeypatch.setenv("RECYCLER_TOPIC_ARN", topic_arn)
     return Stack(world=world, table="recycler-ledger", topic_arn=topic_arn, queue_url=queue_url)
+
+
+def invoke_durable(event: Any, timeout: int = 300) -> tuple[str, dict[str, Any] | None, str]:
+    """The real Lambda handler under the durable test runner (waits skipped, replays like Lambda):
+    (execution status, RunReport or None, error text)."""
+    from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
+
+    from recycler.handler import durable_handler
+
+    with DurableFunctionTestRunner(handler=durable_handler, skip_time=True) as runner:
+        result = runner.run(input=json.dumps(event), execution_timeout=timeout)
+    error = result.error
+    error_text = json.dumps(error.to_dict()) if hasattr(error, "to_dict") else str(error or "")
+    return result.status.name, json.loads(result.result) if result.result else None, error_text
 
 
 @pytest.fixture

@@ -3,15 +3,12 @@ read or terminated, with a message that names the field."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
 
 from recycler.cli import main
-from recycler.handler import durable_handler
-from tests.conftest import World
+from tests.conftest import World, invoke_durable
 
 PAYLOADS: list[tuple[Any, str]] = [
     ({"dry_run": "yes"}, "dry_run"),
@@ -80,10 +77,8 @@ def test_the_corpus_is_large_enough() -> None:
 @pytest.mark.parametrize(("payload", "field"), PAYLOADS, ids=[f"payload-{n}" for n in range(len(PAYLOADS))])
 def test_lambda_refuses_bad_payloads(world: World, terminations: list[Any], payload: Any, field: str) -> None:
     world.group("web", [9, 5])
-    with DurableFunctionTestRunner(handler=durable_handler, skip_time=True) as runner:
-        result = runner.run(input=json.dumps(payload), execution_timeout=60)
-    assert result.status.name == "FAILED"
-    message = json.dumps(result.error.to_dict()) if hasattr(result.error, "to_dict") else str(result.error)
+    status, _, message = invoke_durable(payload, timeout=60)
+    assert status == "FAILED"
     assert field in message, message
     assert terminations == []
 

@@ -8,7 +8,6 @@ Row ids (F01...) are the README table's; tests/faults/test_matrix_doc.py keeps t
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from recycler.ledger import Ledger
 from recycler.local import LocalPort
 from recycler.models import ManualPayload, RunReport, Settings
 from recycler.workflow import Services, run
-from tests.conftest import REGION, Stack, World
+from tests.conftest import REGION, Stack, World, invoke_durable
 
 Hook = Callable[[], None]
 
@@ -288,19 +287,12 @@ def test_f09_sns_publish_failure_fails_the_run(
 def test_f09_lambda_raises_when_an_alert_is_not_delivered(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
-
-    from recycler.handler import durable_handler
-
     stack.world.group("web", [9, 5])
     emulator.sabotage("web", "unhealthy")
     monkeypatch.setenv("RECYCLER_TOPIC_ARN", stack.topic_arn.replace("recycler-alerts", "deleted-topic"))
-    with DurableFunctionTestRunner(handler=durable_handler, skip_time=True) as runner:
-        result = runner.run(input=json.dumps({}), execution_timeout=120)
-    assert result.status.name == "FAILED"
-    assert "alerts not delivered" in json.dumps(
-        result.error.to_dict() if hasattr(result.error, "to_dict") else str(result.error)
-    )
+    status, _, error = invoke_durable({}, timeout=120)
+    assert status == "FAILED"
+    assert "alerts not delivered" in error
 
 
 def test_f10_ledger_unavailable_means_no_termination(stack: Stack, terminations: list[Any]) -> None:
@@ -348,16 +340,10 @@ def test_f11_duplicate_schedule_and_overlapping_drill_terminate_once(
 def test_f12_durable_replay_after_terminate_never_terminates_twice(
     stack: Stack, terminations: list[Any]
 ) -> None:
-    from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
-
-    from recycler.handler import durable_handler
-
     stack.world.group("web", [9, 5])
     emulator.sabotage("web", "slow", slow_reads=10)  # ten suspended polls: the workflow replays ten times
-    with DurableFunctionTestRunner(handler=durable_handler, skip_time=True) as runner:
-        result = runner.run(input=json.dumps({"poll_seconds": 15}), execution_timeout=300)
-    report = json.loads(result.result)
-    assert report["groups"][0]["outcome"] == "recycled"
+    _, report, _ = invoke_durable({"poll_seconds": 15})
+    assert report is not None and report["groups"][0]["outcome"] == "recycled"
     assert len(terminations) == 1
 
 
