@@ -12,11 +12,14 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import boto3
 
 from recycler.models import InputError, RunReport, Settings, load_settings, parse_payload
+
+if TYPE_CHECKING:
+    from recycler.workflow import Services
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 FLAG_FOR_FIELD = {
@@ -107,10 +110,7 @@ def configure_logging(verbose: bool = False) -> None:
     )
 
 
-def local_services(settings: Settings, session: boto3.Session | None = None) -> Any:
-    from recycler.alerts import Alerts
-    from recycler.fleet import Fleet
-    from recycler.ledger import Ledger
+def local_services(settings: Settings, session: boto3.Session | None = None) -> Services:
     from recycler.workflow import Services
 
     session = session or boto3.Session()
@@ -119,14 +119,7 @@ def local_services(settings: Settings, session: boto3.Session | None = None) -> 
         log.warning("RECYCLER_LEDGER_TABLE not set: the at-most-once-per-interval ledger is skipped")
     if not settings.topic_arn:
         log.warning("RECYCLER_TOPIC_ARN not set: failure alerts are not published")
-    return Services(
-        fleet=Fleet(session),
-        ledger=Ledger(settings.ledger_table, settings.ledger_ttl_days, session)
-        if settings.ledger_table
-        else None,
-        alerts=Alerts(settings.topic_arn, session) if settings.topic_arn else None,
-        region=session.region_name or "us-east-1",
-    )
+    return Services.from_settings(settings, session, session.region_name or "us-east-1")
 
 
 def run_command(args: argparse.Namespace, err: Any) -> int:

@@ -26,9 +26,6 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from recycler.alerts import Alerts
-from recycler.fleet import Fleet
-from recycler.ledger import Ledger
 from recycler.models import RunReport, Settings, load_settings, parse_payload
 from recycler.workflow import CHECKPOINT_BUDGET_BYTES, Port, Services, State, checkpoint_size, run
 
@@ -88,12 +85,8 @@ class DurablePort:
 def services_from(settings: Settings) -> Services:
     """Built once per container: every health poll is a fresh invocation, and a warm container
     should not rebuild a boto3 session and its clients each time (Lambda's usual practice)."""
-    return Services(
-        fleet=Fleet(),
-        ledger=Ledger(settings.ledger_table, settings.ledger_ttl_days) if settings.ledger_table else None,
-        alerts=Alerts(settings.topic_arn) if settings.topic_arn else None,
-        region=os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1")),
-    )
+    region = os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    return Services.from_settings(settings, region=region)
 
 
 def publish_metrics(report: RunReport) -> None:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -32,6 +32,9 @@ from recycler.models import (
     VictimReport,
 )
 from recycler.policy import Decision, InstanceSnapshot, Mode, Reason
+
+if TYPE_CHECKING:
+    import boto3
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +68,20 @@ class Services:
     alerts: Alerts | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     region: str = "us-east-1"
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, session: boto3.Session | None = None, region: str = "us-east-1"
+    ) -> Services:
+        """The adapters the settings ask for: the ledger and alerts only where they are configured."""
+        return cls(
+            fleet=Fleet(session),
+            ledger=Ledger(settings.ledger_table, settings.ledger_ttl_days, session)
+            if settings.ledger_table
+            else None,
+            alerts=Alerts(settings.topic_arn, session) if settings.topic_arn else None,
+            region=region,
+        )
 
 
 # ---- plan -------------------------------------------------------------------------------------
