@@ -3,11 +3,13 @@ read or terminated, with a message that names the field."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from recycler.cli import main
+from recycler.models import InputError, load_settings, parse_payload
 from tests.conftest import World, invoke_durable
 
 PAYLOADS: list[tuple[Any, str]] = [
@@ -112,3 +114,13 @@ def test_bad_settings_stop_before_anything_is_read(
     assert main(["run"]) == 2
     assert named in capsys.readouterr().err
     assert terminations == []
+
+
+def test_readme_quotes_the_messages_users_really_get() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    with pytest.raises(InputError) as payload_error:
+        parse_payload({"dry_run": "yes", "grups": ["web"]})
+    with pytest.raises(InputError) as settings_error:
+        load_settings({"RECYCLER_MAX_CONCURRENCY": "500"})
+    assert f"`{payload_error.value}`" in readme
+    assert f"`{settings_error.value}`" in readme
