@@ -25,11 +25,11 @@ import boto3
 
 from bench import fast_moto
 from bench.server import seed
-from recycler import emulator
-from recycler.demo import free_port
 from recycler.fleet import Fleet, planning_call_floor
 from recycler.ledger import Ledger
-from recycler.local import LocalPort
+from recycler.local import emulator
+from recycler.local.demo import free_port
+from recycler.local.port import LocalPort
 from recycler.models import ManualPayload, Settings
 from recycler.workflow import Services, plan, run
 

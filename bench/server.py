@@ -18,7 +18,7 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from bench import fast_moto
-from recycler import emulator
+from recycler.local import emulator
 
 REGION = "us-east-1"
 

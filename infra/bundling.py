@@ -1,8 +1,14 @@
 """Build the Lambda bundle without Docker: pip installs the pinned runtime dependencies for the
-function's platform (arm64, CPython 3.13, wheels only) next to the recycler package."""
+function's platform (arm64, CPython 3.13, wheels only) next to the recycler modules the handler imports.
+
+What ships is the handler's import closure within the recycler package, found by reading the source:
+the local tools (recycler/local) are left out because nothing the handler imports imports them, not
+because a list names them.
+"""
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -15,8 +21,46 @@ from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
 ROOT = Path(__file__).resolve().parents[1]
 PLATFORM = "manylinux2014_aarch64"
 PYTHON_VERSION = "3.13"
-# Modules only the CLI/demo/tests use; they are not shipped to Lambda.
-LOCAL_ONLY = ("cli.py", "render.py", "demo.py", "emulator.py", "local.py", "__main__.py")
+HANDLER_MODULE = "recycler.handler"
+PACKAGE = "recycler"
+
+
+def module_file(module: str) -> Path:
+    path = ROOT.joinpath(*module.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def imported_modules(source: Path) -> set[str]:
+    """recycler modules a file imports, wherever the import statement is."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            # `from recycler import policy` imports the submodule recycler.policy.
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {m for m in found if m.split(".")[0] == PACKAGE and module_file(m).exists()}
+
+
+def import_closure(root_module: str = HANDLER_MODULE) -> set[str]:
+    """Every recycler module the handler needs, with the packages that contain them."""
+    closure: set[str] = set()
+    pending = [root_module]
+    while pending:
+        module = pending.pop()
+        parts = module.split(".")
+        for depth in range(1, len(parts) + 1):
+            package_or_module = ".".join(parts[:depth])
+            if package_or_module not in closure:
+                closure.add(package_or_module)
+                pending.append(package_or_module)
+        pending.extend(imported_modules(module_file(module)) - closure)
+    return closure
+
+
+def shipped_files() -> list[Path]:
+    return sorted(module_file(m) for m in import_closure())
 
 
 def runtime_requirements() -> list[str]:
@@ -49,12 +93,10 @@ class PipBundler:
             ],
             check=True,
         )
-        shutil.copytree(
-            ROOT / "recycler",
-            Path(output_dir) / "recycler",
-            ignore=shutil.ignore_patterns("__pycache__", *LOCAL_ONLY),
-            dirs_exist_ok=True,
-        )
+        for source in shipped_files():
+            target = Path(output_dir) / source.relative_to(ROOT)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
         return True
 
 

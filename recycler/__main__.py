@@ -1,5 +1,5 @@
 import sys
 
-from recycler.cli import main
+from recycler.local.cli import main
 
 sys.exit(main())

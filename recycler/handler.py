@@ -27,9 +27,13 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from recycler.models import RunReport, Settings, load_settings, parse_payload
-from recycler.workflow import CHECKPOINT_BUDGET_BYTES, Port, Services, State, checkpoint_size, run
+from recycler.workflow import Port, Services, run
+from recycler.workflow.port import Polled
+from recycler.workflow.state import CHECKPOINT_BUDGET_BYTES, checkpoint_size, decode, encode
 
 T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741 - the item type of a fan-out
+S = TypeVar("S", bound=Polled)
 NAMESPACE = "Recycler"
 
 logger = Logger(service="recycler")
@@ -43,7 +47,10 @@ class AlertDeliveryError(RuntimeError):
 
 
 class DurablePort:
-    """The workflow port on a DurableContext: checkpointed steps, suspended waits, durable map."""
+    """The workflow port on a DurableContext: checkpointed steps, suspended waits, durable map.
+
+    Results cross the checkpoint as plain JSON through the workflow's one codec (state.encode/decode).
+    """
 
     # Terminate and scale steps must never run twice: interrupted attempts fail instead of re-running.
     ONCE = StepConfig(retry_strategy=RetryPresets.none(), step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY)
@@ -51,34 +58,40 @@ class DurablePort:
     def __init__(self, context: DurableContext) -> None:
         self.context = context
 
-    def step(self, name: str, fn: Callable[[], T], *, at_most_once: bool = False) -> T:
-        return self.context.step(lambda _: fn(), name=name, config=self.ONCE if at_most_once else None)
+    def step(self, name: str, fn: Callable[[], T], kind: type[T], *, at_most_once: bool = False) -> T:
+        data = self.context.step(
+            lambda _: encode(fn()), name=name, config=self.ONCE if at_most_once else None
+        )
+        return decode(kind, data)
 
-    def wait_until(
-        self, name: str, poll: Callable[[State], State], initial: State, poll_seconds: int
-    ) -> State:
-        def strategy(state: State, attempts: int) -> WaitForConditionDecision:
+    def wait_until(self, name: str, poll: Callable[[S], S], initial: S, poll_seconds: int) -> S:
+        kind = type(initial)
+
+        def strategy(state: dict[str, Any], attempts: int) -> WaitForConditionDecision:
             if state["done"]:
                 return WaitForConditionDecision.stop_polling()
             return WaitForConditionDecision.continue_waiting(Duration.from_seconds(poll_seconds))
 
-        config = WaitForConditionConfig(wait_strategy=strategy, initial_state=initial)
-        return self.context.wait_for_condition(lambda state, _: poll(state), config=config, name=name)
+        config = WaitForConditionConfig(wait_strategy=strategy, initial_state=encode(initial))
+        data = self.context.wait_for_condition(
+            lambda state, _: encode(poll(decode(kind, state))), config=config, name=name
+        )
+        return decode(kind, data)
 
     def map(
-        self, name: str, items: Sequence[State], fn: Callable[[Port, State], State], max_concurrency: int
-    ) -> list[State]:
+        self, name: str, items: Sequence[I], fn: Callable[[Port, I], T], kind: type[T], max_concurrency: int
+    ) -> list[T]:
         # A failed recycle is a result, not an exception, so every item runs to completion;
         # the workflow itself decides when to stop starting groups.
         every_item: CompletionConfig = CompletionConfig.all_completed()  # type: ignore[no-untyped-call]
         result: Any = self.context.map(
             list(items),
-            lambda branch, item, _index, _all: fn(DurablePort(branch), item),
+            lambda branch, item, _index, _all: encode(fn(DurablePort(branch), item)),
             name=name,
             config=MapConfig(max_concurrency=max_concurrency, completion_config=every_item),
         )
         result.throw_if_error()
-        return list(result.get_results())
+        return [decode(kind, data) for data in result.get_results()]
 
 
 @functools.lru_cache(maxsize=4)

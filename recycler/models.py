@@ -18,7 +18,7 @@ from pydantic import (
     field_validator,
 )
 
-from recycler.policy import WEEKDAYS, BlackoutWindow, PolicySettings
+from recycler.policy import WEEKDAYS, BlackoutWindow, Mode, PolicySettings
 
 # Auto Scaling group names: 1-255 printable characters without ':' is what the API accepts for a name.
 GROUP_NAME_PATTERN = r"^[\x21-\x39\x3b-\x7e][\x20-\x39\x3b-\x7e]{0,254}$"
@@ -203,7 +203,7 @@ class GroupReport(BaseModel):
     outcome: Outcome
     reason: str
     detail: str = ""
-    mode: Literal["replace", "surge"] = "replace"
+    mode: Mode = Mode.REPLACE
     victim: VictimReport | None = None
     replacement: ReplacementReport | None = None
     waited_seconds: float | None = None

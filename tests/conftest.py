@@ -12,10 +12,12 @@ from typing import Any
 import boto3
 import pytest
 
-from recycler import emulator
+from recycler.local import emulator
 
 REGION = "us-east-1"
-NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+# Fleets are aged relative to the wall clock: runs through the CLI and the Lambda handler read the real
+# time, so a fixed date here would make "0.1 days old" a day older every day the suite runs.
+NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from recycler import emulator
-from recycler.demo import embedded_aws
+from recycler.local import emulator
+from recycler.local.demo import embedded_aws
 from tests.conftest import REGION, World
 
 pytestmark = pytest.mark.e2e

@@ -27,30 +27,32 @@ class Removal:
 REMOVALS = (
     Removal(
         "kill switch / alarms re-checked before acting",
-        "recycler/workflow.py",
-        "            stop = run_level_guard(services, settings, now)\n"
+        "recycler/workflow/recycle.py",
+        "            stop = run_level_guard(services, settings, services.clock())\n"
         "            if stop is not None:\n"
-        '                return {"ok": False, "reason": stop[0].value, "detail": stop[1]}',
+        "                return Preflight(ok=False, reason=stop[0].value, detail=stop[1])",
         "            stop = None",
         "f13 or f14",
     ),
     Removal(
         "ledger claim before terminating",
-        "recycler/workflow.py",
+        "recycler/workflow/recycle.py",
         "        try:\n            ledger.claim(",
-        '        try:\n            return {"ok": True, "ledger": True}\n            ledger.claim(',
+        "        try:\n            return Claim(ok=True)\n            ledger.claim(",
         "f10 or f11",
     ),
     Removal(
-        "terminate runs in a checkpointed at-most-once step",
+        "terminate runs in a checkpointed step",
         "recycler/handler.py",
-        "        return self.context.step(lambda _: fn(), name=name, config=self.ONCE if at_most_once else None)",
-        "        return fn()",
+        "        data = self.context.step(\n"
+        "            lambda _: encode(fn()), name=name, config=self.ONCE if at_most_once else None\n"
+        "        )",
+        "        data = encode(fn())",
         "f12",
     ),
     Removal(
         "fail fast on a Failed launch activity",
-        "recycler/workflow.py",
+        "recycler/workflow/health.py",
         '            if activity.status in ("Failed", "Cancelled") and (',
         "            if False and (",
         "f05",
@@ -64,22 +66,22 @@ REMOVALS = (
     ),
     Removal(
         "an undelivered alert is reported",
-        "recycler/workflow.py",
-        '        return {"ok": False, "error": str(error)}\n    return {"ok": True, "message_id": message_id}',
-        '        return {"ok": True}\n    return {"ok": True, "message_id": message_id}',
+        "recycler/workflow/recycle.py",
+        "        return Published(ok=False, error=str(error))",
+        "        return Published(ok=True)",
         "f09",
     ),
     Removal(
         "replacement Unhealthy in the group",
-        "recycler/workflow.py",
+        "recycler/workflow/health.py",
         '        broken = [i for i in new if i.health_status != "Healthy"]',
         "        broken = []",
         "f06",
     ),
     Removal(
         "replacement healthy in every target group",
-        "recycler/workflow.py",
-        "        not_passing = {name: state for name, state in checks.items() if state not in PASSING_STATES}",
+        "recycler/workflow/health.py",
+        "        not_passing = {name: s for name, s in checks.items() if s not in PASSING_STATES}",
         "        not_passing: dict[str, str] = {}",
         "f07",
     ),

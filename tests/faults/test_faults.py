@@ -12,22 +12,23 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError
 
-from recycler import emulator
 from recycler.alerts import Alerts
 from recycler.fleet import Fleet
 from recycler.ledger import Ledger
-from recycler.local import LocalPort
+from recycler.local import emulator
+from recycler.local.port import LocalPort
 from recycler.models import ManualPayload, RunReport, Settings
 from recycler.workflow import Services, run
 from tests.conftest import REGION, Stack, World, invoke_durable
 
 Hook = Callable[[], None]
+T = TypeVar("T")
 
 
 class FaultPort(LocalPort):
@@ -38,10 +39,10 @@ class FaultPort(LocalPort):
         self.before = dict(before or {})
         self.after = dict(after or {})
 
-    def step(self, name: str, fn: Callable[[], Any], *, at_most_once: bool = False) -> Any:
+    def step(self, name: str, fn: Callable[[], T], kind: type[T], *, at_most_once: bool = False) -> T:
         if name in self.before:
             self.before.pop(name)()
-        result = fn()
+        result = super().step(name, fn, kind, at_most_once=at_most_once)
         if name in self.after:
             self.after.pop(name)()
         return result
@@ -317,13 +318,13 @@ def test_f11_duplicate_schedule_and_overlapping_drill_terminate_once(
     reports: list[RunReport] = []
     barrier = threading.Barrier(2)
 
-    def both_planned() -> None:
-        barrier.wait(timeout=30)  # the two runs plan before either claims
+    def both_checked() -> None:
+        barrier.wait(timeout=30)  # both runs pass preflight before either claims: the ledger decides
 
     threads = [
         threading.Thread(
             target=lambda p=payload: reports.append(
-                recycle(stack, FaultPort(after={"plan": both_planned}), **p)
+                recycle(stack, FaultPort(after={"web:preflight": both_checked}), **p)
             )
         )
         for payload in ({"source": "schedule"}, {"source": "manual", "force": True})

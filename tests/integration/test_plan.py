@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from recycler.cli import main
 from recycler.fleet import Fleet, planning_call_floor
+from recycler.local.cli import main
 from recycler.models import ManualPayload, Settings
 from recycler.policy import Decision
 from recycler.workflow import Services, plan

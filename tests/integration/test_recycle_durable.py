@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from recycler import emulator
+from recycler.local import emulator
 from tests.conftest import Stack, invoke_durable
 
 

@@ -10,7 +10,8 @@ import pytest
 from recycler.handler import bounded_result
 from recycler.models import GroupReport, RunReport
 from recycler.policy import Decision, InstanceSnapshot
-from recycler.workflow import CHECKPOINT_BUDGET_BYTES, PlanTooLarge, pack_plan, unpack_job, unpack_skip
+from recycler.workflow.planning import PlanTooLarge, pack_plan, unpack_plan
+from recycler.workflow.state import CHECKPOINT_BUDGET_BYTES, PlanRows, checkpoint_size, decode, encode
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 LIMIT = 256 * 1024
@@ -43,28 +44,35 @@ def skipped(n: int, detail: str = "oldest candidate is 0.42 days old, minimum 1 
 
 
 def size(value: object) -> int:
-    return len(json.dumps(value, separators=(",", ":")))
+    return checkpoint_size(value)
 
 
 def test_small_plan_keeps_every_detail() -> None:
     packed = pack_plan([recyclable(1), skipped(2)], NOW)
-    assert unpack_skip(packed["skips"][0]).detail.startswith("oldest candidate is 0.42 days old")
+    skips, _ = unpack_plan(packed)
+    assert skips[0].detail.startswith("oldest candidate is 0.42 days old")
 
 
 def test_two_thousand_groups_fit_one_checkpoint_keeping_every_reason() -> None:
     decisions = [recyclable(n) for n in range(50)] + [skipped(n) for n in range(1950)]
     packed = pack_plan(decisions, NOW)
     assert size(packed) <= CHECKPOINT_BUDGET_BYTES < LIMIT
-    reports = [unpack_skip(row) for row in packed["skips"]]
+    reports, jobs = unpack_plan(packed)
     assert len(reports) == 1950 and all(r.reason == "too-young" for r in reports)
-    assert len(packed["jobs"]) == 50
+    assert len(jobs) == 50
 
 
 def test_a_thousand_recycles_fit_one_checkpoint() -> None:
     packed = pack_plan([recyclable(n) for n in range(1000)], NOW)
     assert size(packed) <= CHECKPOINT_BUDGET_BYTES
-    job = unpack_job(packed["jobs"][999])
-    assert job["group"] == "production-web-tier-00999" and job["victim"]["instance_id"] == f"i-{999:017x}"
+    _, jobs = unpack_plan(packed)
+    job = jobs[999]
+    assert job.group == "production-web-tier-00999" and job.victim.instance_id == f"i-{999:017x}"
+
+
+def test_the_plan_survives_its_checkpoint_round_trip_unchanged() -> None:
+    packed = pack_plan([recyclable(1), skipped(2)], NOW)
+    assert decode(PlanRows, json.loads(json.dumps(encode(packed)))) == packed
 
 
 def test_a_plan_that_cannot_fit_fails_before_any_step_acts() -> None:

@@ -20,7 +20,8 @@ from typing import Any
 
 import boto3
 
-from recycler import emulator
+from recycler.local import emulator
+from recycler.workflow.state import HealthState
 
 REGION = "us-east-1"
 TABLE = "recycler-ledger"
@@ -129,10 +130,10 @@ class Progress:
         self.lock = threading.Lock()
         self.status: Any = None
 
-    def on_poll(self, name: str, state: dict[str, Any]) -> None:
+    def on_poll(self, name: str, state: HealthState) -> None:
         group = name.split(":", maxsplit=1)[0]
-        verdict = state["status"]
-        text = f"{group}: poll {state['attempt']}, {state['elapsed']:.0f} s, {verdict} - {state.get('detail', '')}"
+        verdict = state.status
+        text = f"{group}: poll {state.attempt}, {state.elapsed:.0f} s, {verdict} - {state.detail}"
         with self.lock:
             self.lines[group] = text
             if self.status is not None:
@@ -146,10 +147,9 @@ def main(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.panel import Panel
 
-    from recycler.cli import local_services
-    from recycler.local import LocalPort
+    from recycler.local.port import LocalPort, local_services
+    from recycler.local.render import render_report
     from recycler.models import load_settings, parse_payload
-    from recycler.render import render_report
     from recycler.workflow import run
 
     console = Console(width=160)

@@ -12,14 +12,9 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
-import boto3
-
-from recycler.models import InputError, RunReport, Settings, load_settings, parse_payload
-
-if TYPE_CHECKING:
-    from recycler.workflow import Services
+from recycler.models import InputError, RunReport, load_settings, parse_payload
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 FLAG_FOR_FIELD = {
@@ -110,20 +105,8 @@ def configure_logging(verbose: bool = False) -> None:
     )
 
 
-def local_services(settings: Settings, session: boto3.Session | None = None) -> Services:
-    from recycler.workflow import Services
-
-    session = session or boto3.Session()
-    log = logging.getLogger("recycler")
-    if not settings.ledger_table:
-        log.warning("RECYCLER_LEDGER_TABLE not set: the at-most-once-per-interval ledger is skipped")
-    if not settings.topic_arn:
-        log.warning("RECYCLER_TOPIC_ARN not set: failure alerts are not published")
-    return Services.from_settings(settings, session, session.region_name or "us-east-1")
-
-
 def run_command(args: argparse.Namespace, err: Any) -> int:
-    from recycler.local import LocalPort
+    from recycler.local.port import LocalPort, local_services
     from recycler.workflow import run
 
     try:
@@ -145,7 +128,7 @@ def emit(report: RunReport, as_json: bool, report_file: str | None = None) -> No
     if as_json:
         print(text)
     else:
-        from recycler.render import render_report
+        from recycler.local.render import render_report
 
         render_report(report)
 
@@ -154,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(verbose=os.environ.get("RECYCLER_VERBOSE") == "1")
     if args.command == "demo":
-        from recycler.demo import main as demo_main
+        from recycler.local.demo import main as demo_main
 
         return int(demo_main(args))
     return run_command(args, sys.stderr)

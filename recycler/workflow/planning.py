@@ -1,0 +1,178 @@
+"""Planning: read the fleet, let the policy decide per group, and pack the plan into one checkpoint.
+
+Reads only; nothing here terminates. The plan runs inside one durable step, so its packed result is
+what every replay of the run works from.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from recycler import policy
+from recycler.fleet import group_snapshot
+from recycler.models import GroupReport, ManualPayload, Settings, VictimReport
+from recycler.policy import Decision, InstanceSnapshot, Mode, Reason
+from recycler.workflow.port import Services
+from recycler.workflow.state import (
+    CHECKPOINT_BUDGET_BYTES,
+    DETAIL_LIMIT,
+    Job,
+    PlanRows,
+    SkipRow,
+    Victim,
+    checkpoint_size,
+    job_from_row,
+    job_row,
+)
+
+
+class PlanTooLarge(RuntimeError):
+    """The plan cannot be checkpointed; raised before anything is terminated."""
+
+
+def plan(
+    services: Services, settings: Settings, payload: ManualPayload, now: datetime, rng: random.Random
+) -> list[Decision]:
+    """Decide per group: recycle <victim> or skip <reason>. Reads only; terminates nothing."""
+    rules = settings.policy()
+    opt_in_key = policy.tag_key(rules, "enabled")
+    fleet = services.fleet
+    raw = fleet.list_groups(opt_in_key, payload.groups)
+    snapshots = fleet.snapshots(
+        raw,
+        opted_in={s.name for s in map(group_snapshot, raw) if policy.opt_in_state(s, rules) is None},
+    )
+    decisions = [policy.decide(s, rules, now, rng, force=payload.force) for s in snapshots]
+    found = {s.name for s in snapshots}
+    decisions += [
+        Decision(
+            group=name,
+            recycle=False,
+            reason=Reason.NOT_FOUND.value,
+            detail="no Auto Scaling group with this name",
+        )
+        for name in payload.groups or []
+        if name not in found
+    ]
+
+    recyclable = [d.group for d in decisions if d.recycle]
+    if services.ledger and recyclable:
+        claims = services.ledger.last_claims(recyclable)
+        interval = timedelta(hours=settings.min_interval_hours)
+        decisions = [
+            policy.apply_history(d, claims.get(d.group), now, interval, force=payload.force)
+            for d in decisions
+        ]
+    decisions = policy.limit_run(decisions, payload.max_groups or settings.max_groups_per_run)
+
+    stop = run_level_guard(services, settings, now)
+    if stop is not None:
+        reason, detail = stop
+        decisions = [d.skipped(reason, detail) if d.recycle else d for d in decisions]
+    return decisions
+
+
+def run_level_guard(services: Services, settings: Settings, now: datetime) -> tuple[Reason, str] | None:
+    """Kill switch, stop-condition alarms and blackouts: read at planning and again before each act."""
+    kill_switch = None
+    if settings.kill_switch_parameter:
+        kill_switch = policy.kill_switch_state(
+            services.fleet.parameter(settings.kill_switch_parameter), settings.kill_switch_parameter
+        )
+    firing = services.fleet.firing_alarms(settings.stop_alarm_names) if settings.stop_alarm_names else []
+    return policy.run_guard(
+        now,
+        kill_switch=kill_switch,
+        firing_alarms=firing,
+        blackout_windows=settings.windows(),
+        blackout_weekdays=settings.blackout_weekdays,
+    )
+
+
+def decision_to_job(decision: Decision, now: datetime) -> Job:
+    assert decision.victim is not None
+    return Job(
+        group=decision.group,
+        mode=decision.mode,
+        detail=decision.detail[:DETAIL_LIMIT],
+        health_timeout_seconds=decision.health_timeout_seconds,
+        oldest_instance_age_days=decision.oldest_age_days,
+        current_image_id=decision.current_image_id,
+        victim=victim_of(decision.victim, now),
+    )
+
+
+def victim_of(instance: InstanceSnapshot, now: datetime) -> Victim:
+    age = policy.age_days(instance, now)
+    return Victim(
+        instance_id=instance.instance_id,
+        launch_time=instance.launch_time.isoformat() if instance.launch_time else None,
+        image_id=instance.image_id,
+        age_days=round(age, 3) if age is not None else None,
+    )
+
+
+def skip_row(decision: Decision) -> SkipRow:
+    return (
+        decision.group,
+        decision.reason,
+        decision.detail[:DETAIL_LIMIT],
+        decision.mode.value,
+        decision.oldest_age_days,
+        decision.current_image_id,
+    )
+
+
+def skip_report(row: SkipRow) -> GroupReport:
+    group, reason, detail, mode, oldest, image = row
+    return GroupReport(
+        group=group,
+        outcome="skipped",
+        reason=reason,
+        detail=detail,
+        mode=Mode(mode),
+        oldest_instance_age_days=oldest,
+        current_image_id=image,
+    )
+
+
+def planned_report(job: Job) -> GroupReport:
+    return GroupReport(
+        group=job.group,
+        outcome="planned",
+        reason="oldest-instance",
+        detail=job.detail,
+        mode=job.mode,
+        victim=VictimReport(**vars(job.victim)),
+        oldest_instance_age_days=job.oldest_instance_age_days,
+        current_image_id=job.current_image_id,
+    )
+
+
+def pack_plan(decisions: Sequence[Decision], now: datetime) -> PlanRows:
+    """The plan step's checkpointed result, kept within one durable checkpoint."""
+    packed = PlanRows(
+        skips=tuple(skip_row(d) for d in decisions if not d.recycle),
+        jobs=tuple(job_row(decision_to_job(d, now)) for d in decisions if d.recycle),
+    )
+    size = checkpoint_size(packed)
+    if size > CHECKPOINT_BUDGET_BYTES:
+        # Large fleets: keep every reason code and victim, drop the free-text details.
+        packed = PlanRows(
+            skips=tuple((g, r, "", m, o, i) for g, r, _, m, o, i in packed.skips),
+            jobs=tuple(job_row(replace(job_from_row(row), detail="")) for row in packed.jobs),
+        )
+        size = checkpoint_size(packed)
+    if size > CHECKPOINT_BUDGET_BYTES:
+        raise PlanTooLarge(
+            f"the plan for {len(decisions)} groups ({size // 1024} KB) exceeds one durable checkpoint; "
+            "lower RECYCLER_MAX_GROUPS_PER_RUN or split the fleet across stacks with different tag prefixes"
+        )
+    return packed
+
+
+def unpack_plan(rows: PlanRows) -> tuple[list[GroupReport], list[Job]]:
+    return [skip_report(row) for row in rows.skips], [job_from_row(row) for row in rows.jobs]

@@ -1,0 +1,95 @@
+"""The contract between the workflow and its runtime, and the AWS adapters a run uses.
+
+The workflow never imports the durable SDK: the Lambda maps this port onto a DurableContext
+(recycler/handler.py), the CLI runs it in-process (recycler/local/port.py). Both pass every step result
+through the one codec in recycler/workflow/state.py, so what the tests see is what Lambda replays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from recycler.alerts import Alerts
+from recycler.fleet import Fleet
+from recycler.ledger import Ledger
+
+if TYPE_CHECKING:
+    import boto3
+
+    from recycler.models import Settings
+
+T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741 - the item type of a fan-out
+
+
+class Polled(Protocol):
+    """A polled state: the wait ends when `done` is true."""
+
+    @property
+    def done(self) -> bool: ...
+
+
+S = TypeVar("S", bound=Polled)
+
+AWS_ERRORS = (ClientError, BotoCoreError)
+
+
+class Port(Protocol):
+    """What the workflow needs from its runtime: checkpointed steps, durable polling, bounded fan-out.
+
+    `kind` is the step's result type: the port encodes the result to JSON when it checkpoints it and
+    decodes it back on replay, so a step must return exactly that type.
+    """
+
+    def step(self, name: str, fn: Callable[[], T], kind: type[T], *, at_most_once: bool = False) -> T:
+        """Run fn once per execution; a replay returns the checkpointed result instead.
+        at_most_once: an interrupted attempt fails rather than running fn again (terminate, scale)."""
+        ...
+
+    def wait_until(self, name: str, poll: Callable[[S], S], initial: S, poll_seconds: int) -> S:
+        """Call poll(state) until the returned state has done=True, pausing poll_seconds between calls
+        without holding compute."""
+        ...
+
+    def map(
+        self, name: str, items: Sequence[I], fn: Callable[[Port, I], T], kind: type[T], max_concurrency: int
+    ) -> list[T]:
+        """fn(branch_port, item) for every item, at most max_concurrency at a time, results in order."""
+        ...
+
+
+@dataclass
+class Services:
+    """The AWS adapters a run uses; ledger and alerts are optional for local runs."""
+
+    fleet: Fleet
+    ledger: Ledger | None = None
+    alerts: Alerts | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    region: str = "us-east-1"
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, session: boto3.Session | None = None, region: str = "us-east-1"
+    ) -> Services:
+        """The adapters the settings ask for: the ledger and alerts only where they are configured."""
+        return cls(
+            fleet=Fleet(session),
+            ledger=Ledger(settings.ledger_table, settings.ledger_ttl_days, session)
+            if settings.ledger_table
+            else None,
+            alerts=Alerts(settings.topic_arn, session) if settings.topic_arn else None,
+            region=region,
+        )
+
+
+def aws_error_text(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        info = error.response.get("Error", {})
+        return f"{info.get('Code', 'Error')}: {info.get('Message', '')}"
+    return f"{type(error).__name__}: {error}"

@@ -1,0 +1,272 @@
+"""One group's recycle: preflight, claim, terminate (once), wait for health, conclude, report.
+
+Runs as one branch of the run's fan-out. Every AWS read or write is its own checkpointed step, so a
+replay repeats none of them; code between steps only transforms their typed results.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import timedelta
+
+from recycler import policy
+from recycler.alerts import failure_message
+from recycler.fleet import group_snapshot
+from recycler.ledger import ClaimRefused
+from recycler.models import GroupReport, Outcome, ReplacementReport, Settings, VictimReport
+from recycler.policy import Mode, Reason
+from recycler.workflow.health import HealthCheck
+from recycler.workflow.planning import run_level_guard
+from recycler.workflow.port import AWS_ERRORS, Port, Services, aws_error_text
+from recycler.workflow.state import Acted, Claim, Done, HealthState, Preflight, Published, RecycleItem
+
+logger = logging.getLogger(__name__)
+
+
+def publish(services: Services, subject: str, body: str) -> Published:
+    """Publish an alert; a delivery failure is a result to report, not an exception."""
+    assert services.alerts is not None
+    try:
+        message_id = services.alerts.publish(subject, body)
+    except AWS_ERRORS as error:
+        logger.error("alert not delivered", extra={"subject": subject, "error": str(error)})
+        return Published(ok=False, error=str(error))
+    return Published(ok=True, message_id=message_id)
+
+
+class Recycle:
+    """Recycle one group and report it; a failure is reported (and alerted), never raised."""
+
+    def __init__(self, port: Port, services: Services, settings: Settings, item: RecycleItem) -> None:
+        self.port = port
+        self.services = services
+        self.settings = settings
+        self.job = item.job
+        self.run_context = item.run
+        self.group = item.job.group
+        self.mode = item.job.mode
+        self.victim = item.job.victim
+        self.health = HealthState()
+
+    def name(self, what: str) -> str:
+        return f"{self.group}:{what}"
+
+    def report(self, outcome: Outcome, reason: str, detail: str = "", **extra: object) -> GroupReport:
+        return GroupReport.model_validate(
+            {
+                "group": self.group,
+                "outcome": outcome,
+                "reason": reason,
+                "detail": detail,
+                "mode": self.mode,
+                "victim": VictimReport(**asdict(self.victim)),
+                "oldest_instance_age_days": self.job.oldest_instance_age_days,
+                "current_image_id": self.job.current_image_id,
+                **extra,
+            }
+        )
+
+    def run(self) -> GroupReport:
+        report = self._recycle()
+        if report.outcome == "failed" and self.services.alerts:
+            context = {"checks": self.health.checks, "last_activity": self.health.last_activity}
+            subject, body = failure_message(report, self.run_context.run_id, self.services.region, context)
+            published = self.port.step(
+                self.name("alert"), lambda: publish(self.services, subject, body), Published
+            )
+            report.alert_published = published.ok
+        if report.outcome in ("recycled", "failed") and self.services.ledger:
+            self.port.step(self.name("ledger"), lambda: self._finish_ledger(report), Done)
+        return report
+
+    def _recycle(self) -> GroupReport:
+        preflight = self.port.step(self.name("preflight"), self._preflight, Preflight)
+        if not preflight.ok:
+            return self.report("skipped", preflight.reason, preflight.detail)
+        claim = self.port.step(self.name("claim"), self._claim, Claim)
+        if not claim.ok:
+            return self.report("failed" if claim.failed else "skipped", claim.reason, claim.detail)
+
+        before = frozenset(preflight.instances)
+        if self.mode is Mode.SURGE:
+            return self._surge(before, preflight.desired)
+        acted = self.port.step(
+            self.name("terminate"), lambda: self._terminate(decrement=False), Acted, at_most_once=True
+        )
+        if not acted.ok:
+            return self.report("failed", "terminate-failed", acted.error)
+        return self._conclude(self._wait_healthy(before, preflight.desired, acted.at))
+
+    def _surge(self, before: frozenset[str], desired: int) -> GroupReport:
+        def grow() -> Acted:
+            try:
+                self.services.fleet.set_desired_capacity(self.group, desired + 1)
+            except AWS_ERRORS as error:
+                return Acted(ok=False, error=aws_error_text(error))
+            return Acted(ok=True, at=self.services.clock().isoformat())
+
+        grown = self.port.step(self.name("surge"), grow, Acted, at_most_once=True)
+        if not grown.ok:
+            return self.report("failed", "surge-failed", grown.error)
+        health = self._wait_healthy(before, desired + 1, grown.at)
+        if health.status != "healthy":
+            # Put the group back as it was: remove the unhealthy extra instance and the extra capacity.
+            self.port.step(
+                self.name("surge-rollback"),
+                lambda: self._rollback_surge(health, desired),
+                Done,
+                at_most_once=True,
+            )
+            return self._conclude(health)
+        acted = self.port.step(
+            self.name("terminate"), lambda: self._terminate(decrement=True), Acted, at_most_once=True
+        )
+        if not acted.ok:
+            return self.report("failed", "terminate-failed", f"surge instance kept; {acted.error}")
+        return self._conclude(health)
+
+    def _rollback_surge(self, health: HealthState, desired: int) -> Done:
+        fleet = self.services.fleet
+        try:
+            if health.replacement:
+                fleet.terminate(health.replacement, decrement=True)
+            else:
+                fleet.set_desired_capacity(self.group, desired)
+        except AWS_ERRORS as error:
+            logger.error("surge rollback failed", extra={"group": self.group, "error": aws_error_text(error)})
+            return Done(ok=False)
+        return Done(ok=True)
+
+    def _preflight(self) -> Preflight:
+        """Re-read the group and run-level guards right before acting: the plan may be minutes old."""
+        services, settings = self.services, self.settings
+        try:
+            stop = run_level_guard(services, settings, services.clock())
+            if stop is not None:
+                return Preflight(ok=False, reason=stop[0].value, detail=stop[1])
+            raw = services.fleet.describe_group(self.group)
+            if raw is None:
+                return Preflight(
+                    ok=False, reason=Reason.NOT_FOUND.value, detail="group was deleted after planning"
+                )
+            snapshot = group_snapshot(raw)
+            rules = settings.policy()
+            if policy.opt_in_state(snapshot, rules) is not None:
+                return Preflight(
+                    ok=False, reason=Reason.OPTED_OUT.value, detail="opt-in tag removed after planning"
+                )
+            problem = policy.check_group(snapshot, rules)
+            if problem is not None:
+                return Preflight(ok=False, reason=problem[0].value, detail=problem[1])
+            victim_id = self.victim.instance_id
+            victim = next((i for i in snapshot.instances if i.instance_id == victim_id), None)
+            if victim is None or not victim.in_service_and_healthy:
+                state = f"{victim.lifecycle_state}/{victim.health_status}" if victim else "not in the group"
+                return Preflight(
+                    ok=False, reason=Reason.NO_CANDIDATE.value, detail=f"victim {victim_id} is {state}"
+                )
+            activity = services.fleet.activity_in_progress(self.group)
+            if activity:
+                return Preflight(ok=False, reason=Reason.ACTIVITY_IN_PROGRESS.value, detail=activity)
+        except AWS_ERRORS as error:
+            return Preflight(ok=False, reason="preflight-error", detail=aws_error_text(error))
+        return Preflight(
+            ok=True,
+            instances=tuple(i.instance_id for i in snapshot.instances),
+            desired=snapshot.desired_capacity,
+        )
+
+    def _claim(self) -> Claim:
+        ledger = self.services.ledger
+        if ledger is None:
+            logger.warning(
+                "no ledger configured: at-most-once per interval is not enforced", extra={"group": self.group}
+            )
+            return Claim(ok=True)
+        try:
+            ledger.claim(
+                self.group,
+                self.run_context.run_id,
+                self.victim.instance_id,
+                self.services.clock(),
+                timedelta(hours=self.settings.min_interval_hours),
+                force=self.run_context.force,
+            )
+        except ClaimRefused as refused:
+            return Claim(ok=False, reason=Reason.RECENTLY_RECYCLED.value, detail=str(refused))
+        except AWS_ERRORS as error:
+            return Claim(
+                ok=False,
+                failed=True,
+                reason="ledger-unavailable",
+                detail=f"could not claim the group, nothing terminated: {aws_error_text(error)}",
+            )
+        return Claim(ok=True)
+
+    def _terminate(self, *, decrement: bool) -> Acted:
+        try:
+            activity = self.services.fleet.terminate(self.victim.instance_id, decrement=decrement)
+        except AWS_ERRORS as error:
+            return Acted(ok=False, error=aws_error_text(error))
+        logger.info(
+            "terminated",
+            extra={"group": self.group, "instance_id": self.victim.instance_id, "activity": activity},
+        )
+        return Acted(ok=True, at=self.services.clock().isoformat())
+
+    def _wait_healthy(self, before: frozenset[str], desired: int, acted_at: str) -> HealthState:
+        poll_seconds = self.run_context.poll_seconds
+        timeout = self.run_context.health_timeout_override or self.job.health_timeout_seconds
+        checker = HealthCheck(self.services, self.group, before, desired, acted_at, poll_seconds, timeout)
+        self.health = self.port.wait_until(self.name("health"), checker.poll, HealthState(), poll_seconds)
+        return self.health
+
+    def _conclude(self, health: HealthState) -> GroupReport:
+        if health.status != "healthy":
+            return self.report(
+                "failed",
+                health.reason,
+                health.detail,
+                replacement=ReplacementReport(
+                    instance_id=health.replacement, image_id=health.replacement_image, ami_refreshed=None
+                ),
+                waited_seconds=health.elapsed,
+            )
+        image = health.replacement_image
+        refreshed = None if image is None or self.victim.image_id is None else image != self.victim.image_id
+        detail = self.job.detail
+        if refreshed is False:
+            detail = (
+                f"replacement runs the same AMI {image} as the victim: the launch template pins an old AMI"
+            )
+            logger.warning("stale AMI", extra={"group": self.group, "image_id": image})
+        return self.report(
+            "recycled",
+            "oldest-instance",
+            detail,
+            replacement=ReplacementReport(
+                instance_id=health.replacement, image_id=image, ami_refreshed=refreshed
+            ),
+            waited_seconds=health.elapsed,
+        )
+
+    def _finish_ledger(self, report: GroupReport) -> Done:
+        ledger = self.services.ledger
+        assert ledger is not None
+        try:
+            ledger.finish(
+                self.group,
+                self.run_context.run_id,
+                self.services.clock(),
+                report.outcome,
+                {
+                    "victim": report.victim.instance_id if report.victim else None,
+                    "replacement": report.replacement.instance_id if report.replacement else None,
+                    "reason": report.reason,
+                },
+            )
+        except AWS_ERRORS as error:
+            logger.error("ledger update failed", extra={"group": self.group, "error": aws_error_text(error)})
+            return Done(ok=False)
+        return Done(ok=True)

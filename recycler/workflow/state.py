@@ -1,0 +1,202 @@
+"""What the workflow checkpoints: one frozen type per step result, and one codec for all of them.
+
+A durable replay hands back what a step returned on an earlier invocation, decoded from JSON. Typing
+every result (instead of `dict[str, Any]`) lets mypy find a misspelt field before a replay in production
+does; the codec (pydantic's TypeAdapter over these dataclasses) is the only place that turns them into
+JSON and back, in the durable port and the local port alike.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter
+
+from recycler.policy import Mode
+
+T = TypeVar("T")
+
+# A durable step result (and the execution's result) must fit one checkpoint (256 KB); this budget
+# leaves room for the SDK's envelope.
+CHECKPOINT_BUDGET_BYTES = 240 * 1024
+DETAIL_LIMIT = 160
+
+
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _adapter(kind: Any) -> TypeAdapter[Any]:
+    # Building an adapter compiles a validator: once per type, not once per step.
+    adapter = _ADAPTERS.get(kind)
+    if adapter is None:
+        adapter = _ADAPTERS[kind] = TypeAdapter(kind)
+    return adapter
+
+
+def encode(value: Any) -> Any:
+    """A step result as plain JSON data (what the durable SDK checkpoints)."""
+    return _adapter(type(value)).dump_python(value, mode="json")
+
+
+def decode(kind: type[T], data: Any) -> T:
+    """The typed step result back from its checkpointed JSON data; strict about unknown shapes."""
+    result: T = _adapter(kind).validate_python(data)
+    return result
+
+
+def checkpoint_size(value: Any) -> int:
+    """Bytes `value` (typed or already plain) takes as a checkpoint (compact JSON)."""
+    plain = value if isinstance(value, dict | list | str | int | float | None) else encode(value)
+    return len(json.dumps(plain, separators=(",", ":")))
+
+
+# ---- the run ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Started:
+    run_id: str
+    started_at: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class Victim:
+    instance_id: str
+    launch_time: str | None
+    image_id: str | None
+    age_days: float | None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One planned recycle, as the plan step checkpoints it."""
+
+    group: str
+    mode: Mode
+    detail: str
+    health_timeout_seconds: int
+    oldest_instance_age_days: float | None
+    current_image_id: str | None
+    victim: Victim
+
+
+# Rows keep a plan of a few thousand groups inside one checkpoint: field names are stored once, here.
+SkipRow = tuple[str, str, str, str, float | None, str | None]
+JobRow = tuple[str, str, str, int, float | None, str | None, str, str | None, str | None, float | None]
+
+
+def job_row(job: Job) -> JobRow:
+    v = job.victim
+    return (
+        job.group,
+        job.mode.value,
+        job.detail,
+        job.health_timeout_seconds,
+        job.oldest_instance_age_days,
+        job.current_image_id,
+        v.instance_id,
+        v.launch_time,
+        v.image_id,
+        v.age_days,
+    )
+
+
+def job_from_row(row: JobRow) -> Job:
+    group, mode, detail, timeout, oldest, image, instance_id, launch_time, victim_image, age = row
+    return Job(
+        group=group,
+        mode=Mode(mode),
+        detail=detail,
+        health_timeout_seconds=timeout,
+        oldest_instance_age_days=oldest,
+        current_image_id=image,
+        victim=Victim(instance_id, launch_time, victim_image, age),
+    )
+
+
+@dataclass(frozen=True)
+class PlanRows:
+    """The plan step's result: every skip and every job, as compact rows."""
+
+    skips: tuple[SkipRow, ...]
+    jobs: tuple[JobRow, ...]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every recycle in a run shares, from the payload and settings."""
+
+    run_id: str
+    force: bool
+    poll_seconds: int
+    health_timeout_override: int | None = None
+
+
+@dataclass(frozen=True)
+class RecycleItem:
+    """One branch of the fan-out: the job and the run it belongs to."""
+
+    job: Job
+    run: RunContext
+
+
+@dataclass(frozen=True)
+class Published:
+    ok: bool
+    message_id: str = ""
+    error: str = ""
+
+
+# ---- one group's recycle -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """The group re-read right before acting; `reason` set means do not act."""
+
+    ok: bool
+    reason: str = ""
+    detail: str = ""
+    instances: tuple[str, ...] = ()
+    desired: int = 0
+
+
+@dataclass(frozen=True)
+class Claim:
+    ok: bool
+    failed: bool = False
+    reason: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Acted:
+    """A terminate or capacity change: when it happened, or the AWS error that stopped it."""
+
+    ok: bool
+    at: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Done:
+    ok: bool
+
+
+@dataclass(frozen=True)
+class HealthState:
+    """The health wait's polled state (design.md §6); `done` ends the wait."""
+
+    done: bool = False
+    status: str = "waiting"  # waiting | healthy | failed
+    attempt: int = 0
+    elapsed: float = 0.0
+    reason: str = ""
+    detail: str = ""
+    replacement: str | None = None
+    replacement_image: str | None = None
+    checks: dict[str, str] = field(default_factory=dict)
+    last_activity: str | None = None
