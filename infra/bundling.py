@@ -31,9 +31,9 @@ def module_file(module: str) -> Path:
 
 
 def imported_modules(source: Path) -> set[str]:
-    """recycler modules a file imports, wherever the import statement is."""
+    """recycler modules a file imports at run time, wherever the import statement is."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+    for node in _runtime_nodes(ast.parse(source.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -41,6 +41,20 @@ def imported_modules(source: Path) -> set[str]:
             # `from recycler import policy` imports the submodule recycler.policy.
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return {m for m in found if m.split(".")[0] == PACKAGE and module_file(m).exists()}
+
+
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node except those under `if TYPE_CHECKING:` (imports for type hints never run)."""
+    nodes: list[ast.AST] = []
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        nodes.append(node)
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            pending.extend(node.orelse)
+            continue
+        pending.extend(ast.iter_child_nodes(node))
+    return nodes
 
 
 def import_closure(root_module: str = HANDLER_MODULE) -> set[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -57,12 +58,26 @@ def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
         yield items[start : start + size]
 
 
+INSTANCE_IN_DESCRIPTION = re.compile(r"\b(i-[0-9a-f]{8,17})\b")
+
+
 @dataclass(frozen=True)
 class Activity:
     status: str
     description: str
     message: str
     start_time: datetime | None
+    cause: str = ""
+
+    @property
+    def instance_id(self) -> str | None:
+        """The instance a launch or termination names ("Launching a new EC2 instance: i-...")."""
+        found = INSTANCE_IN_DESCRIPTION.search(self.description)
+        return found.group(1) if found else None
+
+    @property
+    def is_launch(self) -> bool:
+        return self.description.startswith("Launching")
 
 
 class Fleet:
@@ -270,6 +285,7 @@ class Fleet:
                 description=a.get("Description", ""),
                 message=a.get("StatusMessage", ""),
                 start_time=a.get("StartTime"),
+                cause=a.get("Cause", ""),
             )
             for a in response.get("Activities", [])
         ]

@@ -4,6 +4,11 @@ moto 5.2 does not implement DescribeInstanceRefreshes and returns no scaling act
 an unanswered read as unknown (it will not terminate), so the embedded AWS must answer them: with
 nothing by default, or with what a test or the demo injects to stage a running refresh or a failed
 launch.
+
+moto also reconciles desired capacity against InService instances only. AWS counts Pending instances
+as capacity, removes instances on scale-in by the group's termination policy, and records every launch
+and termination as a scaling activity that names the instance and its cause. The emulator does the
+same (see _reconcile), so health checks can be tested in a fleet that scales while recycler waits.
 """
 
 from __future__ import annotations
@@ -25,8 +30,13 @@ SABOTAGE: dict[str, str] = {}
 UNHEALTHY_TARGETS: set[str] = set()
 # instance id -> remaining DescribeAutoScalingGroups reads before it leaves Pending.
 SLOW_INSTANCES: dict[str, int] = {}
-FAILURES = ("unhealthy", "target-unhealthy", "launch-failed", "slow")
+# instance id -> remaining DescribeAutoScalingGroups reads it stays in Terminating:Wait.
+HELD_TERMINATING: dict[str, int] = {}
+# group name -> the Cause text of its next capacity change (a scaling policy, say), else a user request.
+NEXT_CAUSE: dict[str, str] = {}
+FAILURES = ("unhealthy", "target-unhealthy", "launch-failed", "slow", "terminating-wait")
 _lock = threading.Lock()
+DEFAULT_ACCOUNT = "123456789012"
 _installed: list[bool] = []
 
 
@@ -50,6 +60,7 @@ def install() -> None:
 
         AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes  # type: ignore[attr-defined]
         AutoScalingResponse.describe_scaling_activities = describe_scaling_activities  # type: ignore[method-assign]
+        _reconcile_like_aws()
         _sabotage_replacements(AutoScalingResponse)
         _sabotage_target_health()
         _installed.append(True)
@@ -60,7 +71,9 @@ def sabotage(group: str, how: str, *, slow_reads: int = 0) -> None:
 
     unhealthy: the replacement is marked Unhealthy by Auto Scaling; target-unhealthy: it stays
     InService but fails its target-group health check; launch-failed: the launch activity Failed;
-    slow: the replacement stays Pending for `slow_reads` DescribeAutoScalingGroups reads.
+    slow: the replacement stays Pending for `slow_reads` DescribeAutoScalingGroups reads;
+    terminating-wait: the terminated instance stays in the group in Terminating:Wait (a termination
+    lifecycle hook draining it) for `slow_reads` reads while its replacement launches.
     """
     if how not in FAILURES:
         raise ValueError(f"sabotage how={how!r}; use one of {', '.join(FAILURES)}")
@@ -73,6 +86,8 @@ def _apply_sabotage(backend: Any, group_name: str, before: set[str]) -> None:
     if not plan or group is None:
         return
     how, reads = plan.split(":")
+    if how == "terminating-wait":
+        return
     fresh = [state for state in group.instance_states if state.instance.id not in before]
     for state in fresh:
         if how == "unhealthy":
@@ -112,9 +127,18 @@ def _sabotage_replacements(response_class: Any) -> None:
                 )
             group = backend.autoscaling_groups.get(name) if name else None
             before = {s.instance.id for s in group.instance_states} if group else set()
+            victim_id = self._get_param("InstanceId")
+            held = [s for s in group.instance_states if s.instance.id == victim_id] if group else []
             result = original(self)
             if name:
                 _apply_sabotage(backend, name, before)
+            plan = SABOTAGE.get(name or "", "")
+            if group is not None and held and plan.startswith("terminating-wait"):
+                # A termination lifecycle hook: the instance waits in the group, no longer counted as
+                # capacity, while its replacement launches.
+                held[0].lifecycle_state = "Terminating:Wait"
+                group.instance_states.append(held[0])
+                HELD_TERMINATING[held[0].instance.id] = int(plan.split(":")[1])
             return result
 
         setattr(response_class, method_name, wrapped)
@@ -133,7 +157,14 @@ def _sabotage_replacements(response_class: Any) -> None:
 
     def describe(self: Any) -> Any:
         for group in self.autoscaling_backend.autoscaling_groups.values():
-            for state in group.instance_states:
+            for state in list(group.instance_states):
+                waiting = HELD_TERMINATING.get(state.instance.id)
+                if waiting is not None:
+                    if waiting <= 0:
+                        group.instance_states.remove(state)
+                        del HELD_TERMINATING[state.instance.id]
+                    else:
+                        HELD_TERMINATING[state.instance.id] = waiting - 1
                 remaining = SLOW_INSTANCES.get(state.instance.id)
                 if remaining is None:
                     continue
@@ -145,6 +176,139 @@ def _sabotage_replacements(response_class: Any) -> None:
         return original_describe(self)
 
     response_class.describe_auto_scaling_groups = describe
+
+    original_update = response_class.update_auto_scaling_group
+
+    def update(self: Any) -> Any:
+        # UpdateAutoScalingGroup takes TerminationPolicies on AWS; moto ignores them.
+        result = original_update(self)
+        policies = self._get_param("TerminationPolicies", [])
+        group = self.autoscaling_backend.autoscaling_groups.get(self._get_param("AutoScalingGroupName"))
+        if policies and group is not None:
+            group.termination_policies = policies
+        return result
+
+    response_class.update_auto_scaling_group = update
+
+
+# Lifecycle states that count toward desired capacity on AWS: an instance launching or in service.
+COUNTED_STATES = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
+
+
+def _reconcile_like_aws() -> None:
+    """Replace moto's capacity reconciliation with AWS's (non-mixed-instances groups).
+
+    AWS (Amazon EC2 Auto Scaling User Guide, "Set capacity limits" and "Control which instances
+    terminate during scale in"): the group launches or terminates instances until the instances that
+    are Pending or InService equal desired capacity; on scale-in the default termination policy first
+    picks instances on the oldest launch template or configuration, then (here) the oldest launched.
+    Each launch and termination is a scaling activity naming the instance and its cause.
+    """
+    from moto.autoscaling.models import FakeAutoScalingGroup
+
+    original = FakeAutoScalingGroup.set_desired_capacity
+
+    def set_desired_capacity(self: Any, new_capacity: int | None) -> None:
+        if self.mixed_instances_policy:
+            original(self, new_capacity)
+            return
+        previous = getattr(self, "desired_capacity", None)  # unset while the group is being created
+        self.desired_capacity = self.min_size if new_capacity is None else new_capacity
+        counted = [s for s in self.instance_states if s.lifecycle_state in COUNTED_STATES]
+        delta = self.desired_capacity - len(counted)
+        now = datetime.now(UTC)
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        cause = NEXT_CAUSE.pop(self.name, "")
+        if not cause and previous is not None and previous != self.desired_capacity:
+            cause = (
+                f"At {stamp} a user request explicitly set group desired capacity changing the desired "
+                f"capacity from {previous} to {self.desired_capacity}."
+            )
+        if delta > 0:
+            before = {s.instance.id for s in self.instance_states}
+            self.replace_autoscaling_group_instances(delta, self.get_propagated_tags())
+            launched = [s.instance.id for s in self.instance_states if s.instance.id not in before]
+            for offset, instance_id in enumerate(launched):
+                add_activity(
+                    self.name,
+                    "Successful",
+                    f"Launching a new EC2 instance: {instance_id}",
+                    when=now,
+                    cause=f"{cause} At {stamp} an instance was started in response to a difference "
+                    "between desired and actual capacity, increasing the capacity from "
+                    f"{len(counted) + offset} to {len(counted) + offset + 1}.".strip(),
+                )
+        elif delta < 0:
+            removable = [s for s in counted if not s.protected_from_scale_in]
+            removed = sorted(removable, key=lambda s: _termination_order(self, s))[:-delta]
+            self.autoscaling_backend.ec2_backend.terminate_instances([s.instance.id for s in removed])
+            self.instance_states = [s for s in self.instance_states if s not in removed]
+            for state in removed:
+                add_activity(
+                    self.name,
+                    "Successful",
+                    f"Terminating EC2 instance: {state.instance.id}",
+                    when=now,
+                    cause=f"{cause} At {stamp} an instance was taken out of service in response to a "
+                    "difference between desired and actual capacity, shrinking the capacity from "
+                    f"{len(counted)} to {self.desired_capacity}.".strip(),
+                )
+        if self.name in self.autoscaling_backend.autoscaling_groups:
+            self.autoscaling_backend.update_attached_elbs(self.name)
+            self.autoscaling_backend.update_attached_target_groups(self.name)
+
+    FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity  # type: ignore[method-assign]
+
+
+def _termination_order(group: Any, state: Any) -> tuple[bool, float]:
+    """Which instance a scale-in removes first. Default policy: instances not on the image the group
+    launches now (they are on an older launch template version), then the oldest launched. With the
+    NewestInstance policy first in the group's list: the newest launched."""
+    launched = state.instance.launch_time
+    when = datetime.fromisoformat(launched) if isinstance(launched, str) else launched
+    stamp = when.replace(tzinfo=UTC).timestamp() if when else 0.0
+    policies = list(getattr(group, "termination_policies", None) or ["Default"])
+    if policies[0] == "NewestInstance":
+        return False, -stamp
+    return state.instance.image_id == getattr(group, "image_id", None), stamp
+
+
+def scale(group: str, desired: int, autoscaling: Any, *, by_policy: bool = True) -> None:
+    """Change a group's desired capacity as a target-tracking policy would (the activity's cause says
+    so), or as a user request."""
+    if by_policy:
+        current = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
+            "AutoScalingGroups"
+        ][0]["DesiredCapacity"]
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        NEXT_CAUSE[group] = (
+            f"At {stamp} a monitor alarm TargetTracking-{group}-Alarm in state ALARM triggered policy "
+            f"{group}-target-tracking changing the desired capacity from {current} to {desired}."
+        )
+    autoscaling.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=desired, HonorCooldown=False)
+
+
+def forget_instance(group_name: str, instance_id: str, account: str = DEFAULT_ACCOUNT) -> None:
+    """Drop an instance from a group without a replacement: a launch that never happened (capacity
+    shortage), as far as the group's instances show."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    for region_backends in autoscaling_backends[account].values():
+        group = region_backends.autoscaling_groups.get(group_name)
+        if group is not None:
+            group.instance_states = [s for s in group.instance_states if s.instance.id != instance_id]
+
+
+def hold_pending(instance_ids: Sequence[str], reads: int, account: str = DEFAULT_ACCOUNT) -> None:
+    """Keep instances launching (Pending) for `reads` DescribeAutoScalingGroups reads, like a slow boot."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    for region_backends in autoscaling_backends[account].values():
+        for group in region_backends.autoscaling_groups.values():
+            for state in group.instance_states:
+                if state.instance.id in instance_ids:
+                    state.lifecycle_state = "Pending"
+                    SLOW_INSTANCES[state.instance.id] = reads
 
 
 def _sabotage_target_health() -> None:
@@ -176,14 +340,19 @@ def _sabotage_target_health() -> None:
 
 
 def add_activity(
-    group: str, status: str, description: str, message: str = "", when: datetime | None = None
+    group: str,
+    status: str,
+    description: str,
+    message: str = "",
+    when: datetime | None = None,
+    cause: str = "injected by the emulator",
 ) -> None:
     ACTIVITIES[group].append(
         {
             "ActivityId": f"act-{len(ACTIVITIES[group]) + 1}",
             "AutoScalingGroupName": group,
             "Description": description,
-            "Cause": "injected by the emulator",
+            "Cause": cause,
             "StartTime": when or datetime.now(UTC),
             "StatusCode": status,
             "StatusMessage": message,
@@ -204,11 +373,11 @@ def reset() -> None:
     SABOTAGE.clear()
     UNHEALTHY_TARGETS.clear()
     SLOW_INSTANCES.clear()
+    HELD_TERMINATING.clear()
+    NEXT_CAUSE.clear()
 
 
 # ---- seeding helpers shared by the demo and the tests -----------------------------------------
-
-DEFAULT_ACCOUNT = "123456789012"
 
 
 def backdate(

@@ -1,33 +1,76 @@
 """The health check one recycle waits on: is the group healthy again, with its replacement in service?
 
-One poll reads the group's scaling activities, the group, and the replacement's load balancer health.
-It runs inside a durable wait, so it returns the next HealthState and never sleeps itself.
+Groups scale while recycler waits, so each poll judges the group as it is now, not as it was at
+preflight: healthy = the replacement is InService+Healthy and passes every load balancer check, and
+the group has at least its current desired capacity InService+Healthy (scale-out instances still
+launching are not ours to wait for). Only the replacement's own failure fails the recycle.
+
+The replacement is the instance our action launched: the scaling activity that names it says why it
+started (design.md §6). A poll runs inside a durable wait, so it returns the next HealthState and never
+sleeps itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from recycler.fleet import group_snapshot
+from recycler.fleet import Activity, group_snapshot
+from recycler.policy import InstanceSnapshot
 from recycler.workflow.port import AWS_ERRORS, Services, aws_error_text
 from recycler.workflow.state import HealthState
 
 # How each source says "healthy": elbv2 targets, classic ELB instances, Auto Scaling instances.
 PASSING_STATES = frozenset({"healthy", "InService", "Healthy"})
+FAILED_ACTIVITY = frozenset({"Failed", "Cancelled"})
+# Activities start a moment before the API call that caused them returns.
+CLOCK_SLACK = timedelta(seconds=5)
+# Scaling activity causes, as Auto Scaling words them ("At <time> a monitor alarm ... triggered policy
+# ... changing the desired capacity from 3 to 4. At <time> an instance was started in response to a
+# difference between desired and actual capacity, increasing the capacity from 3 to 4.").
+DESIRED_CHANGED = "changing the desired capacity"
+CAPACITY_GAP = "difference between desired and actual capacity"
+PLAIN_STATES = {
+    "Pending:Wait": "waiting in a launch lifecycle hook (Pending:Wait)",
+    "Pending:Proceed": "finishing its launch lifecycle hook (Pending:Proceed)",
+    "Pending": "launching (Pending)",
+    "Terminating:Wait": "being drained by a termination lifecycle hook (Terminating:Wait)",
+}
+
+
+def launched_by_us(activity: Activity, surge_from: int | None) -> bool | None:
+    """True: the launch our terminate (or surge) caused; False: a launch for another reason, such as a
+    scaling policy; None: the cause does not say."""
+    cause = activity.cause
+    if surge_from is not None:
+        ours = f"{DESIRED_CHANGED} from {surge_from} to {surge_from + 1}"
+        if ours in cause and "user request" in cause:
+            return True
+        return False if DESIRED_CHANGED in cause else None
+    # Our terminate keeps desired capacity as it was: the launch closes the gap it opened.
+    if DESIRED_CHANGED in cause:
+        return False
+    return True if CAPACITY_GAP in cause else None
+
+
+def plain(instance: InstanceSnapshot) -> str:
+    state = PLAIN_STATES.get(instance.lifecycle_state, instance.lifecycle_state)
+    return f"{instance.instance_id} is {state}"
 
 
 @dataclass
 class HealthCheck:
-    """One poll of 'is the group healthy again with a new instance in service?' (design.md §6)."""
+    """One poll of 'is the group healthy again, with our replacement in service?'."""
 
     services: Services
     group: str
     before: frozenset[str]
-    desired: int
+    desired_at_act: int
     acted_at: str
     poll_seconds: int
     timeout: int
+    surge_from: int | None = None  # desired before our surge; None in replace mode
 
     def poll(self, state: HealthState) -> HealthState:
         attempt = state.attempt + 1
@@ -54,26 +97,49 @@ class HealthCheck:
 
     def _evaluate(self, state: HealthState, started: datetime) -> HealthState:
         fleet = self.services.fleet
-        for activity in fleet.recent_activities(self.group, limit=10):
-            if activity.status in ("Failed", "Cancelled") and (
-                activity.start_time is None or activity.start_time >= started - timedelta(seconds=5)
-            ):
-                text = f"{activity.status}: {activity.description} - {activity.message}"
-                return replace(
-                    state, status="failed", reason="launch failed", detail=text, last_activity=text
-                )
+        activities = [
+            a
+            for a in fleet.recent_activities(self.group, limit=20)
+            if a.start_time is None or a.start_time >= started - CLOCK_SLACK
+        ]
         raw = fleet.describe_group(self.group)
         if raw is None:
             return replace(
-                state,
-                status="failed",
-                reason="group deleted",
-                detail="the group disappeared while waiting",
+                state, status="failed", reason="group deleted", detail="the group disappeared while waiting"
             )
         snapshot = group_snapshot(raw)
         new = [i for i in snapshot.instances if i.instance_id not in self.before]
+        seen = state.new_instances + tuple(
+            i.instance_id for i in new if i.instance_id not in state.new_instances
+        )
+        state = replace(
+            state,
+            desired=snapshot.desired_capacity,
+            new_instances=seen,
+            scaling=self._scaling_note(snapshot.desired_capacity, activities),
+        )
+        others = {
+            a.instance_id for a in activities if a.is_launch and launched_by_us(a, self.surge_from) is False
+        }
+        replacement_id = state.replacement or self._identify(activities, new, others)
+        state = replace(state, replacement=replacement_id)
+        # Checked after the group is read, so a failed surge still knows which instance to remove.
+        failed = self._own_failed_launch(activities)
+        if failed is not None:
+            text = f"{failed.status}: {failed.description} - {failed.message}"
+            return replace(state, status="failed", reason="launch failed", detail=text, last_activity=text)
+        present = {i.instance_id: i for i in snapshot.instances}
         healthy = [i for i in snapshot.instances if i.in_service_and_healthy]
-        broken = [i for i in new if i.health_status != "Healthy"]
+
+        if replacement_id is not None and replacement_id not in present:
+            return self._replacement_gone(state, replacement_id, healthy, snapshot.desired_capacity, new)
+
+        # Unknown replacement (activities do not say): any new instance not launched for another
+        # reason may be ours, and any of them failing counts as ours failing.
+        candidates = (
+            [present[replacement_id]] if replacement_id else [i for i in new if i.instance_id not in others]
+        )
+        broken = [i for i in candidates if i.health_status != "Healthy"]
         if broken:
             return replace(
                 state,
@@ -84,30 +150,23 @@ class HealthCheck:
                 detail=f"{broken[0].instance_id} is {broken[0].lifecycle_state}/{broken[0].health_status}",
                 checks={"auto-scaling": broken[0].health_status},
             )
-        ready = [i for i in new if i.in_service_and_healthy]
+        ready = [i for i in candidates if i.in_service_and_healthy]
         if not ready:
-            pending = ", ".join(f"{i.instance_id}={i.lifecycle_state}" for i in new) or "none yet"
-            return replace(state, status="waiting", detail=f"no new InService instance (new: {pending})")
-        replacement = ready[0]
-        checks: dict[str, str] = {"auto-scaling": "Healthy"}
-        checks.update(
-            {
-                f"target-group {arn.split(':')[-1]}": s
-                for arn, s in fleet.target_health(snapshot.target_group_arns, replacement.instance_id).items()
-            }
-        )
-        checks.update(
-            {
-                f"elb {name}": s
-                for name, s in fleet.classic_health(
-                    snapshot.load_balancer_names, replacement.instance_id
-                ).items()
-            }
-        )
+            waiting = "; ".join(plain(i) for i in candidates) or "no new instance yet"
+            return replace(state, status="waiting", detail=self._with_victim(waiting, snapshot.instances))
+        chosen = ready[0]
+        checks = self._load_balancer_checks(snapshot.target_group_arns, snapshot.load_balancer_names, chosen)
+        state = replace(state, replacement=chosen.instance_id, checks=checks)
+
+        # Scale-out instances still launching are the group's business, not a failed recycle.
+        launching_others = [
+            i for i in new if i.instance_id != chosen.instance_id and i.lifecycle_state.startswith("Pending")
+        ]
+        required = snapshot.desired_capacity - len(launching_others)
+        if len(healthy) < required:
+            detail = f"{len(healthy)}/{snapshot.desired_capacity} InService+Healthy"
+            return replace(state, status="waiting", detail=self._with_victim(detail, snapshot.instances))
         not_passing = {name: s for name, s in checks.items() if s not in PASSING_STATES}
-        state = replace(state, replacement=replacement.instance_id, checks=checks)
-        if len(healthy) < self.desired:
-            return replace(state, status="waiting", detail=f"{len(healthy)}/{self.desired} InService+Healthy")
         if not_passing:
             bad = ", ".join(f"{name}={s}" for name, s in not_passing.items())
             return replace(state, status="waiting", detail=f"load balancer checks pending: {bad}")
@@ -115,5 +174,90 @@ class HealthCheck:
             state,
             status="healthy",
             detail="all checks passed",
-            replacement_image=fleet.image_of(replacement.instance_id),
+            replacement_image=fleet.image_of(chosen.instance_id),
         )
+
+    def _own_failed_launch(self, activities: Sequence[Activity]) -> Activity | None:
+        """A Failed/Cancelled activity since we acted, unless its cause says someone else's launch."""
+        return next(
+            (
+                a
+                for a in activities
+                if a.status in FAILED_ACTIVITY and launched_by_us(a, self.surge_from) is not False
+            ),
+            None,
+        )
+
+    def _identify(
+        self, activities: Sequence[Activity], new: Sequence[InstanceSnapshot], others: set[str | None]
+    ) -> str | None:
+        """Our replacement: the launch whose cause is our action, else the only new instance that no
+        activity attributes to someone else, else unknown for now."""
+        new_ids = {i.instance_id for i in new}
+        ours = sorted(
+            (
+                a
+                for a in activities
+                if a.is_launch and a.instance_id in new_ids and launched_by_us(a, self.surge_from)
+            ),
+            key=lambda a: a.start_time or datetime.min,
+        )
+        if ours:
+            return ours[0].instance_id
+        unattributed = [i.instance_id for i in new if i.instance_id not in others]
+        return unattributed[0] if len(unattributed) == 1 else None
+
+    def _replacement_gone(
+        self,
+        state: HealthState,
+        replacement_id: str,
+        healthy: Sequence[InstanceSnapshot],
+        desired: int,
+        new: Sequence[InstanceSnapshot],
+    ) -> HealthState:
+        """The replacement left the group before we verified it (a scale-in picked it): not a failure
+        once the group is healthy at its current desired capacity."""
+        if len(healthy) < desired:
+            return replace(
+                state,
+                status="waiting",
+                detail=f"replacement {replacement_id} left the group (scaled in); "
+                f"{len(healthy)}/{desired} InService+Healthy",
+            )
+        # The AMI check looks at what was launched after our action: a remaining new instance, or the
+        # scaled-in replacement itself (EC2 still describes terminated instances for a while).
+        survivors = [i.instance_id for i in new if i.in_service_and_healthy]
+        image = self.services.fleet.image_of(survivors[0] if survivors else replacement_id)
+        return replace(
+            state,
+            status="healthy",
+            replacement_scaled_in=True,
+            replacement_image=image,
+            detail=f"replacement {replacement_id} was scaled in before it was verified; "
+            f"the group is healthy at desired {desired}",
+        )
+
+    def _load_balancer_checks(
+        self, target_groups: Sequence[str], load_balancers: Sequence[str], instance: InstanceSnapshot
+    ) -> dict[str, str]:
+        fleet = self.services.fleet
+        checks: dict[str, str] = {"auto-scaling": instance.health_status}
+        for arn, health in fleet.target_health(target_groups, instance.instance_id).items():
+            checks[f"target-group {arn.split(':')[-1]}"] = health
+        for name, health in fleet.classic_health(load_balancers, instance.instance_id).items():
+            checks[f"elb {name}"] = health
+        return checks
+
+    def _scaling_note(self, desired: int, activities: Sequence[Activity]) -> str:
+        notes = []
+        if desired != self.desired_at_act:
+            notes.append(f"desired capacity changed from {self.desired_at_act} to {desired} during the wait")
+        foreign = [a for a in activities if launched_by_us(a, self.surge_from) is False]
+        if foreign:
+            notes.append(f"other scaling activity: {foreign[0].description}")
+        return "; ".join(notes)
+
+    @staticmethod
+    def _with_victim(detail: str, instances: Sequence[InstanceSnapshot]) -> str:
+        draining = [plain(i) for i in instances if i.lifecycle_state.startswith("Terminating")]
+        return "; ".join([detail, *draining])

@@ -20,6 +20,7 @@ from recycler.workflow.health import HealthCheck
 from recycler.workflow.planning import run_level_guard
 from recycler.workflow.port import AWS_ERRORS, Port, Services, aws_error_text
 from recycler.workflow.state import Acted, Claim, Done, HealthState, Preflight, Published, RecycleItem
+from recycler.workflow.surge import surge
 
 logger = logging.getLogger(__name__)
 
@@ -90,53 +91,13 @@ class Recycle:
 
         before = frozenset(preflight.instances)
         if self.mode is Mode.SURGE:
-            return self._surge(before, preflight.desired)
+            return surge(self, before, preflight.desired)
         acted = self.port.step(
-            self.name("terminate"), lambda: self._terminate(decrement=False), Acted, at_most_once=True
+            self.name("terminate"), lambda: self.terminate_victim(decrement=False), Acted, at_most_once=True
         )
         if not acted.ok:
             return self.report("failed", "terminate-failed", acted.error)
-        return self._conclude(self._wait_healthy(before, preflight.desired, acted.at))
-
-    def _surge(self, before: frozenset[str], desired: int) -> GroupReport:
-        def grow() -> Acted:
-            try:
-                self.services.fleet.set_desired_capacity(self.group, desired + 1)
-            except AWS_ERRORS as error:
-                return Acted(ok=False, error=aws_error_text(error))
-            return Acted(ok=True, at=self.services.clock().isoformat())
-
-        grown = self.port.step(self.name("surge"), grow, Acted, at_most_once=True)
-        if not grown.ok:
-            return self.report("failed", "surge-failed", grown.error)
-        health = self._wait_healthy(before, desired + 1, grown.at)
-        if health.status != "healthy":
-            # Put the group back as it was: remove the unhealthy extra instance and the extra capacity.
-            self.port.step(
-                self.name("surge-rollback"),
-                lambda: self._rollback_surge(health, desired),
-                Done,
-                at_most_once=True,
-            )
-            return self._conclude(health)
-        acted = self.port.step(
-            self.name("terminate"), lambda: self._terminate(decrement=True), Acted, at_most_once=True
-        )
-        if not acted.ok:
-            return self.report("failed", "terminate-failed", f"surge instance kept; {acted.error}")
-        return self._conclude(health)
-
-    def _rollback_surge(self, health: HealthState, desired: int) -> Done:
-        fleet = self.services.fleet
-        try:
-            if health.replacement:
-                fleet.terminate(health.replacement, decrement=True)
-            else:
-                fleet.set_desired_capacity(self.group, desired)
-        except AWS_ERRORS as error:
-            logger.error("surge rollback failed", extra={"group": self.group, "error": aws_error_text(error)})
-            return Done(ok=False)
-        return Done(ok=True)
+        return self.conclude(self.wait_healthy(before, preflight.desired, acted.at))
 
     def _preflight(self) -> Preflight:
         """Re-read the group and run-level guards right before acting: the plan may be minutes old."""
@@ -204,7 +165,7 @@ class Recycle:
             )
         return Claim(ok=True)
 
-    def _terminate(self, *, decrement: bool) -> Acted:
+    def terminate_victim(self, *, decrement: bool) -> Acted:
         try:
             activity = self.services.fleet.terminate(self.victim.instance_id, decrement=decrement)
         except AWS_ERRORS as error:
@@ -215,19 +176,24 @@ class Recycle:
         )
         return Acted(ok=True, at=self.services.clock().isoformat())
 
-    def _wait_healthy(self, before: frozenset[str], desired: int, acted_at: str) -> HealthState:
+    def wait_healthy(
+        self, before: frozenset[str], desired: int, acted_at: str, surge_from: int | None = None
+    ) -> HealthState:
         poll_seconds = self.run_context.poll_seconds
         timeout = self.run_context.health_timeout_override or self.job.health_timeout_seconds
-        checker = HealthCheck(self.services, self.group, before, desired, acted_at, poll_seconds, timeout)
+        checker = HealthCheck(
+            self.services, self.group, before, desired, acted_at, poll_seconds, timeout, surge_from
+        )
         self.health = self.port.wait_until(self.name("health"), checker.poll, HealthState(), poll_seconds)
         return self.health
 
-    def _conclude(self, health: HealthState) -> GroupReport:
+    def conclude(self, health: HealthState, also: str = "") -> GroupReport:
+        """The report for a finished wait; `also` adds what was done afterwards (a surge rollback)."""
         if health.status != "healthy":
             return self.report(
                 "failed",
                 health.reason,
-                health.detail,
+                "; ".join(part for part in (health.detail, health.scaling, also) if part),
                 replacement=ReplacementReport(
                     instance_id=health.replacement, image_id=health.replacement_image, ami_refreshed=None
                 ),
@@ -236,11 +202,14 @@ class Recycle:
         image = health.replacement_image
         refreshed = None if image is None or self.victim.image_id is None else image != self.victim.image_id
         detail = self.job.detail
+        if health.replacement_scaled_in:
+            detail = health.detail
         if refreshed is False:
             detail = (
                 f"replacement runs the same AMI {image} as the victim: the launch template pins an old AMI"
             )
             logger.warning("stale AMI", extra={"group": self.group, "image_id": image})
+        detail = "; ".join(part for part in (detail, health.scaling) if part)
         return self.report(
             "recycled",
             "oldest-instance",

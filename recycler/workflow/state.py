@@ -187,6 +187,14 @@ class Done:
 
 
 @dataclass(frozen=True)
+class RolledBack:
+    """A failed surge undone (or not): what was done to the group, in words for the report."""
+
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
 class HealthState:
     """The health wait's polled state (design.md §6); `done` ends the wait."""
 
@@ -200,3 +208,9 @@ class HealthState:
     replacement_image: str | None = None
     checks: dict[str, str] = field(default_factory=dict)
     last_activity: str | None = None
+    # Every instance that joined the group since the terminate (or surge), in any lifecycle state:
+    # a failed surge removes exactly its own instance, even one still Pending.
+    new_instances: tuple[str, ...] = ()
+    desired: int = 0
+    scaling: str = ""  # what else changed the group while we waited, in plain words
+    replacement_scaled_in: bool = False

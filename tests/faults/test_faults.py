@@ -9,10 +9,7 @@ Row ids (F01...) are the README table's; tests/faults/test_matrix_doc.py keeps t
 from __future__ import annotations
 
 import threading
-from collections import Counter
-from collections.abc import Callable
-from collections.abc import Set as AbstractSet
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
@@ -20,91 +17,10 @@ from botocore.exceptions import ClientError
 
 from recycler.alerts import Alerts
 from recycler.fleet import Fleet
-from recycler.ledger import Ledger
 from recycler.local import emulator
-from recycler.local.port import LocalPort
-from recycler.models import ManualPayload, RunReport, Settings
-from recycler.workflow import Services, run
-from tests.conftest import REGION, Stack, World, invoke_durable
-
-Hook = Callable[[], None]
-T = TypeVar("T")
-
-
-class FaultPort(LocalPort):
-    """A local port that injects a fault right before or after a named step."""
-
-    def __init__(self, before: dict[str, Hook] | None = None, after: dict[str, Hook] | None = None) -> None:
-        super().__init__(sleep=lambda _: None)
-        self.before = dict(before or {})
-        self.after = dict(after or {})
-
-    def step(self, name: str, fn: Callable[[], T], kind: type[T], *, at_most_once: bool = False) -> T:
-        if name in self.before:
-            self.before.pop(name)()
-        result = super().step(name, fn, kind, at_most_once=at_most_once)
-        if name in self.after:
-            self.after.pop(name)()
-        return result
-
-
-def services(stack: Stack) -> Services:
-    session = stack.world.session
-    return Services(
-        fleet=Fleet(session),
-        ledger=Ledger(stack.table, session=session),
-        alerts=Alerts(stack.topic_arn, session),
-        region=REGION,
-    )
-
-
-def recycle(
-    stack: Stack,
-    port: LocalPort | None = None,
-    settings: Settings | None = None,
-    **payload: Any,
-) -> RunReport:
-    payload = {"poll_seconds": 5, "health_timeout_seconds": 60, **payload}
-    return run(
-        port or FaultPort(),
-        services(stack),
-        settings or Settings(failures_before_stop=10),
-        ManualPayload(**payload),
-    )
-
-
-def healthy(world: World) -> dict[str, int]:
-    groups = world.autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]
-    return {
-        g["AutoScalingGroupName"]: sum(
-            1 for i in g["Instances"] if i["LifecycleState"] == "InService" and i["HealthStatus"] == "Healthy"
-        )
-        for g in groups
-    }
-
-
-def assert_no_worse(
-    before: dict[str, int], after: dict[str, int], in_flight: AbstractSet[str] = frozenset()
-) -> None:
-    for group, count in before.items():
-        if group not in after:
-            continue  # deleted by the fault itself
-        allowed = count - 1 if group in in_flight else count
-        assert after[group] >= allowed, f"{group}: {count} healthy before, {after[group]} after"
-
-
-def outcome(report: RunReport, group: str) -> tuple[str, str]:
-    found = next(g for g in report.groups if g.group == group)
-    return found.outcome, found.reason
-
-
-def per_group(terminations: list[tuple[str, bool]], world: World) -> Counter[str]:
-    owners = {}
-    for group in world.autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]:
-        for instance in group["Instances"]:
-            owners[instance["InstanceId"]] = group["AutoScalingGroupName"]
-    return Counter(owners.get(i, i) for i, _ in terminations)
-
+from recycler.models import RunReport, Settings
+from tests.conftest import Stack, invoke_durable
+from tests.faults.harness import FaultPort, assert_no_worse, healthy, outcome, per_group, recycle
 
 # ---- F01 throttling ---------------------------------------------------------------------------
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.faults import test_faults
+from tests.faults import test_faults, test_living_fleet, test_surge
+
+FAULT_MODULES = (test_faults, test_living_fleet, test_surge)
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -15,7 +17,7 @@ def test_reliability_table_matches_the_fault_tests() -> None:
     section = README.read_text().split("## Reliability", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| (F\d\d) \|.*\| `(test_f\d\d_\w+)` \| ✅ \|$", section, flags=re.MULTILINE)
     documented = {name for _, name in rows}
-    implemented = {name for name in dir(test_faults) if re.match(r"test_f\d\d_", name)}
+    implemented = {name for module in FAULT_MODULES for name in dir(module) if re.match(r"test_f\d\d_", name)}
     assert documented == implemented
     assert all(name.startswith(f"test_{fid.lower()}_") for fid, name in rows)
-    assert {fid for fid, _ in rows} == {f"F{n:02d}" for n in range(1, 15)}
+    assert {fid for fid, _ in rows} == {f"F{n:02d}" for n in range(1, 25)}
