@@ -20,6 +20,7 @@ from aws_durable_execution_sdk_python.config import (
     StepConfig,
     StepSemantics,
 )
+from aws_durable_execution_sdk_python.exceptions import UnrecoverableError
 from aws_durable_execution_sdk_python.retries import RetryPresets
 from aws_durable_execution_sdk_python.waits import WaitForConditionConfig, WaitForConditionDecision
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -92,6 +93,9 @@ class DurablePort:
         )
         result.throw_if_error()
         return [decode(kind, data) for data in result.get_results()]
+
+    def is_fatal(self, error: Exception) -> bool:
+        return isinstance(error, UnrecoverableError)
 
 
 @functools.lru_cache(maxsize=4)

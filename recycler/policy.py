@@ -33,6 +33,7 @@ class Reason(StrEnum):
     NO_CANDIDATE = "no-candidate"
     RUN_LIMIT = "run-limit"
     STOPPED_AFTER_FAILURES = "stopped-after-failures"
+    DEFERRED_BUDGET = "deferred-budget"
 
 
 class Mode(StrEnum):
@@ -312,20 +313,26 @@ def decide(
     )
 
 
-def limit_run(decisions: Iterable[Decision], max_groups: int) -> list[Decision]:
-    """Keep at most max_groups recycles, oldest instances first; the rest skip with run-limit."""
-    decided = list(decisions)
-    recyclable = sorted(
-        (d for d in decided if d.recycle),
+def oldest_first(decisions: Iterable[Decision]) -> list[Decision]:
+    """The planned recycles in the order a run takes them: oldest victim first."""
+    return sorted(
+        (d for d in decisions if d.recycle),
         key=lambda d: (d.victim.launch_time if d.victim and d.victim.launch_time else datetime.max, d.group),
     )
-    chosen = {d.group for d in recyclable[:max_groups]}
-    return [
-        d
-        if not d.recycle or d.group in chosen
-        else d.skipped(Reason.RUN_LIMIT, f"at most {max_groups} groups per run; oldest first")
-        for d in decided
-    ]
+
+
+def keep_first(decisions: Iterable[Decision], count: int, reason: Reason, detail: str) -> list[Decision]:
+    """Keep the first `count` recycles (oldest first); the rest skip with `reason`."""
+    decided = list(decisions)
+    chosen = {d.group for d in oldest_first(decided)[:count]}
+    return [d if not d.recycle or d.group in chosen else d.skipped(reason, detail) for d in decided]
+
+
+def limit_run(decisions: Iterable[Decision], max_groups: int) -> list[Decision]:
+    """Keep at most max_groups recycles, oldest instances first; the rest skip with run-limit."""
+    return keep_first(
+        decisions, max_groups, Reason.RUN_LIMIT, f"at most {max_groups} groups per run; oldest first"
+    )
 
 
 @dataclass(frozen=True)

@@ -133,18 +133,40 @@ def stack(world: World, monkeypatch: pytest.MonkeyPatch) -> Stack:
     return Stack(world=world, table="recycler-ledger", topic_arn=topic_arn, queue_url=queue_url)
 
 
-def invoke_durable(event: Any, timeout: int = 300) -> tuple[str, dict[str, Any] | None, str]:
-    """The real Lambda handler under the durable test runner (waits skipped, replays like Lambda):
-    (execution status, RunReport or None, error text)."""
+@dataclass
+class DurableRun:
+    status: str
+    report: dict[str, Any] | None
+    error: str
+    operations: list[Any]
+
+
+def run_durable(event: Any, timeout: int = 300) -> DurableRun:
+    """The real Lambda handler under the durable test runner (waits skipped, replays like Lambda).
+
+    The runner enforces none of Lambda's durable limits; this does, as Lambda would: an execution
+    with more operations than AWS documents (3,000) FAILS, whatever it did before.
+    """
     from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
 
     from recycler.handler import durable_handler
+    from recycler.workflow.budget import OPERATIONS_LIMIT
 
     with DurableFunctionTestRunner(handler=durable_handler, skip_time=True) as runner:
         result = runner.run(input=json.dumps(event), execution_timeout=timeout)
     error = result.error
     error_text = json.dumps(error.to_dict()) if hasattr(error, "to_dict") else str(error or "")
-    return result.status.name, json.loads(result.result) if result.result else None, error_text
+    operations = result.get_all_operations()
+    status = result.status.name
+    if len(operations) > OPERATIONS_LIMIT:
+        status, error_text = "FAILED", f"{len(operations)} operations exceed the limit of {OPERATIONS_LIMIT}"
+    return DurableRun(status, json.loads(result.result) if result.result else None, error_text, operations)
+
+
+def invoke_durable(event: Any, timeout: int = 300) -> tuple[str, dict[str, Any] | None, str]:
+    """(execution status, RunReport or None, error text) of run_durable."""
+    done = run_durable(event, timeout)
+    return done.status, done.report if done.status != "FAILED" else None, done.error
 
 
 @pytest.fixture

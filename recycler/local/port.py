@@ -58,6 +58,9 @@ class LocalPort:
         with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix=name) as pool:
             return list(pool.map(branch, items))
 
+    def is_fatal(self, error: Exception) -> bool:
+        return False
+
 
 def local_services(settings: Settings, session: boto3.Session | None = None) -> Services:
     """The adapters for a run from this machine; says what is skipped when the stack is not set up."""

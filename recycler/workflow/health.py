@@ -24,6 +24,8 @@ from recycler.workflow.state import HealthState
 # How each source says "healthy": elbv2 targets, classic ELB instances, Auto Scaling instances.
 PASSING_STATES = frozenset({"healthy", "InService", "Healthy"})
 FAILED_ACTIVITY = frozenset({"Failed", "Cancelled"})
+# Bounds that keep one checkpointed poll under budget.POLL_STATE_BYTES (a test holds them to it).
+DETAIL_CHARS, SCALING_CHARS, MAX_CHECKS, MAX_NEW_INSTANCES = 240, 160, 4, 6
 # Activities start a moment before the API call that caused them returns.
 CLOCK_SLACK = timedelta(seconds=5)
 # Scaling activity causes, as Auto Scaling words them ("At <time> a monitor alarm ... triggered policy
@@ -52,6 +54,19 @@ def launched_by_us(activity: Activity, surge_from: int | None) -> bool | None:
     if DESIRED_CHANGED in cause:
         return False
     return True if CAPACITY_GAP in cause else None
+
+
+def trimmed(state: HealthState) -> HealthState:
+    """Every poll is checkpointed whole: keep the state within budget.POLL_STATE_BYTES."""
+    checks = dict(list(state.checks.items())[:MAX_CHECKS])
+    return replace(
+        state,
+        detail=state.detail[:DETAIL_CHARS],
+        scaling=state.scaling[:SCALING_CHARS],
+        last_activity=state.last_activity[:DETAIL_CHARS] if state.last_activity else None,
+        checks={name[:80]: value[:40] for name, value in checks.items()},
+        new_instances=state.new_instances[:MAX_NEW_INSTANCES],
+    )
 
 
 def plain(instance: InstanceSnapshot) -> str:
@@ -93,7 +108,7 @@ class HealthCheck:
                 reason=f"replacement unhealthy after {self.timeout} s",
                 detail=f"timed out waiting: {state.detail}",
             )
-        return replace(state, done=state.status != "waiting")
+        return trimmed(replace(state, done=state.status != "waiting"))
 
     def _evaluate(self, state: HealthState, started: datetime) -> HealthState:
         fleet = self.services.fleet

@@ -15,6 +15,7 @@ from recycler import policy
 from recycler.fleet import group_snapshot
 from recycler.models import GroupReport, ManualPayload, Settings, VictimReport
 from recycler.policy import Decision, InstanceSnapshot, Mode, Reason
+from recycler.workflow import budget
 from recycler.workflow.port import Services
 from recycler.workflow.state import (
     CHECKPOINT_BUDGET_BYTES,
@@ -67,12 +68,28 @@ def plan(
             for d in decisions
         ]
     decisions = policy.limit_run(decisions, payload.max_groups or settings.max_groups_per_run)
+    decisions = defer_over_budget(decisions, settings, payload)
 
     stop = run_level_guard(services, settings, now)
     if stop is not None:
         reason, detail = stop
         decisions = [d.skipped(reason, detail) if d.recycle else d for d in decisions]
     return decisions
+
+
+def defer_over_budget(
+    decisions: list[Decision], settings: Settings, payload: ManualPayload
+) -> list[Decision]:
+    """Plan only the recycles one durable execution can hold (budget.py); the rest are deferred."""
+    ordered = policy.oldest_first(decisions)
+    timeouts = [payload.health_timeout_seconds or d.health_timeout_seconds for d in ordered]
+    poll_seconds = payload.poll_seconds or settings.poll_seconds
+    fit = budget.recycles_that_fit(
+        [d.mode for d in ordered], timeouts, poll_seconds, settings.max_concurrency
+    )
+    if fit == len(ordered):
+        return decisions
+    return policy.keep_first(decisions, fit, Reason.DEFERRED_BUDGET, budget.describe_limit(fit))
 
 
 def run_level_guard(services: Services, settings: Settings, now: datetime) -> tuple[Reason, str] | None:

@@ -62,6 +62,11 @@ class Port(Protocol):
         """fn(branch_port, item) for every item, at most max_concurrency at a time, results in order."""
         ...
 
+    def is_fatal(self, error: Exception) -> bool:
+        """True for the runtime's own errors (a checkpoint that failed, a replay that diverged): they
+        must end the execution, never be reported as one group's failure."""
+        ...
+
 
 @dataclass
 class Services:

@@ -49,6 +49,8 @@ class Recycle:
         self.mode = item.job.mode
         self.victim = item.job.victim
         self.health = HealthState()
+        self.acted = ""  # what this recycle already did to the group, for an internal-error report
+        self.claimed = False  # the ledger records an outcome only for a claim this run holds
 
     def name(self, what: str) -> str:
         return f"{self.group}:{what}"
@@ -69,7 +71,13 @@ class Recycle:
         )
 
     def run(self) -> GroupReport:
-        report = self._recycle()
+        try:
+            report = self._recycle()
+        except Exception as error:
+            # A bug or a response shape we did not expect fails this group, never the whole run.
+            if self.port.is_fatal(error):
+                raise
+            report = self._internal_error(error)
         if report.outcome == "failed" and self.services.alerts:
             context = {"checks": self.health.checks, "last_activity": self.health.last_activity}
             subject, body = failure_message(report, self.run_context.run_id, self.services.region, context)
@@ -77,9 +85,37 @@ class Recycle:
                 self.name("alert"), lambda: publish(self.services, subject, body), Published
             )
             report.alert_published = published.ok
-        if report.outcome in ("recycled", "failed") and self.services.ledger:
+        if report.outcome in ("recycled", "failed") and self.claimed and self.services.ledger:
             self.port.step(self.name("ledger"), lambda: self._finish_ledger(report), Done)
         return report
+
+    def _internal_error(self, error: Exception) -> GroupReport:
+        logger.exception("internal error", extra={"group": self.group, "acted": self.acted})
+        # The durable runtime wraps what a step raised and names the original type in error_type.
+        kind = str(getattr(error, "error_type", None) or type(error).__name__).rsplit(".", 1)[-1]
+        detail = f"{kind}: {str(error)[:200]}"
+        if self.acted:
+            state = self.port.step(self.name("group-after-error"), self._group_health, Preflight)
+            detail += f"; {self.acted} before the error; the group now: {state.detail}"
+        else:
+            detail += "; nothing was terminated"
+        return self.report("failed", "internal-error", detail)
+
+    def _group_health(self) -> Preflight:
+        """One read of the group's health after an internal error, for the report and the alert."""
+        try:
+            raw = self.services.fleet.describe_group(self.group)
+        except Exception as error:  # the read that failed may be the one that raised the error
+            return Preflight(ok=False, detail=f"unreadable ({type(error).__name__}: {error})")
+        if raw is None:
+            return Preflight(ok=False, detail="deleted")
+        snapshot = group_snapshot(raw)
+        healthy = sum(1 for i in snapshot.instances if i.in_service_and_healthy)
+        return Preflight(
+            ok=healthy >= snapshot.desired_capacity,
+            detail=f"{healthy}/{snapshot.desired_capacity} InService+Healthy",
+            desired=snapshot.desired_capacity,
+        )
 
     def _recycle(self) -> GroupReport:
         preflight = self.port.step(self.name("preflight"), self._preflight, Preflight)
@@ -88,6 +124,7 @@ class Recycle:
         claim = self.port.step(self.name("claim"), self._claim, Claim)
         if not claim.ok:
             return self.report("failed" if claim.failed else "skipped", claim.reason, claim.detail)
+        self.claimed = True
 
         before = frozenset(preflight.instances)
         if self.mode is Mode.SURGE:
@@ -97,6 +134,7 @@ class Recycle:
         )
         if not acted.ok:
             return self.report("failed", "terminate-failed", acted.error)
+        self.acted = f"victim {self.victim.instance_id} was terminated"
         return self.conclude(self.wait_healthy(before, preflight.desired, acted.at))
 
     def _preflight(self) -> Preflight:

@@ -41,6 +41,7 @@ def surge(recycle: Recycle, before: frozenset[str], desired: int) -> GroupReport
     grown = port.step(recycle.name("surge"), grow, Acted, at_most_once=True)
     if not grown.ok:
         return recycle.report("failed", "surge-failed", grown.error)
+    recycle.acted = f"desired capacity was raised to {desired + 1} for the surge"
     health = recycle.wait_healthy(before, desired + 1, grown.at, surge_from=desired)
     if health.status != "healthy":
         rolled_back = port.step(

@@ -120,6 +120,20 @@ REMOVALS = (
         "    grown = grow()",
         "f24",
     ),
+    Removal(
+        "one group's unexpected exception is caught at its boundary",
+        "recycler/workflow/recycle.py",
+        "        except Exception as error:\n            # A bug",
+        "        except ArithmeticError as error:\n            # A bug",
+        "f25",
+    ),
+    Removal(
+        "a run plans no more recycles than one durable execution holds",
+        "recycler/workflow/planning.py",
+        "    decisions = defer_over_budget(decisions, settings, payload)",
+        "    decisions = list(decisions)",
+        "f26",
+    ),
 )
 
 

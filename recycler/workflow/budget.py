@@ -1,0 +1,79 @@
+"""What one durable execution may hold, from AWS's documented limits, and what a run costs.
+
+AWS Lambda durable functions: at most 3,000 operations per execution (CloudWatch metric
+DurableExecutionOperations), 100 MB of checkpoint data written per execution, 256 KB per checkpoint.
+Lambda fails an execution that goes past a limit, wherever it is, even after it terminated instances:
+so recycler plans no more recycles than fit, with a margin, and defers the rest (reason
+`deferred-budget`); they have the oldest instances left, so the next run takes them first.
+
+The costs below are the workflow's own structure, counted (tests/integration/test_durable_budget.py
+pins them against the operations the durable test runner records).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from recycler.policy import Mode
+
+OPERATIONS_LIMIT = 3_000
+STORAGE_LIMIT_BYTES = 100 * 1024 * 1024
+CHECKPOINT_LIMIT_BYTES = 256 * 1024
+# Room for what the counts below do not know about (SDK bookkeeping, a future step).
+OPERATIONS_MARGIN = 0.9
+STORAGE_MARGIN = 0.5
+
+# start, plan, metrics, the run summary alert; plus one map operation per wave of max_concurrency.
+RUN_OPERATIONS = 4
+# Worst case per recycle, failure paths included:
+#   replace: branch, preflight, claim, terminate, health wait, group read after an internal error,
+#            alert, ledger;
+#   surge:   branch, preflight, claim, surge, health wait, terminate, terminate retry, rollback,
+#            group read after an internal error, alert, ledger.
+RECYCLE_OPERATIONS = {Mode.REPLACE: 8, Mode.SURGE: 11}
+# One health poll checkpoints the whole HealthState; recycler keeps it under this size (health.py
+# trims free text), and every other step of a recycle together stays under RECYCLE_STEP_BYTES.
+POLL_STATE_BYTES = 1536
+RECYCLE_STEP_BYTES = 8 * 1024
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How many more operations and bytes one execution can take."""
+
+    operations: int = int(OPERATIONS_LIMIT * OPERATIONS_MARGIN) - RUN_OPERATIONS
+    storage_bytes: int = int(STORAGE_LIMIT_BYTES * STORAGE_MARGIN)
+
+
+def recycle_storage_bytes(health_timeout_seconds: int, poll_seconds: int) -> int:
+    """Checkpoint bytes one recycle may write: every poll until the timeout, plus its other steps."""
+    polls = math.ceil(health_timeout_seconds / max(poll_seconds, 1)) + 1
+    return polls * POLL_STATE_BYTES + RECYCLE_STEP_BYTES
+
+
+def recycles_that_fit(
+    modes: Sequence[Mode],
+    health_timeouts: Sequence[int],
+    poll_seconds: int,
+    max_concurrency: int,
+    budget: Budget | None = None,
+) -> int:
+    """How many of these recycles (in order) one execution can hold within the budget."""
+    left = budget or Budget()
+    operations, storage = left.operations, left.storage_bytes
+    for count, (mode, timeout) in enumerate(zip(modes, health_timeouts, strict=True)):
+        operations -= RECYCLE_OPERATIONS[mode] + (1 if count % max_concurrency == 0 else 0)
+        storage -= recycle_storage_bytes(timeout, poll_seconds)
+        if operations < 0 or storage < 0:
+            return count
+    return len(modes)
+
+
+def describe_limit(fit: int) -> str:
+    return (
+        f"one run holds {fit} recycles within AWS's durable execution limits "
+        f"({OPERATIONS_LIMIT:,} operations, {STORAGE_LIMIT_BYTES // 2**20} MB written); "
+        "deferred to the next run"
+    )

@@ -1,0 +1,172 @@
+"""Fault matrix F25-F26 and the budget they rely on: Lambda's durable limits and failure isolation,
+under the durable test runner.
+
+run_durable fails an execution past AWS's documented 3,000 operations, as Lambda would; the counts in
+recycler/workflow/budget.py are pinned here against the operations the runner records.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from recycler.fleet import Fleet
+from recycler.local import emulator
+from recycler.local.port import LocalPort
+from recycler.models import ManualPayload, Settings
+from recycler.policy import Mode
+from recycler.workflow import Services, budget, run
+from recycler.workflow.health import trimmed
+from recycler.workflow.state import HealthState, checkpoint_size
+from tests.conftest import Stack, run_durable
+
+
+def names(done: Any) -> Counter[str]:
+    return Counter(str(getattr(op, "name", "")) for op in done.operations)
+
+
+def test_a_recycle_costs_what_the_budget_counts(stack: Stack) -> None:
+    stack.world.group("web", [5, 4])
+    done = run_durable({})
+    assert done.status == "SUCCEEDED"
+    # start, plan, metrics + one map + branch, preflight, claim, terminate, health, ledger
+    assert len(done.operations) == budget.RUN_OPERATIONS - 1 + 1 + 6
+    assert budget.RECYCLE_OPERATIONS[Mode.REPLACE] >= 6
+
+
+def test_a_failed_surge_costs_no_more_than_the_budget_counts(stack: Stack) -> None:
+    stack.world.group("solo", [5], tags={"recycler:mode": "surge"}, max_size=2)
+    emulator.sabotage("solo", "unhealthy")
+    done = run_durable({})
+    assert done.report is not None and done.report["groups"][0]["outcome"] == "failed"
+    per_recycle = len(done.operations) - budget.RUN_OPERATIONS - 1  # minus the run's own and the map
+    assert per_recycle <= budget.RECYCLE_OPERATIONS[Mode.SURGE]
+    assert names(done)["solo:surge-rollback"] == 1
+
+
+def test_one_poll_stays_within_the_checkpoint_bytes_the_budget_counts() -> None:
+    worst = HealthState(
+        status="waiting",
+        attempt=10_000,
+        elapsed=864_000.0,
+        reason="replacement unhealthy after 86400 s",
+        detail="x" * 5_000,
+        replacement="i-0123456789abcdef0",
+        replacement_image="ami-0123456789abcdef0",
+        checks={f"target-group {'t' * 200}/{n}": "unhealthy" * 20 for n in range(50)},
+        last_activity="y" * 5_000,
+        new_instances=tuple(f"i-{n:017x}" for n in range(100)),
+        desired=1000,
+        scaling="z" * 5_000,
+    )
+    assert checkpoint_size(trimmed(worst)) <= budget.POLL_STATE_BYTES
+
+
+def test_storage_bounds_a_run_with_long_waits() -> None:
+    # One-second polls for an hour: 3,601 checkpoints of one recycle's health state.
+    fit = budget.recycles_that_fit([Mode.REPLACE] * 100, [3600] * 100, 1, 5)
+    per_recycle = budget.recycle_storage_bytes(3600, 1)
+    assert fit == budget.Budget().storage_bytes // per_recycle < 100
+    assert fit * per_recycle <= budget.STORAGE_LIMIT_BYTES
+
+
+def test_f26_a_run_over_550_due_groups_stays_inside_the_operation_limit(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    due = 550
+    for n in range(due):
+        stack.world.group(f"g{n:03d}", [5 + n / 1000, 4])
+    done = run_durable({"max_groups": 1000}, timeout=900)
+    assert done.status == "SUCCEEDED", done.error
+    assert len(done.operations) <= budget.OPERATIONS_LIMIT
+    report = done.report
+    assert report is not None
+    recycled = sorted(g["group"] for g in report["groups"] if g["outcome"] == "recycled")
+    # A report this large keeps its skipped groups as counts by reason (each is logged on its own).
+    deferred = report["skipped_groups_omitted"]["deferred-budget"]
+    assert len(recycled) + deferred == due == report["summary"]["recycled"] + report["summary"]["skipped"]
+    assert len(terminations) == len(recycled) >= 300
+    # The oldest instances go first: here the higher-numbered groups.
+    assert recycled == [f"g{n:03d}" for n in range(due - len(recycled), due)]
+
+
+def test_deferred_groups_say_which_limit_deferred_them(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    for n in range(12):
+        stack.world.group(f"g{n:02d}", [5 + n, 4])
+    # An execution with room for four recycles (and the map operation of their wave).
+    small = budget.Budget(operations=4 * budget.RECYCLE_OPERATIONS[Mode.REPLACE] + 1)
+    monkeypatch.setattr(budget, "Budget", lambda: small)
+    report = run(
+        LocalPort(sleep=lambda _: None),
+        Services(Fleet(stack.world.session)),
+        Settings(),
+        ManualPayload(dry_run=True),
+    )
+    planned = sorted(g.group for g in report.groups if g.outcome == "planned")
+    deferred = [g for g in report.groups if g.reason == "deferred-budget"]
+    assert planned == ["g08", "g09", "g10", "g11"]  # the oldest instances first
+    assert len(deferred) == 8 and "3,000 operations" in deferred[0].detail
+
+
+# ---- an unexpected exception in one group ---------------------------------------------------------
+
+
+def break_group(monkeypatch: pytest.MonkeyPatch, where: str, group_victim: dict[str, str]) -> None:
+    """Raise a non-AWS exception for group 'b' only, in its preflight, terminate or health poll."""
+    terminated: list[str] = []
+    describe, terminate = Fleet.describe_group, Fleet.terminate
+
+    def describe_group(self: Fleet, name: str) -> Any:
+        if name == "b" and (where == "preflight" or (where == "health" and terminated)):
+            raise KeyError("LaunchTemplate")  # a response shape we did not expect
+        return describe(self, name)
+
+    def terminate_instance(self: Fleet, instance_id: str, *, decrement: bool) -> str:
+        if instance_id == group_victim["b"]:
+            if where == "terminate":
+                raise ValueError("bug in terminate")
+            terminated.append(instance_id)
+        return terminate(self, instance_id, decrement=decrement)
+
+    monkeypatch.setattr(Fleet, "describe_group", describe_group)
+    monkeypatch.setattr(Fleet, "terminate", terminate_instance)
+
+
+@pytest.mark.parametrize("where", ["preflight", "terminate", "health"])
+def test_f25_an_internal_error_in_one_group_fails_only_that_group(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    monkeypatch.setenv("RECYCLER_FAILURES_BEFORE_STOP", "5")
+    victims = {name: stack.world.group(name, [9, 5])[0] for name in ("a", "b", "c")}
+    break_group(monkeypatch, where, victims)
+    done = run_durable({})
+    assert done.status == "SUCCEEDED", done.error
+    assert done.report is not None
+    groups = {g["group"]: g for g in done.report["groups"]}
+    assert groups["a"]["outcome"] == groups["c"]["outcome"] == "recycled"
+    b = groups["b"]
+    assert (b["outcome"], b["reason"]) == ("failed", "internal-error") and b["alert_published"]
+    assert b["detail"].startswith(("KeyError", "ValueError"))
+    if where == "health":
+        assert f"victim {victims['b']} was terminated before the error" in b["detail"]
+    else:
+        assert "nothing was terminated" in b["detail"]
+    alerts = stack.alerts()
+    alert = next((a for a in alerts if a["Subject"].startswith("recycler FAILED: b")), None)
+    assert alert is not None, [a["Subject"] for a in alerts]
+    assert "internal-error" in alert["Message"] and "Traceback" not in alert["Message"]
+    claims = [i["status"] for i in stack.ledger_items("b") if i["record"] == "claim"]
+    assert claims == ([] if where == "preflight" else ["failed"])  # claimed groups record the failure
+
+
+def test_budget_counts_one_map_operation_per_wave() -> None:
+    fit = budget.recycles_that_fit([Mode.REPLACE] * 1000, [900] * 1000, 15, 5)
+    per = budget.RECYCLE_OPERATIONS[Mode.REPLACE]
+    assert (
+        fit * per + math.ceil(fit / 5)
+        <= budget.Budget().operations
+        < (fit + 1) * per + math.ceil((fit + 1) / 5)
+    )
