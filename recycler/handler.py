@@ -27,6 +27,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from recycler.aws_errors import explain
 from recycler.models import RunReport, Settings, load_settings, parse_payload
 from recycler.workflow import Port, Services, run
 from recycler.workflow.port import Polled
@@ -163,7 +164,14 @@ def recycle(event: Any, context: DurableContext) -> dict[str, Any]:
     payload = parse_payload(event)
     settings = load_settings()
     context.set_logger(logger)
-    report = run(DurablePort(context), services_from(settings), settings, payload)
+    try:
+        report = run(DurablePort(context), services_from(settings), settings, payload)
+    except Exception as error:
+        # Still fails the execution (alarmed); the log says why in the words the CLI uses.
+        cause = explain(error)
+        if cause is not None:
+            logger.error(f"run failed: {cause}")
+        raise
     logger.set_correlation_id(report.run_id)
     context.step(lambda _: publish_metrics(report), name="metrics")
     logger.info("run finished", extra={"summary": report.summary.model_dump(), "run_id": report.run_id})

@@ -160,7 +160,7 @@ def parse_payload(event: Any) -> ManualPayload:
 
 
 # RECYCLER_* variables that are not settings (read by the CLI itself).
-NON_SETTING_VARIABLES = frozenset({"RECYCLER_VERBOSE"})
+NON_SETTING_VARIABLES = frozenset({"RECYCLER_VERBOSE", "RECYCLER_DEBUG"})
 ENV_PREFIX = "RECYCLER_"
 
 
@@ -227,6 +227,9 @@ class RunReport(BaseModel):
     groups: list[GroupReport]
     summary: Summary
     alerts_failed: list[str] = Field(default_factory=list)
+    # Which account and region the run read (the CLI asks STS once), so nobody drills the wrong one.
+    account: str | None = None
+    region: str | None = None
 
     @classmethod
     def build(

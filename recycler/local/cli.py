@@ -1,6 +1,8 @@
 """Operator CLI: `python -m recycler plan|run|demo` (design.md §9).
 
-Exit codes: 0 no group failed, 1 a group failed (or an alert was not delivered), 2 bad input.
+Exit codes: 0 no group failed, 1 a group failed (or an alert was not delivered), 2 bad input or
+could not run (no region, no credentials, endpoint unreachable, not authorized): one or two lines on
+stderr that name the problem and the fix; --debug (or RECYCLER_DEBUG=1) adds the traceback.
 With --json the RunReport is the only thing on stdout; logs and tables go to stderr.
 """
 
@@ -11,6 +13,7 @@ import logging
 import os
 import re
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -50,6 +53,11 @@ def _run_flags(parser: argparse.ArgumentParser) -> None:
         "--force", action="store_true", help="ignore min age and min interval (never safety guards)"
     )
     parser.add_argument("--report-file", metavar="PATH", help="also write the RunReport JSON to PATH")
+    parser.add_argument("--region", metavar="REGION", help="AWS region (default: AWS_REGION or your config)")
+    parser.add_argument("--profile", metavar="NAME", help="AWS named profile (default: AWS_PROFILE)")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback when AWS cannot be reached or used"
+    )
 
 
 def build_parser() -> ArgumentParser:
@@ -106,6 +114,8 @@ def configure_logging(verbose: bool = False) -> None:
 
 
 def run_command(args: argparse.Namespace, err: Any) -> int:
+    from recycler.aws_errors import explain
+    from recycler.local.first_contact import CannotRun, connect
     from recycler.local.port import LocalPort, local_services
     from recycler.workflow import run
 
@@ -115,9 +125,29 @@ def run_command(args: argparse.Namespace, err: Any) -> int:
     except InputError as error:
         print(f"recycler: error: {flagify(str(error))}", file=err)
         return EXIT_BAD_INPUT
-    report = run(LocalPort(), local_services(settings), settings, payload)
+    debug = args.debug or os.environ.get("RECYCLER_DEBUG") == "1"
+    try:
+        session, identity = connect(args.region, args.profile)
+        report = run(LocalPort(), local_services(settings, session), settings, payload)
+    except CannotRun as problem:
+        return _cannot_run(str(problem), err, debug)
+    except Exception as error:
+        message = explain(error)
+        if message is None:
+            raise
+        return _cannot_run(message, err, debug)
+    report.account, report.region = identity.account, identity.region
     emit(report, args.json, getattr(args, "report_file", None))
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _cannot_run(message: str, err: Any, debug: bool) -> int:
+    if debug:
+        traceback.print_exc(file=err)
+    print(f"recycler: cannot run: {message}", file=err)
+    if not debug:
+        print("recycler: nothing was terminated; add --debug for the traceback", file=err)
+    return EXIT_BAD_INPUT
 
 
 def emit(report: RunReport, as_json: bool, report_file: str | None = None) -> None:

@@ -21,7 +21,8 @@ def ami_state(group: GroupReport) -> str:
 
 def report_table(report: RunReport) -> Table:
     mode = "DRY RUN" if report.dry_run else "RUN"
-    table = Table(title=f"recycler {mode} {report.run_id}  (seed {report.seed})", title_justify="left")
+    where = f"  account {report.account} {report.region}" if report.account else ""
+    table = Table(title=f"recycler {mode} {report.run_id}  (seed {report.seed}){where}", title_justify="left")
     for column in ("group", "decision", "victim", "age (d)", "AMI", "replacement", "reason"):
         table.add_column(column, overflow="fold")
     for group in report.groups:

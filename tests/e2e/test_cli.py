@@ -9,12 +9,13 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 
 from recycler.local import emulator
-from recycler.local.demo import embedded_aws
+from recycler.local.demo import embedded_aws, free_port
 from tests.conftest import REGION, World
 
 pytestmark = pytest.mark.e2e
@@ -120,3 +121,138 @@ def test_demo_tells_the_story_and_exits_zero(tmp_path: Path) -> None:
         "web": "recycled",
     }
     assert all(g["replacement"]["ami_refreshed"] for g in report["groups"] if g["outcome"] == "recycled")
+
+
+# ---- first contact with an account: messages, not tracebacks -------------------------------------
+
+NO_AWS_CONFIG = {
+    "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+    "AWS_EC2_METADATA_DISABLED": "true",  # no instance-role lookup from a laptop
+}
+
+
+def cli_without(*names: str, args: tuple[str, ...] = ("plan",), env: dict[str, str] | None = None) -> Any:
+    """The CLI with these environment variables removed (and no AWS config files)."""
+    clean = {k: v for k, v in os.environ.items() if k not in names}
+    return subprocess.run(
+        [sys.executable, "-m", "recycler", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**clean, **NO_AWS_CONFIG, **(env or {})},
+        cwd=ROOT,
+        check=False,
+    )
+
+
+def assert_cannot_run(done: Any, message: str) -> None:
+    assert done.returncode == 2, done.stderr
+    assert f"recycler: cannot run: {message}" in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_no_region_is_a_message(server: World) -> None:
+    done = cli_without("AWS_DEFAULT_REGION", "AWS_REGION")
+    assert_cannot_run(done, "no AWS region: pass --region, set AWS_REGION, or run `aws configure`")
+
+
+def test_region_flag_and_the_report_names_account_and_region(server: World) -> None:
+    server.group("web", [9, 5])
+    done = cli_without("AWS_DEFAULT_REGION", "AWS_REGION", args=("plan", "--json", "--region", REGION))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["account"], report["region"]) == ("123456789012", REGION)
+
+
+def test_no_credentials_is_a_message(server: World) -> None:
+    done = cli_without("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+    assert_cannot_run(done, "no AWS credentials: pass --profile")
+
+
+def test_unreachable_endpoint_is_a_message_not_every_retry(server: World) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    done = cli_without(env={"AWS_ENDPOINT_URL": closed})
+    assert_cannot_run(done, f"cannot reach AWS at {closed}")
+
+
+class DenyingProxy:
+    """Auto Scaling behind a role that lacks one permission: that action is answered AccessDenied as
+    AWS words it, everything else is forwarded to the emulator."""
+
+    def __init__(self, upstream: str, action: str) -> None:
+        import http.server
+        import threading
+
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if f"Action={action}".encode() in body:
+                    proxy.denied += 1
+                    text = (
+                        "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: "
+                        "arn:aws:iam::123456789012:user/dev is not authorized to perform: "
+                        f"autoscaling:{action}</Message></Error><RequestId>denied</RequestId></ErrorResponse>"
+                    ).encode()
+                    self._reply(403, text, "text/xml")
+                    return
+                request = urllib.request.Request(upstream + self.path, data=body, method="POST")
+                for key in ("Content-Type", "Authorization", "X-Amz-Date", "X-Amz-Target"):
+                    if self.headers.get(key):
+                        request.add_header(key, self.headers[key])
+                with urllib.request.urlopen(request, timeout=30) as answer:
+                    self._reply(answer.status, answer.read(), answer.headers.get("Content-Type", "text/xml"))
+
+            def _reply(self, status: int, payload: bytes, kind: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.denied = 0
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+
+
+def test_access_denied_on_the_first_read_names_the_permission(server: World) -> None:
+    proxy = DenyingProxy(os.environ["AWS_ENDPOINT_URL"], "DescribeAutoScalingGroups")
+    try:
+        done = cli_without(env={"AWS_ENDPOINT_URL_AUTO_SCALING": proxy.url})
+    finally:
+        proxy.close()
+    assert proxy.denied >= 1
+    assert_cannot_run(
+        done,
+        "not authorized: the caller needs autoscaling:DescribeAutoScalingGroups; see README, IAM for operators",
+    )
+
+
+def test_access_denied_on_terminate_fails_that_group_and_terminates_nothing(server: World) -> None:
+    ids = server.group("web", [9, 5])
+    proxy = DenyingProxy(os.environ["AWS_ENDPOINT_URL"], "TerminateInstanceInAutoScalingGroup")
+    try:
+        done = cli_without(args=("run", "--json"), env={"AWS_ENDPOINT_URL_AUTO_SCALING": proxy.url})
+    finally:
+        proxy.close()
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    [web] = json.loads(done.stdout)["groups"]
+    assert (web["outcome"], web["reason"]) == ("failed", "terminate-failed")
+    assert (
+        "AccessDenied" in web["detail"] and "autoscaling:TerminateInstanceInAutoScalingGroup" in web["detail"]
+    )
+    assert set(in_service(server, "web")) == set(ids)
+
+
+def test_debug_shows_the_traceback(server: World) -> None:
+    done = cli_without("AWS_DEFAULT_REGION", "AWS_REGION", args=("plan", "--debug"))
+    assert done.returncode == 2 and "Traceback" in done.stderr and "no AWS region" in done.stderr

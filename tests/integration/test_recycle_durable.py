@@ -166,3 +166,43 @@ def test_bad_payload_fails_the_execution_naming_the_field(stack: Stack, terminat
     assert status == "FAILED"
     assert "dry_run" in error and "grups" in error
     assert terminations == []
+
+
+def test_lambda_fails_loudly_with_the_same_one_line_cause(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, terminations: list[Any]
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from recycler import handler
+    from recycler.fleet import Fleet
+
+    logged: list[str] = []
+    original_error = handler.logger.error
+
+    def error(message: object, *args: Any, **kwargs: Any) -> None:
+        logged.append(str(message))
+        original_error(message, *args, **kwargs)
+
+    monkeypatch.setattr(handler.logger, "error", error)
+
+    stack.world.group("web", [5, 4])
+
+    def denied(self: Fleet, opt_in_tag: str, names: Any = None) -> Any:
+        raise ClientError(
+            {
+                "Error": {
+                    "Code": "AccessDenied",
+                    "Message": "User: arn:aws:sts::123456789012:assumed-role/recycler is not authorized to "
+                    "perform: autoscaling:DescribeAutoScalingGroups",
+                }
+            },
+            "DescribeAutoScalingGroups",
+        )
+
+    monkeypatch.setattr(Fleet, "list_groups", denied)
+    status, _, _ = invoke_durable({})
+    assert status == "FAILED" and terminations == []
+    assert (
+        "run failed: not authorized: the caller needs autoscaling:DescribeAutoScalingGroups; "
+        "see README, IAM for operators"
+    ) in logged
