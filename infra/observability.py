@@ -159,6 +159,11 @@ class Dashboard(Construct):
         )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
+                title="Failed AMI canaries, by image",
+                left=[search("CanaryFailed", "ImageId", "Sum", "")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
                 title="Function errors and duration",
                 left=[function.metric_errors(period=Duration.hours(1))],
                 right=[function.metric_duration(period=Duration.hours(1), statistic="Maximum")],

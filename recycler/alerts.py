@@ -94,6 +94,17 @@ def summary_message(report: RunReport) -> tuple[str, str]:
         f"{len(stopped)} stopped"
     )
     lines = [f"recycler run {report.run_id} started {report.started_at}", ""]
+    for canary in (g for g in report.groups if g.canary and g.outcome == "failed"):
+        held = sum(
+            1
+            for g in report.groups
+            if g.reason == "canary-failed" and g.current_image_id == canary.current_image_id
+        )
+        lines += [
+            f"CANARY FAILED: image {canary.current_image_id} failed on {canary.group} ({canary.reason}); "
+            f"{held} other group(s) that would launch it were not touched.",
+            "",
+        ]
     for group in report.groups:
         lines.append(f"  {group.group:<32} {group.outcome:<9} {group.reason}")
     lines += ["", "JSON:", report.model_dump_json(indent=2)]

@@ -133,6 +133,9 @@ def publish_metrics(report: RunReport) -> None:
                 "AutoScalingGroupName",
                 group.group,
             )
+    for group in report.groups:
+        if group.canary and group.outcome == "failed" and group.current_image_id:
+            _emit("CanaryFailed", MetricUnit.Count, 1, "ImageId", group.current_image_id)
     # One series without the group dimension: the "bit rot" alarm watches its maximum across groups.
     ages = [g.oldest_instance_age_days for g in report.groups if g.oldest_instance_age_days is not None]
     if ages:

@@ -3,6 +3,8 @@
 Table layout (created by infra/ledger.py): partition key `group_name`, sort key `record`.
 - `record = "claim"`: the latest claim of the group (one item per group, overwritten by each claim).
 - `record = "run#<iso time>#<run id>"`: history of every recycle attempt, expiring via TTL.
+- `group_name = "image#<ami id>"`, `record = "proven"`: an image whose replacement passed every health
+  check (which group, when): later runs do not canary it again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CLAIM = "claim"
+PROVEN = "proven"
+IMAGE_KEY = "image#"
 IN_FLIGHT = "in-flight"
 BATCH_GET_LIMIT = 100
 # A forced drill may re-recycle a group inside min_interval, but never while another run is
@@ -68,6 +72,37 @@ class Ledger:
                     claimed[plain["group_name"]] = datetime.fromisoformat(plain["claimed_at"])
                 request = response.get("UnprocessedKeys") or None
         return claimed
+
+    def proven_images(self, images: Sequence[str]) -> dict[str, str]:
+        """Of these images, the ones a healthy recycle proved, with the group that proved it."""
+        proven: dict[str, str] = {}
+        for batch in chunks(list(dict.fromkeys(images)), BATCH_GET_LIMIT):
+            request: Any = {
+                self.table: {
+                    "Keys": [{"group_name": {"S": IMAGE_KEY + i}, "record": {"S": PROVEN}} for i in batch]
+                }
+            }
+            while request:
+                response = self._dynamodb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    plain = _plain(item)
+                    proven[plain["group_name"].removeprefix(IMAGE_KEY)] = plain.get("proven_by", "")
+                request = response.get("UnprocessedKeys") or None
+        return proven
+
+    def record_proven(self, image: str, group: str, run_id: str, now: datetime) -> None:
+        """A replacement on `image` passed every health check."""
+        self._dynamodb.put_item(
+            TableName=self.table,
+            Item={
+                "group_name": {"S": IMAGE_KEY + image},
+                "record": {"S": PROVEN},
+                "proven_by": {"S": group},
+                "run_id": {"S": run_id},
+                "proven_at": {"S": now.isoformat()},
+                "expires_at": {"N": str(int((now + self.ttl).timestamp()))},
+            },
+        )
 
     def claim(
         self,

@@ -122,6 +122,7 @@ class ManualPayload(BaseModel):
     health_timeout_seconds: int | None = Field(None, ge=60, le=86400)
     poll_seconds: int | None = Field(None, ge=1, le=3600)
     seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    canary: bool = False  # canary every image in this run, even one the ledger says is proven
 
     @field_validator("groups")
     @classmethod
@@ -210,6 +211,7 @@ class GroupReport(BaseModel):
     oldest_instance_age_days: float | None = None
     current_image_id: str | None = None
     alert_published: bool = False
+    canary: bool = False  # this group ran (or would run) alone as the canary for its image
 
 
 class Summary(BaseModel):

@@ -33,6 +33,7 @@ class Reason(StrEnum):
     NO_CANDIDATE = "no-candidate"
     RUN_LIMIT = "run-limit"
     STOPPED_AFTER_FAILURES = "stopped-after-failures"
+    CANARY_FAILED = "canary-failed"
     DEFERRED_BUDGET = "deferred-budget"
 
 
@@ -111,6 +112,7 @@ class Decision:
     health_timeout_seconds: int = 900
     oldest_age_days: float | None = None
     current_image_id: str | None = None
+    desired_capacity: int = 0
 
     def skipped(self, reason: Reason, detail: str) -> Decision:
         return replace(self, recycle=False, reason=reason.value, detail=detail)
@@ -266,6 +268,7 @@ def decide(
         reason="",
         oldest_age_days=round(max(oldest_ages), 3) if oldest_ages else None,
         current_image_id=group.current_image_id,
+        desired_capacity=group.desired_capacity,
     )
     out_of_scope = opt_in_state(group, settings)
     if out_of_scope is not None:

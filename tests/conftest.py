@@ -117,6 +117,13 @@ class Stack:
         )["Items"]
         return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
 
+    def prove(self, image: str) -> None:
+        """Record the image as proven by an earlier healthy recycle: its groups need no canary (the
+        steady state of a fleet whose AMI has not changed)."""
+        from recycler.ledger import Ledger
+
+        Ledger(self.table, session=self.world.session).record_proven(image, "earlier-run", "run-0", NOW)
+
     def group_state(self, name: str) -> Any:
         return self.world.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
             "AutoScalingGroups"

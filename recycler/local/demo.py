@@ -34,6 +34,7 @@ class DemoGroup:
     story: str
     tags: tuple[tuple[str, str], ...] = ()
     max_size: int | None = None
+    broken_ami: bool = False  # launches the freshly published AMI that turns out broken
 
 
 FLEET = (
@@ -53,7 +54,14 @@ FLEET = (
         (("recycler:mode", "surge"),),
         2,
     ),
-    DemoGroup("api", (12, 11), "the patched AMI breaks it: replacement turns Unhealthy, alert published"),
+    DemoGroup(
+        "api",
+        (12, 11, 10),
+        "a broken new AMI: the canary for it (most headroom) turns Unhealthy, alert published",
+        broken_ami=True,
+    ),
+    DemoGroup("checkout", (12, 11), "shares the broken AMI: held back by the failed canary", broken_ami=True),
+    DemoGroup("search", (12, 11), "shares the broken AMI: held back by the failed canary", broken_ami=True),
     DemoGroup("legacy", (400, 400), "never opted in: not even read", (("recycler:enabled", "false"),)),
 )
 
@@ -84,8 +92,9 @@ def seed_fleet(session: boto3.Session, now: datetime) -> dict[str, Any]:
     """Create the demo fleet; returns the topic ARN and tap queue for reading alerts back."""
     ec2 = session.client("ec2")
     autoscaling = session.client("autoscaling")
-    old_image, patched_image = emulator.stock_images(ec2)
+    old_image, patched_image, broken_image = emulator.stock_images(ec2, 3)
     template = emulator.create_launch_template(ec2, "demo-fleet", old_image)
+    broken_template = emulator.create_launch_template(ec2, "demo-broken-ami", old_image)
 
     target_group = emulator.create_target_group(ec2, session.client("elbv2"), "web")
 
@@ -94,7 +103,7 @@ def seed_fleet(session: boto3.Session, now: datetime) -> dict[str, Any]:
         ids = emulator.create_aged_group(
             autoscaling,
             group.name,
-            template,
+            broken_template if group.broken_ami else template,
             group.ages_days,
             now,
             region=REGION,
@@ -109,8 +118,11 @@ def seed_fleet(session: boto3.Session, now: datetime) -> dict[str, Any]:
 
     # The AMI pipeline publishes a patched image: replacements boot it.
     emulator.publish_image(ec2, template, patched_image)
+    emulator.publish_image(ec2, broken_template, broken_image)
     emulator.sabotage("web", "slow", slow_reads=4)  # takes a few polls to pass, like a real boot
-    emulator.sabotage("api", "unhealthy")
+    for group in FLEET:
+        if group.broken_ami:
+            emulator.sabotage(group.name, "unhealthy")
     emulator.create_ledger_table(session.client("dynamodb"), TABLE)
     topic_arn, queue_url = emulator.create_alert_topic(session.client("sns"), session.client("sqs"))
     return {
@@ -170,6 +182,8 @@ def main(args: argparse.Namespace) -> int:
             console.print(f"  [cyan]{group.name:<8}[/] {group.story}")
         os.environ["RECYCLER_LEDGER_TABLE"] = TABLE
         os.environ["RECYCLER_TOPIC_ARN"] = seeded["topic_arn"]
+        # A drill's blast radius: the failed canary alone must not stop the groups on the good AMI.
+        os.environ.setdefault("RECYCLER_FAILURES_BEFORE_STOP", "3")
         settings = load_settings()
         payload = parse_payload(
             {
@@ -199,7 +213,8 @@ def main(args: argparse.Namespace) -> int:
         handle.write(report.model_dump_json(indent=2) + "\n")
     console.print(f"JSON report written to [bold]{args.report_file}[/] ({time.monotonic() - started:.0f} s).")
     console.print(
-        "The failed 'api' group is part of the story: recycler caught a bad AMI on one instance, "
-        "said so loudly, and left the rest of the group serving."
+        "The failed 'api' group is part of the story: recycler caught a bad AMI on one instance (the "
+        "canary), said so loudly, left the rest of the group serving, and never touched the two other "
+        "groups that would have launched it."
     )
     return 0

@@ -36,7 +36,7 @@ def report_table(report: RunReport) -> Table:
         reason = group.reason + (f": {group.detail}" if group.detail else "")
         table.add_row(
             group.group,
-            f"[{STYLE[group.outcome]}]{group.outcome}[/]",
+            f"[{STYLE[group.outcome]}]{group.outcome}[/]" + (" (canary)" if group.canary else ""),
             victim.instance_id if victim else "-",
             f"{age:.1f}" if age is not None else "-",
             ami_state(group),

@@ -25,7 +25,8 @@ CHECKPOINT_LIMIT_BYTES = 256 * 1024
 OPERATIONS_MARGIN = 0.9
 STORAGE_MARGIN = 0.5
 
-# start, plan, metrics, the run summary alert; plus one map operation per wave of max_concurrency.
+# start, plan, metrics, the run summary alert; plus one map operation per wave of max_concurrency, and
+# one more per image a canary runs for (its own phase, run.py).
 RUN_OPERATIONS = 4
 # Worst case per recycle, failure paths included:
 #   replace: branch, preflight, claim, terminate, health wait, group read after an internal error,
@@ -59,12 +60,17 @@ def recycles_that_fit(
     poll_seconds: int,
     max_concurrency: int,
     budget: Budget | None = None,
+    images: Sequence[str | None] = (),
 ) -> int:
     """How many of these recycles (in order) one execution can hold within the budget."""
     left = budget or Budget()
     operations, storage = left.operations, left.storage_bytes
+    seen: set[str | None] = set()
     for count, (mode, timeout) in enumerate(zip(modes, health_timeouts, strict=True)):
-        operations -= RECYCLE_OPERATIONS[mode] + (1 if count % max_concurrency == 0 else 0)
+        image = images[count] if count < len(images) else None
+        canary_phase = 1 if image is not None and image not in seen else 0
+        seen.add(image)
+        operations -= RECYCLE_OPERATIONS[mode] + (1 if count % max_concurrency == 0 else 0) + canary_phase
         storage -= recycle_storage_bytes(timeout, poll_seconds)
         if operations < 0 or storage < 0:
             return count

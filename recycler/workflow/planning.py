@@ -85,7 +85,11 @@ def defer_over_budget(
     timeouts = [payload.health_timeout_seconds or d.health_timeout_seconds for d in ordered]
     poll_seconds = payload.poll_seconds or settings.poll_seconds
     fit = budget.recycles_that_fit(
-        [d.mode for d in ordered], timeouts, poll_seconds, settings.max_concurrency
+        [d.mode for d in ordered],
+        timeouts,
+        poll_seconds,
+        settings.max_concurrency,
+        images=[d.current_image_id for d in ordered],
     )
     if fit == len(ordered):
         return decisions
@@ -119,6 +123,7 @@ def decision_to_job(decision: Decision, now: datetime) -> Job:
         oldest_instance_age_days=decision.oldest_age_days,
         current_image_id=decision.current_image_id,
         victim=victim_of(decision.victim, now),
+        desired=decision.desired_capacity,
     )
 
 
@@ -169,11 +174,23 @@ def planned_report(job: Job) -> GroupReport:
     )
 
 
-def pack_plan(decisions: Sequence[Decision], now: datetime) -> PlanRows:
+def proven_images(
+    services: Services, decisions: Sequence[Decision], payload: ManualPayload
+) -> tuple[str, ...]:
+    """Images the planned recycles would launch that a healthy recycle already proved (ledger); none
+    when the drill asks for a canary anyway or no ledger is configured."""
+    images = sorted({d.current_image_id for d in decisions if d.recycle and d.current_image_id})
+    if payload.canary or services.ledger is None or not images:
+        return ()
+    return tuple(sorted(services.ledger.proven_images(images)))
+
+
+def pack_plan(decisions: Sequence[Decision], now: datetime, proven: Sequence[str] = ()) -> PlanRows:
     """The plan step's checkpointed result, kept within one durable checkpoint."""
     packed = PlanRows(
         skips=tuple(skip_row(d) for d in decisions if not d.recycle),
         jobs=tuple(job_row(decision_to_job(d, now)) for d in decisions if d.recycle),
+        proven_images=tuple(proven),
     )
     size = checkpoint_size(packed)
     if size > CHECKPOINT_BUDGET_BYTES:
@@ -181,6 +198,7 @@ def pack_plan(decisions: Sequence[Decision], now: datetime) -> PlanRows:
         packed = PlanRows(
             skips=tuple((g, r, "", m, o, i) for g, r, _, m, o, i in packed.skips),
             jobs=tuple(job_row(replace(job_from_row(row), detail="")) for row in packed.jobs),
+            proven_images=packed.proven_images,
         )
         size = checkpoint_size(packed)
     if size > CHECKPOINT_BUDGET_BYTES:

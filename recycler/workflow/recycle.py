@@ -48,6 +48,7 @@ class Recycle:
         self.group = item.job.group
         self.mode = item.job.mode
         self.victim = item.job.victim
+        self.canary = item.canary
         self.health = HealthState()
         self.acted = ""  # what this recycle already did to the group, for an internal-error report
         self.claimed = False  # the ledger records an outcome only for a claim this run holds
@@ -66,6 +67,7 @@ class Recycle:
                 "victim": VictimReport(**asdict(self.victim)),
                 "oldest_instance_age_days": self.job.oldest_instance_age_days,
                 "current_image_id": self.job.current_image_id,
+                "canary": self.canary,
                 **extra,
             }
         )
@@ -273,6 +275,9 @@ class Recycle:
                     "reason": report.reason,
                 },
             )
+            image = report.replacement.image_id if report.replacement else None
+            if report.outcome == "recycled" and image:
+                ledger.record_proven(image, self.group, self.run_context.run_id, self.services.clock())
         except AWS_ERRORS as error:
             logger.error("ledger update failed", extra={"group": self.group, "error": aws_error_text(error)})
             return Done(ok=False)

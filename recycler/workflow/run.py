@@ -6,15 +6,24 @@ code here only transforms checkpointed data and is safe to replay.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import uuid
+from collections import Counter
 from datetime import datetime
 
 from recycler.alerts import summary_message
 from recycler.models import GroupReport, ManualPayload, RunReport, Settings
 from recycler.policy import Reason
-from recycler.workflow.planning import pack_plan, plan, planned_report, unpack_plan
+from recycler.workflow.canary import (
+    canary_failed,
+    canary_rng,
+    choose_canaries,
+    describe_plan,
+    waits_for_canary,
+)
+from recycler.workflow.planning import pack_plan, plan, planned_report, proven_images, unpack_plan
 from recycler.workflow.port import Port, Services
 from recycler.workflow.recycle import Recycle, publish
 from recycler.workflow.state import Job, PlanRows, Published, RecycleItem, RunContext, Started
@@ -40,11 +49,19 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
     def planning() -> PlanRows:
         now = datetime.fromisoformat(started.started_at)
         decisions = plan(services, settings, payload, now, random.Random(started.seed))
-        return pack_plan(decisions, now)
+        return pack_plan(decisions, now, proven_images(services, decisions, payload))
 
-    reports, jobs = unpack_plan(port.step("plan", planning, PlanRows))
+    planned = port.step("plan", planning, PlanRows)
+    reports, jobs = unpack_plan(planned)
+    proven = set(planned.proven_images)
     if dry_run:
-        reports += [planned_report(job) for job in jobs]
+        canaries = choose_canaries(jobs, proven, canary_rng(started.seed, 0))
+        waiting = Counter(j.current_image_id for j in jobs if waits_for_canary(j, canaries))
+        for job in jobs:
+            planned_group = planned_report(job)
+            planned_group.detail = describe_plan(job, canaries, waiting[job.current_image_id])
+            planned_group.canary = canaries.get(job.current_image_id or "") is job
+            reports.append(planned_group)
     else:
         context = RunContext(
             run_id=started.run_id,
@@ -52,7 +69,7 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
             poll_seconds=payload.poll_seconds or settings.poll_seconds,
             health_timeout_override=payload.health_timeout_seconds,
         )
-        reports += recycle_all(port, services, settings, context, jobs)
+        reports += recycle_all(port, services, settings, context, jobs, proven, started.seed)
 
     reports.sort(key=lambda r: r.group)
     report = RunReport.build(started.run_id, started.started_at, dry_run, started.seed, reports)
@@ -75,17 +92,62 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
 
 
 def recycle_all(
-    port: Port, services: Services, settings: Settings, context: RunContext, jobs: list[Job]
+    port: Port,
+    services: Services,
+    settings: Settings,
+    context: RunContext,
+    jobs: list[Job],
+    proven: set[str],
+    seed: int,
 ) -> list[GroupReport]:
+    """Recycle every job: in each phase, one canary per unproven image plus every job whose image is
+    proven or unknown; jobs waiting on a canary go in a later phase, or are skipped when it failed.
+    Phases and their waves depend only on checkpointed results, so a replay rebuilds the same ones."""
+    results: list[GroupReport] = []
+    failed_canaries: dict[str, GroupReport] = {}
+    failures = 0
+    pending = list(jobs)
+    for phase in itertools.count():
+        if not pending:
+            break
+        for job in [j for j in pending if j.current_image_id in failed_canaries]:
+            results.append(canary_failed(planned_report(job), failed_canaries[job.current_image_id or ""]))
+        pending = [j for j in pending if j.current_image_id not in failed_canaries]
+        canaries = choose_canaries(pending, proven, canary_rng(seed, phase))
+        batch = [RecycleItem(job=j, run=context, canary=True) for j in canaries.values()] + [
+            RecycleItem(job=j, run=context)
+            for j in pending
+            if j.current_image_id is None or j.current_image_id in proven
+        ]
+        started = {item.job.group for item in batch}
+        pending = [j for j in pending if j.group not in started]
+        done, failures = run_waves(port, services, settings, batch, failures, f"phase-{phase}")
+        for report in done:
+            image = report.current_image_id
+            if report.canary and image and report.outcome == "recycled":
+                proven.add(image)
+            elif report.canary and image and report.outcome == "failed":
+                failed_canaries[image] = report
+        results += done
+    return results
+
+
+def run_waves(
+    port: Port,
+    services: Services,
+    settings: Settings,
+    items: list[RecycleItem],
+    failures: int,
+    name: str,
+) -> tuple[list[GroupReport], int]:
     """Recycle in waves of max_concurrency; once failures reach the limit no further group starts."""
     results: list[GroupReport] = []
-    failures = 0
     size = settings.max_concurrency
-    for index in range(0, len(jobs), size):
-        wave = jobs[index : index + size]
+    for index in range(0, len(items), size):
+        wave = items[index : index + size]
         if failures >= settings.failures_before_stop:
-            for job in wave:
-                report = planned_report(job)
+            for item in wave:
+                report = planned_report(item.job)
                 report.outcome = "skipped"
                 report.reason = Reason.STOPPED_AFTER_FAILURES.value
                 report.detail = (
@@ -94,12 +156,12 @@ def recycle_all(
                 results.append(report)
             continue
         wave_reports = port.map(
-            f"wave-{index // size}",
-            [RecycleItem(job=job, run=context) for job in wave],
+            f"{name}-wave-{index // size}",
+            wave,
             lambda branch, item: Recycle(branch, services, settings, item).run(),
             GroupReport,
             size,
         )
         failures += sum(1 for r in wave_reports if r.outcome == "failed")
         results += wave_reports
-    return results
+    return results, failures

@@ -81,11 +81,12 @@ class Job:
     oldest_instance_age_days: float | None
     current_image_id: str | None
     victim: Victim
+    desired: int = 0
 
 
 # Rows keep a plan of a few thousand groups inside one checkpoint: field names are stored once, here.
 SkipRow = tuple[str, str, str, str, float | None, str | None]
-JobRow = tuple[str, str, str, int, float | None, str | None, str, str | None, str | None, float | None]
+JobRow = tuple[str, str, str, int, float | None, str | None, str, str | None, str | None, float | None, int]
 
 
 def job_row(job: Job) -> JobRow:
@@ -101,11 +102,12 @@ def job_row(job: Job) -> JobRow:
         v.launch_time,
         v.image_id,
         v.age_days,
+        job.desired,
     )
 
 
 def job_from_row(row: JobRow) -> Job:
-    group, mode, detail, timeout, oldest, image, instance_id, launch_time, victim_image, age = row
+    group, mode, detail, timeout, oldest, image, instance_id, launch_time, victim_image, age, desired = row
     return Job(
         group=group,
         mode=Mode(mode),
@@ -114,6 +116,7 @@ def job_from_row(row: JobRow) -> Job:
         oldest_instance_age_days=oldest,
         current_image_id=image,
         victim=Victim(instance_id, launch_time, victim_image, age),
+        desired=desired,
     )
 
 
@@ -123,6 +126,8 @@ class PlanRows:
 
     skips: tuple[SkipRow, ...]
     jobs: tuple[JobRow, ...]
+    # Images a healthy recycle already proved (ledger): their jobs need no canary.
+    proven_images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,7 @@ class RecycleItem:
 
     job: Job
     run: RunContext
+    canary: bool = False  # the first recycle onto an image no recycle has proven yet
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,8 @@ def test_demo_tells_the_story_and_exits_zero(tmp_path: Path) -> None:
     outcomes = {g["group"]: g["outcome"] for g in report["groups"]}
     assert outcomes == {
         "api": "failed",
+        "checkout": "skipped",
+        "search": "skipped",
         "bastion": "recycled",
         "batch": "recycled",
         "fresh": "skipped",
@@ -121,6 +123,9 @@ def test_demo_tells_the_story_and_exits_zero(tmp_path: Path) -> None:
         "web": "recycled",
     }
     assert all(g["replacement"]["ami_refreshed"] for g in report["groups"] if g["outcome"] == "recycled")
+    groups = {g["group"]: g for g in report["groups"]}
+    assert groups["api"]["canary"] and "CANARY FAILED" in done.stdout
+    assert groups["checkout"]["reason"] == groups["search"]["reason"] == "canary-failed"
 
 
 # ---- first contact with an account: messages, not tracebacks -------------------------------------

@@ -96,8 +96,8 @@ def test_f26_a_run_over_550_due_groups_stays_inside_the_operation_limit(
 def test_deferred_groups_say_which_limit_deferred_them(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     for n in range(12):
         stack.world.group(f"g{n:02d}", [5 + n, 4])
-    # An execution with room for four recycles (and the map operation of their wave).
-    small = budget.Budget(operations=4 * budget.RECYCLE_OPERATIONS[Mode.REPLACE] + 1)
+    # An execution with room for four recycles, the map of their wave and their image's canary phase.
+    small = budget.Budget(operations=4 * budget.RECYCLE_OPERATIONS[Mode.REPLACE] + 2)
     monkeypatch.setattr(budget, "Budget", lambda: small)
     report = run(
         LocalPort(sleep=lambda _: None),
@@ -141,6 +141,7 @@ def test_f25_an_internal_error_in_one_group_fails_only_that_group(
 ) -> None:
     monkeypatch.setenv("RECYCLER_FAILURES_BEFORE_STOP", "5")
     victims = {name: stack.world.group(name, [9, 5])[0] for name in ("a", "b", "c")}
+    stack.prove(stack.world.images[0])  # a proven image: no canary holds the others back
     break_group(monkeypatch, where, victims)
     done = run_durable({})
     assert done.status == "SUCCEEDED", done.error

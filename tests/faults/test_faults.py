@@ -148,7 +148,9 @@ def test_f05_failed_launch_activity_fails_fast(stack: Stack, terminations: list[
 
 
 def test_f06_replacement_unhealthy_in_the_group(stack: Stack, terminations: list[Any]) -> None:
-    stack.world.group("web", [9, 5])
+    # On different images: each is its own canary, so web's failure does not hold "other" back.
+    stack.world.group("web", [9, 5], template="web-lt")
+    stack.world.publish_patched_image("web-lt")
     stack.world.group("other", [9, 5])
     before = healthy(stack.world)
     emulator.sabotage("web", "unhealthy")
@@ -285,6 +287,7 @@ def test_f13_kill_switch_flipped_between_plan_and_terminate(stack: Stack, termin
 def test_f14_stop_alarm_fires_mid_run_no_new_group_starts(stack: Stack, terminations: list[Any]) -> None:
     stack.world.group("a-first", [9, 5])
     stack.world.group("b-second", [9, 5])
+    stack.prove(stack.world.images[0])  # no canary: the order is the plan's
     cloudwatch = stack.world.session.client("cloudwatch")
     cloudwatch.put_metric_alarm(
         AlarmName="checkout-5xx",

@@ -170,6 +170,7 @@ def test_dashboard_shows_bit_rot_at_a_glance(template: Template) -> None:
         "OldestInstanceAgeDays",
         "HealthWaitSeconds",
         "StaleAmiReplacements",
+        "CanaryFailed",
         "Function errors and duration",
         "group result",
     ):

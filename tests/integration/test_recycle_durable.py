@@ -130,6 +130,7 @@ def test_stop_after_failures_starts_no_further_group(
     stack.world.group("a-broken", [9, 8])
     stack.world.group("b-fine", [5, 4])
     stack.world.group("c-fine", [5, 4])
+    stack.prove(stack.world.images[0])  # no canary: the blast-radius rule alone decides
     emulator.sabotage("a-broken", "unhealthy")
     _, report, _ = invoke_durable({})
     groups = by_group(report)

@@ -1,0 +1,69 @@
+"""The AMI canary: the first recycle onto an image no recycle has proven runs alone.
+
+Most fleets share a few golden AMIs. When a freshly published one is broken, every group that would
+launch it fails the same way; so for each image not yet proven healthy, one group (the canary) goes
+first, and the others that would launch that image wait until its replacement passed every health
+check. If the canary fails, they are skipped (`canary-failed`): one broken instance, not one per group.
+Jobs whose image is proven, or unknown (an unknown image is never a canary for others), do not wait.
+
+Pure decisions over planned jobs; run.py schedules them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Collection, Sequence
+
+from recycler.models import GroupReport
+from recycler.policy import Mode, Reason
+from recycler.workflow.state import Job
+
+
+def headroom(job: Job) -> tuple[bool, int]:
+    """How cheaply a group absorbs a failed replacement: surge mode never dips, then the largest."""
+    return job.mode is Mode.SURGE, job.desired
+
+
+def choose_canaries(jobs: Sequence[Job], proven: Collection[str], rng: random.Random) -> dict[str, Job]:
+    """One canary per unproven image among these jobs: the most headroom, ties by the run's seed."""
+    by_image: dict[str, list[Job]] = {}
+    for job in jobs:
+        if job.current_image_id is not None and job.current_image_id not in proven:
+            by_image.setdefault(job.current_image_id, []).append(job)
+    canaries: dict[str, Job] = {}
+    for image in sorted(by_image):
+        candidates = by_image[image]
+        best = max(headroom(j) for j in candidates)
+        tied = sorted((j for j in candidates if headroom(j) == best), key=lambda j: j.group)
+        canaries[image] = rng.choice(tied)
+    return canaries
+
+
+def waits_for_canary(job: Job, canaries: dict[str, Job]) -> bool:
+    canary = canaries.get(job.current_image_id or "")
+    return canary is not None and canary.group != job.group
+
+
+def canary_rng(seed: int, phase: int) -> random.Random:
+    """The same choice on every replay of a run: seeded by the run's seed and the scheduling phase."""
+    return random.Random(seed * 1_000 + phase)
+
+
+def canary_failed(report: GroupReport, canary: GroupReport) -> GroupReport:
+    return report.model_copy(
+        update={
+            "outcome": "skipped",
+            "reason": Reason.CANARY_FAILED.value,
+            "detail": f"canary {canary.group} failed on image {canary.current_image_id}: {canary.reason}",
+        }
+    )
+
+
+def describe_plan(job: Job, canaries: dict[str, Job], waiting: int) -> str:
+    """The dry-run detail: which group is the canary for which image, and who waits for it."""
+    image = job.current_image_id
+    if canaries.get(image or "") is job:
+        return f"canary for {image}: runs alone first; {waiting} group(s) wait for it"
+    if waits_for_canary(job, canaries):
+        return f"waits for canary {canaries[image or ''].group} on {image}"
+    return job.detail
