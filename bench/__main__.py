@@ -18,12 +18,13 @@ import tracemalloc
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import boto3
 
-from bench import fast_moto
+from bench import fast_moto, freshness
 from bench.server import seed
 from recycler.fleet import Fleet, planning_call_floor
 from recycler.ledger import Ledger
@@ -344,6 +345,8 @@ def main() -> int:
     results["cold_import"] = bench_cold_import()
     print("compute billed per recycle ...", file=sys.stderr)
     results["billed_compute"] = bench_billed_compute()
+    print("freshness target, 60 simulated days ...", file=sys.stderr)
+    results["freshness"] = [asdict(row) for row in freshness.table()]
     if QUICK:
         print("quick run: bench/results.json keeps the full run's figures", file=sys.stderr)
     else:
@@ -377,6 +380,11 @@ def render(results: dict[str, Any]) -> str:
         f"({scale['calls_per_group']}/group), {scale['wall_seconds']} s, {scale['throttle_retries']} throttling retries | "
         f"no throttling error surfaces | {'yes' if scale['failed'] == 0 else 'NO'} |"
     )
+    lines.append("")
+    lines.append(
+        "Freshness target (bench/freshness.py: the real policy, weekday schedule, backlog over 60 days):"
+    )
+    lines.append(freshness.render([freshness.GroupResult(**row) for row in results["freshness"]]))
     lines.append("")
     lines.append(
         "import time, top packages (ms): "

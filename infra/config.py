@@ -45,6 +45,7 @@ class DeployConfig:
     blackout_weekdays: list[str] = field(default_factory=list)
     min_age_days: float = 1.0
     min_interval_hours: float = 20.0
+    max_age_days: float = 0.0  # 0: no freshness target (one recycle per group per run)
     bit_rot_days: float = 14.0
     log_retention_days: int = 90
     reserved_concurrency: int = 5
@@ -92,6 +93,10 @@ class DeployConfig:
             "RECYCLER_BLACKOUT_WEEKDAYS": ",".join(self.blackout_weekdays),
             "RECYCLER_MIN_AGE_DAYS": str(self.min_age_days),
             "RECYCLER_MIN_INTERVAL_HOURS": str(self.min_interval_hours),
+            # The function plans against the next run of the schedule that invokes it.
+            "RECYCLER_SCHEDULE_EXPRESSION": self.schedule_expression,
+            "RECYCLER_SCHEDULE_TIME_ZONE": self.schedule_time_zone,
+            **({"RECYCLER_MAX_AGE_DAYS": str(self.max_age_days)} if self.max_age_days > 0 else {}),
         }
 
 

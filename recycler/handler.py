@@ -119,6 +119,7 @@ def publish_metrics(report: RunReport) -> None:
         value=sum(1 for g in report.groups if g.replacement and g.replacement.ami_refreshed is False),
     )
     metrics.add_metric(name="AlertsNotDelivered", unit=MetricUnit.Count, value=len(report.alerts_failed))
+    metrics.add_metric(name="InstancesRecycled", unit=MetricUnit.Count, value=summary.instances_recycled)
     metrics.flush_metrics()
     for group in report.groups:
         if group.outcome == "skipped":
@@ -134,6 +135,9 @@ def publish_metrics(report: RunReport) -> None:
                 group.group,
             )
     for group in report.groups:
+        if group.behind_by:
+            # The freshness target's cap cannot keep up: that many due instances wait for later runs.
+            _emit("BehindBy", MetricUnit.Count, group.behind_by, "AutoScalingGroupName", group.group)
         if group.canary and group.outcome == "failed" and group.current_image_id:
             _emit("CanaryFailed", MetricUnit.Count, 1, "ImageId", group.current_image_id)
     # One series without the group dimension: the "bit rot" alarm watches its maximum across groups.

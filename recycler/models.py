@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -18,7 +19,8 @@ from pydantic import (
     field_validator,
 )
 
-from recycler.policy import WEEKDAYS, BlackoutWindow, Mode, PolicySettings
+from recycler.policy import WEEKDAYS, BlackoutWindow, Mode, PolicySettings, run_guard
+from recycler.schedule import next_run_outside, parse_schedule
 
 # Auto Scaling group names: 1-255 printable characters without ':' is what the API accepts for a name.
 GROUP_NAME_PATTERN = r"^[\x21-\x39\x3b-\x7e][\x20-\x39\x3b-\x7e]{0,254}$"
@@ -52,6 +54,10 @@ class Settings(BaseModel):
     blackout_weekdays: tuple[str, ...] = ()
     min_age_days: float = Field(1.0, ge=0, le=3650)
     min_interval_hours: float = Field(20.0, ge=0, le=24 * 365)
+    # Freshness target (days): every instance younger than this at the next run; None = one per run.
+    max_age_days: float | None = Field(None, gt=0, le=3650)
+    schedule_expression: str = "cron(0 10 ? * MON-FRI *)"
+    schedule_time_zone: str = "UTC"
     tie_window_minutes: float = Field(10.0, ge=0, le=24 * 60)
     health_timeout_margin_minutes: float = Field(10.0, ge=1, le=24 * 60)
     poll_seconds: int = Field(15, ge=1, le=3600)
@@ -72,6 +78,21 @@ class Settings(BaseModel):
             raise ValueError(f"unknown weekday {bad[0]!r}; use Mon, Tue, Wed, Thu, Fri, Sat or Sun")
         return value
 
+    @field_validator("schedule_time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin") from None
+        return value
+
+    @field_validator("schedule_expression")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        parse_schedule(value)
+        return value
+
     @field_validator("blackout_windows")
     @classmethod
     def _windows(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -85,7 +106,27 @@ class Settings(BaseModel):
             min_age=timedelta(days=self.min_age_days),
             tie_window=timedelta(minutes=self.tie_window_minutes),
             health_timeout_margin=timedelta(minutes=self.health_timeout_margin_minutes),
+            max_age=timedelta(days=self.max_age_days) if self.max_age_days else None,
         )
+
+    def next_run(self, now: datetime) -> datetime:
+        """The next scheduled run that is not in a blackout: the freshness target's horizon."""
+        windows = self.windows()
+
+        def blocked(moment: datetime) -> bool:
+            return (
+                run_guard(
+                    moment,
+                    kill_switch=None,
+                    firing_alarms=(),
+                    blackout_windows=windows,
+                    blackout_weekdays=self.blackout_weekdays,
+                )
+                is not None
+            )
+
+        schedule = parse_schedule(self.schedule_expression, self.schedule_time_zone)
+        return next_run_outside(schedule, now, blocked)
 
     def windows(self) -> list[BlackoutWindow]:
         return [parse_window(text) for text in self.blackout_windows]
@@ -199,6 +240,14 @@ class ReplacementReport(BaseModel):
     ami_refreshed: bool | None
 
 
+class RecycleReport(BaseModel):
+    victim: VictimReport
+    replacement: ReplacementReport | None = None
+    outcome: Outcome
+    reason: str
+    waited_seconds: float | None = None
+
+
 class GroupReport(BaseModel):
     group: str
     outcome: Outcome
@@ -212,6 +261,10 @@ class GroupReport(BaseModel):
     current_image_id: str | None = None
     alert_published: bool = False
     canary: bool = False  # this group ran (or would run) alone as the canary for its image
+    # With a freshness target: every recycle planned or done for the group in this run (the first is
+    # also in victim/replacement), and how many due instances the per-run cap left for later runs.
+    recycles: list[RecycleReport] = Field(default_factory=list)
+    behind_by: int = 0
 
 
 class Summary(BaseModel):
@@ -219,6 +272,7 @@ class Summary(BaseModel):
     planned: int = 0
     skipped: int = 0
     failed: int = 0
+    instances_recycled: int = 0  # groups count once above; a freshness target recycles several each
 
 
 class RunReport(BaseModel):
@@ -246,6 +300,10 @@ class RunReport(BaseModel):
         counts = Summary()
         for group in groups:
             setattr(counts, group.outcome, getattr(counts, group.outcome) + 1)
+            if group.recycles:
+                counts.instances_recycled += sum(1 for r in group.recycles if r.outcome == "recycled")
+            elif group.outcome == "recycled":
+                counts.instances_recycled += 1
         return cls(
             run_id=run_id,
             started_at=started_at,

@@ -6,6 +6,7 @@ tested exhaustively with plain data.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,6 +35,8 @@ class Reason(StrEnum):
     RUN_LIMIT = "run-limit"
     STOPPED_AFTER_FAILURES = "stopped-after-failures"
     CANARY_FAILED = "canary-failed"
+    WITHIN_TARGET = "within-target"
+    EARLIER_RECYCLE_FAILED = "earlier-recycle-failed"
     DEFERRED_BUDGET = "deferred-budget"
 
 
@@ -88,6 +91,7 @@ class PolicySettings:
     min_age: timedelta = timedelta(days=1)
     tie_window: timedelta = timedelta(minutes=10)
     health_timeout_margin: timedelta = timedelta(minutes=10)
+    max_age: timedelta | None = None  # the deploy-wide freshness target; a tag overrides it
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,8 @@ class GroupOptions:
     min_age: timedelta = timedelta(days=1)
     health_timeout: timedelta = timedelta(minutes=15)
     ignore_protection: bool = False
+    max_age: timedelta | None = None
+    max_per_run: int | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,10 @@ class Decision:
     oldest_age_days: float | None = None
     current_image_id: str | None = None
     desired_capacity: int = 0
+    # With a freshness target: every victim of this run in order (victim is the first), and how many
+    # due instances the per-run cap leaves for later runs.
+    victims: tuple[InstanceSnapshot, ...] = ()
+    behind_by: int = 0
 
     def skipped(self, reason: Reason, detail: str) -> Decision:
         return replace(self, recycle=False, reason=reason.value, detail=detail)
@@ -172,8 +182,28 @@ def group_options(group: GroupSnapshot, settings: PolicySettings) -> GroupOption
     ignore_protection = False
     if protection_key in tags:
         ignore_protection = parse_bool_tag(tags[protection_key], protection_key)
+
+    max_age = settings.max_age
+    target_key = tag_key(settings, "max-age-days")
+    if target_key in tags:
+        days = _positive_number_tag(tags[target_key], target_key, "days")
+        if days <= 0:
+            raise TagError(f"tag {target_key}={tags[target_key]!r} must be more than 0 days")
+        max_age = timedelta(days=days)
+    max_per_run = None
+    cap_key = tag_key(settings, "max-per-run")
+    if cap_key in tags:
+        raw_cap = tags[cap_key].strip()
+        if not raw_cap.isdigit() or int(raw_cap) < 1:
+            raise TagError(f"tag {cap_key}={tags[cap_key]!r} must be a whole number of instances >= 1")
+        max_per_run = int(raw_cap)
     return GroupOptions(
-        mode=mode, min_age=min_age, health_timeout=timeout, ignore_protection=ignore_protection
+        mode=mode,
+        min_age=min_age,
+        health_timeout=timeout,
+        ignore_protection=ignore_protection,
+        max_age=max_age,
+        max_per_run=max_per_run,
     )
 
 
@@ -252,6 +282,29 @@ def age_days(instance: InstanceSnapshot, now: datetime) -> float | None:
     return (now - instance.launch_time).total_seconds() / 86400
 
 
+def per_run_cap(options: GroupOptions, desired: int) -> int:
+    """The most instances one run recycles in a group: the tag, else 10 % of desired (at least one);
+    never so many that replace mode would take the group's last instance."""
+    cap = options.max_per_run or max(1, math.ceil(desired * 0.1))
+    return min(cap, desired - 1) if options.mode is Mode.REPLACE else cap
+
+
+def oldest_first_random_ties(
+    candidates: Sequence[InstanceSnapshot], tie_window: timedelta, rng: random.Random
+) -> list[InstanceSnapshot]:
+    """Oldest first; instances launched within tie_window of each other in random order."""
+    remaining = sorted(
+        (c for c in candidates if c.launch_time is not None), key=lambda c: (c.launch_time, c.instance_id)
+    )
+    ordered: list[InstanceSnapshot] = []
+    while remaining:
+        tier = list(oldest_tier(remaining, tie_window))
+        rng.shuffle(tier)
+        ordered += tier
+        remaining = [c for c in remaining if c not in tier]
+    return ordered
+
+
 def decide(
     group: GroupSnapshot,
     settings: PolicySettings,
@@ -259,8 +312,10 @@ def decide(
     rng: random.Random,
     *,
     force: bool = False,
+    horizon: datetime | None = None,
 ) -> Decision:
-    """Decide whether to recycle this group and which instance; never more than one victim."""
+    """Decide whether to recycle this group and which instance(s): one victim per run, or with a
+    freshness target every instance that would outgrow it by `horizon` (the next run), up to the cap."""
     oldest_ages = [a for a in (age_days(i, now) for i in group.instances) if a is not None]
     base = Decision(
         group=group.name,
@@ -294,6 +349,8 @@ def decide(
     undated = [c.instance_id for c in candidates if c.launch_time is None]
     if undated:
         return base.skipped(Reason.NO_CANDIDATE, "launch time unknown for " + ", ".join(undated[:5]))
+    if options.max_age is not None and horizon is not None:
+        return _decide_for_target(group, settings, options, base, candidates, now, rng, force, horizon)
     tier = oldest_tier(candidates, settings.tie_window)
     oldest_age = now - tier[0].launch_time if tier[0].launch_time else timedelta(0)
     if oldest_age < options.min_age and not force:
@@ -329,6 +386,52 @@ def keep_first(decisions: Iterable[Decision], count: int, reason: Reason, detail
     decided = list(decisions)
     chosen = {d.group for d in oldest_first(decided)[:count]}
     return [d if not d.recycle or d.group in chosen else d.skipped(reason, detail) for d in decided]
+
+
+def _decide_for_target(
+    group: GroupSnapshot,
+    settings: PolicySettings,
+    options: GroupOptions,
+    base: Decision,
+    candidates: Sequence[InstanceSnapshot],
+    now: datetime,
+    rng: random.Random,
+    force: bool,
+    horizon: datetime,
+) -> Decision:
+    assert options.max_age is not None
+    target_days = options.max_age.total_seconds() / 86400
+    due = [
+        c
+        for c in candidates
+        if c.launch_time is not None
+        and horizon - c.launch_time > options.max_age
+        and (force or now - c.launch_time >= options.min_age)
+    ]
+    if not due:
+        return base.skipped(
+            Reason.WITHIN_TARGET,
+            f"every instance is younger than {target_days:g} days at the next run ({horizon:%a %Y-%m-%d %H:%M %Z})",
+        )
+    cap = per_run_cap(options, group.desired_capacity)
+    victims = oldest_first_random_ties(due, settings.tie_window, rng)[:cap]
+    behind = len(due) - len(victims)
+    detail = (
+        f"{len(due)} instance(s) would be older than {target_days:g} days at the next run "
+        f"({horizon:%a %Y-%m-%d %H:%M %Z}); recycling {len(victims)} one after another (cap {cap})"
+    )
+    if behind:
+        detail += f"; behind by {behind}: raise {tag_key(settings, 'max-per-run')} to keep up"
+    return replace(
+        base,
+        recycle=True,
+        reason="oldest-instance",
+        detail=detail,
+        victim=victims[0],
+        victims=tuple(victims),
+        behind_by=behind,
+        tier=tuple(v.instance_id for v in victims),
+    )
 
 
 def limit_run(decisions: Iterable[Decision], max_groups: int) -> list[Decision]:

@@ -62,6 +62,13 @@ FLEET = (
     ),
     DemoGroup("checkout", (12, 11), "shares the broken AMI: held back by the failed canary", broken_ami=True),
     DemoGroup("search", (12, 11), "shares the broken AMI: held back by the failed canary", broken_ami=True),
+    DemoGroup(
+        "fleet",
+        (30, 25, 20, 3, 2),
+        "freshness target 7 days: the three too old recycled one after another",
+        (("recycler:max-age-days", "7"), ("recycler:max-per-run", "3")),
+        6,
+    ),
     DemoGroup("legacy", (400, 400), "never opted in: not even read", (("recycler:enabled", "false"),)),
 )
 

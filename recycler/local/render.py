@@ -31,8 +31,9 @@ def report_table(report: RunReport) -> Table:
         replacement = (
             group.replacement.instance_id if group.replacement and group.replacement.instance_id else "-"
         )
-        if group.waited_seconds is not None:
-            replacement += f" ({group.waited_seconds:.0f} s)"
+        waited = group.recycles[0].waited_seconds if group.recycles else group.waited_seconds
+        if waited is not None:
+            replacement += f" ({waited:.0f} s)"
         reason = group.reason + (f": {group.detail}" if group.detail else "")
         table.add_row(
             group.group,
@@ -43,8 +44,27 @@ def report_table(report: RunReport) -> Table:
             replacement,
             reason,
         )
+        # A freshness target recycles several instances of a group: one row for each after the first.
+        for number, extra in enumerate(group.recycles[1:], start=2):
+            replaced = (
+                extra.replacement.instance_id if extra.replacement and extra.replacement.instance_id else "-"
+            )
+            if extra.waited_seconds is not None:
+                replaced += f" ({extra.waited_seconds:.0f} s)"
+            table.add_row(
+                f"  {group.group} #{number}",
+                f"[{STYLE[extra.outcome]}]{extra.outcome}[/]",
+                extra.victim.instance_id,
+                f"{extra.victim.age_days:.1f}" if extra.victim.age_days is not None else "-",
+                "",
+                replaced,
+                extra.reason,
+            )
     s = report.summary
-    table.caption = f"recycled {s.recycled} · planned {s.planned} · skipped {s.skipped} · failed {s.failed}"
+    table.caption = (
+        f"recycled {s.recycled} · planned {s.planned} · skipped {s.skipped} · failed {s.failed}"
+        f" · instances recycled {s.instances_recycled}"
+    )
     return table
 
 

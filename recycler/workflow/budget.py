@@ -61,8 +61,10 @@ def recycles_that_fit(
     max_concurrency: int,
     budget: Budget | None = None,
     images: Sequence[str | None] = (),
+    recycles_per_job: Sequence[int] = (),
 ) -> int:
-    """How many of these recycles (in order) one execution can hold within the budget."""
+    """How many of these jobs (in order) one execution can hold within the budget; a job with a
+    freshness target recycles several instances, one after another."""
     left = budget or Budget()
     operations, storage = left.operations, left.storage_bytes
     seen: set[str | None] = set()
@@ -70,8 +72,10 @@ def recycles_that_fit(
         image = images[count] if count < len(images) else None
         canary_phase = 1 if image is not None and image not in seen else 0
         seen.add(image)
-        operations -= RECYCLE_OPERATIONS[mode] + (1 if count % max_concurrency == 0 else 0) + canary_phase
-        storage -= recycle_storage_bytes(timeout, poll_seconds)
+        times = recycles_per_job[count] if count < len(recycles_per_job) else 1
+        wave = 1 if count % max_concurrency == 0 else 0
+        operations -= RECYCLE_OPERATIONS[mode] * times + wave + canary_phase
+        storage -= recycle_storage_bytes(timeout, poll_seconds) * times
         if operations < 0 or storage < 0:
             return count
     return len(modes)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 
 from recycler import policy
 from recycler.fleet import group_snapshot
-from recycler.models import GroupReport, ManualPayload, Settings, VictimReport
+from recycler.models import GroupReport, ManualPayload, RecycleReport, Settings, VictimReport
 from recycler.policy import Decision, InstanceSnapshot, Mode, Reason
 from recycler.workflow import budget
 from recycler.workflow.port import Services
@@ -46,7 +46,9 @@ def plan(
         raw,
         opted_in={s.name for s in map(group_snapshot, raw) if policy.opt_in_state(s, rules) is None},
     )
-    decisions = [policy.decide(s, rules, now, rng, force=payload.force) for s in snapshots]
+    # With a freshness target, a run replaces what would outgrow it before the next run that may act.
+    horizon = settings.next_run(now)
+    decisions = [policy.decide(s, rules, now, rng, force=payload.force, horizon=horizon) for s in snapshots]
     found = {s.name for s in snapshots}
     decisions += [
         Decision(
@@ -90,6 +92,7 @@ def defer_over_budget(
         poll_seconds,
         settings.max_concurrency,
         images=[d.current_image_id for d in ordered],
+        recycles_per_job=[max(1, len(d.victims)) for d in ordered],
     )
     if fit == len(ordered):
         return decisions
@@ -124,6 +127,8 @@ def decision_to_job(decision: Decision, now: datetime) -> Job:
         current_image_id=decision.current_image_id,
         victim=victim_of(decision.victim, now),
         desired=decision.desired_capacity,
+        more_victims=tuple(victim_of(v, now) for v in decision.victims[1:]),
+        behind_by=decision.behind_by,
     )
 
 
@@ -168,9 +173,16 @@ def planned_report(job: Job) -> GroupReport:
         reason="oldest-instance",
         detail=job.detail,
         mode=job.mode,
-        victim=VictimReport(**vars(job.victim)),
+        victim=VictimReport(**asdict(job.victim)),
         oldest_instance_age_days=job.oldest_instance_age_days,
         current_image_id=job.current_image_id,
+        behind_by=job.behind_by,
+        recycles=[
+            RecycleReport(victim=VictimReport(**asdict(v)), outcome="planned", reason="oldest-instance")
+            for v in job.victims
+        ]
+        if job.more_victims
+        else [],
     )
 
 

@@ -14,7 +14,7 @@ from recycler import policy
 from recycler.alerts import failure_message
 from recycler.fleet import group_snapshot
 from recycler.ledger import ClaimRefused
-from recycler.models import GroupReport, Outcome, ReplacementReport, Settings, VictimReport
+from recycler.models import GroupReport, Outcome, RecycleReport, ReplacementReport, Settings, VictimReport
 from recycler.policy import Mode, Reason
 from recycler.workflow.health import HealthCheck
 from recycler.workflow.planning import run_level_guard
@@ -52,9 +52,10 @@ class Recycle:
         self.health = HealthState()
         self.acted = ""  # what this recycle already did to the group, for an internal-error report
         self.claimed = False  # the ledger records an outcome only for a claim this run holds
+        self.step_prefix = ""  # "2:" for the second victim of a freshness target, and so on
 
     def name(self, what: str) -> str:
-        return f"{self.group}:{what}"
+        return f"{self.group}:{self.step_prefix}{what}"
 
     def report(self, outcome: Outcome, reason: str, detail: str = "", **extra: object) -> GroupReport:
         return GroupReport.model_validate(
@@ -68,13 +69,14 @@ class Recycle:
                 "oldest_instance_age_days": self.job.oldest_instance_age_days,
                 "current_image_id": self.job.current_image_id,
                 "canary": self.canary,
+                "behind_by": self.job.behind_by,
                 **extra,
             }
         )
 
     def run(self) -> GroupReport:
         try:
-            report = self._recycle()
+            report = self._recycle_victims()
         except Exception as error:
             # A bug or a response shape we did not expect fails this group, never the whole run.
             if self.port.is_fatal(error):
@@ -119,14 +121,66 @@ class Recycle:
             desired=snapshot.desired_capacity,
         )
 
+    def _recycle_victims(self) -> GroupReport:
+        """Each victim strictly after the previous replacement passed every check; every one
+        re-runs preflight (a brake pulled mid-group stops it); the first failure ends the group."""
+        done = [self._recycle()]
+        for index, victim in enumerate(self.job.more_victims, start=2):
+            if done[-1].outcome != "recycled":
+                break
+            self.victim, self.step_prefix = victim, f"{index}:"
+            self.health, self.acted = HealthState(), ""
+            done.append(self._recycle())
+        return done[0] if len(self.job.victims) == 1 else self._combine(done)
+
+    def _combine(self, done: list[GroupReport]) -> GroupReport:
+        recycles = [
+            RecycleReport(
+                victim=r.victim or VictimReport(**asdict(v)),
+                replacement=r.replacement,
+                outcome=r.outcome,
+                reason=r.reason,
+                waited_seconds=r.waited_seconds,
+            )
+            for r, v in zip(done, self.job.victims, strict=False)
+        ]
+        last = done[-1]
+        stopped = last if last.outcome != "recycled" else None
+        failed = stopped is not None and stopped.outcome == "failed"
+        rest_reason = Reason.EARLIER_RECYCLE_FAILED.value if failed or stopped is None else stopped.reason
+        recycles += [
+            RecycleReport(victim=VictimReport(**asdict(v)), outcome="skipped", reason=rest_reason)
+            for v in self.job.victims[len(done) :]
+        ]
+        recycled = sum(1 for r in done if r.outcome == "recycled")
+        detail = f"recycled {recycled} of {len(self.job.victims)} due instance(s), one after another"
+        if stopped is not None:
+            victim_id = stopped.victim.instance_id if stopped.victim else "?"
+            detail += f"; recycle {len(done)} (victim {victim_id}) {stopped.outcome}: {stopped.reason}"
+            detail += f": {stopped.detail}"
+        if self.job.behind_by:
+            detail += f"; behind by {self.job.behind_by}"
+        outcome: Outcome = "failed" if failed else ("recycled" if recycled else done[0].outcome)
+        waits = [r.waited_seconds for r in done if r.waited_seconds is not None]
+        return done[0].model_copy(
+            update={
+                "outcome": outcome,
+                "reason": stopped.reason if failed and stopped else done[0].reason,
+                "detail": detail,
+                "recycles": recycles,
+                "waited_seconds": round(sum(waits), 1) if waits else None,
+            }
+        )
+
     def _recycle(self) -> GroupReport:
         preflight = self.port.step(self.name("preflight"), self._preflight, Preflight)
         if not preflight.ok:
             return self.report("skipped", preflight.reason, preflight.detail)
-        claim = self.port.step(self.name("claim"), self._claim, Claim)
-        if not claim.ok:
-            return self.report("failed" if claim.failed else "skipped", claim.reason, claim.detail)
-        self.claimed = True
+        if not self.claimed:  # one claim per group and run covers all of its recycles
+            claim = self.port.step(self.name("claim"), self._claim, Claim)
+            if not claim.ok:
+                return self.report("failed" if claim.failed else "skipped", claim.reason, claim.detail)
+            self.claimed = True
 
         before = frozenset(preflight.instances)
         if self.mode is Mode.SURGE:

@@ -126,7 +126,9 @@ def recycle_all(
             image = report.current_image_id
             if report.canary and image and report.outcome == "recycled":
                 proven.add(image)
-            elif report.canary and image and report.outcome == "failed":
+            elif report.canary and image and report.outcome == "failed" and report.waited_seconds is not None:
+                # Only a replacement that launched and failed its checks condemns the image; a canary
+                # that failed before launching anything (terminate denied, say) leaves it unproven.
                 failed_canaries[image] = report
         results += done
     return results

@@ -82,11 +82,34 @@ class Job:
     current_image_id: str | None
     victim: Victim
     desired: int = 0
+    # With a freshness target: the victims after the first, recycled one after another, and the due
+    # instances the per-run cap leaves for later runs.
+    more_victims: tuple[Victim, ...] = ()
+    behind_by: int = 0
+
+    @property
+    def victims(self) -> tuple[Victim, ...]:
+        return (self.victim, *self.more_victims)
 
 
 # Rows keep a plan of a few thousand groups inside one checkpoint: field names are stored once, here.
 SkipRow = tuple[str, str, str, str, float | None, str | None]
-JobRow = tuple[str, str, str, int, float | None, str | None, str, str | None, str | None, float | None, int]
+VictimRow = tuple[str, str | None, str | None, float | None]
+JobRow = tuple[
+    str,
+    str,
+    str,
+    int,
+    float | None,
+    str | None,
+    str,
+    str | None,
+    str | None,
+    float | None,
+    int,
+    tuple[VictimRow, ...],
+    int,
+]
 
 
 def job_row(job: Job) -> JobRow:
@@ -103,11 +126,27 @@ def job_row(job: Job) -> JobRow:
         v.image_id,
         v.age_days,
         job.desired,
+        tuple((m.instance_id, m.launch_time, m.image_id, m.age_days) for m in job.more_victims),
+        job.behind_by,
     )
 
 
 def job_from_row(row: JobRow) -> Job:
-    group, mode, detail, timeout, oldest, image, instance_id, launch_time, victim_image, age, desired = row
+    (
+        group,
+        mode,
+        detail,
+        timeout,
+        oldest,
+        image,
+        instance_id,
+        launch_time,
+        victim_image,
+        age,
+        desired,
+        more,
+        behind,
+    ) = row
     return Job(
         group=group,
         mode=Mode(mode),
@@ -117,6 +156,8 @@ def job_from_row(row: JobRow) -> Job:
         current_image_id=image,
         victim=Victim(instance_id, launch_time, victim_image, age),
         desired=desired,
+        more_victims=tuple(Victim(*m) for m in more),
+        behind_by=behind,
     )
 
 

@@ -117,6 +117,7 @@ def test_demo_tells_the_story_and_exits_zero(tmp_path: Path) -> None:
         "search": "skipped",
         "bastion": "recycled",
         "batch": "recycled",
+        "fleet": "recycled",
         "fresh": "skipped",
         "jobs": "skipped",
         "reports": "skipped",
@@ -125,6 +126,7 @@ def test_demo_tells_the_story_and_exits_zero(tmp_path: Path) -> None:
     assert all(g["replacement"]["ami_refreshed"] for g in report["groups"] if g["outcome"] == "recycled")
     groups = {g["group"]: g for g in report["groups"]}
     assert groups["api"]["canary"] and "CANARY FAILED" in done.stdout
+    assert [r["outcome"] for r in groups["fleet"]["recycles"]] == ["recycled"] * 3  # one after another
     assert groups["checkout"]["reason"] == groups["search"]["reason"] == "canary-failed"
 
 

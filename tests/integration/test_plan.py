@@ -135,7 +135,13 @@ def test_plan_cli_prints_the_report_and_exits_zero(world: World, capsys: pytest.
     outcomes = {g["group"]: (g["outcome"], g["reason"]) for g in report["groups"]}
     assert outcomes == {"web": ("planned", "oldest-instance"), "young": ("skipped", "too-young")}
     assert report["dry_run"] is True and report["seed"] == 5
-    assert report["summary"] == {"recycled": 0, "planned": 1, "skipped": 1, "failed": 0}
+    assert report["summary"] == {
+        "recycled": 0,
+        "planned": 1,
+        "skipped": 1,
+        "failed": 0,
+        "instances_recycled": 0,
+    }
 
 
 def test_planning_300_groups_stays_within_the_batching_bound(world: World) -> None:
