@@ -28,6 +28,65 @@ class ConfigError(ValueError):
     """A context value that cannot be deployed; the message names the key and the fix."""
 
 
+ACCOUNT = re.compile(r"^\d{12}$")
+REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+CENTRAL_TOPIC = "recycler-central-alerts"
+CENTRAL_KEY_ALIAS = "alias/recycler-central-alerts"
+
+
+@dataclass(frozen=True)
+class Place:
+    """One AWS environment: an account and a region."""
+
+    account: str
+    region: str
+    sink_arn: str | None = None  # central only: the OAM sink's ARN, once the central stack exists
+
+    @property
+    def stack_name(self) -> str:
+        return f"Recycler-{self.account}-{self.region}"
+
+    @property
+    def role_name(self) -> str:
+        """Fixed, so the central topic and key policies can name it before the member is deployed."""
+        return f"recycler-function-{self.region}"
+
+    @property
+    def role_arn(self) -> str:
+        return f"arn:aws:iam::{self.account}:role/{self.role_name}"
+
+    def central_topic_arn(self) -> str:
+        return f"arn:aws:sns:{self.region}:{self.account}:{CENTRAL_TOPIC}"
+
+
+def read_places(node: Node, key: str) -> list[Place]:
+    """`recycler:environments` (a list) or `recycler:central` (one object), validated by name."""
+    raw = node.try_get_context(f"{PREFIX}{key}")
+    if raw is None:
+        return []
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError:
+        raise ConfigError(
+            f'{PREFIX}{key}: not JSON; e.g. [{{"account": "111111111111", "region": "eu-west-1"}}]'
+        ) from None
+    items = value if isinstance(value, list) else [value]
+    places = []
+    for item in items:
+        if (
+            not isinstance(item, dict)
+            or not ACCOUNT.match(str(item.get("account", "")))
+            or not REGION.match(str(item.get("region", "")))
+        ):
+            raise ConfigError(
+                f'{PREFIX}{key}: {item!r} needs a 12-digit "account" and a "region" such as eu-west-1'
+            )
+        places.append(Place(str(item["account"]), str(item["region"]), item.get("sink_arn")))
+    if len({(p.account, p.region) for p in places}) != len(places):
+        raise ConfigError(f"{PREFIX}{key}: list each account and region once")
+    return places
+
+
 @dataclass(frozen=True)
 class DeployConfig:
     schedule_expression: str = "cron(0 10 ? * MON-FRI *)"

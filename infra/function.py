@@ -32,7 +32,13 @@ GROUP_ACTIONS = [
 
 class RecyclerFunction(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: DeployConfig, environment: dict[str, str]
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DeployConfig,
+        environment: dict[str, str],
+        role_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -46,6 +52,7 @@ class RecyclerFunction(Construct):
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="recycler: read Auto Scaling fleets, recycle opted-in groups only",
+            role_name=role_name,
         )
         self.log_group.grant_write(self.role)
         self.function = lambda_.Function(

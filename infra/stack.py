@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Acknowledgment, Annotations, App, CfnOutput, Stack, Validations
+from aws_cdk import Acknowledgment, Annotations, App, CfnOutput, Environment, Stack, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_oam as oam
 from aws_cdk import aws_ssm as ssm
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from infra.alerts import AlertTopic
-from infra.config import DeployConfig
+from infra.central import RecyclerCentralStack
+from infra.config import CENTRAL_KEY_ALIAS, PREFIX, ConfigError, DeployConfig, Place, read_places
 from infra.function import RecyclerFunction
 from infra.ledger import Ledger
 from infra.observability import Alarms, Dashboard
@@ -18,7 +21,15 @@ from infra.schedule import DailySchedule
 
 
 class RecyclerStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        place: Place | None = None,
+        central: Place | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         config = DeployConfig.from_node(self.node)
         ledger = Ledger(self, "Ledger")
@@ -30,15 +41,21 @@ class RecyclerStack(Stack):
             string_value="off",
             description="recycler kill switch: set to 'on' to stop every recycle at once",
         )
+        environment = {
+            "RECYCLER_LEDGER_TABLE": ledger.table.table_name,
+            "RECYCLER_TOPIC_ARN": alerts.topic.topic_arn,
+        }
+        if central is not None:
+            environment["RECYCLER_CENTRAL_TOPIC_ARN"] = central.central_topic_arn()
         recycler = RecyclerFunction(
             self,
             "Recycler",
             config=config,
-            environment={
-                "RECYCLER_LEDGER_TABLE": ledger.table.table_name,
-                "RECYCLER_TOPIC_ARN": alerts.topic.topic_arn,
-            },
+            environment=environment,
+            role_name=place.role_name if place and central else None,
         )
+        if central is not None:
+            self._publish_centrally(recycler, central)
         ledger.table.grant(recycler.role, "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem")
         alerts.topic.grant_publish(recycler.role)
         kill_switch.grant_read(recycler.role)
@@ -57,6 +74,43 @@ class RecyclerStack(Stack):
         CfnOutput(self, "AlertTopicArn", value=alerts.topic.topic_arn)
         CfnOutput(self, "LedgerTable", value=ledger.table.table_name)
         CfnOutput(self, "KillSwitchParameter", value=kill_switch.parameter_name)
+
+    def _publish_centrally(self, recycler: RecyclerFunction, central: Place) -> None:
+        """Failure alerts also go to the central topic (an ARN from context, no cross-stack export);
+        metrics are linked to the central sink once its ARN is known."""
+        recycler.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PublishToCentralTopic", actions=["sns:Publish"], resources=[central.central_topic_arn()]
+            )
+        )
+        recycler.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="EncryptForCentralTopic",
+                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                resources=[f"arn:aws:kms:{central.region}:{central.account}:key/*"],
+                conditions={"ForAnyValue:StringEquals": {"kms:ResourceAliases": CENTRAL_KEY_ALIAS}},
+            )
+        )
+        Validations.of(recycler.role).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:aws:kms:{central.region}:{central.account}:key/*]",
+                reason="The central key's id is not known before it exists; the statement is limited to the key "
+                f"with the alias {CENTRAL_KEY_ALIAS} by condition.",
+            )
+        )
+        if central.sink_arn:
+            oam.CfnLink(
+                self,
+                "MetricsLink",
+                resource_types=["AWS::CloudWatch::Metric"],
+                sink_identifier=central.sink_arn,
+                label_template="$AccountName",
+            )
+        else:
+            Annotations.of(self).add_info(
+                "No recycler:central.sink_arn yet: deploy RecyclerCentral, then set sink_arn from its SinkArn "
+                "output to link this environment's metrics to the central dashboard's account."
+            )
 
     def _acknowledge(self, recycler: RecyclerFunction, schedule: DailySchedule) -> None:
         wildcard_reasons = {
@@ -98,13 +152,42 @@ class RecyclerStack(Stack):
         )
 
 
+DESCRIPTION = "recycler: daily replacement of the oldest instance per Auto Scaling group"
+
+
 def build_app(context: dict[str, Any] | None = None) -> App:
-    """The app `npx cdk synth` builds (app.py), with cdk-nag AwsSolutions checks as a validation plugin."""
+    """The app `npx cdk synth` builds (app.py), with cdk-nag AwsSolutions checks as a validation plugin.
+
+    Without recycler:environments: one stack, "Recycler", in the CLI's account and region. With it: one
+    stack per environment, and with recycler:central a RecyclerCentral stack they all report to."""
     app = App(context=context)
-    RecyclerStack(
-        app,
-        "Recycler",
-        description="recycler: daily replacement of the oldest instance per Auto Scaling group",
-    )
+    members = read_places(app.node, "environments")
+    centrals = read_places(app.node, "central")
+    if len(centrals) > 1:
+        raise ConfigError(f"{PREFIX}central: one account and region, not a list")
+    central = centrals[0] if centrals else None
+    if central is not None and not members:
+        raise ConfigError(
+            f"{PREFIX}central needs {PREFIX}environments: the member environments to report to it"
+        )
+    if not members:
+        RecyclerStack(app, "Recycler", description=DESCRIPTION)
+    for member in members:
+        RecyclerStack(
+            app,
+            member.stack_name,
+            place=member,
+            central=central,
+            env=Environment(account=member.account, region=member.region),
+            description=f"{DESCRIPTION} ({member.account} {member.region})",
+        )
+    if central is not None:
+        RecyclerCentralStack(
+            app,
+            "RecyclerCentral",
+            members=members,
+            env=Environment(account=central.account, region=central.region),
+            description="recycler: one alert topic and dashboard for every environment",
+        )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app

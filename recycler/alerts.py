@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from recycler.fleet import RETRY_CONFIG
 from recycler.models import GroupReport, RunReport
@@ -112,12 +114,30 @@ def summary_message(report: RunReport) -> tuple[str, str]:
 
 
 class Alerts:
-    def __init__(self, topic_arn: str, session: boto3.Session | None = None) -> None:
-        self.topic_arn = topic_arn
+    """Publishes to the stack's topic and, in a many-account deployment, to the central one too."""
+
+    def __init__(
+        self, topic_arn: str, session: boto3.Session | None = None, also: Sequence[str] = ()
+    ) -> None:
+        self.topic_arns = [topic_arn, *also]
         session = session or boto3.Session()
         self.region = session.region_name or "us-east-1"
-        self._sns: SNSClient = session.client("sns", config=RETRY_CONFIG)
+        # A central topic lives in another region: one client per topic's region.
+        self._clients: dict[str, SNSClient] = {
+            arn: session.client("sns", region_name=arn.split(":")[3] or None, config=RETRY_CONFIG)
+            for arn in self.topic_arns
+        }
 
     def publish(self, subject: str, body: str) -> str:
-        response = self._sns.publish(TopicArn=self.topic_arn, Subject=subject, Message=body)
-        return str(response["MessageId"])
+        """Every topic is tried; the first failure is raised after the others were sent."""
+        message_ids, failure = [], None
+        for arn, client in self._clients.items():
+            try:
+                message_ids.append(
+                    str(client.publish(TopicArn=arn, Subject=subject, Message=body)["MessageId"])
+                )
+            except ClientError as error:
+                failure = failure or error
+        if failure is not None:
+            raise failure
+        return message_ids[0]

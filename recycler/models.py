@@ -62,6 +62,8 @@ class Settings(BaseModel):
     health_timeout_margin_minutes: float = Field(10.0, ge=1, le=24 * 60)
     poll_seconds: int = Field(15, ge=1, le=3600)
     topic_arn: str | None = None
+    # A many-account deployment's central topic: failure alerts go there too (infra/central.py).
+    central_topic_arn: str | None = None
     ledger_table: str | None = None
     ledger_ttl_days: int = Field(90, ge=1, le=3650)
 

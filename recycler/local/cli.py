@@ -53,7 +53,13 @@ def _run_flags(parser: argparse.ArgumentParser) -> None:
         "--force", action="store_true", help="ignore min age and min interval (never safety guards)"
     )
     parser.add_argument("--report-file", metavar="PATH", help="also write the RunReport JSON to PATH")
-    parser.add_argument("--region", metavar="REGION", help="AWS region (default: AWS_REGION or your config)")
+    parser.add_argument(
+        "--region",
+        action="append",
+        dest="regions",
+        metavar="REGION",
+        help="AWS region (default: AWS_REGION or your config); repeat to cover several regions in one report",
+    )
     parser.add_argument("--profile", metavar="NAME", help="AWS named profile (default: AWS_PROFILE)")
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback when AWS cannot be reached or used"
@@ -126,19 +132,43 @@ def run_command(args: argparse.Namespace, err: Any) -> int:
         print(f"recycler: error: {flagify(str(error))}", file=err)
         return EXIT_BAD_INPUT
     debug = args.debug or os.environ.get("RECYCLER_DEBUG") == "1"
-    try:
-        session, identity = connect(args.region, args.profile)
-        report = run(LocalPort(), local_services(settings, session), settings, payload)
-    except CannotRun as problem:
-        return _cannot_run(str(problem), err, debug)
-    except Exception as error:
-        message = explain(error)
-        if message is None:
-            raise
-        return _cannot_run(message, err, debug)
-    report.account, report.region = identity.account, identity.region
-    emit(report, args.json, getattr(args, "report_file", None))
-    return EXIT_FAILED if report.failed else EXIT_OK
+    reports = []
+    # One region after another, with the caller's credentials; any region that cannot be used stops
+    # before the next one is touched.
+    for region in args.regions or [None]:
+        try:
+            session, identity = connect(region, args.profile)
+            report = run(LocalPort(), local_services(settings, session), settings, payload)
+        except CannotRun as problem:
+            return _cannot_run(str(problem), err, debug)
+        except Exception as error:
+            message = explain(error)
+            if message is None:
+                raise
+            where = f"{region}: " if len(args.regions or []) > 1 else ""
+            return _cannot_run(where + message, err, debug)
+        report.account, report.region = identity.account, identity.region
+        reports.append(report)
+    combined = reports[0] if len(reports) == 1 else across_regions(reports)
+    emit(combined, args.json, getattr(args, "report_file", None))
+    return EXIT_FAILED if combined.failed else EXIT_OK
+
+
+def across_regions(reports: list[RunReport]) -> RunReport:
+    """One report (one table) for several regions: each group named region/group."""
+    groups = [g.model_copy(update={"group": f"{r.region}/{g.group}"}) for r in reports for g in r.groups]
+    first = reports[0]
+    combined = RunReport.build(
+        first.run_id,
+        first.started_at,
+        first.dry_run,
+        first.seed,
+        groups,
+        [problem for r in reports for problem in r.alerts_failed],
+    )
+    combined.account = ",".join(sorted({r.account or "?" for r in reports}))
+    combined.region = ",".join(r.region or "?" for r in reports)
+    return combined
 
 
 def _cannot_run(message: str, err: Any, debug: bool) -> int:

@@ -474,6 +474,7 @@ def create_aged_group(
         tags=tags,
         target_group_arns=target_group_arns,
         version="1",
+        zone=f"{region}a",
     )
     for instance_id, age in zip(ids, ages_days, strict=True):
         backdate([instance_id], now - timedelta(days=age), region)

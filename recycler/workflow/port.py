@@ -88,7 +88,13 @@ class Services:
             ledger=Ledger(settings.ledger_table, settings.ledger_ttl_days, session)
             if settings.ledger_table
             else None,
-            alerts=Alerts(settings.topic_arn, session) if settings.topic_arn else None,
+            alerts=Alerts(
+                settings.topic_arn,
+                session,
+                also=[settings.central_topic_arn] if settings.central_topic_arn else [],
+            )
+            if settings.topic_arn
+            else None,
             region=region,
         )
 

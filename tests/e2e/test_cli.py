@@ -16,7 +16,7 @@ import pytest
 
 from recycler.local import emulator
 from recycler.local.demo import embedded_aws, free_port
-from tests.conftest import REGION, World
+from tests.conftest import NOW, REGION, World
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -263,3 +263,25 @@ def test_access_denied_on_terminate_fails_that_group_and_terminates_nothing(serv
 def test_debug_shows_the_traceback(server: World) -> None:
     done = cli_without("AWS_DEFAULT_REGION", "AWS_REGION", args=("plan", "--debug"))
     assert done.returncode == 2 and "Traceback" in done.stderr and "no AWS region" in done.stderr
+
+
+def test_several_regions_in_one_plan(server: World) -> None:
+    server.group("web", [9, 5])
+    west = boto3.Session(region_name="us-west-2")
+    template = emulator.create_launch_template(
+        west.client("ec2"), "lt", emulator.stock_images(west.client("ec2"))[0]
+    )
+    emulator.create_aged_group(
+        west.client("autoscaling"),
+        "api",
+        template,
+        [8, 4],
+        NOW,
+        region="us-west-2",
+        tags={"recycler:enabled": "true"},
+    )
+    done = cli("plan", "--json", "--region", REGION, "--region", "us-west-2")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert sorted(g["group"] for g in report["groups"]) == [f"{REGION}/web", "us-west-2/api"]
+    assert report["region"] == f"{REGION},us-west-2" and report["summary"]["planned"] == 2

@@ -156,3 +156,24 @@ def test_planning_300_groups_stays_within_the_batching_bound(world: World) -> No
     distinct_templates = 4
     lower_bound = planning_call_floor(groups, groups * per_group, distinct_templates)
     assert len(log.calls) <= lower_bound + 2, log.count()
+
+
+def test_failure_alerts_also_reach_the_central_topic_in_another_region(world: World) -> None:
+    from recycler.alerts import Alerts
+    from recycler.local import emulator
+
+    local_session = world.session
+    central_session = boto3.Session(region_name="eu-central-1")
+    local_topic, local_tap = emulator.create_alert_topic(
+        local_session.client("sns"), local_session.client("sqs")
+    )
+    central_topic, central_tap = emulator.create_alert_topic(
+        central_session.client("sns"), central_session.client("sqs"), "recycler-central-alerts"
+    )
+    Alerts(local_topic, local_session, also=[central_topic]).publish("recycler FAILED: web", "body")
+    assert [m["Subject"] for m in emulator.published(local_session.client("sqs"), local_tap)] == [
+        "recycler FAILED: web"
+    ]
+    assert [m["Subject"] for m in emulator.published(central_session.client("sqs"), central_tap)] == [
+        "recycler FAILED: web"
+    ]
