@@ -106,6 +106,7 @@ class DeployConfig:
     min_interval_hours: float = 20.0
     max_age_days: float = 0.0  # 0: no freshness target (one recycle per group per run)
     bit_rot_days: float = 14.0
+    image_rot_days: float = 30.0  # second bit-rot threshold: days since an instance's AMI was built
     log_retention_days: int = 90
     reserved_concurrency: int = 5
     execution_timeout_hours: int = 12

@@ -10,9 +10,11 @@ from constructs import Construct
 
 from infra.bundling import ROOT, bundling_options
 from infra.config import LOG_RETENTION, DeployConfig
+from recycler.policy import OPT_IN_VALUE
 
 READ_ONLY_ACTIONS = [
     # None of these APIs supports resource-level permissions, so they need Resource "*".
+    "ec2:DescribeImages",
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:DescribeScalingActivities",
     "autoscaling:DescribeInstanceRefreshes",
@@ -90,6 +92,18 @@ class RecyclerFunction(Construct):
         self.role.add_to_policy(
             iam.PolicyStatement(sid="ReadFleet", actions=READ_ONLY_ACTIONS, resources=["*"])
         )
+        # DescribeLaunchTemplateVersions(ResolveAlias) resolves resolve:ssm: image aliases: it reads the
+        # account's own parameters and AWS's public ones (e.g. /aws/service/ami-amazon-linux-latest/...).
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ResolveImageAliases",
+                actions=["ssm:GetParameters"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}:parameter/*",
+                    f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}::parameter/aws/service/*",
+                ],
+            )
+        )
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="RecycleOptedInGroupsOnly",
@@ -97,7 +111,9 @@ class RecyclerFunction(Construct):
                 resources=[
                     f"arn:{Aws.PARTITION}:autoscaling:{Aws.REGION}:{Aws.ACCOUNT_ID}:autoScalingGroup:*:autoScalingGroupName/*"
                 ],
-                conditions={"StringEquals": {f"autoscaling:ResourceTag/{config.tag_prefix}enabled": "true"}},
+                conditions={
+                    "StringEquals": {f"autoscaling:ResourceTag/{config.tag_prefix}enabled": OPT_IN_VALUE}
+                },
             )
         )
         # A separate policy, not the role's default one: the function depends on its default policy,

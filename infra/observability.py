@@ -107,6 +107,12 @@ class Alarms(Construct):
                 config.bit_rot_days,
                 f"an opted-in group has an instance older than {config.bit_rot_days:g} days",
             ),
+            (
+                "ImageRot",
+                recycler_metric("FleetOldestImageAgeDays", statistic="Maximum", Fleet="all"),
+                config.image_rot_days,
+                f"an opted-in group runs an AMI built more than {config.image_rot_days:g} days ago",
+            ),
         ]
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         for name, metric, threshold, meaning in specs:
@@ -148,6 +154,11 @@ class Dashboard(Construct):
             cloudwatch.GraphWidget(
                 title="Oldest instance age per group (days)",
                 left=[search("OldestInstanceAgeDays", "AutoScalingGroupName", "Maximum", "")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Oldest image (AMI) age per group (days)",
+                left=[search("OldestImageAgeDays", "AutoScalingGroupName", "Maximum", "")],
                 width=12,
             ),
             cloudwatch.GraphWidget(

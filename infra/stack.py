@@ -123,6 +123,12 @@ class RecyclerStack(Stack):
                 "autoscaling:ResourceTag/<prefix>enabled = true, so only opted-in groups can be changed."
             ),
             "Action::kms:GenerateDataKey*": "Publishing to the KMS-encrypted alert topic needs data keys from its one key.",
+            "Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/*": (
+                "A launch template may name any parameter as its resolve:ssm: image alias; GetParameters is read-only."
+            ),
+            "Resource::arn:<AWS::Partition>:ssm:<AWS::Region>::parameter/aws/service/*": (
+                "AWS's public AMI parameters (resolve:ssm:/aws/service/...) that launch templates commonly use."
+            ),
         }
         for finding, reason in wildcard_reasons.items():
             Validations.of(recycler.role).acknowledge(

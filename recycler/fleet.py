@@ -19,7 +19,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from recycler.policy import GroupSnapshot, InstanceSnapshot
+from recycler.policy import OPT_IN_VALUE, GroupSnapshot, InstanceSnapshot
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
@@ -35,6 +35,7 @@ GROUP_PAGE_SIZE = 100  # DescribeAutoScalingGroups MaxRecords maximum
 INSTANCE_BATCH_SIZE = 200  # values allowed in one DescribeInstances filter
 LAUNCH_CONFIG_BATCH_SIZE = 50  # DescribeLaunchConfigurations names per call
 ALARM_BATCH_SIZE = 100  # DescribeAlarms AlarmNames maximum
+IMAGE_BATCH_SIZE = 100  # DescribeImages ImageIds per call
 IN_PROGRESS_REFRESH = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
 FINISHED_ACTIVITY = frozenset({"Successful", "Failed", "Cancelled"})
 
@@ -59,6 +60,16 @@ def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
 
 
 INSTANCE_IN_DESCRIPTION = re.compile(r"\b(i-[0-9a-f]{8,17})\b")
+
+
+@dataclass(frozen=True)
+class CurrentImage:
+    """The image a group launches now, or None with the reason it is unknown."""
+
+    image_id: str | None
+    unknown_reason: str | None
+    # MixedInstancesPolicy overrides with their own launch template: (instance type, its image).
+    overrides: tuple[tuple[str, str | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,7 +146,7 @@ class Fleet:
             )
         else:
             pages = paginator.paginate(
-                Filters=[{"Name": f"tag:{opt_in_tag}", "Values": ["true", "True", "TRUE"]}],
+                Filters=[{"Name": f"tag:{opt_in_tag}", "Values": [OPT_IN_VALUE]}],
                 PaginationConfig={"PageSize": GROUP_PAGE_SIZE},
             )
         return [dict(group) for page in pages for group in page["AutoScalingGroups"]]
@@ -167,45 +178,101 @@ class Fleet:
                         )
         return details
 
-    def current_images(self, groups: Sequence[dict[str, Any]]) -> dict[str, str | None]:
-        """The image each group would launch now; one call per distinct template version."""
+    def current_images(self, groups: Sequence[dict[str, Any]]) -> dict[str, CurrentImage]:
+        """The image each group would launch now, as AWS resolves it at launch; one call per distinct
+        template version. An image that cannot be resolved is unknown, with the reason."""
         by_template: dict[tuple[str, str, str], list[str]] = {}
         by_config: dict[str, list[str]] = {}
+        images: dict[str, CurrentImage] = {}
         for group in groups:
+            name = group["AutoScalingGroupName"]
             spec = launch_template_spec(group)
             if spec is not None:
-                by_template.setdefault(spec, []).append(group["AutoScalingGroupName"])
+                by_template.setdefault(spec, []).append(name)
             elif group.get("LaunchConfigurationName"):
-                by_config.setdefault(group["LaunchConfigurationName"], []).append(
-                    group["AutoScalingGroupName"]
+                by_config.setdefault(group["LaunchConfigurationName"], []).append(name)
+            else:
+                images[name] = CurrentImage(None, "the group has no launch template or configuration")
+        resolved: dict[tuple[str, str, str], CurrentImage] = {}
+
+        def image_of_template(spec: tuple[str, str, str]) -> CurrentImage:
+            if spec not in resolved:
+                resolved[spec] = self._template_image(*spec)
+            return resolved[spec]
+
+        for spec, members in by_template.items():
+            images.update(dict.fromkeys(members, image_of_template(spec)))
+        for group in groups:
+            overrides = override_specs(group)
+            name = group["AutoScalingGroupName"]
+            if overrides and name in images:
+                images[name] = replace(
+                    images[name],
+                    overrides=tuple((kind, image_of_template(spec).image_id) for kind, spec in overrides),
                 )
-        images: dict[str, str | None] = {}
-        for (kind, ident, version), members in by_template.items():
-            image = self._template_image(kind, ident, version)
-            images.update(dict.fromkeys(members, image))
         configs = list(by_config)
         for batch in chunks(configs, LAUNCH_CONFIG_BATCH_SIZE):
             response = self.autoscaling.describe_launch_configurations(LaunchConfigurationNames=list(batch))
-            for config in response["LaunchConfigurations"]:
-                images.update(
-                    dict.fromkeys(by_config[config["LaunchConfigurationName"]], config.get("ImageId"))
+            for described in response["LaunchConfigurations"]:
+                image = described.get("ImageId")
+                found = (
+                    CurrentImage(image, None)
+                    if image
+                    else CurrentImage(None, "launch configuration has no ImageId")
                 )
+                images.update(dict.fromkeys(by_config[described["LaunchConfigurationName"]], found))
+        for name, members in by_config.items():
+            for member in members:
+                images.setdefault(member, CurrentImage(None, f"launch configuration {name} not found"))
         return images
 
-    def _template_image(self, kind: str, ident: str, version: str) -> str | None:
+    def _template_image(self, kind: str, ident: str, version: str) -> CurrentImage:
         locator: dict[str, Any] = (
             {"LaunchTemplateId": ident} if kind == "id" else {"LaunchTemplateName": ident}
         )
+        where = f"launch template {ident} version {version}"
         try:
-            response = self.ec2.describe_launch_template_versions(Versions=[version], **locator)
+            # ResolveAlias: a resolve:ssm:<parameter> ImageId comes back as the AMI it resolves to now,
+            # which is what the group launches (needs ssm:GetParameters on the parameter).
+            response = self.ec2.describe_launch_template_versions(
+                Versions=[version], ResolveAlias=True, **locator
+            )
         except ClientError as error:
-            logger.warning("launch template %s version %s unreadable: %s", ident, version, error)
-            return None
+            info = error.response.get("Error", {})
+            logger.warning("%s unreadable: %s", where, error)
+            return CurrentImage(None, f"{where}: {info.get('Code', 'Error')}: {info.get('Message', '')}")
         versions = response.get("LaunchTemplateVersions", [])
         if not versions:
-            return None
+            return CurrentImage(None, f"{where} not found")
         image = versions[0].get("LaunchTemplateData", {}).get("ImageId")
-        return str(image) if image else None
+        if not image:
+            return CurrentImage(None, f"{where} has no ImageId")
+        if str(image).startswith("resolve:ssm:"):
+            return CurrentImage(None, f"{where}: {image} did not resolve (parameter missing or not readable)")
+        return CurrentImage(str(image), None)
+
+    def image_ages(self, image_ids: Sequence[str], now: datetime) -> dict[str, float]:
+        """Days since each AMI's CreationDate; a deregistered or unreadable image is left out (unknown)."""
+        ages: dict[str, float] = {}
+        for batch in chunks(sorted(set(image_ids)), IMAGE_BATCH_SIZE):
+            try:
+                images = self.ec2.describe_images(ImageIds=list(batch))["Images"]
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") not in (
+                    "InvalidAMIID.NotFound",
+                    "InvalidAMIID.Malformed",
+                ):
+                    raise
+                # One unknown image fails the batch: a filter skips it instead.
+                images = self.ec2.describe_images(Filters=[{"Name": "image-id", "Values": list(batch)}])[
+                    "Images"
+                ]
+            for image in images:
+                created = image.get("CreationDate")
+                if created:
+                    when = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+                    ages[image["ImageId"]] = round((now - when).total_seconds() / 86400, 1)
+        return ages
 
     def snapshots(
         self, raw_groups: Sequence[dict[str, Any]], opted_in: set[str] | None = None
@@ -225,7 +292,14 @@ class Fleet:
                 instances = tuple(
                     _with_details(i, *details.get(i.instance_id, (None, None))) for i in snapshot.instances
                 )
-                snapshot = replace(snapshot, instances=instances, current_image_id=images.get(snapshot.name))
+                current = images.get(snapshot.name, CurrentImage(None, "not read"))
+                snapshot = replace(
+                    snapshot,
+                    instances=instances,
+                    current_image_id=current.image_id,
+                    current_image_reason=current.unknown_reason,
+                    override_images=current.overrides,
+                )
             snapshots.append(snapshot)
         return snapshots
 
@@ -343,6 +417,23 @@ def launch_template_spec(group: dict[str, Any]) -> tuple[str, str, str] | None:
     return ("name", spec["LaunchTemplateName"], version)
 
 
+def override_specs(group: dict[str, Any]) -> list[tuple[str, tuple[str, str, str]]]:
+    """(instance type, launch template spec) for each MixedInstancesPolicy override with its own template."""
+    overrides = group.get("MixedInstancesPolicy", {}).get("LaunchTemplate", {}).get("Overrides", [])
+    found = []
+    for override in overrides:
+        spec = override.get("LaunchTemplateSpecification")
+        if spec and override.get("InstanceType"):
+            version = spec.get("Version") or "$Default"
+            ident = (
+                ("id", spec["LaunchTemplateId"])
+                if spec.get("LaunchTemplateId")
+                else ("name", spec["LaunchTemplateName"])
+            )
+            found.append((override["InstanceType"], (ident[0], ident[1], version)))
+    return found
+
+
 def _with_details(
     instance: InstanceSnapshot, launch_time: datetime | None, image_id: str | None
 ) -> InstanceSnapshot:
@@ -362,6 +453,7 @@ def group_snapshot(group: dict[str, Any]) -> GroupSnapshot:
                 lifecycle_state=i["LifecycleState"],
                 health_status=i["HealthStatus"],
                 protected_from_scale_in=bool(i.get("ProtectedFromScaleIn", False)),
+                instance_type=i.get("InstanceType"),
             )
             for i in group.get("Instances", [])
         ),

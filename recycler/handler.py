@@ -126,6 +126,14 @@ def publish_metrics(report: RunReport) -> None:
             _emit("Skipped", MetricUnit.Count, 1, "Reason", group.reason)
         if group.waited_seconds is not None:
             _emit("HealthWaitSeconds", MetricUnit.Seconds, group.waited_seconds, "Outcome", group.outcome)
+        if group.oldest_image_age_days is not None:
+            _emit(
+                "OldestImageAgeDays",
+                MetricUnit.Count,
+                group.oldest_image_age_days,
+                "AutoScalingGroupName",
+                group.group,
+            )
         if group.oldest_instance_age_days is not None:
             _emit(
                 "OldestInstanceAgeDays",
@@ -144,6 +152,9 @@ def publish_metrics(report: RunReport) -> None:
     ages = [g.oldest_instance_age_days for g in report.groups if g.oldest_instance_age_days is not None]
     if ages:
         _emit("FleetOldestInstanceAgeDays", MetricUnit.Count, max(ages), "Fleet", "all")
+    image_ages = [g.oldest_image_age_days for g in report.groups if g.oldest_image_age_days is not None]
+    if image_ages:
+        _emit("FleetOldestImageAgeDays", MetricUnit.Count, max(image_ages), "Fleet", "all")
 
 
 def _emit(name: str, unit: MetricUnit, value: float, dimension: str, label: str) -> None:

@@ -234,12 +234,14 @@ class VictimReport(BaseModel):
     launch_time: str | None
     image_id: str | None
     age_days: float | None = None
+    image_age_days: float | None = None  # days since the victim's AMI was built
 
 
 class ReplacementReport(BaseModel):
     instance_id: str | None
     image_id: str | None
     ami_refreshed: bool | None
+    image_age_days: float | None = None
 
 
 class RecycleReport(BaseModel):
@@ -267,6 +269,12 @@ class GroupReport(BaseModel):
     # also in victim/replacement), and how many due instances the per-run cap left for later runs.
     recycles: list[RecycleReport] = Field(default_factory=list)
     behind_by: int = 0
+    # AMI truth: how old the images are (days since built), and how many instances are not on the
+    # image the group launches now; current_image_reason says why current_image_id is unknown.
+    current_image_age_days: float | None = None
+    oldest_image_age_days: float | None = None
+    drifted_instances: int = 0
+    current_image_reason: str | None = None
 
 
 class Summary(BaseModel):

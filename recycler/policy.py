@@ -62,6 +62,7 @@ class InstanceSnapshot:
     protected_from_scale_in: bool
     launch_time: datetime | None = None
     image_id: str | None = None
+    instance_type: str | None = None
 
     @property
     def in_service_and_healthy(self) -> bool:
@@ -83,6 +84,15 @@ class GroupSnapshot:
     launch_template: str | None = None
     current_image_id: str | None = None
     status: str | None = None
+    current_image_reason: str | None = None  # why the current image is unknown, when it is
+    override_images: tuple[tuple[str, str | None], ...] = ()  # (instance type, image) per override
+
+    def image_for(self, instance: InstanceSnapshot) -> str | None:
+        """The image a replacement for this instance launches: its type's override template, if any."""
+        for kind, image in self.override_images:
+            if kind == instance.instance_type:
+                return image
+        return self.current_image_id
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,21 @@ class Decision:
     # due instances the per-run cap leaves for later runs.
     victims: tuple[InstanceSnapshot, ...] = ()
     behind_by: int = 0
+    # AMI truth: instances not on the current image, and how old the images are (days since built).
+    drifted_instances: int = 0
+    current_image_reason: str | None = None
+    current_image_age_days: float | None = None
+    oldest_image_age_days: float | None = None
+    image_ages: tuple[tuple[str, float], ...] = ()  # (image id, days since built) for this group
+
+    @property
+    def fixes_bit_rot(self) -> bool:
+        """Recycling replaces the victim's image with a different, known current one."""
+        return (
+            self.victim is not None
+            and self.current_image_id is not None
+            and self.victim.image_id != self.current_image_id
+        )
 
     def skipped(self, reason: Reason, detail: str) -> Decision:
         return replace(self, recycle=False, reason=reason.value, detail=detail)
@@ -207,13 +232,22 @@ def group_options(group: GroupSnapshot, settings: PolicySettings) -> GroupOption
     )
 
 
+# The one opt-in value: discovery filters on it and the IAM condition that lets recycler act on a group
+# matches it exactly (infra/function.py), so what recycler plans is what its role may act on.
+OPT_IN_VALUE = "true"
+
+
 def opt_in_state(group: GroupSnapshot, settings: PolicySettings) -> Reason | None:
-    """None when the group opted in, else the reason it is out of scope."""
+    """None when the group opted in, else the reason it is out of scope (invalid-tag for a spelling of
+    true that the IAM condition would not match)."""
     key = tag_key(settings, "enabled")
     if key not in group.tags:
         return Reason.NOT_OPTED_IN
+    value = group.tags[key]
+    if value == OPT_IN_VALUE:
+        return None
     try:
-        return None if parse_bool_tag(group.tags[key], key) else Reason.OPTED_OUT
+        return Reason.INVALID_TAG if parse_bool_tag(value, key) else Reason.OPTED_OUT
     except TagError:
         return Reason.OPTED_OUT
 
@@ -282,6 +316,19 @@ def age_days(instance: InstanceSnapshot, now: datetime) -> float | None:
     return (now - instance.launch_time).total_seconds() / 86400
 
 
+def with_override_image(decision: Decision, group: GroupSnapshot, victim: InstanceSnapshot) -> Decision:
+    """With MixedInstancesPolicy overrides on their own templates, the current image is the one the
+    victim's instance type launches; when the overrides differ, the detail names all of them."""
+    if not group.override_images:
+        return decision
+    images = {image for _, image in group.override_images} | {group.current_image_id}
+    reason = decision.current_image_reason
+    if len(images) > 1:
+        listed = ", ".join(f"{kind}={image or 'unknown'}" for kind, image in group.override_images)
+        reason = f"overrides launch different images: {listed}; default {group.current_image_id}"
+    return replace(decision, current_image_id=group.image_for(victim), current_image_reason=reason)
+
+
 def per_run_cap(options: GroupOptions, desired: int) -> int:
     """The most instances one run recycles in a group: the tag, else 10 % of desired (at least one);
     never so many that replace mode would take the group's last instance."""
@@ -324,11 +371,25 @@ def decide(
         oldest_age_days=round(max(oldest_ages), 3) if oldest_ages else None,
         current_image_id=group.current_image_id,
         desired_capacity=group.desired_capacity,
+        current_image_reason=group.current_image_reason,
+        drifted_instances=sum(
+            1
+            for i in group.instances
+            if group.current_image_id is not None
+            and i.image_id is not None
+            and i.image_id != group.current_image_id
+        ),
     )
     out_of_scope = opt_in_state(group, settings)
     if out_of_scope is not None:
         key = tag_key(settings, "enabled")
-        return base.skipped(out_of_scope, f"group is not tagged {key}=true")
+        if out_of_scope is Reason.INVALID_TAG:
+            return base.skipped(
+                out_of_scope,
+                f"tag {key}={group.tags[key]!r}: use lowercase {OPT_IN_VALUE!r}; the IAM condition that lets "
+                "recycler act on the group matches it exactly",
+            )
+        return base.skipped(out_of_scope, f"group is not tagged {key}={OPT_IN_VALUE}")
     problem = check_group(group, settings)
     if problem is not None:
         return base.skipped(*problem)
@@ -360,6 +421,7 @@ def decide(
             f"minimum {options.min_age.total_seconds() / 86400:g}",
         )
     victim = rng.choice(tier)
+    base = with_override_image(base, group, victim)
     detail = f"oldest of {len(candidates)} candidates"
     if len(tier) > 1:
         detail += f", picked at random from {len(tier)} tied within {settings.tie_window}"
@@ -374,10 +436,15 @@ def decide(
 
 
 def oldest_first(decisions: Iterable[Decision]) -> list[Decision]:
-    """The planned recycles in the order a run takes them: oldest victim first."""
+    """The planned recycles in the order a run takes them: first the ones that actually fix bit rot
+    (the victim's image differs from the one the group launches now), oldest victim first in each."""
     return sorted(
         (d for d in decisions if d.recycle),
-        key=lambda d: (d.victim.launch_time if d.victim and d.victim.launch_time else datetime.max, d.group),
+        key=lambda d: (
+            not d.fixes_bit_rot,
+            d.victim.launch_time if d.victim and d.victim.launch_time else datetime.max,
+            d.group,
+        ),
     )
 
 
@@ -422,6 +489,7 @@ def _decide_for_target(
     )
     if behind:
         detail += f"; behind by {behind}: raise {tag_key(settings, 'max-per-run')} to keep up"
+    base = with_override_image(base, group, victims[0])
     return replace(
         base,
         recycle=True,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -35,6 +35,7 @@ class DemoGroup:
     tags: tuple[tuple[str, str], ...] = ()
     max_size: int | None = None
     broken_ami: bool = False  # launches the freshly published AMI that turns out broken
+    ssm_alias: bool = False  # its launch template's ImageId is resolve:ssm:/golden/ami
 
 
 FLEET = (
@@ -62,6 +63,12 @@ FLEET = (
     ),
     DemoGroup("checkout", (12, 11), "shares the broken AMI: held back by the failed canary", broken_ami=True),
     DemoGroup("search", (12, 11), "shares the broken AMI: held back by the failed canary", broken_ami=True),
+    DemoGroup(
+        "golden",
+        (16, 15),
+        "launch template ImageId resolve:ssm:/golden/ami: the parameter moved to the patched AMI",
+        ssm_alias=True,
+    ),
     DemoGroup(
         "fleet",
         (30, 25, 20, 3, 2),
@@ -102,6 +109,15 @@ def seed_fleet(session: boto3.Session, now: datetime) -> dict[str, Any]:
     old_image, patched_image, broken_image = emulator.stock_images(ec2, 3)
     template = emulator.create_launch_template(ec2, "demo-fleet", old_image)
     broken_template = emulator.create_launch_template(ec2, "demo-broken-ami", old_image)
+    # Image ages: the fleet runs a 90-day-old AMI; the patched one was built yesterday.
+    for image, age in ((old_image, 90), (patched_image, 1), (broken_image, 1)):
+        emulator.set_image_created(image, now - timedelta(days=age), REGION)
+    ssm = session.client("ssm")
+    ssm.put_parameter(Name="/golden/ami", Value=old_image, Type="String")
+    golden_template = ec2.create_launch_template(
+        LaunchTemplateName="demo-golden",
+        LaunchTemplateData={"ImageId": "resolve:ssm:/golden/ami", "InstanceType": "t3.micro"},
+    )["LaunchTemplate"]["LaunchTemplateId"]
 
     target_group = emulator.create_target_group(ec2, session.client("elbv2"), "web")
 
@@ -110,7 +126,7 @@ def seed_fleet(session: boto3.Session, now: datetime) -> dict[str, Any]:
         ids = emulator.create_aged_group(
             autoscaling,
             group.name,
-            broken_template if group.broken_ami else template,
+            golden_template if group.ssm_alias else broken_template if group.broken_ami else template,
             group.ages_days,
             now,
             region=REGION,
@@ -126,6 +142,8 @@ def seed_fleet(session: boto3.Session, now: datetime) -> dict[str, Any]:
     # The AMI pipeline publishes a patched image: replacements boot it.
     emulator.publish_image(ec2, template, patched_image)
     emulator.publish_image(ec2, broken_template, broken_image)
+    # An Image Builder pipeline (say) moves the parameter: resolve:ssm: launches now boot the patched AMI.
+    ssm.put_parameter(Name="/golden/ami", Value=patched_image, Type="String", Overwrite=True)
     emulator.sabotage("web", "slow", slow_reads=4)  # takes a few polls to pass, like a real boot
     for group in FLEET:
         if group.broken_ami:

@@ -19,11 +19,25 @@ def ami_state(group: GroupReport) -> str:
     return "current" if victim_image == group.current_image_id else f"stale → {group.current_image_id}"
 
 
+def image_ages(group: GroupReport) -> str:
+    """Days since the victim's AMI (or the group's oldest) was built, and the one it launches now."""
+    was = group.victim.image_age_days if group.victim else None
+    was = was if was is not None else group.oldest_image_age_days
+    now = group.current_image_age_days
+    if was is None and now is None:
+        return "-"
+    return f"{_days(was)} → {_days(now)}"
+
+
+def _days(value: float | None) -> str:
+    return f"{value:.0f}" if value is not None else "?"
+
+
 def report_table(report: RunReport) -> Table:
     mode = "DRY RUN" if report.dry_run else "RUN"
     where = f"  account {report.account} {report.region}" if report.account else ""
     table = Table(title=f"recycler {mode} {report.run_id}  (seed {report.seed}){where}", title_justify="left")
-    for column in ("group", "decision", "victim", "age (d)", "AMI", "replacement", "reason"):
+    for column in ("group", "decision", "victim", "age (d)", "AMI", "AMI age (d)", "replacement", "reason"):
         table.add_column(column, overflow="fold")
     for group in report.groups:
         victim = group.victim
@@ -41,6 +55,7 @@ def report_table(report: RunReport) -> Table:
             victim.instance_id if victim else "-",
             f"{age:.1f}" if age is not None else "-",
             ami_state(group),
+            image_ages(group),
             replacement,
             reason,
         )
@@ -56,6 +71,7 @@ def report_table(report: RunReport) -> Table:
                 f"[{STYLE[extra.outcome]}]{extra.outcome}[/]",
                 extra.victim.instance_id,
                 f"{extra.victim.age_days:.1f}" if extra.victim.age_days is not None else "-",
+                "",
                 "",
                 replaced,
                 extra.reason,

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from recycler import policy
 from recycler.fleet import group_snapshot
 from recycler.models import GroupReport, ManualPayload, RecycleReport, Settings, VictimReport
-from recycler.policy import Decision, InstanceSnapshot, Mode, Reason
+from recycler.policy import Decision, GroupSnapshot, InstanceSnapshot, Mode, Reason
 from recycler.workflow import budget
 from recycler.workflow.port import Services
 from recycler.workflow.state import (
@@ -49,6 +49,7 @@ def plan(
     # With a freshness target, a run replaces what would outgrow it before the next run that may act.
     horizon = settings.next_run(now)
     decisions = [policy.decide(s, rules, now, rng, force=payload.force, horizon=horizon) for s in snapshots]
+    decisions = with_image_ages(services, snapshots, decisions, now)
     found = {s.name for s in snapshots}
     decisions += [
         Decision(
@@ -97,6 +98,35 @@ def defer_over_budget(
     if fit == len(ordered):
         return decisions
     return policy.keep_first(decisions, fit, Reason.DEFERRED_BUDGET, budget.describe_limit(fit))
+
+
+def with_image_ages(
+    services: Services, snapshots: Sequence[GroupSnapshot], decisions: list[Decision], now: datetime
+) -> list[Decision]:
+    """Bit rot measured twice: days since each group's oldest instance image and current image were
+    built (one batched DescribeImages for every distinct image)."""
+    decided = {s.name: s for s in snapshots}
+    images = {i.image_id for s in decided.values() for i in s.instances if i.image_id}
+    images |= {s.current_image_id for s in decided.values() if s.current_image_id}
+    ages = services.fleet.image_ages(sorted(images), now) if images else {}
+    updated = []
+    for decision in decisions:
+        snapshot = decided.get(decision.group)
+        if snapshot is None or not snapshot.instances:
+            updated.append(decision)
+            continue
+        own = {i.image_id for i in snapshot.instances if i.image_id} | {snapshot.current_image_id or ""}
+        own_ages = tuple(sorted((image, ages[image]) for image in own if image in ages))
+        instance_ages = [ages[i.image_id] for i in snapshot.instances if i.image_id in ages]
+        updated.append(
+            replace(
+                decision,
+                oldest_image_age_days=max(instance_ages) if instance_ages else None,
+                current_image_age_days=ages.get(snapshot.current_image_id or ""),
+                image_ages=own_ages,
+            )
+        )
+    return updated
 
 
 def run_level_guard(services: Services, settings: Settings, now: datetime) -> tuple[Reason, str] | None:
@@ -203,6 +233,17 @@ def pack_plan(decisions: Sequence[Decision], now: datetime, proven: Sequence[str
         skips=tuple(skip_row(d) for d in decisions if not d.recycle),
         jobs=tuple(job_row(decision_to_job(d, now)) for d in decisions if d.recycle),
         proven_images=tuple(proven),
+        image_ages={image: age for d in decisions for image, age in d.image_ages},
+        group_images={
+            d.group: (
+                d.oldest_image_age_days,
+                d.current_image_age_days,
+                d.drifted_instances,
+                d.current_image_reason,
+            )
+            for d in decisions
+            if d.oldest_image_age_days is not None or d.current_image_reason or d.drifted_instances
+        },
     )
     size = checkpoint_size(packed)
     if size > CHECKPOINT_BUDGET_BYTES:
@@ -211,6 +252,8 @@ def pack_plan(decisions: Sequence[Decision], now: datetime, proven: Sequence[str
             skips=tuple((g, r, "", m, o, i) for g, r, _, m, o, i in packed.skips),
             jobs=tuple(job_row(replace(job_from_row(row), detail="")) for row in packed.jobs),
             proven_images=packed.proven_images,
+            image_ages=packed.image_ages,
+            group_images=packed.group_images,
         )
         size = checkpoint_size(packed)
     if size > CHECKPOINT_BUDGET_BYTES:
@@ -219,6 +262,31 @@ def pack_plan(decisions: Sequence[Decision], now: datetime, proven: Sequence[str
             "lower RECYCLER_MAX_GROUPS_PER_RUN or split the fleet across stacks with different tag prefixes"
         )
     return packed
+
+
+def with_image_facts(report: GroupReport, rows: PlanRows) -> GroupReport:
+    """The AMI facts the plan measured, on a group's report: ages of its images and its drift."""
+    ages = rows.image_ages
+    oldest, current, drifted, reason = rows.group_images.get(report.group, (None, None, 0, None))
+    update: dict[str, object] = {
+        "oldest_image_age_days": oldest,
+        "current_image_age_days": current,
+        "drifted_instances": drifted,
+        "current_image_reason": reason,
+    }
+    if report.victim is not None and report.victim.image_id:
+        update["victim"] = report.victim.model_copy(
+            update={"image_age_days": ages.get(report.victim.image_id)}
+        )
+    if report.replacement is not None and report.replacement.image_id:
+        update["replacement"] = report.replacement.model_copy(
+            update={"image_age_days": ages.get(report.replacement.image_id)}
+        )
+    for recycle in report.recycles:
+        recycle.victim.image_age_days = ages.get(recycle.victim.image_id or "")
+        if recycle.replacement is not None:
+            recycle.replacement.image_age_days = ages.get(recycle.replacement.image_id or "")
+    return report.model_copy(update=update)
 
 
 def unpack_plan(rows: PlanRows) -> tuple[list[GroupReport], list[Job]]:

@@ -23,7 +23,14 @@ from recycler.workflow.canary import (
     describe_plan,
     waits_for_canary,
 )
-from recycler.workflow.planning import pack_plan, plan, planned_report, proven_images, unpack_plan
+from recycler.workflow.planning import (
+    pack_plan,
+    plan,
+    planned_report,
+    proven_images,
+    unpack_plan,
+    with_image_facts,
+)
 from recycler.workflow.port import Port, Services
 from recycler.workflow.recycle import Recycle, publish
 from recycler.workflow.state import Job, PlanRows, Published, RecycleItem, RunContext, Started
@@ -71,6 +78,7 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
         )
         reports += recycle_all(port, services, settings, context, jobs, proven, started.seed)
 
+    reports = [with_image_facts(r, planned) for r in reports]
     reports.sort(key=lambda r: r.group)
     report = RunReport.build(started.run_id, started.started_at, dry_run, started.seed, reports)
     for group in report.groups:

@@ -161,6 +161,9 @@ def job_from_row(row: JobRow) -> Job:
     )
 
 
+GroupImageRow = tuple[float | None, float | None, int, str | None]
+
+
 @dataclass(frozen=True)
 class PlanRows:
     """The plan step's result: every skip and every job, as compact rows."""
@@ -169,6 +172,10 @@ class PlanRows:
     jobs: tuple[JobRow, ...]
     # Images a healthy recycle already proved (ledger): their jobs need no canary.
     proven_images: tuple[str, ...] = ()
+    # AMI truth: days since each image referenced was built, and per decided group
+    # (oldest image age, current image age, drifted instances, why the current image is unknown).
+    image_ages: dict[str, float] = field(default_factory=dict)
+    group_images: dict[str, GroupImageRow] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

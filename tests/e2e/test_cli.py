@@ -118,6 +118,7 @@ def test_demo_tells_the_story_and_exits_zero(tmp_path: Path) -> None:
         "bastion": "recycled",
         "batch": "recycled",
         "fleet": "recycled",
+        "golden": "recycled",
         "fresh": "skipped",
         "jobs": "skipped",
         "reports": "skipped",
@@ -127,6 +128,9 @@ def test_demo_tells_the_story_and_exits_zero(tmp_path: Path) -> None:
     groups = {g["group"]: g for g in report["groups"]}
     assert groups["api"]["canary"] and "CANARY FAILED" in done.stdout
     assert [r["outcome"] for r in groups["fleet"]["recycles"]] == ["recycled"] * 3  # one after another
+    golden = groups["golden"]  # resolve:ssm:/golden/ami, moved to the patched AMI before the drill
+    assert golden["replacement"]["image_id"] == golden["current_image_id"] != golden["victim"]["image_id"]
+    assert golden["victim"]["image_age_days"] >= 89 and golden["current_image_age_days"] <= 2
     assert groups["checkout"]["reason"] == groups["search"]["reason"] == "canary-failed"
 
 

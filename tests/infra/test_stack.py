@@ -159,6 +159,28 @@ def test_alarms_notify_the_topic(template: Template) -> None:
         a for a in alarms.values() if a["Properties"].get("MetricName") == "FleetOldestInstanceAgeDays"
     )
     assert bit_rot["Properties"]["Threshold"] == 14 and bit_rot["Properties"]["Statistic"] == "Maximum"
+    image_rot = next(
+        a for a in alarms.values() if a["Properties"].get("MetricName") == "FleetOldestImageAgeDays"
+    )
+    assert image_rot["Properties"]["Threshold"] == 30
+
+
+def test_discovery_and_the_iam_condition_agree_on_the_opt_in_value(template: Template) -> None:
+    """What recycler plans is exactly what its role may act on: the tag filter discovery sends and the
+    condition on every mutating action use the same value."""
+    from recycler.policy import OPT_IN_VALUE
+
+    statements = [
+        s
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    [act] = [s for s in statements if s.get("Sid") == "RecycleOptedInGroupsOnly"]
+    assert act["Condition"] == {"StringEquals": {"autoscaling:ResourceTag/recycler:enabled": OPT_IN_VALUE}}
+    [resolve] = [s for s in statements if s.get("Sid") == "ResolveImageAliases"]
+    assert resolve["Action"] == "ssm:GetParameters"
+    [read] = [s for s in statements if s.get("Sid") == "ReadFleet"]
+    assert "ec2:DescribeImages" in read["Action"]
 
 
 def test_dashboard_shows_bit_rot_at_a_glance(template: Template) -> None:
