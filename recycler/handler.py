@@ -30,6 +30,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from recycler.aws_errors import explain
 from recycler.models import RunReport, Settings, load_settings, parse_payload
 from recycler.workflow import Port, Services, run
+from recycler.workflow.budget import Budget
 from recycler.workflow.port import Polled
 from recycler.workflow.state import CHECKPOINT_BUDGET_BYTES, checkpoint_size, decode, encode
 
@@ -94,6 +95,9 @@ class DurablePort:
         )
         result.throw_if_error()
         return [decode(kind, data) for data in result.get_results()]
+
+    def limits(self) -> Budget | None:
+        return Budget()
 
     def is_fatal(self, error: Exception) -> bool:
         return isinstance(error, UnrecoverableError)

@@ -12,6 +12,7 @@ import boto3
 
 from recycler.models import Settings
 from recycler.workflow import Port, Services
+from recycler.workflow.budget import Budget
 from recycler.workflow.port import Polled
 from recycler.workflow.state import decode, encode
 
@@ -57,6 +58,9 @@ class LocalPort:
             return [branch(item) for item in items]
         with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix=name) as pool:
             return list(pool.map(branch, items))
+
+    def limits(self) -> Budget | None:
+        return None  # in-process: no durable execution limits apply
 
     def is_fatal(self, error: Exception) -> bool:
         return False

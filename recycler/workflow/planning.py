@@ -35,9 +35,15 @@ class PlanTooLarge(RuntimeError):
 
 
 def plan(
-    services: Services, settings: Settings, payload: ManualPayload, now: datetime, rng: random.Random
+    services: Services,
+    settings: Settings,
+    payload: ManualPayload,
+    now: datetime,
+    rng: random.Random,
+    limits: budget.Budget | None = None,
 ) -> list[Decision]:
-    """Decide per group: recycle <victim> or skip <reason>. Reads only; terminates nothing."""
+    """Decide per group: recycle <victim> or skip <reason>. Reads only; terminates nothing.
+    `limits`: what one execution of the runtime may hold (a durable Lambda); None for no limit."""
     rules = settings.policy()
     opt_in_key = policy.tag_key(rules, "enabled")
     fleet = services.fleet
@@ -71,7 +77,8 @@ def plan(
             for d in decisions
         ]
     decisions = policy.limit_run(decisions, payload.max_groups or settings.max_groups_per_run)
-    decisions = defer_over_budget(decisions, settings, payload)
+    if limits is not None:
+        decisions = defer_over_budget(decisions, settings, payload, limits)
 
     stop = run_level_guard(services, settings, now)
     if stop is not None:
@@ -81,7 +88,7 @@ def plan(
 
 
 def defer_over_budget(
-    decisions: list[Decision], settings: Settings, payload: ManualPayload
+    decisions: list[Decision], settings: Settings, payload: ManualPayload, limits: budget.Budget
 ) -> list[Decision]:
     """Plan only the recycles one durable execution can hold (budget.py); the rest are deferred."""
     ordered = policy.oldest_first(decisions)
@@ -94,6 +101,7 @@ def defer_over_budget(
         settings.max_concurrency,
         images=[d.current_image_id for d in ordered],
         recycles_per_job=[max(1, len(d.victims)) for d in ordered],
+        budget=limits,
     )
     if fit == len(ordered):
         return decisions

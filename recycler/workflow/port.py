@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from recycler.alerts import Alerts
 from recycler.fleet import Fleet
 from recycler.ledger import Ledger
+from recycler.workflow.budget import Budget
 
 if TYPE_CHECKING:
     import boto3
@@ -60,6 +61,10 @@ class Port(Protocol):
         self, name: str, items: Sequence[I], fn: Callable[[Port, I], T], kind: type[T], max_concurrency: int
     ) -> list[T]:
         """fn(branch_port, item) for every item, at most max_concurrency at a time, results in order."""
+        ...
+
+    def limits(self) -> Budget | None:
+        """What one execution may hold (a durable Lambda's documented limits), or None in-process."""
         ...
 
     def is_fatal(self, error: Exception) -> bool:

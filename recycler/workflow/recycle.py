@@ -14,11 +14,12 @@ from recycler import policy
 from recycler.alerts import failure_message
 from recycler.fleet import group_snapshot
 from recycler.ledger import ClaimRefused
-from recycler.models import GroupReport, Outcome, RecycleReport, ReplacementReport, Settings, VictimReport
+from recycler.models import GroupReport, Outcome, ReplacementReport, Settings, VictimReport
 from recycler.policy import Mode, Reason
 from recycler.workflow.health import HealthCheck
 from recycler.workflow.planning import run_level_guard
 from recycler.workflow.port import AWS_ERRORS, Port, Services, aws_error_text
+from recycler.workflow.sequence import group_of_recycles
 from recycler.workflow.state import Acted, Claim, Done, HealthState, Preflight, Published, RecycleItem
 from recycler.workflow.surge import surge
 
@@ -131,46 +132,7 @@ class Recycle:
             self.victim, self.step_prefix = victim, f"{index}:"
             self.health, self.acted = HealthState(), ""
             done.append(self._recycle())
-        return done[0] if len(self.job.victims) == 1 else self._combine(done)
-
-    def _combine(self, done: list[GroupReport]) -> GroupReport:
-        recycles = [
-            RecycleReport(
-                victim=r.victim or VictimReport(**asdict(v)),
-                replacement=r.replacement,
-                outcome=r.outcome,
-                reason=r.reason,
-                waited_seconds=r.waited_seconds,
-            )
-            for r, v in zip(done, self.job.victims, strict=False)
-        ]
-        last = done[-1]
-        stopped = last if last.outcome != "recycled" else None
-        failed = stopped is not None and stopped.outcome == "failed"
-        rest_reason = Reason.EARLIER_RECYCLE_FAILED.value if failed or stopped is None else stopped.reason
-        recycles += [
-            RecycleReport(victim=VictimReport(**asdict(v)), outcome="skipped", reason=rest_reason)
-            for v in self.job.victims[len(done) :]
-        ]
-        recycled = sum(1 for r in done if r.outcome == "recycled")
-        detail = f"recycled {recycled} of {len(self.job.victims)} due instance(s), one after another"
-        if stopped is not None:
-            victim_id = stopped.victim.instance_id if stopped.victim else "?"
-            detail += f"; recycle {len(done)} (victim {victim_id}) {stopped.outcome}: {stopped.reason}"
-            detail += f": {stopped.detail}"
-        if self.job.behind_by:
-            detail += f"; behind by {self.job.behind_by}"
-        outcome: Outcome = "failed" if failed else ("recycled" if recycled else done[0].outcome)
-        waits = [r.waited_seconds for r in done if r.waited_seconds is not None]
-        return done[0].model_copy(
-            update={
-                "outcome": outcome,
-                "reason": stopped.reason if failed and stopped else done[0].reason,
-                "detail": detail,
-                "recycles": recycles,
-                "waited_seconds": round(sum(waits), 1) if waits else None,
-            }
-        )
+        return done[0] if len(self.job.victims) == 1 else group_of_recycles(self.job, done)
 
     def _recycle(self) -> GroupReport:
         preflight = self.port.step(self.name("preflight"), self._preflight, Preflight)

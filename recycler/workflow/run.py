@@ -55,7 +55,7 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
 
     def planning() -> PlanRows:
         now = datetime.fromisoformat(started.started_at)
-        decisions = plan(services, settings, payload, now, random.Random(started.seed))
+        decisions = plan(services, settings, payload, now, random.Random(started.seed), port.limits())
         return pack_plan(decisions, now, proven_images(services, decisions, payload))
 
     planned = port.step("plan", planning, PlanRows)

@@ -98,9 +98,10 @@ def test_deferred_groups_say_which_limit_deferred_them(stack: Stack, monkeypatch
         stack.world.group(f"g{n:02d}", [5 + n, 4])
     # An execution with room for four recycles, the map of their wave and their image's canary phase.
     small = budget.Budget(operations=4 * budget.RECYCLE_OPERATIONS[Mode.REPLACE] + 2)
-    monkeypatch.setattr(budget, "Budget", lambda: small)
+    port = LocalPort(sleep=lambda _: None)
+    monkeypatch.setattr(port, "limits", lambda: small)
     report = run(
-        LocalPort(sleep=lambda _: None),
+        port,
         Services(Fleet(stack.world.session)),
         Settings(),
         ManualPayload(dry_run=True),
@@ -109,6 +110,14 @@ def test_deferred_groups_say_which_limit_deferred_them(stack: Stack, monkeypatch
     deferred = [g for g in report.groups if g.reason == "deferred-budget"]
     assert planned == ["g08", "g09", "g10", "g11"]  # the oldest instances first
     assert len(deferred) == 8 and "3,000 operations" in deferred[0].detail
+    # The CLI runs in-process, where no durable limit applies: nothing is deferred there.
+    local = run(
+        LocalPort(sleep=lambda _: None),
+        Services(Fleet(stack.world.session)),
+        Settings(),
+        ManualPayload(dry_run=True),
+    )
+    assert sum(1 for g in local.groups if g.outcome == "planned") == 12
 
 
 # ---- an unexpected exception in one group ---------------------------------------------------------
