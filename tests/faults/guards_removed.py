@@ -130,8 +130,8 @@ REMOVALS = (
     Removal(
         "a run plans no more recycles than one durable execution holds",
         "recycler/workflow/planning.py",
-        "    decisions = defer_over_budget(decisions, settings, payload)",
-        "    decisions = list(decisions)",
+        "        decisions = defer_over_budget(decisions, settings, payload, limits)",
+        "        decisions = list(decisions)",
         "f26",
     ),
 )
