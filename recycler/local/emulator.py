@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -342,27 +342,29 @@ def scale(group: str, desired: int, autoscaling: Any, *, by_policy: bool = True)
     autoscaling.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=desired, HonorCooldown=False)
 
 
-def forget_instance(group_name: str, instance_id: str, account: str = DEFAULT_ACCOUNT) -> None:
-    """Drop an instance from a group without a replacement: a launch that never happened (capacity
-    shortage), as far as the group's instances show."""
+def _groups(account: str) -> Iterator[Any]:
+    """Every group in the in-process emulator, in every region."""
     from moto.autoscaling.models import autoscaling_backends
 
     for region_backends in autoscaling_backends[account].values():
-        group = region_backends.autoscaling_groups.get(group_name)
-        if group is not None:
+        yield from region_backends.autoscaling_groups.values()
+
+
+def forget_instance(group_name: str, instance_id: str, account: str = DEFAULT_ACCOUNT) -> None:
+    """Drop an instance from a group without a replacement: a launch that never happened (capacity
+    shortage), as far as the group's instances show."""
+    for group in _groups(account):
+        if group.name == group_name:
             group.instance_states = [s for s in group.instance_states if s.instance.id != instance_id]
 
 
 def hold_pending(instance_ids: Sequence[str], reads: int, account: str = DEFAULT_ACCOUNT) -> None:
     """Keep instances launching (Pending) for `reads` DescribeAutoScalingGroups reads, like a slow boot."""
-    from moto.autoscaling.models import autoscaling_backends
-
-    for region_backends in autoscaling_backends[account].values():
-        for group in region_backends.autoscaling_groups.values():
-            for state in group.instance_states:
-                if state.instance.id in instance_ids:
-                    state.lifecycle_state = "Pending"
-                    SLOW_INSTANCES[state.instance.id] = reads
+    for group in _groups(account):
+        for state in group.instance_states:
+            if state.instance.id in instance_ids:
+                state.lifecycle_state = "Pending"
+                SLOW_INSTANCES[state.instance.id] = reads
 
 
 def _sabotage_target_health() -> None:

@@ -20,7 +20,16 @@ from recycler.workflow.health import HealthCheck
 from recycler.workflow.planning import run_level_guard
 from recycler.workflow.port import AWS_ERRORS, Port, Services, aws_error_text
 from recycler.workflow.sequence import group_of_recycles
-from recycler.workflow.state import Acted, Claim, Done, HealthState, Preflight, Published, RecycleItem
+from recycler.workflow.state import (
+    Acted,
+    Claim,
+    Done,
+    GroupRead,
+    HealthState,
+    Preflight,
+    Published,
+    RecycleItem,
+)
 from recycler.workflow.surge import surge
 
 logger = logging.getLogger(__name__)
@@ -100,27 +109,23 @@ class Recycle:
         kind = str(getattr(error, "error_type", None) or type(error).__name__).rsplit(".", 1)[-1]
         detail = f"{kind}: {str(error)[:200]}"
         if self.acted:
-            state = self.port.step(self.name("group-after-error"), self._group_health, Preflight)
+            state = self.port.step(self.name("group-after-error"), self._group_health, GroupRead)
             detail += f"; {self.acted} before the error; the group now: {state.detail}"
         else:
             detail += "; nothing was terminated"
         return self.report("failed", "internal-error", detail)
 
-    def _group_health(self) -> Preflight:
+    def _group_health(self) -> GroupRead:
         """One read of the group's health after an internal error, for the report and the alert."""
         try:
             raw = self.services.fleet.describe_group(self.group)
         except Exception as error:  # the read that failed may be the one that raised the error
-            return Preflight(ok=False, detail=f"unreadable ({type(error).__name__}: {error})")
+            return GroupRead(f"unreadable ({type(error).__name__}: {error})")
         if raw is None:
-            return Preflight(ok=False, detail="deleted")
+            return GroupRead("deleted")
         snapshot = group_snapshot(raw)
         healthy = sum(1 for i in snapshot.instances if i.in_service_and_healthy)
-        return Preflight(
-            ok=healthy >= snapshot.desired_capacity,
-            detail=f"{healthy}/{snapshot.desired_capacity} InService+Healthy",
-            desired=snapshot.desired_capacity,
-        )
+        return GroupRead(f"{healthy}/{snapshot.desired_capacity} InService+Healthy")
 
     def _recycle_victims(self) -> GroupReport:
         """Each victim strictly after the previous replacement passed every check; every one

@@ -241,6 +241,13 @@ class Done:
 
 
 @dataclass(frozen=True)
+class GroupRead:
+    """The group's health in words, read once after an internal error."""
+
+    detail: str
+
+
+@dataclass(frozen=True)
 class RolledBack:
     """A failed surge undone (or not): what was done to the group, in words for the report."""
 
