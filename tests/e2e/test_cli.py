@@ -289,3 +289,8 @@ def test_several_regions_in_one_plan(server: World) -> None:
     report = json.loads(done.stdout)
     assert sorted(g["group"] for g in report["groups"]) == [f"{REGION}/web", "us-west-2/api"]
     assert report["region"] == f"{REGION},us-west-2" and report["summary"]["planned"] == 2
+
+
+def test_an_unknown_profile_is_a_message(server: World) -> None:
+    done = cli_without(args=("plan", "--profile", "nobody"))
+    assert_cannot_run(done, "no AWS profile named 'nobody'")
