@@ -202,7 +202,8 @@ def _reconcile_like_aws() -> None:
     AWS (Amazon EC2 Auto Scaling User Guide, "Set capacity limits" and "Control which instances
     terminate during scale in"): the group launches or terminates instances until the instances that
     are Pending or InService equal desired capacity; on scale-in the default termination policy first
-    picks instances on the oldest launch template or configuration, then (here) the oldest launched.
+    balances Availability Zones (left out here: the emulated fleets live in one zone), then picks
+    instances on the oldest launch template or configuration, then (here) the oldest launched.
     Each launch and termination is a scaling activity naming the instance and its cause.
     """
     from moto.autoscaling.models import FakeAutoScalingGroup
