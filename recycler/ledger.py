@@ -5,6 +5,8 @@ Table layout (created by infra/ledger.py): partition key `group_name`, sort key 
 - `record = "run#<iso time>#<run id>"`: history of every recycle attempt, expiring via TTL.
 - `group_name = "image#<ami id>"`, `record = "proven"`: an image whose replacement passed every health
   check (which group, when): later runs do not canary it again.
+- `group_name = "run#<run id>"`, `record = "failures"`: the groups that failed in that run, read before
+  each group starts (the stop-after-failures rule must see failures a durable replay does not re-run).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ CLAIM = "claim"
 PROVEN = "proven"
 IMAGE_KEY = "image#"
 IN_FLIGHT = "in-flight"
+RUN_KEY = "run#"
+FAILURES = "failures"
 BATCH_GET_LIMIT = 100
 # A forced drill may re-recycle a group inside min_interval, but never while another run is
 # mid-recycle on it; an in-flight claim older than this is considered abandoned (crashed run).
@@ -103,6 +107,27 @@ class Ledger:
                 "expires_at": {"N": str(int((now + self.ttl).timestamp()))},
             },
         )
+
+    def record_failure(self, run_id: str, group: str, now: datetime) -> None:
+        """Add the group to the run's failed groups; a string-set ADD, so a retried step counts it once."""
+        self._dynamodb.update_item(
+            TableName=self.table,
+            Key={"group_name": {"S": RUN_KEY + run_id}, "record": {"S": FAILURES}},
+            UpdateExpression="ADD failed_groups :group SET expires_at = :expires",
+            ExpressionAttributeValues={
+                ":group": {"SS": [group]},
+                ":expires": {"N": str(int((now + self.ttl).timestamp()))},
+            },
+        )
+
+    def failed_groups(self, run_id: str) -> frozenset[str]:
+        """The groups recorded as failed in this run so far (a strongly consistent read)."""
+        response = self._dynamodb.get_item(
+            TableName=self.table,
+            Key={"group_name": {"S": RUN_KEY + run_id}, "record": {"S": FAILURES}},
+            ConsistentRead=True,
+        )
+        return frozenset(response.get("Item", {}).get("failed_groups", {}).get("SS", []))
 
     def claim(
         self,

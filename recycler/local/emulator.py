@@ -72,7 +72,7 @@ def sabotage(group: str, how: str, *, slow_reads: int = 0) -> None:
 
     unhealthy: the replacement is marked Unhealthy by Auto Scaling; target-unhealthy: it stays
     InService but fails its target-group health check; launch-failed: the launch activity Failed;
-    slow: the replacement stays Pending for `slow_reads` DescribeAutoScalingGroups reads;
+    slow: the replacement stays Pending for `slow_reads` DescribeAutoScalingGroups reads of its group;
     terminating-wait: the terminated instance stays in the group in Terminating:Wait (a termination
     lifecycle hook draining it) for `slow_reads` reads while its replacement launches.
     """
@@ -157,7 +157,12 @@ def _sabotage_replacements(response_class: Any) -> None:
     original_describe = response_class.describe_auto_scaling_groups
 
     def describe(self: Any) -> Any:
+        # A boot takes time, not other groups' reads: only a read that includes the group advances its
+        # slow instances (each health poll of one group reads that group alone).
+        asked = set(self._get_param("AutoScalingGroupNames", []))
         for group in self.autoscaling_backend.autoscaling_groups.values():
+            if asked and group.name not in asked:
+                continue
             for state in list(group.instance_states):
                 waiting = HELD_TERMINATING.get(state.instance.id)
                 if waiting is not None:

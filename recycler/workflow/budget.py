@@ -25,8 +25,8 @@ CHECKPOINT_LIMIT_BYTES = 256 * 1024
 OPERATIONS_MARGIN = 0.9
 STORAGE_MARGIN = 0.5
 
-# start, plan, metrics, the run summary alert; plus one map operation per wave of max_concurrency, and
-# one more per image a canary runs for (its own phase, run.py).
+# start, plan, metrics, the run summary alert; plus the map of the first phase, and one more map per
+# image a canary runs for (its own phase, run.py).
 RUN_OPERATIONS = 4
 # Worst case per recycle, failure paths included:
 #   replace: branch, preflight, claim, terminate, health wait, group read after an internal error,
@@ -58,7 +58,6 @@ def recycles_that_fit(
     modes: Sequence[Mode],
     health_timeouts: Sequence[int],
     poll_seconds: int,
-    max_concurrency: int,
     budget: Budget | None = None,
     images: Sequence[str | None] = (),
     recycles_per_job: Sequence[int] = (),
@@ -73,8 +72,8 @@ def recycles_that_fit(
         canary_phase = 1 if image is not None and image not in seen else 0
         seen.add(image)
         times = recycles_per_job[count] if count < len(recycles_per_job) else 1
-        wave = 1 if count % max_concurrency == 0 else 0
-        operations -= RECYCLE_OPERATIONS[mode] * times + wave + canary_phase
+        first_map = 1 if count == 0 else 0
+        operations -= RECYCLE_OPERATIONS[mode] * times + first_map + canary_phase
         storage -= recycle_storage_bytes(timeout, poll_seconds) * times
         if operations < 0 or storage < 0:
             return count

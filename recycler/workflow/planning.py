@@ -98,7 +98,6 @@ def defer_over_budget(
         [d.mode for d in ordered],
         timeouts,
         poll_seconds,
-        settings.max_concurrency,
         images=[d.current_image_id for d in ordered],
         recycles_per_job=[max(1, len(d.victims)) for d in ordered],
         budget=limits,

@@ -16,6 +16,7 @@ from recycler.fleet import group_snapshot
 from recycler.ledger import ClaimRefused
 from recycler.models import GroupReport, Outcome, ReplacementReport, Settings, VictimReport
 from recycler.policy import Mode, Reason
+from recycler.workflow.failures import RunFailures
 from recycler.workflow.health import HealthCheck
 from recycler.workflow.planning import run_level_guard
 from recycler.workflow.port import AWS_ERRORS, Port, Services, aws_error_text
@@ -49,8 +50,11 @@ def publish(services: Services, subject: str, body: str) -> Published:
 class Recycle:
     """Recycle one group and report it; a failure is reported (and alerted), never raised."""
 
-    def __init__(self, port: Port, services: Services, settings: Settings, item: RecycleItem) -> None:
+    def __init__(
+        self, port: Port, services: Services, settings: Settings, item: RecycleItem, failures: RunFailures
+    ) -> None:
         self.port = port
+        self.failures = failures
         self.services = services
         self.settings = settings
         self.job = item.job
@@ -99,8 +103,11 @@ class Recycle:
                 self.name("alert"), lambda: publish(self.services, subject, body), Published
             )
             report.alert_published = published.ok
-        if report.outcome in ("recycled", "failed") and self.claimed and self.services.ledger:
+        failed = report.outcome == "failed"
+        if self.services.ledger and (failed or (report.outcome == "recycled" and self.claimed)):
             self.port.step(self.name("ledger"), lambda: self._finish_ledger(report), Done)
+        elif failed:
+            self.failures.record(self.group)  # no ledger: counted in memory (a local run)
         return report
 
     def _internal_error(self, error: Exception) -> GroupReport:
@@ -142,7 +149,9 @@ class Recycle:
     def _recycle(self) -> GroupReport:
         preflight = self.port.step(self.name("preflight"), self._preflight, Preflight)
         if not preflight.ok:
-            return self.report("skipped", preflight.reason, preflight.detail)
+            return self.report(
+                "failed" if preflight.failed else "skipped", preflight.reason, preflight.detail
+            )
         if not self.claimed:  # one claim per group and run covers all of its recycles
             claim = self.port.step(self.name("claim"), self._claim, Claim)
             if not claim.ok:
@@ -164,6 +173,21 @@ class Recycle:
         """Re-read the group and run-level guards right before acting: the plan may be minutes old."""
         services, settings = self.services, self.settings
         try:
+            failed = self.failures.count()
+        except AWS_ERRORS as error:
+            return Preflight(
+                ok=False,
+                failed=True,
+                reason="ledger-unavailable",
+                detail=f"could not read this run's failures, nothing terminated: {aws_error_text(error)}",
+            )
+        try:
+            if failed >= settings.failures_before_stop:
+                return Preflight(
+                    ok=False,
+                    reason=Reason.STOPPED_AFTER_FAILURES.value,
+                    detail=f"{failed} group(s) failed in this run; limit {settings.failures_before_stop}",
+                )
             stop = run_level_guard(services, settings, services.clock())
             if stop is not None:
                 return Preflight(ok=False, reason=stop[0].value, detail=stop[1])
@@ -285,17 +309,21 @@ class Recycle:
         ledger = self.services.ledger
         assert ledger is not None
         try:
-            ledger.finish(
-                self.group,
-                self.run_context.run_id,
-                self.services.clock(),
-                report.outcome,
-                {
-                    "victim": report.victim.instance_id if report.victim else None,
-                    "replacement": report.replacement.instance_id if report.replacement else None,
-                    "reason": report.reason,
-                },
-            )
+            if report.outcome == "failed":
+                # First: the groups starting next read it to decide whether to start at all.
+                self.failures.record(self.group)
+            if self.claimed:
+                ledger.finish(
+                    self.group,
+                    self.run_context.run_id,
+                    self.services.clock(),
+                    report.outcome,
+                    {
+                        "victim": report.victim.instance_id if report.victim else None,
+                        "replacement": report.replacement.instance_id if report.replacement else None,
+                        "reason": report.reason,
+                    },
+                )
             image = report.replacement.image_id if report.replacement else None
             if report.outcome == "recycled" and image:
                 ledger.record_proven(image, self.group, self.run_context.run_id, self.services.clock())

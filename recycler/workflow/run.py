@@ -23,6 +23,7 @@ from recycler.workflow.canary import (
     describe_plan,
     waits_for_canary,
 )
+from recycler.workflow.failures import RunFailures
 from recycler.workflow.planning import (
     pack_plan,
     plan,
@@ -110,10 +111,11 @@ def recycle_all(
 ) -> list[GroupReport]:
     """Recycle every job: in each phase, one canary per unproven image plus every job whose image is
     proven or unknown; jobs waiting on a canary go in a later phase, or are skipped when it failed.
-    Phases and their waves depend only on checkpointed results, so a replay rebuilds the same ones."""
+    Phases depend only on checkpointed results, so a replay rebuilds the same ones."""
     results: list[GroupReport] = []
     failed_canaries: dict[str, GroupReport] = {}
-    failures = 0
+    failures = RunFailures(context.run_id, services.ledger, services.clock)
+    failed_so_far = 0
     pending = list(jobs)
     for phase in itertools.count():
         if not pending:
@@ -129,7 +131,8 @@ def recycle_all(
         ]
         started = {item.job.group for item in batch}
         pending = [j for j in pending if j.group not in started]
-        done, failures = run_waves(port, services, settings, batch, failures, f"phase-{phase}")
+        done = run_window(port, services, settings, batch, failures, failed_so_far, f"phase-{phase}")
+        failed_so_far += sum(1 for r in done if r.outcome == "failed")
         for report in done:
             image = report.current_image_id
             if report.canary and image and report.outcome == "recycled":
@@ -142,36 +145,37 @@ def recycle_all(
     return results
 
 
-def run_waves(
+def run_window(
     port: Port,
     services: Services,
     settings: Settings,
     items: list[RecycleItem],
-    failures: int,
+    failures: RunFailures,
+    failed_so_far: int,
     name: str,
-) -> tuple[list[GroupReport], int]:
-    """Recycle in waves of max_concurrency; once failures reach the limit no further group starts."""
-    results: list[GroupReport] = []
-    size = settings.max_concurrency
-    for index in range(0, len(items), size):
-        wave = items[index : index + size]
-        if failures >= settings.failures_before_stop:
-            for item in wave:
-                report = planned_report(item.job)
-                report.outcome = "skipped"
-                report.reason = Reason.STOPPED_AFTER_FAILURES.value
-                report.detail = (
-                    f"{failures} group(s) failed in this run; limit {settings.failures_before_stop}"
-                )
-                results.append(report)
-            continue
-        wave_reports = port.map(
-            f"{name}-wave-{index // size}",
-            wave,
-            lambda branch, item: Recycle(branch, services, settings, item).run(),
-            GroupReport,
-            size,
-        )
-        failures += sum(1 for r in wave_reports if r.outcome == "failed")
-        results += wave_reports
-    return results, failures
+) -> list[GroupReport]:
+    """Recycle with a sliding window: up to max_concurrency groups at a time, the next one starting as
+    soon as any running one finishes. Each group's preflight reads the run's failures and does not start
+    once they reach failures_before_stop (groups already running finish).
+
+    Not the SDK's CompletionConfig(tolerated_failure_count): when tolerance is exceeded its map stops
+    and abandons branches still running (their next checkpoint is rejected), which would leave a group
+    mid-recycle with nobody watching its replacement."""
+    limit = settings.failures_before_stop
+    if failed_so_far >= limit:  # known from checkpointed results: no map at all
+        return [stopped_after_failures(item.job, failed_so_far, limit) for item in items]
+    return port.map(
+        name,
+        items,
+        lambda branch, item: Recycle(branch, services, settings, item, failures).run(),
+        GroupReport,
+        settings.max_concurrency,
+    )
+
+
+def stopped_after_failures(job: Job, failed: int, limit: int) -> GroupReport:
+    report = planned_report(job)
+    report.outcome = "skipped"
+    report.reason = Reason.STOPPED_AFTER_FAILURES.value
+    report.detail = f"{failed} group(s) failed in this run; limit {limit}"
+    return report

@@ -209,9 +209,10 @@ class Published:
 
 @dataclass(frozen=True)
 class Preflight:
-    """The group re-read right before acting; `reason` set means do not act."""
+    """The group re-read right before acting; `reason` set means do not act (`failed`: loudly)."""
 
     ok: bool
+    failed: bool = False
     reason: str = ""
     detail: str = ""
     instances: tuple[str, ...] = ()

@@ -7,7 +7,6 @@ recycler/workflow/budget.py are pinned here against the operations the runner re
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import Any
 
@@ -67,7 +66,7 @@ def test_one_poll_stays_within_the_checkpoint_bytes_the_budget_counts() -> None:
 
 def test_storage_bounds_a_run_with_long_waits() -> None:
     # One-second polls for an hour: 3,601 checkpoints of one recycle's health state.
-    fit = budget.recycles_that_fit([Mode.REPLACE] * 100, [3600] * 100, 1, 5)
+    fit = budget.recycles_that_fit([Mode.REPLACE] * 100, [3600] * 100, 1)
     per_recycle = budget.recycle_storage_bytes(3600, 1)
     assert fit == budget.Budget().storage_bytes // per_recycle < 100
     assert fit * per_recycle <= budget.STORAGE_LIMIT_BYTES
@@ -172,11 +171,7 @@ def test_f25_an_internal_error_in_one_group_fails_only_that_group(
     assert claims == ([] if where == "preflight" else ["failed"])  # claimed groups record the failure
 
 
-def test_budget_counts_one_map_operation_per_wave() -> None:
-    fit = budget.recycles_that_fit([Mode.REPLACE] * 1000, [900] * 1000, 15, 5)
+def test_budget_counts_one_map_operation_for_the_whole_window() -> None:
+    fit = budget.recycles_that_fit([Mode.REPLACE] * 1000, [900] * 1000, 15)
     per = budget.RECYCLE_OPERATIONS[Mode.REPLACE]
-    assert (
-        fit * per + math.ceil(fit / 5)
-        <= budget.Budget().operations
-        < (fit + 1) * per + math.ceil((fit + 1) / 5)
-    )
+    assert fit * per + 1 <= budget.Budget().operations < (fit + 1) * per + 1
