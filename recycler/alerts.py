@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SUBJECT_LIMIT = 100
+SNS_MESSAGE_BYTES = 256 * 1024  # SNS's maximum message size
+LISTED_GROUPS = 200  # a summary lists every group up to this many; beyond it, skips are counted
 SNS_SUBJECT_SAFE = str.maketrans({"\n": " ", "\r": " "})
 
 
@@ -107,10 +110,21 @@ def summary_message(report: RunReport) -> tuple[str, str]:
             f"{held} other group(s) that would launch it were not touched.",
             "",
         ]
-    for group in report.groups:
+    every_group = len(report.groups) <= LISTED_GROUPS
+    listed = report.groups if every_group else [g for g in report.groups if g.outcome != "skipped"]
+    for group in listed:
         lines.append(f"  {group.group:<32} {group.outcome:<9} {group.reason}")
-    lines += ["", "JSON:", report.model_dump_json(indent=2)]
-    return subject, "\n".join(lines)
+    not_listed = Counter(report.skipped_groups_omitted)
+    if not every_group:
+        not_listed += Counter(g.reason for g in report.groups if g.outcome == "skipped")
+    if not_listed:
+        counts = ", ".join(f"{reason}={count}" for reason, count in sorted(not_listed.items()))
+        lines.append(f"  and {sum(not_listed.values())} skipped group(s) not listed: {counts}")
+    body = "\n".join([*lines, "", "JSON:", json.dumps(report.bounded(SNS_MESSAGE_BYTES // 2), indent=2)])
+    if len(body.encode()) > SNS_MESSAGE_BYTES:
+        cut = body.encode()[: SNS_MESSAGE_BYTES - 200].decode(errors="ignore")
+        body = cut + "\n... truncated at SNS's 256 KB; the whole report is the execution's result"
+    return subject, body
 
 
 class Alerts:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import os
-from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -32,7 +31,7 @@ from recycler.models import RunReport, Settings, load_settings, parse_payload
 from recycler.workflow import Port, Services, run
 from recycler.workflow.budget import Budget
 from recycler.workflow.port import Polled
-from recycler.workflow.state import CHECKPOINT_BUDGET_BYTES, checkpoint_size, decode, encode
+from recycler.workflow.state import CHECKPOINT_BUDGET_BYTES, decode, encode
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741 - the item type of a fan-out
@@ -152,13 +151,18 @@ def publish_metrics(report: RunReport) -> None:
             _emit("BehindBy", MetricUnit.Count, group.behind_by, "AutoScalingGroupName", group.group)
         if group.canary and group.outcome == "failed" and group.current_image_id:
             _emit("CanaryFailed", MetricUnit.Count, 1, "ImageId", group.current_image_id)
-    # One series without the group dimension: the "bit rot" alarm watches its maximum across groups.
-    ages = [g.oldest_instance_age_days for g in report.groups if g.oldest_instance_age_days is not None]
-    if ages:
-        _emit("FleetOldestInstanceAgeDays", MetricUnit.Count, max(ages), "Fleet", "all")
-    image_ages = [g.oldest_image_age_days for g in report.groups if g.oldest_image_age_days is not None]
-    if image_ages:
-        _emit("FleetOldestImageAgeDays", MetricUnit.Count, max(image_ages), "Fleet", "all")
+    # One series without the group dimension: the "bit rot" alarm watches its maximum across groups
+    # (including skipped groups a very large fleet's report only counts).
+    if report.fleet_oldest_instance_age_days is not None:
+        _emit(
+            "FleetOldestInstanceAgeDays",
+            MetricUnit.Count,
+            report.fleet_oldest_instance_age_days,
+            "Fleet",
+            "all",
+        )
+    if report.fleet_oldest_image_age_days is not None:
+        _emit("FleetOldestImageAgeDays", MetricUnit.Count, report.fleet_oldest_image_age_days, "Fleet", "all")
 
 
 def _emit(name: str, unit: MetricUnit, value: float, dimension: str, label: str) -> None:
@@ -170,14 +174,8 @@ def _emit(name: str, unit: MetricUnit, value: float, dimension: str, label: str)
 def bounded_result(report: RunReport) -> dict[str, Any]:
     """The RunReport, or for a very large fleet the report without its skipped groups (each of
     which is already logged as one "group result" line) plus their counts by reason."""
-    body = report.model_dump(mode="json")
     # The execution's result is stored like a checkpoint: it has the same limit.
-    if checkpoint_size(body) <= CHECKPOINT_BUDGET_BYTES:
-        return body
-    skipped = [g for g in body["groups"] if g["outcome"] == "skipped"]
-    body["groups"] = [g for g in body["groups"] if g["outcome"] != "skipped"]
-    body["skipped_groups_omitted"] = dict(Counter(g["reason"] for g in skipped))
-    return body
+    return report.bounded(CHECKPOINT_BUDGET_BYTES)
 
 
 def recycle(event: Any, context: DurableContext) -> dict[str, Any]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -296,6 +297,11 @@ class RunReport(BaseModel):
     # Which account and region the run read (the CLI asks STS once), so nobody drills the wrong one.
     account: str | None = None
     region: str | None = None
+    # Very large fleets: skipped groups not listed in `groups`, counted by reason (each is in the log as
+    # a "group result" line). The fleet's oldest ages count them too.
+    skipped_groups_omitted: dict[str, int] = Field(default_factory=dict)
+    fleet_oldest_instance_age_days: float | None = None
+    fleet_oldest_image_age_days: float | None = None
 
     @classmethod
     def build(
@@ -306,8 +312,10 @@ class RunReport(BaseModel):
         seed: int,
         groups: list[GroupReport],
         alerts_failed: list[str] | None = None,
+        omitted: dict[str, int] | None = None,
+        omitted_oldest: tuple[float | None, float | None] = (None, None),
     ) -> RunReport:
-        counts = Summary()
+        counts = Summary(skipped=sum((omitted or {}).values()))
         for group in groups:
             setattr(counts, group.outcome, getattr(counts, group.outcome) + 1)
             if group.recycles:
@@ -322,8 +330,29 @@ class RunReport(BaseModel):
             groups=groups,
             summary=counts,
             alerts_failed=alerts_failed or [],
+            skipped_groups_omitted=omitted or {},
+            fleet_oldest_instance_age_days=_oldest(
+                [g.oldest_instance_age_days for g in groups], omitted_oldest[0]
+            ),
+            fleet_oldest_image_age_days=_oldest([g.oldest_image_age_days for g in groups], omitted_oldest[1]),
         )
+
+    def bounded(self, limit_bytes: int) -> dict[str, Any]:
+        """The report as JSON, or, when it is larger than limit_bytes, without its skipped groups
+        (counted by reason in skipped_groups_omitted)."""
+        body = self.model_dump(mode="json")
+        if len(json.dumps(body, separators=(",", ":"))) <= limit_bytes:
+            return body
+        skipped = Counter(g["reason"] for g in body["groups"] if g["outcome"] == "skipped")
+        body["groups"] = [g for g in body["groups"] if g["outcome"] != "skipped"]
+        body["skipped_groups_omitted"] = dict(Counter(body["skipped_groups_omitted"]) + skipped)
+        return body
 
     @property
     def failed(self) -> bool:
         return self.summary.failed > 0 or bool(self.alerts_failed)
+
+
+def _oldest(ages: Sequence[float | None], other: float | None) -> float | None:
+    known = [a for a in (*ages, other) if a is not None]
+    return max(known) if known else None

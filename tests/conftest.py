@@ -152,12 +152,13 @@ def run_durable(event: Any, timeout: int = 300) -> DurableRun:
     """The real Lambda handler under the durable test runner (waits skipped, replays like Lambda).
 
     The runner enforces none of Lambda's durable limits; this does, as Lambda would: an execution
-    with more operations than AWS documents (3,000) FAILS, whatever it did before.
+    with more operations than AWS documents (3,000), or one checkpoint over 256 KB, FAILS, whatever it
+    did before.
     """
     from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
 
     from recycler.handler import durable_handler
-    from recycler.workflow.budget import OPERATIONS_LIMIT
+    from recycler.workflow.budget import CHECKPOINT_LIMIT_BYTES, OPERATIONS_LIMIT
 
     with DurableFunctionTestRunner(handler=durable_handler, skip_time=True) as runner:
         result = runner.run(input=json.dumps(event), execution_timeout=timeout)
@@ -167,6 +168,13 @@ def run_durable(event: Any, timeout: int = 300) -> DurableRun:
     status = result.status.name
     if len(operations) > OPERATIONS_LIMIT:
         status, error_text = "FAILED", f"{len(operations)} operations exceed the limit of {OPERATIONS_LIMIT}"
+    for operation in operations:
+        payload = getattr(operation, "result", None)
+        if isinstance(payload, str) and len(payload.encode()) > CHECKPOINT_LIMIT_BYTES:
+            status, error_text = (
+                "FAILED",
+                f"checkpoint {operation.name} exceeds {CHECKPOINT_LIMIT_BYTES} bytes",
+            )
     return DurableRun(status, json.loads(result.result) if result.result else None, error_text, operations)
 
 

@@ -7,6 +7,7 @@ what every replay of the run works from.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta
@@ -255,20 +256,45 @@ def pack_plan(decisions: Sequence[Decision], now: datetime, proven: Sequence[str
     size = checkpoint_size(packed)
     if size > CHECKPOINT_BUDGET_BYTES:
         # Large fleets: keep every reason code and victim, drop the free-text details.
-        packed = PlanRows(
+        packed = replace(
+            packed,
             skips=tuple((g, r, "", m, o, i) for g, r, _, m, o, i in packed.skips),
             jobs=tuple(job_row(replace(job_from_row(row), detail="")) for row in packed.jobs),
-            proven_images=packed.proven_images,
-            image_ages=packed.image_ages,
-            group_images=packed.group_images,
         )
         size = checkpoint_size(packed)
     if size > CHECKPOINT_BUDGET_BYTES:
+        packed = counted_skips(packed, decisions)
+        size = checkpoint_size(packed)
+    if size > CHECKPOINT_BUDGET_BYTES:
         raise PlanTooLarge(
-            f"the plan for {len(decisions)} groups ({size // 1024} KB) exceeds one durable checkpoint; "
-            "lower RECYCLER_MAX_GROUPS_PER_RUN or split the fleet across stacks with different tag prefixes"
+            f"the plan's {len(packed.jobs)} recycles ({size // 1024} KB) exceed one durable checkpoint; "
+            "lower RECYCLER_MAX_GROUPS_PER_RUN"
         )
     return packed
+
+
+def counted_skips(packed: PlanRows, decisions: Sequence[Decision]) -> PlanRows:
+    """A fleet too large for one row per skipped group (over ~3,000 groups): skips are counted by reason
+    and the AMI facts kept only for the groups to recycle. The caller logs each skip instead."""
+    skipped = [d for d in decisions if not d.recycle]
+    jobs = {d.group for d in decisions if d.recycle}
+    job_images = {
+        image
+        for d in decisions
+        if d.recycle
+        for image in (d.current_image_id, *(v.image_id for v in (d.victim, *d.victims) if v))
+    }
+    instance_ages = [d.oldest_age_days for d in skipped if d.oldest_age_days is not None]
+    image_ages = [d.oldest_image_age_days for d in skipped if d.oldest_image_age_days is not None]
+    return replace(
+        packed,
+        skips=(),
+        group_images={g: row for g, row in packed.group_images.items() if g in jobs},
+        image_ages={image: age for image, age in packed.image_ages.items() if image in job_images},
+        skipped_counts=dict(Counter(d.reason for d in skipped)),
+        skipped_oldest_instance_age_days=max(instance_ages, default=None),
+        skipped_oldest_image_age_days=max(image_ages, default=None),
+    )
 
 
 def with_image_facts(report: GroupReport, rows: PlanRows) -> GroupReport:

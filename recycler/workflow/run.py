@@ -29,6 +29,8 @@ from recycler.workflow.planning import (
     plan,
     planned_report,
     proven_images,
+    skip_report,
+    skip_row,
     unpack_plan,
     with_image_facts,
 )
@@ -57,7 +59,13 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
     def planning() -> PlanRows:
         now = datetime.fromisoformat(started.started_at)
         decisions = plan(services, settings, payload, now, random.Random(started.seed), port.limits())
-        return pack_plan(decisions, now, proven_images(services, decisions, payload))
+        packed = pack_plan(decisions, now, proven_images(services, decisions, payload))
+        if packed.skipped_counts:
+            # Too many skips for the checkpoint: each is logged here, once, like every group result.
+            for skip in (d for d in decisions if not d.recycle):
+                group = skip_report(skip_row(skip)).model_dump(mode="json")
+                logger.info("group result", extra={"run_id": started.run_id, **group})
+        return packed
 
     planned = port.step("plan", planning, PlanRows)
     reports, jobs = unpack_plan(planned)
@@ -81,7 +89,15 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
 
     reports = [with_image_facts(r, planned) for r in reports]
     reports.sort(key=lambda r: r.group)
-    report = RunReport.build(started.run_id, started.started_at, dry_run, started.seed, reports)
+    report = RunReport.build(
+        started.run_id,
+        started.started_at,
+        dry_run,
+        started.seed,
+        reports,
+        omitted=planned.skipped_counts,
+        omitted_oldest=(planned.skipped_oldest_instance_age_days, planned.skipped_oldest_image_age_days),
+    )
     for group in report.groups:
         logger.info("group result", extra={"run_id": report.run_id, **group.model_dump(mode="json")})
 

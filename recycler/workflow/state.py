@@ -176,6 +176,11 @@ class PlanRows:
     # (oldest image age, current image age, drifted instances, why the current image is unknown).
     image_ages: dict[str, float] = field(default_factory=dict)
     group_images: dict[str, GroupImageRow] = field(default_factory=dict)
+    # A very large fleet: skips that did not fit one checkpoint, counted by reason (each one was logged
+    # as a "group result" line by the plan step), and the oldest ages among them for the fleet metrics.
+    skipped_counts: dict[str, int] = field(default_factory=dict)
+    skipped_oldest_instance_age_days: float | None = None
+    skipped_oldest_image_age_days: float | None = None
 
 
 @dataclass(frozen=True)

@@ -175,3 +175,22 @@ def test_budget_counts_one_map_operation_for_the_whole_window() -> None:
     fit = budget.recycles_that_fit([Mode.REPLACE] * 1000, [900] * 1000, 15)
     per = budget.RECYCLE_OPERATIONS[Mode.REPLACE]
     assert fit * per + 1 <= budget.Budget().operations < (fit + 1) * per + 1
+
+
+def test_a_run_over_ten_thousand_opted_in_groups_succeeds_on_lambda(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+
+    run_module = importlib.import_module("recycler.workflow.run")
+    from tests.unit.test_checkpoint_size import recyclable, skipped
+
+    # Synthetic decisions for 12,050 opted-in groups (no fleet needed): 50 due, the rest too young.
+    synthetic = [recyclable(n) for n in range(50)] + [skipped(n) for n in range(12_000)]
+    monkeypatch.setattr(run_module, "plan", lambda *_, **__: synthetic)
+    done = run_durable({"dry_run": True})
+    assert done.status == "SUCCEEDED", done.error  # run_durable fails any checkpoint over 256 KB
+    assert done.report is not None
+    assert done.report["summary"]["planned"] == 50 and done.report["summary"]["skipped"] == 12_000
+    assert done.report["skipped_groups_omitted"] == {"too-young": 12_000}
+    assert done.report["fleet_oldest_instance_age_days"] == 9.0

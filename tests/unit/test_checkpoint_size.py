@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -75,9 +76,25 @@ def test_the_plan_survives_its_checkpoint_round_trip_unchanged() -> None:
     assert decode(PlanRows, json.loads(json.dumps(encode(packed)))) == packed
 
 
-def test_a_plan_that_cannot_fit_fails_before_any_step_acts() -> None:
+def test_twelve_thousand_groups_plan_in_one_checkpoint_with_skips_counted() -> None:
+    # 24x the default quota of 500 groups per region, with realistic names and details.
+    decisions = [recyclable(n) for n in range(50)] + [skipped(n) for n in range(12_000)]
+    decisions[60] = replace(decisions[60], reason="opted-out", detail="recycler:enabled is not true")
+    packed = pack_plan(decisions, NOW)
+    assert size(packed) <= CHECKPOINT_BUDGET_BYTES
+    reports, jobs = unpack_plan(packed)
+    assert reports == [] and len(jobs) == 50
+    assert packed.skipped_counts == {"too-young": 11_999, "opted-out": 1}
+    assert packed.skipped_oldest_instance_age_days == 0.42
+    report = RunReport.build(
+        "run", NOW.isoformat(), True, 1, [], omitted=packed.skipped_counts, omitted_oldest=(0.42, None)
+    )
+    assert report.summary.skipped == 12_000 and report.fleet_oldest_instance_age_days == 0.42
+
+
+def test_a_plan_whose_recycles_cannot_fit_fails_before_any_step_acts() -> None:
     with pytest.raises(PlanTooLarge, match="RECYCLER_MAX_GROUPS_PER_RUN"):
-        pack_plan([recyclable(n) for n in range(1000)] + [skipped(n) for n in range(4000)], NOW)
+        pack_plan([recyclable(n) for n in range(3000)], NOW)
 
 
 def test_lambda_result_of_a_huge_fleet_stays_within_the_limit() -> None:
