@@ -72,7 +72,8 @@ class DurablePort:
         def strategy(state: dict[str, Any], attempts: int) -> WaitForConditionDecision:
             if state["done"]:
                 return WaitForConditionDecision.stop_polling()
-            return WaitForConditionDecision.continue_waiting(Duration.from_seconds(poll_seconds))
+            pause = state.get("next_poll_seconds") or poll_seconds
+            return WaitForConditionDecision.continue_waiting(Duration.from_seconds(pause))
 
         config = WaitForConditionConfig(wait_strategy=strategy, initial_state=encode(initial))
         data = self.context.wait_for_condition(

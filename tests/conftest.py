@@ -64,6 +64,7 @@ class World:
         max_size: int | None = None,
         target_group_arns: list[str] | None = None,
         template: str = "lt",
+        grace_seconds: int = 5,
     ) -> list[str]:
         """A group with one instance per age (days before NOW), on the old image."""
         all_tags = dict(tags or {})
@@ -79,6 +80,7 @@ class World:
             max_size=max_size,
             tags=all_tags,
             target_group_arns=target_group_arns,
+            grace_seconds=grace_seconds,
         )
 
     def publish_patched_image(self, template: str = "lt") -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,10 @@ UNHEALTHY_TARGETS: set[str] = set()
 SLOW_INSTANCES: dict[str, int] = {}
 # instance id -> remaining DescribeAutoScalingGroups reads it stays in Terminating:Wait.
 HELD_TERMINATING: dict[str, int] = {}
+# group name -> (seconds its replacements take to boot, the clock that measures them).
+BOOT_TIMES: dict[str, tuple[float, Callable[[], datetime]]] = {}
+# instance id -> (when it is InService, that clock): a boot measured in time, not reads.
+BOOTING: dict[str, tuple[datetime, Callable[[], datetime]]] = {}
 # group name -> the Cause text of its next capacity change (a scaling policy, say), else a user request.
 NEXT_CAUSE: dict[str, str] = {}
 FAILURES = ("unhealthy", "target-unhealthy", "launch-failed", "slow", "terminating-wait")
@@ -81,9 +85,21 @@ def sabotage(group: str, how: str, *, slow_reads: int = 0) -> None:
     SABOTAGE[group] = f"{how}:{slow_reads}"
 
 
+def boot_time(group: str, seconds: float, clock: Callable[[], datetime]) -> None:
+    """The group's next replacements stay Pending for `seconds` as `clock` measures them (a simulated
+    clock, such as the durable test runner's, whose waits are skipped)."""
+    BOOT_TIMES[group] = (seconds, clock)
+
+
 def _apply_sabotage(backend: Any, group_name: str, before: set[str]) -> None:
-    plan = SABOTAGE.get(group_name)
     group = backend.autoscaling_groups.get(group_name)
+    if group_name in BOOT_TIMES and group is not None:
+        seconds, clock = BOOT_TIMES[group_name]
+        for state in group.instance_states:
+            if state.instance.id not in before:
+                state.lifecycle_state = "Pending"
+                BOOTING[state.instance.id] = (clock() + timedelta(seconds=seconds), clock)
+    plan = SABOTAGE.get(group_name)
     if not plan or group is None:
         return
     how, reads = plan.split(":")
@@ -171,6 +187,10 @@ def _sabotage_replacements(response_class: Any) -> None:
                         del HELD_TERMINATING[state.instance.id]
                     else:
                         HELD_TERMINATING[state.instance.id] = waiting - 1
+                booting = BOOTING.get(state.instance.id)
+                if booting is not None and booting[1]() >= booting[0]:
+                    state.lifecycle_state = "InService"
+                    del BOOTING[state.instance.id]
                 remaining = SLOW_INSTANCES.get(state.instance.id)
                 if remaining is None:
                     continue
@@ -436,6 +456,8 @@ def reset() -> None:
     UNHEALTHY_TARGETS.clear()
     SLOW_INSTANCES.clear()
     HELD_TERMINATING.clear()
+    BOOT_TIMES.clear()
+    BOOTING.clear()
     NEXT_CAUSE.clear()
 
 
@@ -483,8 +505,10 @@ def create_group(
     target_group_arns: list[str] | None = None,
     version: str = "$Latest",
     zone: str = "us-east-1a",
+    grace_seconds: int = 5,
 ) -> list[str]:
-    """Create a group at `size` instances launched from `version`, returning their ids."""
+    """Create a group at `size` instances launched from `version`, returning their ids. The grace
+    period is short so drills that really sleep (demo, CLI tests) wait seconds, not minutes."""
     autoscaling.create_auto_scaling_group(
         AutoScalingGroupName=name,
         LaunchTemplate={"LaunchTemplateId": template_id, "Version": version},
@@ -492,7 +516,7 @@ def create_group(
         MaxSize=max_size if max_size is not None else size + 1,
         DesiredCapacity=size,
         AvailabilityZones=[zone],
-        HealthCheckGracePeriod=60,
+        HealthCheckGracePeriod=grace_seconds,
         TargetGroupARNs=target_group_arns or [],
         Tags=group_tags(name, tags or {}),
     )
@@ -524,6 +548,7 @@ def create_aged_group(
     max_size: int | None = None,
     tags: dict[str, str] | None = None,
     target_group_arns: list[str] | None = None,
+    grace_seconds: int = 5,
 ) -> list[str]:
     """A group with one instance per age (days before `now`), launched from the template's version 1;
     its replacements launch from $Latest, where publish_image() puts a patched image."""
@@ -537,6 +562,7 @@ def create_aged_group(
         target_group_arns=target_group_arns,
         version="1",
         zone=f"{region}a",
+        grace_seconds=grace_seconds,
     )
     for instance_id, age in zip(ids, ages_days, strict=True):
         backdate([instance_id], now - timedelta(days=age), region)

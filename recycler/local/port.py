@@ -46,7 +46,7 @@ class LocalPort:
                 self.on_poll(name, state)
             if state.done:
                 return state
-            self.sleep(poll_seconds)
+            self.sleep(state.next_poll_seconds or poll_seconds)
 
     def map(
         self, name: str, items: Sequence[I], fn: Callable[[Port, I], T], kind: type[T], max_concurrency: int

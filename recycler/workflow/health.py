@@ -12,6 +12,7 @@ sleeps itself.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -86,14 +87,14 @@ class HealthCheck:
     poll_seconds: int
     timeout: int
     surge_from: int | None = None  # desired before our surge; None in replace mode
+    grace_seconds: int = 0
 
     def poll(self, state: HealthState) -> HealthState:
         attempt = state.attempt + 1
         started = datetime.fromisoformat(self.acted_at)
-        # Simulated time (skipped waits) advances by whole polls; real time can only be longer.
-        elapsed = round(
-            max((self.services.clock() - started).total_seconds(), attempt * self.poll_seconds), 1
-        )
+        # Simulated time (skipped waits) advances by the pauses asked for; real time can only be longer.
+        paused = state.elapsed + (state.next_poll_seconds or self.poll_seconds) if state.attempt else 0.0
+        elapsed = round(max((self.services.clock() - started).total_seconds(), paused), 1)
         state = replace(state, attempt=attempt, elapsed=elapsed)
         try:
             state = self._evaluate(state, started)
@@ -108,7 +109,16 @@ class HealthCheck:
                 reason=f"replacement unhealthy after {self.timeout} s",
                 detail=f"timed out waiting: {state.detail}",
             )
-        return trimmed(replace(state, done=state.status != "waiting"))
+        return trimmed(
+            replace(state, done=state.status != "waiting", next_poll_seconds=self._next_pause(state.elapsed))
+        )
+
+    def _next_pause(self, elapsed: float) -> int:
+        """Until the grace period ends Auto Scaling does not act on failed health checks, so a verdict
+        before then is not final: the poll right after the act is followed by one at the end of the
+        grace period, then one every poll_seconds; never past the timeout."""
+        pause = max(self.grace_seconds - elapsed, self.poll_seconds)
+        return max(1, math.ceil(min(pause, self.timeout - elapsed)))
 
     def _evaluate(self, state: HealthState, started: datetime) -> HealthState:
         fleet = self.services.fleet

@@ -34,6 +34,11 @@ class Polled(Protocol):
     @property
     def done(self) -> bool: ...
 
+    @property
+    def next_poll_seconds(self) -> int:
+        """The pause before the next poll; 0 for the wait's poll_seconds."""
+        ...
+
 
 S = TypeVar("S", bound=Polled)
 
@@ -53,8 +58,8 @@ class Port(Protocol):
         ...
 
     def wait_until(self, name: str, poll: Callable[[S], S], initial: S, poll_seconds: int) -> S:
-        """Call poll(state) until the returned state has done=True, pausing poll_seconds between calls
-        without holding compute."""
+        """Call poll(state) until the returned state has done=True, pausing between calls (the state's
+        next_poll_seconds, else poll_seconds) without holding compute."""
         ...
 
     def map(

@@ -67,6 +67,7 @@ class Recycle:
         self.acted = ""  # what this recycle already did to the group, for an internal-error report
         self.claimed = False  # the ledger records an outcome only for a claim this run holds
         self.step_prefix = ""  # "2:" for the second victim of a freshness target, and so on
+        self.grace_seconds = 0
 
     def name(self, what: str) -> str:
         return f"{self.group}:{self.step_prefix}{what}"
@@ -159,6 +160,7 @@ class Recycle:
             self.claimed = True
 
         before = frozenset(preflight.instances)
+        self.grace_seconds = preflight.grace_seconds
         if self.mode is Mode.SURGE:
             return surge(self, before, preflight.desired)
         acted = self.port.step(
@@ -221,6 +223,7 @@ class Recycle:
             ok=True,
             instances=tuple(i.instance_id for i in snapshot.instances),
             desired=snapshot.desired_capacity,
+            grace_seconds=snapshot.health_check_grace_period,
         )
 
     def _claim(self) -> Claim:
@@ -267,7 +270,15 @@ class Recycle:
         poll_seconds = self.run_context.poll_seconds
         timeout = self.run_context.health_timeout_override or self.job.health_timeout_seconds
         checker = HealthCheck(
-            self.services, self.group, before, desired, acted_at, poll_seconds, timeout, surge_from
+            self.services,
+            self.group,
+            before,
+            desired,
+            acted_at,
+            poll_seconds,
+            timeout,
+            surge_from,
+            grace_seconds=self.grace_seconds,
         )
         self.health = self.port.wait_until(self.name("health"), checker.poll, HealthState(), poll_seconds)
         return self.health

@@ -222,6 +222,7 @@ class Preflight:
     detail: str = ""
     instances: tuple[str, ...] = ()
     desired: int = 0
+    grace_seconds: int = 0  # the group's health check grace period: the first health poll waits it out
 
 
 @dataclass(frozen=True)
@@ -280,4 +281,5 @@ class HealthState:
     new_instances: tuple[str, ...] = ()
     desired: int = 0
     scaling: str = ""  # what else changed the group while we waited, in plain words
+    next_poll_seconds: int = 0  # when to poll next (0: the port's poll_seconds)
     replacement_scaled_in: bool = False

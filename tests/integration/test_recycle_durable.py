@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from recycler.local import emulator
+from recycler.models import ManualPayload, Settings
+from recycler.workflow import run
 from tests.conftest import Stack, invoke_durable
 
 
@@ -69,7 +71,7 @@ def test_failed_launch_activity_fails_fast_with_its_message(stack: Stack) -> Non
     _, report, _ = invoke_durable({"poll_seconds": 15, "health_timeout_seconds": 900})
     web = by_group(report)["web"]
     assert web["outcome"] == "failed" and web["reason"] == "launch failed"
-    assert web["waited_seconds"] == 15  # the first poll, not the 900 s timeout
+    assert web["waited_seconds"] == 0  # the poll right after the terminate, not the 900 s timeout
     assert "InvalidAMIID.NotFound" in stack.alerts()[0]["Message"]
 
 
@@ -207,3 +209,41 @@ def test_lambda_fails_loudly_with_the_same_one_line_cause(
         "run failed: not authorized: the caller needs autoscaling:DescribeAutoScalingGroups; "
         "see README, IAM for operators"
     ) in logged
+
+
+def test_the_first_health_poll_after_the_act_waits_out_the_grace_period(stack: Stack) -> None:
+    # Before the grace period ends Auto Scaling ignores failed health checks: polling then costs an
+    # invocation each and cannot give a final verdict.
+    from recycler.local.port import LocalPort
+    from tests.faults.harness import services
+
+    stack.world.group("web", [5, 4], grace_seconds=300)
+    emulator.sabotage("web", "slow", slow_reads=3)  # InService at the fourth poll
+    pauses: list[float] = []
+    report = run(
+        LocalPort(sleep=pauses.append),
+        services(stack),
+        Settings(),
+        ManualPayload(poll_seconds=30, health_timeout_seconds=1200),
+    )
+    assert by_group(report.model_dump(mode="json"))["web"]["outcome"] == "recycled"
+    assert pauses == [300, 30, 30]
+    assert report.groups[0].waited_seconds == 360
+
+
+def test_the_grace_pause_never_runs_past_the_health_timeout(stack: Stack) -> None:
+    from recycler.local.port import LocalPort
+    from tests.faults.harness import services
+
+    stack.world.group("web", [5, 4], grace_seconds=300)
+    emulator.sabotage("web", "slow", slow_reads=10_000)
+    pauses: list[float] = []
+    report = run(
+        LocalPort(sleep=pauses.append),
+        services(stack),
+        Settings(),
+        ManualPayload(poll_seconds=30, health_timeout_seconds=120),
+    )
+    web = report.groups[0]
+    assert (web.outcome, web.reason) == ("failed", "replacement unhealthy after 120 s")
+    assert pauses == [120] and web.waited_seconds == 120
