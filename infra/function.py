@@ -66,11 +66,11 @@ class RecyclerFunction(Construct):
             code=lambda_.Code.from_asset(str(ROOT / "recycler"), bundling=bundling_options()),
             role=self.role,
             memory_size=512,
-            # One invocation plans and runs a wave; health waits suspend the function instead.
+            # One invocation plans and starts the window; health waits suspend the function instead.
             timeout=Duration.minutes(15),
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.PASS_THROUGH,
             reserved_concurrent_executions=config.reserved_concurrency,
             durable_config=lambda_.DurableConfig(
                 execution_timeout=Duration.hours(config.execution_timeout_hours),

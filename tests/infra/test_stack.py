@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from infra.config import ConfigError
+from infra.config import ConfigError, DeployConfig
 from infra.stack import build_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +24,7 @@ OVERRIDES = {
     "recycler:schedule_time_zone": "Europe/Berlin",
     "recycler:alert_emails": ["ops@example.com", "oncall@example.com"],
     "recycler:stop_alarm_names": "checkout-5xx,latency-p99",
+    "recycler:tracing": True,
 }
 
 
@@ -59,6 +62,7 @@ def test_durable_function_on_arm64_python313_with_reserved_concurrency(template:
                         "RECYCLER_LEDGER_TABLE": Match.any_value(),
                         "RECYCLER_TOPIC_ARN": Match.any_value(),
                         "RECYCLER_KILL_SWITCH_PARAMETER": "/recycler/kill-switch",
+                        "RECYCLER_TRACING": "true",
                     }
                 )
             },
@@ -225,3 +229,17 @@ def test_durable_checkpoint_permission_scoped_to_this_function(template: Templat
     [durable] = [s for s in statements(template) if "lambda:CheckpointDurableExecution" in s["Action"]]
     [function_id] = resources(template, "AWS::Lambda::Function")
     assert durable["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [function_id, "Arn"]}, ":*"]]}
+
+
+def test_tracing_is_off_unless_asked_for() -> None:
+    # The X-Ray SDK costs every cold start ~100 ms; without recycler:tracing the function neither
+    # samples traces nor imports it.
+    config = DeployConfig()
+    assert not config.tracing and "RECYCLER_TRACING" not in config.function_environment()
+    code = "import sys, recycler.handler; print('aws_xray_sdk' in sys.modules)"
+    for tracing, expected in (("", "False"), ("true", "True")):
+        env = {**os.environ, "AWS_LAMBDA_FUNCTION_NAME": "recycler", "RECYCLER_TRACING": tracing}
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        assert done.stdout.split("\n")[-2] == expected, done.stdout
