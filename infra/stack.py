@@ -56,7 +56,13 @@ class RecyclerStack(Stack):
         )
         if central is not None:
             self._publish_centrally(recycler, central)
-        ledger.table.grant(recycler.role, "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem")
+        ledger.table.grant(
+            recycler.role,
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:GetItem",
+        )
         alerts.topic.grant_publish(recycler.role)
         kill_switch.grant_read(recycler.role)
         schedule = DailySchedule(self, "Daily", config=config, target=recycler.alias)

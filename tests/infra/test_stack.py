@@ -243,3 +243,13 @@ def test_tracing_is_off_unless_asked_for() -> None:
             [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
         )
         assert done.stdout.split("\n")[-2] == expected, done.stdout
+
+
+def test_the_function_may_make_every_ledger_call_the_code_makes(template: Template) -> None:
+    # claim/finish/proven (put, update), plan (batch get), the run's failure count (update, get).
+    actions: set[str] = set()
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            listed = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            actions |= {a for a in listed if a.startswith("dynamodb:")}
+    assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:GetItem"} <= actions
