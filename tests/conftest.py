@@ -200,3 +200,19 @@ def terminations(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
 
     monkeypatch.setattr(Fleet, "terminate", counting)
     return calls
+
+
+@pytest.fixture
+def invocations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per invocation of the Lambda handler's workflow: each durable replay is one."""
+    from recycler import handler
+
+    calls: list[int] = []
+    original = handler.run  # type: ignore[attr-defined]
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(handler, "run", counting)
+    return calls
