@@ -124,6 +124,8 @@ def publish_metrics(report: RunReport) -> None:
     metrics.add_metric(name="AlertsNotDelivered", unit=MetricUnit.Count, value=len(report.alerts_failed))
     metrics.add_metric(name="InstancesRecycled", unit=MetricUnit.Count, value=summary.instances_recycled)
     metrics.flush_metrics()
+    for reason, count in report.skipped_groups_omitted.items():  # a very large fleet's unlisted skips
+        _emit("Skipped", MetricUnit.Count, count, "Reason", reason)
     for group in report.groups:
         if group.outcome == "skipped":
             _emit("Skipped", MetricUnit.Count, 1, "Reason", group.reason)
