@@ -38,7 +38,7 @@ from recycler.models import GroupReport, Settings
 from recycler.workflow.failures import RunFailures
 from recycler.workflow.health import HealthCheck
 from recycler.workflow.port import Port, Services
-from recycler.workflow.recycle import Recycle
+from recycler.workflow.run import recycle_branch
 from recycler.workflow.state import HealthState, RecycleItem
 
 REGION = "us-east-1"
@@ -118,7 +118,7 @@ def waves(
         results += port.map(
             f"{name}-wave-{index // size}",
             items[index : index + size],
-            lambda branch, item: Recycle(branch, services, settings, item, failures).run(),
+            recycle_branch(services, settings, failures),
             GroupReport,
             size,
         )

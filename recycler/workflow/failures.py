@@ -25,15 +25,16 @@ class RunFailures:
         self.run_id = run_id
         self.ledger = ledger
         self.clock = clock
-        self._in_memory: set[str] = set()
+        self._in_memory: set[str] = set()  # only without a ledger
         self._lock = threading.Lock()
 
     def record(self, group: str) -> None:
         """A group failed. Call it inside a checkpointed step when a ledger is configured."""
-        with self._lock:
-            self._in_memory.add(group)
         if self.ledger is not None:
             self.ledger.record_failure(self.run_id, group, self.clock())
+            return
+        with self._lock:
+            self._in_memory.add(group)
 
     def count(self) -> int:
         """How many groups failed so far; raises the ledger's error if it cannot be read."""

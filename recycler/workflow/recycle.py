@@ -108,7 +108,7 @@ class Recycle:
         if self.services.ledger and (failed or (report.outcome == "recycled" and self.claimed)):
             self.port.step(self.name("ledger"), lambda: self._finish_ledger(report), Done)
         elif failed:
-            self.failures.record(self.group)  # no ledger: counted in memory (a local run)
+            self.failures.record(self.group)  # no ledger: nothing to checkpoint, counted in memory
         return report
 
     def _internal_error(self, error: Exception) -> GroupReport:

@@ -11,6 +11,7 @@ import logging
 import random
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 
 from recycler.alerts import summary_message
@@ -181,12 +182,15 @@ def run_window(
     if failed_so_far >= limit:  # known from checkpointed results: no map at all
         return [stopped_after_failures(item.job, failed_so_far, limit) for item in items]
     return port.map(
-        name,
-        items,
-        lambda branch, item: Recycle(branch, services, settings, item, failures).run(),
-        GroupReport,
-        settings.max_concurrency,
+        name, items, recycle_branch(services, settings, failures), GroupReport, settings.max_concurrency
     )
+
+
+def recycle_branch(
+    services: Services, settings: Settings, failures: RunFailures
+) -> Callable[[Port, RecycleItem], GroupReport]:
+    """What one branch of the fan-out runs: one group's whole recycle, on the branch's port."""
+    return lambda branch, item: Recycle(branch, services, settings, item, failures).run()
 
 
 def stopped_after_failures(job: Job, failed: int, limit: int) -> GroupReport:

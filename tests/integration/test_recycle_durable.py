@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from recycler.local import emulator
-from recycler.models import ManualPayload, Settings
+from recycler.models import GroupReport, ManualPayload, Settings
 from recycler.workflow import run
 from tests.conftest import Stack, invoke_durable
 
@@ -201,39 +201,34 @@ def test_lambda_fails_loudly_with_the_same_one_line_cause(
     ) in logged
 
 
+def recycle_with_grace(stack: Stack, boot_reads: int, timeout: int) -> tuple[GroupReport, list[float]]:
+    """One recycle of a group with a 300 s grace period, polled every 30 s: its report and every
+    pause the health wait asked for."""
+    from recycler.local.port import LocalPort
+    from tests.faults.harness import services
+
+    stack.world.group("web", [5, 4], grace_seconds=300)
+    emulator.sabotage("web", "slow", slow_reads=boot_reads)
+    pauses: list[float] = []
+    report = run(
+        LocalPort(sleep=pauses.append),
+        services(stack),
+        Settings(),
+        ManualPayload(poll_seconds=30, health_timeout_seconds=timeout),
+    )
+    return report.groups[0], pauses
+
+
 def test_the_first_health_poll_after_the_act_waits_out_the_grace_period(stack: Stack) -> None:
     # Before the grace period ends Auto Scaling ignores failed health checks: polling then costs an
     # invocation each and cannot give a final verdict.
-    from recycler.local.port import LocalPort
-    from tests.faults.harness import services
-
-    stack.world.group("web", [5, 4], grace_seconds=300)
-    emulator.sabotage("web", "slow", slow_reads=3)  # InService at the fourth poll
-    pauses: list[float] = []
-    report = run(
-        LocalPort(sleep=pauses.append),
-        services(stack),
-        Settings(),
-        ManualPayload(poll_seconds=30, health_timeout_seconds=1200),
-    )
-    assert by_group(report.model_dump(mode="json"))["web"]["outcome"] == "recycled"
+    web, pauses = recycle_with_grace(stack, boot_reads=3, timeout=1200)  # InService at the fourth poll
+    assert web.outcome == "recycled"
     assert pauses == [300, 30, 30]
-    assert report.groups[0].waited_seconds == 360
+    assert web.waited_seconds == 360
 
 
 def test_the_grace_pause_never_runs_past_the_health_timeout(stack: Stack) -> None:
-    from recycler.local.port import LocalPort
-    from tests.faults.harness import services
-
-    stack.world.group("web", [5, 4], grace_seconds=300)
-    emulator.sabotage("web", "slow", slow_reads=10_000)
-    pauses: list[float] = []
-    report = run(
-        LocalPort(sleep=pauses.append),
-        services(stack),
-        Settings(),
-        ManualPayload(poll_seconds=30, health_timeout_seconds=120),
-    )
-    web = report.groups[0]
+    web, pauses = recycle_with_grace(stack, boot_reads=10_000, timeout=120)
     assert (web.outcome, web.reason) == ("failed", "replacement unhealthy after 120 s")
     assert pauses == [120] and web.waited_seconds == 120
