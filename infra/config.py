@@ -113,6 +113,9 @@ class DeployConfig:
     # X-Ray subsegments for every AWS call (Powertools Tracer): off by default, since importing the X-Ray
     # SDK adds ~100 ms to every cold start of a job whose calls are already in its logs.
     tracing: bool = False
+    # ECS clusters whose container instances recycler may set DRAINING/ACTIVE; empty: any cluster in the
+    # account and region (a group names its cluster at run time, by tag or capacity provider).
+    ecs_clusters: list[str] = field(default_factory=list)
 
     @classmethod
     def from_node(cls, node: Node) -> DeployConfig:
@@ -138,6 +141,11 @@ class DeployConfig:
         if self.log_retention_days not in LOG_RETENTION:
             choices = ", ".join(str(days) for days in LOG_RETENTION)
             raise ConfigError(f"{PREFIX}log_retention_days={self.log_retention_days}: use one of {choices}")
+        for cluster in self.ecs_clusters:
+            if not re.match(r"^[A-Za-z0-9_-]{1,255}$", cluster):
+                raise ConfigError(
+                    f"{PREFIX}ecs_clusters: {cluster!r} is not an ECS cluster name (not an ARN)"
+                )
         for email in self.alert_emails:
             if "@" not in email:
                 raise ConfigError(f"{PREFIX}alert_emails: {email!r} is not an e-mail address")

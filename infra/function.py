@@ -24,6 +24,16 @@ READ_ONLY_ACTIONS = [
     "elasticloadbalancing:DescribeTargetHealth",
     "elasticloadbalancing:DescribeInstanceHealth",
     "cloudwatch:DescribeAlarms",
+    # Container hosts: lifecycle hooks and warm pools of the groups to recycle, and which groups are ECS
+    # capacity. Capacity providers and clusters are listed region-wide: a group's cluster is known only
+    # after they are read.
+    "autoscaling:DescribeLifecycleHooks",
+    "autoscaling:DescribeWarmPool",
+    "ecs:DescribeCapacityProviders",
+    "ecs:ListClusters",
+    "ecs:DescribeClusters",
+    "ecs:ListContainerInstances",
+    "ecs:DescribeContainerInstances",
 ]
 GROUP_ACTIONS = [
     "autoscaling:TerminateInstanceInAutoScalingGroup",
@@ -113,6 +123,24 @@ class RecyclerFunction(Construct):
                 ],
                 conditions={
                     "StringEquals": {f"autoscaling:ResourceTag/{config.tag_prefix}enabled": OPT_IN_VALUE}
+                },
+            )
+        )
+        # Draining (and undoing a drain) touches container instances only, of the configured clusters or
+        # of any cluster in this account and region; ecs:cluster is the condition key IAM evaluates for it.
+        clusters = config.ecs_clusters or ["*"]
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DrainContainerInstances",
+                actions=["ecs:UpdateContainerInstancesState"],
+                resources=[f"arn:{Aws.PARTITION}:ecs:{Aws.REGION}:{Aws.ACCOUNT_ID}:container-instance/*"],
+                conditions={
+                    "ArnLike": {
+                        "ecs:cluster": [
+                            f"arn:{Aws.PARTITION}:ecs:{Aws.REGION}:{Aws.ACCOUNT_ID}:cluster/{name}"
+                            for name in clusters
+                        ]
+                    }
                 },
             )
         )

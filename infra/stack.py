@@ -121,12 +121,17 @@ class RecyclerStack(Stack):
     def _acknowledge(self, recycler: RecyclerFunction, schedule: DailySchedule) -> None:
         wildcard_reasons = {
             "Resource::*": (
-                "Describe* reads (Auto Scaling, EC2, ELB, CloudWatch alarms) and X-Ray accept no resource-level "
-                "permissions; every mutating action is scoped to opted-in groups by tag condition."
+                "Describe* reads (Auto Scaling, EC2, ELB, CloudWatch alarms, ECS capacity providers, clusters "
+                "and container instances, listed region-wide because a group's cluster is known only once "
+                "they are read) and X-Ray; every mutating action is scoped by condition."
             ),
             "Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/*": (
                 "Group ARNs carry a random UUID; the statement is limited by the condition "
                 "autoscaling:ResourceTag/<prefix>enabled = true, so only opted-in groups can be changed."
+            ),
+            "Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:container-instance/*": (
+                "Container instance ids are assigned at registration; draining is limited by the condition "
+                "ecs:cluster to the clusters recycler:ecs_clusters names (default: this account and region)."
             ),
             "Action::kms:GenerateDataKey*": "Publishing to the KMS-encrypted alert topic needs data keys from its one key.",
             "Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/*": (

@@ -1,7 +1,9 @@
 """boto3 adapter for everything recycler reads from or does to EC2 Auto Scaling.
 
 Reads are batched so the number of calls grows with pages of groups, batches of instances and distinct
-launch templates, never with one call per group or instance.
+launch templates, never with one call per group or instance; the one exception is DescribeLifecycleHooks,
+which takes a single group and is asked only for the groups a run would recycle (at most
+max_groups_per_run).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from recycler.policy import OPT_IN_VALUE, GroupSnapshot, InstanceSnapshot
+from recycler.policy import OPT_IN_VALUE, GroupSnapshot, InstanceSnapshot, LifecycleHook
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
@@ -48,10 +50,18 @@ def client(service: str, session: boto3.Session | None = None) -> Any:
     return (session or boto3.Session()).client(service, config=RETRY_CONFIG)  # type: ignore[call-overload]
 
 
-def planning_call_floor(groups: int, instances: int, launch_templates: int) -> int:
+def planning_call_floor(groups: int, instances: int, launch_templates: int, planned: int = 0) -> int:
     """The fewest calls that can read a fleet for planning: pages of groups at the largest page size,
-    instance batches, and one lookup per distinct launch template (version)."""
-    return math.ceil(groups / GROUP_PAGE_SIZE) + math.ceil(instances / INSTANCE_BATCH_SIZE) + launch_templates
+    instance batches, one lookup per distinct launch template (version), and for the groups a run
+    would recycle their lifecycle hooks (one group per DescribeLifecycleHooks) plus one read of the
+    region's ECS capacity providers."""
+    containers = planned + 1 if planned else 0
+    return (
+        math.ceil(groups / GROUP_PAGE_SIZE)
+        + math.ceil(instances / INSTANCE_BATCH_SIZE)
+        + launch_templates
+        + containers
+    )
 
 
 def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
@@ -303,6 +313,22 @@ class Fleet:
             snapshots.append(snapshot)
         return snapshots
 
+    def lifecycle_hooks(self, names: Sequence[str]) -> dict[str, tuple[LifecycleHook, ...]]:
+        """Each group's lifecycle hooks. DescribeLifecycleHooks takes one group per call, so planning asks
+        only for the groups it would recycle."""
+        hooks: dict[str, tuple[LifecycleHook, ...]] = {}
+        for name in names:
+            described = self.autoscaling.describe_lifecycle_hooks(AutoScalingGroupName=name)["LifecycleHooks"]
+            hooks[name] = tuple(
+                LifecycleHook(
+                    name=h["LifecycleHookName"],
+                    transition=h["LifecycleTransition"],
+                    heartbeat_seconds=int(h.get("HeartbeatTimeout", 3600)),
+                )
+                for h in described
+            )
+        return hooks
+
     # ---- run-level guards -------------------------------------------------------------------
 
     def firing_alarms(self, names: Sequence[str]) -> list[str]:
@@ -464,4 +490,6 @@ def group_snapshot(group: dict[str, Any]) -> GroupSnapshot:
         health_check_grace_period=int(group.get("HealthCheckGracePeriod", 300)),
         launch_template=f"{spec[1]}:{spec[2]}" if spec else group.get("LaunchConfigurationName"),
         status=group.get("Status"),
+        arn=group.get("AutoScalingGroupARN"),
+        warm_pool=bool(group.get("WarmPoolConfiguration")),
     )

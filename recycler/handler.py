@@ -7,6 +7,7 @@ so a 15-minute health wait costs a few short invocations instead of 15 minutes o
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ from aws_durable_execution_sdk_python.config import (
 )
 from aws_durable_execution_sdk_python.exceptions import UnrecoverableError
 from aws_durable_execution_sdk_python.retries import RetryPresets
+from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
 from aws_durable_execution_sdk_python.waits import WaitForConditionConfig, WaitForConditionDecision
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
@@ -47,6 +49,21 @@ class AlertDeliveryError(RuntimeError):
     """An SNS alert could not be published: the run must fail visibly, not swallow it."""
 
 
+class CompactJson(SerDes[Any]):
+    """Step results are plain JSON already (state.encode): store them as compact JSON, exactly the bytes
+    state.checkpoint_size counts. The SDK's default serializer wraps every list and value in a type
+    envelope, which made a plan that measured 240 KB go over Lambda's 256 KB checkpoint limit."""
+
+    def serialize(self, value: Any, _: SerDesContext) -> str:
+        return json.dumps(value, separators=(",", ":"))
+
+    def deserialize(self, data: str, _: SerDesContext) -> Any:
+        return json.loads(data)
+
+
+COMPACT = CompactJson()
+
+
 class DurablePort:
     """The workflow port on a DurableContext: checkpointed steps, suspended waits, durable map.
 
@@ -54,14 +71,19 @@ class DurablePort:
     """
 
     # Terminate and scale steps must never run twice: interrupted attempts fail instead of re-running.
-    ONCE = StepConfig(retry_strategy=RetryPresets.none(), step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY)
+    ONCE = StepConfig(
+        retry_strategy=RetryPresets.none(),
+        step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY,
+        serdes=COMPACT,
+    )
+    RETRIED = StepConfig(serdes=COMPACT)
 
     def __init__(self, context: DurableContext) -> None:
         self.context = context
 
     def step(self, name: str, fn: Callable[[], T], kind: type[T], *, at_most_once: bool = False) -> T:
         data = self.context.step(
-            lambda _: encode(fn()), name=name, config=self.ONCE if at_most_once else None
+            lambda _: encode(fn()), name=name, config=self.ONCE if at_most_once else self.RETRIED
         )
         return decode(kind, data)
 
@@ -74,7 +96,7 @@ class DurablePort:
             pause = state.get("next_poll_seconds") or poll_seconds
             return WaitForConditionDecision.continue_waiting(Duration.from_seconds(pause))
 
-        config = WaitForConditionConfig(wait_strategy=strategy, initial_state=encode(initial))
+        config = WaitForConditionConfig(wait_strategy=strategy, initial_state=encode(initial), serdes=COMPACT)
         data = self.context.wait_for_condition(
             lambda state, _: encode(poll(decode(kind, state))), config=config, name=name
         )
@@ -90,7 +112,9 @@ class DurablePort:
             list(items),
             lambda branch, item, _index, _all: encode(fn(DurablePort(branch), item)),
             name=name,
-            config=MapConfig(max_concurrency=max_concurrency, completion_config=every_item),
+            config=MapConfig(
+                max_concurrency=max_concurrency, completion_config=every_item, item_serdes=COMPACT
+            ),
         )
         result.throw_if_error()
         return [decode(kind, data) for data in result.get_results()]

@@ -276,6 +276,13 @@ class GroupReport(BaseModel):
     oldest_image_age_days: float | None = None
     drifted_instances: int = 0
     current_image_reason: str | None = None
+    # Container hosts: the health timeout this recycle used (or would use: a launch lifecycle hook
+    # lengthens it), what runs on the instances and who drains them, instances parked in Standby
+    # (never candidates), and whether replacements may come from a warm pool.
+    health_timeout_seconds: int | None = None
+    container_host: str | None = None
+    standby_instances: int = 0
+    warm_pool: bool = False
 
 
 class Summary(BaseModel):

@@ -38,6 +38,7 @@ class Reason(StrEnum):
     WITHIN_TARGET = "within-target"
     EARLIER_RECYCLE_FAILED = "earlier-recycle-failed"
     DEFERRED_BUDGET = "deferred-budget"
+    NO_DRAIN_HOOK = "no-drain-hook"
 
 
 class Mode(StrEnum):
@@ -50,6 +51,14 @@ class Mode(StrEnum):
 BLOCKING_PROCESSES = frozenset(
     {"Launch", "Terminate", "HealthCheck", "ReplaceUnhealthy", "AddToLoadBalancer"}
 )
+# Lifecycle hook transitions (Amazon EC2 Auto Scaling User Guide, "Lifecycle hooks").
+LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
+TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+# How a group says its instances are Kubernetes nodes: the cluster-autoscaler / EKS tag, or the tag EKS
+# managed node groups put on their group.
+KUBERNETES_TAG_PREFIX = "kubernetes.io/cluster/"
+EKS_CLUSTER_TAG = "eks:cluster-name"
+DEFAULT_DRAIN_TIMEOUT = timedelta(minutes=15)
 TRUE_WORDS = frozenset({"true", "yes", "on", "1", "enabled"})
 FALSE_WORDS = frozenset({"false", "no", "off", "0", "disabled"})
 
@@ -67,6 +76,43 @@ class InstanceSnapshot:
     @property
     def in_service_and_healthy(self) -> bool:
         return self.lifecycle_state == "InService" and self.health_status == "Healthy"
+
+    @property
+    def in_standby(self) -> bool:
+        """Standby: taken out of service by its owner; Auto Scaling does not health-check it."""
+        return self.lifecycle_state.startswith("Standby")
+
+
+@dataclass(frozen=True)
+class LifecycleHook:
+    name: str
+    transition: str
+    heartbeat_seconds: int
+
+
+@dataclass(frozen=True)
+class EcsCapacityProvider:
+    """An ECS capacity provider that points at a group, and the cluster that uses it (if any)."""
+
+    name: str
+    cluster: str | None
+    managed_draining: bool
+
+
+@dataclass(frozen=True)
+class ContainerHost:
+    """What runs on a group's instances, and who drains them before they go."""
+
+    kind: str  # "ecs" | "kubernetes"
+    cluster: str
+    recycler_drains: bool = False  # ECS without managed draining: recycler sets DRAINING and waits
+    drain_timeout_seconds: int = 0
+
+    def describe(self) -> str:
+        if self.kind == "kubernetes":
+            return f"kubernetes:{self.cluster} (drained by its termination lifecycle hook)"
+        how = "drained by recycler" if self.recycler_drains else "ECS managed draining"
+        return f"ecs:{self.cluster} ({how})"
 
 
 @dataclass(frozen=True)
@@ -86,6 +132,12 @@ class GroupSnapshot:
     status: str | None = None
     current_image_reason: str | None = None  # why the current image is unknown, when it is
     override_images: tuple[tuple[str, str | None], ...] = ()  # (instance type, image) per override
+    arn: str | None = None
+    warm_pool: bool = False
+
+    @property
+    def standby(self) -> int:
+        return sum(1 for i in self.instances if i.in_standby)
 
     def image_for(self, instance: InstanceSnapshot) -> str | None:
         """The image a replacement for this instance launches: its type's override template, if any."""
@@ -114,6 +166,8 @@ class GroupOptions:
     ignore_protection: bool = False
     max_age: timedelta | None = None
     max_per_run: int | None = None
+    drain_timeout: timedelta = DEFAULT_DRAIN_TIMEOUT
+    health_timeout_tagged: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,6 +193,11 @@ class Decision:
     current_image_age_days: float | None = None
     oldest_image_age_days: float | None = None
     image_ages: tuple[tuple[str, float], ...] = ()  # (image id, days since built) for this group
+    # Container hosts and lifecycle hooks (read for the groups a run would recycle).
+    host: ContainerHost | None = None
+    launch_hooks: tuple[str, ...] = ()
+    standby_instances: int = 0
+    warm_pool: bool = False
 
     @property
     def fixes_bit_rot(self) -> bool:
@@ -222,6 +281,13 @@ def group_options(group: GroupSnapshot, settings: PolicySettings) -> GroupOption
         if not raw_cap.isdigit() or int(raw_cap) < 1:
             raise TagError(f"tag {cap_key}={tags[cap_key]!r} must be a whole number of instances >= 1")
         max_per_run = int(raw_cap)
+    drain_timeout = DEFAULT_DRAIN_TIMEOUT
+    drain_key = tag_key(settings, "drain-timeout-minutes")
+    if drain_key in tags:
+        minutes = _positive_number_tag(tags[drain_key], drain_key, "minutes")
+        if not 1 <= minutes <= 24 * 60:
+            raise TagError(f"tag {drain_key}={tags[drain_key]!r} must be between 1 and 1440 minutes")
+        drain_timeout = timedelta(minutes=minutes)
     return GroupOptions(
         mode=mode,
         min_age=min_age,
@@ -229,6 +295,8 @@ def group_options(group: GroupSnapshot, settings: PolicySettings) -> GroupOption
         ignore_protection=ignore_protection,
         max_age=max_age,
         max_per_run=max_per_run,
+        drain_timeout=drain_timeout,
+        health_timeout_tagged=timeout_key in tags,
     )
 
 
@@ -254,11 +322,12 @@ def opt_in_state(group: GroupSnapshot, settings: PolicySettings) -> Reason | Non
 
 def unsteady_detail(group: GroupSnapshot) -> str | None:
     """Why the group is not in a steady state, or None when it is."""
-    settling = [i for i in group.instances if i.lifecycle_state != "InService"]
+    # Standby instances are parked by their owner: not capacity, not health-checked, not unsteady.
+    settling = [i for i in group.instances if i.lifecycle_state != "InService" and not i.in_standby]
     if settling:
         states = ", ".join(f"{i.instance_id}={i.lifecycle_state}" for i in settling[:5])
         return f"instances not InService: {states}"
-    unhealthy = [i for i in group.instances if i.health_status != "Healthy"]
+    unhealthy = [i for i in group.instances if i.health_status != "Healthy" and not i.in_standby]
     if unhealthy:
         return "unhealthy instances: " + ", ".join(i.instance_id for i in unhealthy[:5])
     healthy = sum(1 for i in group.instances if i.in_service_and_healthy)
@@ -372,6 +441,8 @@ def decide(
         current_image_id=group.current_image_id,
         desired_capacity=group.desired_capacity,
         current_image_reason=group.current_image_reason,
+        standby_instances=group.standby,
+        warm_pool=group.warm_pool,
         drifted_instances=sum(
             1
             for i in group.instances
@@ -577,3 +648,77 @@ def apply_history(
             Reason.RECENTLY_RECYCLED, f"last recycled {last_recycled_at.isoformat()}, interval {hours:g} h"
         )
     return decision
+
+
+def kubernetes_cluster(group: GroupSnapshot) -> str | None:
+    """The Kubernetes cluster a group's instances join as nodes, from its tags, or None."""
+    if group.tags.get(EKS_CLUSTER_TAG):
+        return group.tags[EKS_CLUSTER_TAG]
+    for key in sorted(group.tags):
+        if key.startswith(KUBERNETES_TAG_PREFIX) and len(key) > len(KUBERNETES_TAG_PREFIX):
+            return key.removeprefix(KUBERNETES_TAG_PREFIX)
+    return None
+
+
+def drain_hook_howto(group: str) -> str:
+    return (
+        "aws autoscaling put-lifecycle-hook --auto-scaling-group-name "
+        f"{group} --lifecycle-hook-name drain-node --lifecycle-transition autoscaling:EC2_INSTANCE_TERMINATING"
+    )
+
+
+def with_container_host(
+    decision: Decision,
+    group: GroupSnapshot,
+    settings: PolicySettings,
+    hooks: Sequence[LifecycleHook],
+    provider: EcsCapacityProvider | None,
+) -> Decision:
+    """A planned recycle, made safe for what runs on the group: the health timeout waits out the
+    longest launch hook (CodeDeploy keeps a replacement in Pending:Wait while it deploys), Kubernetes
+    nodes need a termination hook that drains them, ECS container instances are drained first."""
+    if not decision.recycle:
+        return decision
+    options = group_options(group, settings)
+    launch = [h for h in hooks if h.transition == LAUNCHING]
+    timeout = decision.health_timeout_seconds
+    if launch and not options.health_timeout_tagged:
+        longest = max(h.heartbeat_seconds for h in launch)
+        margin = settings.health_timeout_margin.total_seconds()
+        timeout = max(timeout, int(group.health_check_grace_period + longest + margin))
+    ordered = sorted(launch, key=lambda h: -h.heartbeat_seconds)
+    detail = decision.detail
+    if ordered and timeout != decision.health_timeout_seconds:
+        detail += (
+            f"; health timeout {timeout} s waits out launch hook {ordered[0].name} "
+            f"({ordered[0].heartbeat_seconds} s heartbeat)"
+        )
+    decision = replace(
+        decision,
+        detail=detail,
+        health_timeout_seconds=timeout,
+        launch_hooks=tuple(h.name for h in ordered),
+    )
+    cluster = kubernetes_cluster(group)
+    if cluster is not None:
+        if not any(h.transition == TERMINATING for h in hooks):
+            return decision.skipped(
+                Reason.NO_DRAIN_HOOK,
+                f"nodes of Kubernetes cluster {cluster} would lose their pods undrained; add a termination "
+                "hook a drainer completes (aws-node-termination-handler, queue mode): "
+                + drain_hook_howto(group.name),
+            )
+        return replace(decision, host=ContainerHost("kubernetes", cluster))
+    tagged_cluster = group.tags.get(tag_key(settings, "ecs-cluster"), "").strip() or None
+    drain_seconds = int(options.drain_timeout.total_seconds())
+    if provider is not None and provider.managed_draining:
+        # ECS drains the instance in its own termination hook when Auto Scaling terminates it.
+        cluster_name = provider.cluster or tagged_cluster or provider.name
+        return replace(decision, host=ContainerHost("ecs", cluster_name))
+    ecs_cluster = (provider.cluster if provider else None) or tagged_cluster
+    if ecs_cluster is None:
+        return decision
+    return replace(
+        decision,
+        host=ContainerHost("ecs", ecs_cluster, recycler_drains=True, drain_timeout_seconds=drain_seconds),
+    )

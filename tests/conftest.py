@@ -216,3 +216,55 @@ def invocations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(handler, "run", counting)
     return calls
+
+
+@pytest.fixture
+def ecs_timeline(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, int | None]]:
+    """What the emulated AWS saw, in order, whoever sent it (in-process, durable runner or CLI):
+    ("DRAINING"|"ACTIVE", EC2 instance id, running tasks), ("surge", group, None), and
+    ("terminate", EC2 instance id, tasks still running on it when the terminate arrived)."""
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.ecs.models import ecs_backends
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    emulator.install()  # wrap the emulator's methods, never be wrapped by them (undo would drop theirs)
+    events: list[tuple[str, str, int | None]] = []
+
+    def container_instances() -> Iterator[Any]:
+        for regions in ecs_backends.values():
+            for backend in regions.values():
+                for by_id in backend.container_instances.values():
+                    yield from by_id.values()
+
+    def tasks_on(instance_id: str) -> int | None:
+        found = [c for c in container_instances() if c.ec2_instance_id == instance_id]
+        return found[0].running_tasks_count if found else None
+
+    original_update = EC2ContainerServiceResponse.update_container_instances_state
+
+    def update(self: Any) -> Any:
+        result = original_update(self)
+        for arn in self._get_param("containerInstances"):
+            ci = next(
+                c for c in container_instances() if c.container_instance_arn.endswith(arn.split("/")[-1])
+            )
+            events.append((self._get_param("status"), ci.ec2_instance_id, ci.running_tasks_count))
+        return result
+
+    original_terminate = AutoScalingResponse.terminate_instance_in_auto_scaling_group
+
+    def terminate(self: Any) -> Any:
+        instance_id = self._get_param("InstanceId")
+        events.append(("terminate", instance_id, tasks_on(instance_id)))
+        return original_terminate(self)
+
+    original_desired = AutoScalingResponse.set_desired_capacity
+
+    def set_desired(self: Any) -> Any:
+        events.append(("surge", self._get_param("AutoScalingGroupName"), None))
+        return original_desired(self)
+
+    monkeypatch.setattr(EC2ContainerServiceResponse, "update_container_instances_state", update)
+    monkeypatch.setattr(AutoScalingResponse, "terminate_instance_in_auto_scaling_group", terminate)
+    monkeypatch.setattr(AutoScalingResponse, "set_desired_capacity", set_desired)
+    return events

@@ -1,7 +1,8 @@
 """`python -m recycler demo`: a real recycle drill against an embedded AWS (moto server on loopback).
 
 It seeds a fleet that tells the whole story (old, tied, young, unsteady, suspended, single-instance
-surge, and a group whose replacement turns Unhealthy), then runs the same workflow the Lambda runs.
+surge, a group whose replacement turns Unhealthy, ECS hosts drained first, Kubernetes nodes without a
+drain hook), then runs the same workflow the Lambda runs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import boto3
 
 from recycler.local import emulator
-from recycler.workflow.state import HealthState
+from recycler.workflow.state import DrainState, HealthState
 
 REGION = "us-east-1"
 TABLE = "recycler-ledger"
@@ -75,6 +76,18 @@ FLEET = (
         "freshness target 7 days: the three too old recycled one after another",
         (("recycler:max-age-days", "7"), ("recycler:max-per-run", "3")),
         6,
+    ),
+    DemoGroup(
+        "containers",
+        (13, 8, 3),
+        "ECS container instances: the oldest drained (its tasks move off) before it is recycled",
+        (("recycler:ecs-cluster", "demo-ecs"),),
+    ),
+    DemoGroup(
+        "nodes",
+        (18, 17),
+        "Kubernetes nodes without a drain hook: skipped (no-drain-hook), how to add one in the report",
+        (("kubernetes.io/cluster/demo", "owned"),),
     ),
     DemoGroup("legacy", (400, 400), "never opted in: not even read", (("recycler:enabled", "false"),)),
 )
@@ -138,6 +151,11 @@ def seed_fleet(session: boto3.Session, now: datetime) -> dict[str, Any]:
             autoscaling.set_instance_health(InstanceId=ids[1], HealthStatus="Unhealthy")
         if group.name == "reports":
             autoscaling.suspend_processes(AutoScalingGroupName="reports", ScalingProcesses=["Launch"])
+        if group.name == "containers":
+            ecs = session.client("ecs")
+            for arn in emulator.create_ecs_cluster(ecs, "demo-ecs", ids).values():
+                emulator.run_tasks(ecs, "demo-ecs", arn, service=3)
+            emulator.drain_time("demo-ecs", 3)  # its service tasks take a few seconds to move
 
     # The AMI pipeline publishes a patched image: replacements boot it.
     emulator.publish_image(ec2, template, patched_image)
@@ -167,16 +185,18 @@ class Progress:
         self.lock = threading.Lock()
         self.status: Any = None
 
-    def on_poll(self, name: str, state: HealthState) -> None:
+    def on_poll(self, name: str, state: HealthState | DrainState) -> None:
         group = name.split(":", maxsplit=1)[0]
         verdict = state.status
         text = f"{group}: poll {state.attempt}, {state.elapsed:.0f} s, {verdict} - {state.detail}"
         with self.lock:
             self.lines[group] = text
             if self.status is not None:
-                self.status.update("waiting for health checks\n  " + "\n  ".join(self.lines.values()))
-        if verdict != "waiting":
-            style = "green" if verdict == "healthy" else "bold red"
+                self.status.update(
+                    "waiting for drains and health checks\n  " + "\n  ".join(self.lines.values())
+                )
+        if state.done:
+            style = "green" if verdict in ("healthy", "drained") else "bold red"
             self.console.print(f"  [{style}]{text}[/]")
 
 

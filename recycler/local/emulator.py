@@ -38,6 +38,16 @@ BOOT_TIMES: dict[str, tuple[float, Callable[[], datetime]]] = {}
 BOOTING: dict[str, tuple[datetime, Callable[[], datetime]]] = {}
 # group name -> the Cause text of its next capacity change (a scaling policy, say), else a user request.
 NEXT_CAUSE: dict[str, str] = {}
+# ECS cluster name -> (seconds service tasks take to move off a DRAINING instance, that clock).
+DRAIN_TIMES: dict[str, tuple[float, Callable[[], datetime]]] = {}
+# container instance id -> when it was set to DRAINING, and the clock that measures its drain.
+DRAINING_SINCE: dict[str, tuple[datetime, Callable[[], datetime]]] = {}
+# group name -> the clock its launch lifecycle hooks time out on (default: real time).
+HOOK_CLOCKS: dict[str, Callable[[], datetime]] = {}
+# instance id -> (hook name, when its heartbeat runs out, that clock, the hook's default result).
+IN_LAUNCH_HOOK: dict[str, tuple[str, datetime, Callable[[], datetime], str]] = {}
+# group name -> images of the instances waiting in its warm pool (launched when the pool was made).
+WARM_POOLS: dict[str, list[str]] = {}
 FAILURES = ("unhealthy", "target-unhealthy", "launch-failed", "slow", "terminating-wait")
 _lock = threading.Lock()
 DEFAULT_ACCOUNT = "123456789012"
@@ -68,6 +78,8 @@ def install() -> None:
         _resolve_ssm_aliases()
         _sabotage_replacements(AutoScalingResponse)
         _sabotage_target_health()
+        _ecs_like_aws()
+        _lifecycle_hooks_like_aws(AutoScalingResponse)
         _installed.append(True)
 
 
@@ -179,6 +191,7 @@ def _sabotage_replacements(response_class: Any) -> None:
         for group in self.autoscaling_backend.autoscaling_groups.values():
             if asked and group.name not in asked:
                 continue
+            _expire_launch_hooks(group)
             for state in list(group.instance_states):
                 waiting = HELD_TERMINATING.get(state.instance.id)
                 if waiting is not None:
@@ -255,11 +268,14 @@ def _reconcile_like_aws() -> None:
             before = {s.instance.id for s in self.instance_states}
             self.replace_autoscaling_group_instances(delta, self.get_propagated_tags())
             launched = [s.instance.id for s in self.instance_states if s.instance.id not in before]
+            pooled = _take_from_warm_pool(self, launched)
+            _enter_launch_hooks(self, launched)
             for offset, instance_id in enumerate(launched):
+                source = "from warm pool" if instance_id in pooled else ""
                 add_activity(
                     self.name,
                     "Successful",
-                    f"Launching a new EC2 instance: {instance_id}",
+                    f"Launching a new EC2 instance{' ' + source if source else ''}: {instance_id}",
                     when=now,
                     cause=f"{cause} At {stamp} an instance was started in response to a difference "
                     "between desired and actual capacity, increasing the capacity from "
@@ -285,6 +301,167 @@ def _reconcile_like_aws() -> None:
             self.autoscaling_backend.update_attached_target_groups(self.name)
 
     FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity  # type: ignore[method-assign]
+
+
+def _take_from_warm_pool(group: Any, launched: Sequence[str]) -> set[str]:
+    """AWS (User Guide, "Warm pools"): a scale-out takes instances from the warm pool first; they keep
+    the image they were launched with when the pool was filled. The pool refills from the current
+    launch template, so only as many launches as the pool held come with the old image."""
+    stock = WARM_POOLS.get(group.name)
+    if not stock or getattr(group, "warm_pool", None) is None:
+        return set()
+    pooled = set()
+    for state in group.instance_states:
+        if state.instance.id in launched and stock:
+            state.instance.image_id = stock.pop()
+            pooled.add(state.instance.id)
+    return pooled
+
+
+def _enter_launch_hooks(group: Any, launched: Sequence[str]) -> None:
+    """AWS (User Guide, "Amazon EC2 Auto Scaling lifecycle hooks"): with a launch hook, a new instance
+    waits in Pending:Wait until CompleteLifecycleAction or until the hook's heartbeat timeout, then
+    takes the hook's default result (CONTINUE: InService; ABANDON: terminated and replaced)."""
+    hooks = [
+        h
+        for h in group.autoscaling_backend.lifecycle_hooks.values()
+        if h.auto_scaling_group_name == group.name and h.lifecycle_transition == LAUNCH_TRANSITION
+    ]
+    if not hooks:
+        return
+    hook = max(hooks, key=lambda h: h.heartbeat_timeout)
+    clock = HOOK_CLOCKS.get(group.name, lambda: datetime.now(UTC))
+    for state in group.instance_states:
+        if state.instance.id in launched:
+            state.lifecycle_state = "Pending:Wait"
+            deadline = clock() + timedelta(seconds=hook.heartbeat_timeout)
+            IN_LAUNCH_HOOK[state.instance.id] = (hook.name, deadline, clock, hook.default_result)
+
+
+def _expire_launch_hooks(group: Any) -> None:
+    for state in list(group.instance_states):
+        held = IN_LAUNCH_HOOK.get(state.instance.id)
+        if held is None or state.lifecycle_state != "Pending:Wait":
+            continue
+        name, deadline, clock, result = held
+        if clock() < deadline:
+            continue
+        _complete_launch_hook(group, state, result, f"heartbeat of lifecycle hook {name} timed out")
+
+
+def _complete_launch_hook(group: Any, state: Any, result: str, why: str) -> None:
+    IN_LAUNCH_HOOK.pop(state.instance.id, None)
+    if result.upper() == "CONTINUE":
+        state.lifecycle_state = "InService"
+        return
+    group.instance_states.remove(state)
+    group.autoscaling_backend.ec2_backend.terminate_instances([state.instance.id])
+    add_activity(
+        group.name,
+        "Cancelled",
+        f"Launching a new EC2 instance: {state.instance.id}. Status Reason: Instance failed to complete "
+        "user's Lifecycle Action: Lifecycle Action was abandoned: Lifecycle Action Completed with ABANDON Result",
+        f"{why}; the instance was abandoned",
+        cause="At launch, a lifecycle hook held the instance; " + why,
+    )
+
+
+def _lifecycle_hooks_like_aws(response_class: Any) -> None:
+    """CompleteLifecycleAction (what CodeDeploy calls when its deployment to the instance ends), and a
+    warm pool that remembers the image its instances were launched with; moto has neither."""
+    from moto.core.responses import EmptyResult
+
+    def complete_lifecycle_action(self: Any) -> Any:
+        group = self.autoscaling_backend.autoscaling_groups[self._get_param("AutoScalingGroupName")]
+        instance_id = self._get_param("InstanceId")
+        for state in list(group.instance_states):
+            if state.instance.id == instance_id and state.lifecycle_state == "Pending:Wait":
+                result = self._get_param("LifecycleActionResult", "CONTINUE")
+                _complete_launch_hook(group, state, result, "the lifecycle action completed with ABANDON")
+        return EmptyResult()
+
+    response_class.complete_lifecycle_action = complete_lifecycle_action
+    original_put_warm_pool = response_class.put_warm_pool
+
+    def put_warm_pool(self: Any) -> Any:
+        result = original_put_warm_pool(self)
+        group = self.autoscaling_backend.autoscaling_groups[self._get_param("AutoScalingGroupName")]
+        size = int(self._get_param("MinSize") or 1)
+        WARM_POOLS[group.name] = [group.image_id] * size
+        return result
+
+    response_class.put_warm_pool = put_warm_pool
+
+
+LAUNCH_TRANSITION = "autoscaling:EC2_INSTANCE_LAUNCHING"
+
+
+def _ecs_like_aws() -> None:
+    """ECS as AWS documents it where moto differs:
+    - DescribeCapacityProviders without names describes every capacity provider (moto fails);
+    - managed instance draining is on by default when a capacity provider is created (ECS Developer
+      Guide, "Configuring Amazon ECS capacity providers to safely shut down instances");
+    - a DRAINING container instance's service tasks are stopped and started elsewhere (ECS Developer
+      Guide, "Container instance draining"); standalone tasks stay until they stop on their own. moto
+      never moves a task: here service tasks (startedBy ecs-svc/...) leave after the cluster's drain
+      time (drain_time(), default: at once)."""
+    from moto.ecs.models import EC2ContainerServiceBackend
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    original_describe_providers = EC2ContainerServiceBackend.describe_capacity_providers
+
+    def describe_capacity_providers(self: Any, names: list[str] | None) -> Any:
+        return original_describe_providers(self, names or list(self.capacity_providers))
+
+    EC2ContainerServiceBackend.describe_capacity_providers = describe_capacity_providers  # type: ignore[method-assign]
+    original_create_provider = EC2ContainerServiceBackend.create_capacity_provider
+
+    def create_capacity_provider(self: Any, name: str, asg_details: dict[str, Any], tags: Any) -> Any:
+        asg_details.setdefault("managedDraining", "ENABLED")
+        return original_create_provider(self, name, asg_details, tags)
+
+    EC2ContainerServiceBackend.create_capacity_provider = create_capacity_provider  # type: ignore[method-assign]
+    original_update = EC2ContainerServiceResponse.update_container_instances_state
+
+    def update_container_instances_state(self: Any) -> Any:
+        result = original_update(self)
+        cluster = self._get_param("cluster").split("/")[-1]
+        clock = DRAIN_TIMES.get(cluster, (0.0, lambda: datetime.now(UTC)))[1]
+        for arn in self._get_param("containerInstances"):
+            instance_id = arn.split("/")[-1]
+            if self._get_param("status").upper() == "DRAINING":
+                DRAINING_SINCE.setdefault(instance_id, (clock(), clock))
+            else:
+                DRAINING_SINCE.pop(instance_id, None)
+        return result
+
+    EC2ContainerServiceResponse.update_container_instances_state = update_container_instances_state  # type: ignore[method-assign]
+    original_describe = EC2ContainerServiceResponse.describe_container_instances
+
+    def describe_container_instances(self: Any) -> Any:
+        cluster = self._get_param("cluster").split("/")[-1]
+        seconds = DRAIN_TIMES.get(cluster, (0.0, None))[0]
+        backend = self.ecs_backend
+        for instance_id, (since, clock) in list(DRAINING_SINCE.items()):
+            if clock() < since + timedelta(seconds=seconds):
+                continue
+            for task in list(backend.tasks.get(cluster, {}).values()):
+                on_it = (task.container_instance_arn or "").endswith(instance_id)
+                if on_it and task.last_status == "RUNNING" and str(task.started_by).startswith("ecs-svc/"):
+                    backend.stop_task(cluster, task.task_arn, "Service is draining this container instance")
+        return original_describe(self)
+
+    EC2ContainerServiceResponse.describe_container_instances = describe_container_instances  # type: ignore[method-assign]
+
+
+def drain_time(cluster: str, seconds: float, clock: Callable[[], datetime] | None = None) -> None:
+    """Service tasks leave a DRAINING container instance of `cluster` after `seconds` on `clock`."""
+    DRAIN_TIMES[cluster] = (seconds, clock or (lambda: datetime.now(UTC)))
+
+
+def hook_clock(group: str, clock: Callable[[], datetime]) -> None:
+    """The clock the group's launch hook heartbeats time out on (a simulated one under the runner)."""
+    HOOK_CLOCKS[group] = clock
 
 
 def _termination_order(group: Any, state: Any) -> tuple[bool, float]:
@@ -459,6 +636,11 @@ def reset() -> None:
     BOOT_TIMES.clear()
     BOOTING.clear()
     NEXT_CAUSE.clear()
+    DRAIN_TIMES.clear()
+    DRAINING_SINCE.clear()
+    HOOK_CLOCKS.clear()
+    IN_LAUNCH_HOOK.clear()
+    WARM_POOLS.clear()
 
 
 # ---- seeding helpers shared by the demo and the tests -----------------------------------------
@@ -631,3 +813,56 @@ def published(sqs: Any, queue_url: str) -> list[dict[str, str]]:
             body = json.loads(message["Body"])
             messages.append({"Subject": body.get("Subject", ""), "Message": body.get("Message", "")})
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+# ---- container hosts (ECS) ----------------------------------------------------------------------
+
+
+def create_ecs_cluster(ecs: Any, name: str, instance_ids: Sequence[str]) -> dict[str, str]:
+    """An ECS cluster with the instances registered as container instances (what each instance's ECS
+    agent does at boot); returns EC2 instance id -> container instance ARN."""
+    ecs.create_cluster(clusterName=name)
+    ecs.register_task_definition(
+        family=f"{name}-app", containerDefinitions=[{"name": "app", "image": "app", "memory": 64, "cpu": 64}]
+    )
+    return register_container_instances(ecs, name, instance_ids)
+
+
+def register_container_instances(ecs: Any, cluster: str, instance_ids: Sequence[str]) -> dict[str, str]:
+    return {
+        instance_id: ecs.register_container_instance(
+            cluster=cluster, instanceIdentityDocument=json.dumps({"instanceId": instance_id})
+        )["containerInstance"]["containerInstanceArn"]
+        for instance_id in instance_ids
+    }
+
+
+def run_tasks(
+    ecs: Any, cluster: str, container_instance: str, *, service: int = 0, standalone: int = 0
+) -> None:
+    """Tasks on one container instance: `service` tasks belong to a service (they move off a DRAINING
+    instance), `standalone` ones were started by hand (they stay until they stop)."""
+    for count, started_by in ((service, f"ecs-svc/{cluster}-web"), (standalone, "operator")):
+        for _ in range(count):
+            ecs.start_task(
+                cluster=cluster,
+                taskDefinition=f"{cluster}-app",
+                containerInstances=[container_instance],
+                startedBy=started_by,
+            )
+
+
+def create_capacity_provider(
+    ecs: Any, name: str, group_arn: str, cluster: str | None = None, *, managed_draining: bool = True
+) -> None:
+    ecs.create_capacity_provider(
+        name=name,
+        autoScalingGroupProvider={
+            "autoScalingGroupArn": group_arn,
+            "managedDraining": "ENABLED" if managed_draining else "DISABLED",
+        },
+    )
+    if cluster is not None:
+        ecs.put_cluster_capacity_providers(
+            cluster=cluster, capacityProviders=[name], defaultCapacityProviderStrategy=[]
+        )

@@ -49,6 +49,10 @@ def report_table(report: RunReport) -> Table:
         if waited is not None:
             replacement += f" ({waited:.0f} s)"
         reason = group.reason + (f": {group.detail}" if group.detail else "")
+        if group.container_host:
+            reason += f" [{group.container_host}]"
+        if group.standby_instances:
+            reason += f" ({group.standby_instances} in Standby)"
         table.add_row(
             group.group,
             f"[{STYLE[group.outcome]}]{group.outcome}[/]" + (" (canary)" if group.canary else ""),

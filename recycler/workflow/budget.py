@@ -34,6 +34,8 @@ RUN_OPERATIONS = 4
 #   surge:   branch, preflight, claim, surge, health wait, terminate, terminate retry, rollback,
 #            group read after an internal error, alert, ledger.
 RECYCLE_OPERATIONS = {Mode.REPLACE: 8, Mode.SURGE: 11}
+# An ECS host recycler drains itself: drain, drain wait, and putting it back ACTIVE after a timeout.
+DRAIN_OPERATIONS = 3
 # One health poll checkpoints the whole HealthState; recycler keeps it under this size (health.py
 # trims free text), and every other step of a recycle together stays under RECYCLE_STEP_BYTES.
 POLL_STATE_BYTES = 1536
@@ -61,9 +63,11 @@ def recycles_that_fit(
     budget: Budget | None = None,
     images: Sequence[str | None] = (),
     recycles_per_job: Sequence[int] = (),
+    drain_timeouts: Sequence[int] = (),
 ) -> int:
     """How many of these jobs (in order) one execution can hold within the budget; a job with a
-    freshness target recycles several instances, one after another."""
+    freshness target recycles several instances, one after another; an ECS host recycler drains
+    waits for its drain too (drain_timeouts: seconds, 0 for none)."""
     left = budget or Budget()
     operations, storage = left.operations, left.storage_bytes
     seen: set[str | None] = set()
@@ -73,8 +77,11 @@ def recycles_that_fit(
         seen.add(image)
         times = recycles_per_job[count] if count < len(recycles_per_job) else 1
         first_map = 1 if count == 0 else 0
-        operations -= RECYCLE_OPERATIONS[mode] * times + first_map + canary_phase
-        storage -= recycle_storage_bytes(timeout, poll_seconds) * times
+        drain = drain_timeouts[count] if count < len(drain_timeouts) else 0
+        per_recycle = RECYCLE_OPERATIONS[mode] + (DRAIN_OPERATIONS if drain else 0)
+        operations -= per_recycle * times + first_map + canary_phase
+        drain_bytes = recycle_storage_bytes(drain, poll_seconds) - RECYCLE_STEP_BYTES if drain else 0
+        storage -= (recycle_storage_bytes(timeout, poll_seconds) + drain_bytes) * times
         if operations < 0 or storage < 0:
             return count
     return len(modes)

@@ -63,7 +63,7 @@ def describe_plan(job: Job, canaries: dict[str, Job], waiting: int) -> str:
     """The dry-run detail: which group is the canary for which image, and who waits for it."""
     image = job.current_image_id
     if canaries.get(image or "") is job:
-        return f"canary for {image}: runs alone first; {waiting} group(s) wait for it"
+        return f"canary for {image}: runs alone first; {waiting} group(s) wait for it; {job.detail}"
     if waits_for_canary(job, canaries):
-        return f"waits for canary {canaries[image or ''].group} on {image}"
+        return f"waits for canary {canaries[image or ''].group} on {image}; {job.detail}"
     return job.detail

@@ -88,6 +88,7 @@ class HealthCheck:
     timeout: int
     surge_from: int | None = None  # desired before our surge; None in replace mode
     grace_seconds: int = 0
+    launch_hooks: tuple[str, ...] = ()  # the group's launch lifecycle hooks, longest heartbeat first
 
     def poll(self, state: HealthState) -> HealthState:
         attempt = state.attempt + 1
@@ -103,11 +104,12 @@ class HealthCheck:
                 state, status="waiting", detail=f"health read failed, will retry: {aws_error_text(error)}"
             )
         if state.status == "waiting" and state.elapsed >= self.timeout:
+            reason = f"replacement unhealthy after {self.timeout} s"
+            if "Pending:Wait" in state.detail and self.launch_hooks:
+                # A deployment (CodeDeploy, say) that never completed its launch hook: name the hook.
+                reason = f"launch hook {', '.join(self.launch_hooks)} not completed after {self.timeout} s"
             state = replace(
-                state,
-                status="failed",
-                reason=f"replacement unhealthy after {self.timeout} s",
-                detail=f"timed out waiting: {state.detail}",
+                state, status="failed", reason=reason, detail=f"timed out waiting: {state.detail}"
             )
         return trimmed(
             replace(state, done=state.status != "waiting", next_poll_seconds=self._next_pause(state.elapsed))
@@ -147,7 +149,11 @@ class HealthCheck:
             a.instance_id for a in activities if a.is_launch and launched_by_us(a, self.surge_from) is False
         }
         replacement_id = state.replacement or self._identify(activities, new, others)
-        state = replace(state, replacement=replacement_id)
+        pooled = any(
+            a.is_launch and a.instance_id == replacement_id and "warm pool" in a.description
+            for a in activities
+        )
+        state = replace(state, replacement=replacement_id, from_warm_pool=state.from_warm_pool or pooled)
         # Checked after the group is read, so a failed surge still knows which instance to remove.
         failed = self._own_failed_launch(activities)
         if failed is not None:

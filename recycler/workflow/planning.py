@@ -21,6 +21,7 @@ from recycler.workflow.port import Services
 from recycler.workflow.state import (
     CHECKPOINT_BUDGET_BYTES,
     DETAIL_LIMIT,
+    Host,
     Job,
     PlanRows,
     SkipRow,
@@ -78,6 +79,7 @@ def plan(
             for d in decisions
         ]
     decisions = policy.limit_run(decisions, payload.max_groups or settings.max_groups_per_run)
+    decisions = with_container_hosts(services, snapshots, decisions, rules)
     if limits is not None:
         decisions = defer_over_budget(decisions, settings, payload, limits)
 
@@ -86,6 +88,28 @@ def plan(
         reason, detail = stop
         decisions = [d.skipped(reason, detail) if d.recycle else d for d in decisions]
     return decisions
+
+
+def with_container_hosts(
+    services: Services,
+    snapshots: Sequence[GroupSnapshot],
+    decisions: list[Decision],
+    rules: policy.PolicySettings,
+) -> list[Decision]:
+    """For the groups this run would recycle: their lifecycle hooks (one DescribeLifecycleHooks per
+    group: the API takes one group) and the ECS capacity providers in the region (one read per run)."""
+    planned = [d.group for d in decisions if d.recycle]
+    if not planned:
+        return decisions
+    hooks = services.fleet.lifecycle_hooks(planned)
+    providers = services.ecs.capacity_providers_by_group()
+    by_name = {s.name: s for s in snapshots}
+    return [
+        policy.with_container_host(d, by_name[d.group], rules, hooks.get(d.group, ()), providers.get(d.group))
+        if d.recycle and d.group in by_name
+        else d
+        for d in decisions
+    ]
 
 
 def defer_over_budget(
@@ -101,6 +125,7 @@ def defer_over_budget(
         poll_seconds,
         images=[d.current_image_id for d in ordered],
         recycles_per_job=[max(1, len(d.victims)) for d in ordered],
+        drain_timeouts=[d.host.drain_timeout_seconds if d.host else 0 for d in ordered],
         budget=limits,
     )
     if fit == len(ordered):
@@ -167,6 +192,20 @@ def decision_to_job(decision: Decision, now: datetime) -> Job:
         desired=decision.desired_capacity,
         more_victims=tuple(victim_of(v, now) for v in decision.victims[1:]),
         behind_by=decision.behind_by,
+        host=host_of(decision),
+    )
+
+
+def host_of(decision: Decision) -> Host:
+    host = decision.host
+    return Host(
+        kind=host.kind if host else "",
+        cluster=host.cluster if host else "",
+        recycler_drains=host.recycler_drains if host else False,
+        drain_timeout_seconds=host.drain_timeout_seconds if host else 0,
+        launch_hooks=decision.launch_hooks,
+        standby=decision.standby_instances,
+        warm_pool=decision.warm_pool,
     )
 
 
@@ -215,6 +254,10 @@ def planned_report(job: Job) -> GroupReport:
         oldest_instance_age_days=job.oldest_instance_age_days,
         current_image_id=job.current_image_id,
         behind_by=job.behind_by,
+        health_timeout_seconds=job.health_timeout_seconds,
+        container_host=job.host.describe(),
+        standby_instances=job.host.standby,
+        warm_pool=job.host.warm_pool,
         recycles=[
             RecycleReport(victim=VictimReport(**asdict(v)), outcome="planned", reason="oldest-instance")
             for v in job.victims
@@ -251,6 +294,11 @@ def pack_plan(decisions: Sequence[Decision], now: datetime, proven: Sequence[str
             )
             for d in decisions
             if d.oldest_image_age_days is not None or d.current_image_reason or d.drifted_instances
+        },
+        host_facts={
+            d.group: (d.standby_instances, d.warm_pool)
+            for d in decisions
+            if not d.recycle and (d.standby_instances or d.warm_pool)
         },
     )
     size = checkpoint_size(packed)
@@ -290,6 +338,7 @@ def counted_skips(packed: PlanRows, decisions: Sequence[Decision]) -> PlanRows:
         packed,
         skips=(),
         group_images={g: row for g, row in packed.group_images.items() if g in jobs},
+        host_facts={},
         image_ages={image: age for image, age in packed.image_ages.items() if image in job_images},
         skipped_counts=dict(Counter(d.reason for d in skipped)),
         skipped_oldest_instance_age_days=max(instance_ages, default=None),
@@ -323,4 +372,9 @@ def with_image_facts(report: GroupReport, rows: PlanRows) -> GroupReport:
 
 
 def unpack_plan(rows: PlanRows) -> tuple[list[GroupReport], list[Job]]:
-    return [skip_report(row) for row in rows.skips], [job_from_row(row) for row in rows.jobs]
+    skips = []
+    for row in rows.skips:
+        report = skip_report(row)
+        standby, warm_pool = rows.host_facts.get(report.group, (0, False))
+        skips.append(report.model_copy(update={"standby_instances": standby, "warm_pool": warm_pool}))
+    return skips, [job_from_row(row) for row in rows.jobs]

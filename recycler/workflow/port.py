@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from recycler.alerts import Alerts
+from recycler.ecs import EcsError, EcsHosts
 from recycler.fleet import Fleet
 from recycler.ledger import Ledger
 from recycler.workflow.budget import Budget
@@ -42,7 +43,7 @@ class Polled(Protocol):
 
 S = TypeVar("S", bound=Polled)
 
-AWS_ERRORS = (ClientError, BotoCoreError)
+AWS_ERRORS = (ClientError, BotoCoreError, EcsError)
 
 
 class Port(Protocol):
@@ -87,6 +88,10 @@ class Services:
     alerts: Alerts | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     region: str = "us-east-1"
+    ecs: EcsHosts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ecs = EcsHosts(self.fleet)  # ECS calls share the fleet's session and retry configuration
 
     @classmethod
     def from_settings(
@@ -110,6 +115,8 @@ class Services:
 
 
 def aws_error_text(error: Exception) -> str:
+    if isinstance(error, EcsError):
+        return str(error)
     if isinstance(error, ClientError):
         info = error.response.get("Error", {})
         return f"{info.get('Code', 'Error')}: {info.get('Message', '')}"

@@ -16,6 +16,7 @@ from recycler.fleet import group_snapshot
 from recycler.ledger import ClaimRefused
 from recycler.models import GroupReport, Outcome, ReplacementReport, Settings, VictimReport
 from recycler.policy import Mode, Reason
+from recycler.workflow.drain import drain_victim, undo_drain
 from recycler.workflow.failures import RunFailures
 from recycler.workflow.health import HealthCheck
 from recycler.workflow.planning import run_level_guard
@@ -68,6 +69,7 @@ class Recycle:
         self.claimed = False  # the ledger records an outcome only for a claim this run holds
         self.step_prefix = ""  # "2:" for the second victim of a freshness target, and so on
         self.grace_seconds = 0
+        self.drained = ""  # the victim's ECS container instance, once this recycle set it DRAINING
 
     def name(self, what: str) -> str:
         return f"{self.group}:{self.step_prefix}{what}"
@@ -85,6 +87,11 @@ class Recycle:
                 "current_image_id": self.job.current_image_id,
                 "canary": self.canary,
                 "behind_by": self.job.behind_by,
+                "health_timeout_seconds": self.run_context.health_timeout_override
+                or self.job.health_timeout_seconds,
+                "container_host": self.job.host.describe(),
+                "standby_instances": self.job.host.standby,
+                "warm_pool": self.job.host.warm_pool,
                 **extra,
             }
         )
@@ -143,7 +150,7 @@ class Recycle:
             if done[-1].outcome != "recycled":
                 break
             self.victim, self.step_prefix = victim, f"{index}:"
-            self.health, self.acted = HealthState(), ""
+            self.health, self.acted, self.drained = HealthState(), "", ""
             done.append(self._recycle())
         return done[0] if len(self.job.victims) == 1 else group_of_recycles(self.job, done)
 
@@ -163,11 +170,15 @@ class Recycle:
         self.grace_seconds = preflight.grace_seconds
         if self.mode is Mode.SURGE:
             return surge(self, before, preflight.desired)
+        refused = drain_victim(self)  # ECS hosts: no task-bearing instance is terminated undrained
+        if refused is not None:
+            return refused
         acted = self.port.step(
             self.name("terminate"), lambda: self.terminate_victim(decrement=False), Acted, at_most_once=True
         )
         if not acted.ok:
-            return self.report("failed", "terminate-failed", acted.error)
+            detail = "; ".join(part for part in (acted.error, undo_drain(self)) if part)
+            return self.report("failed", "terminate-failed", detail)
         self.acted = f"victim {self.victim.instance_id} was terminated"
         return self.conclude(self.wait_healthy(before, preflight.desired, acted.at))
 
@@ -279,6 +290,7 @@ class Recycle:
             timeout,
             surge_from,
             grace_seconds=self.grace_seconds,
+            launch_hooks=self.job.host.launch_hooks,
         )
         self.health = self.port.wait_until(self.name("health"), checker.poll, HealthState(), poll_seconds)
         return self.health
@@ -304,6 +316,13 @@ class Recycle:
             detail = (
                 f"replacement runs the same AMI {image} as the victim: the launch template pins an old AMI"
             )
+            if health.from_warm_pool or self.job.host.warm_pool:
+                where = "came from" if health.from_warm_pool else "may have come from"
+                detail = (
+                    f"replacement runs the same AMI {image} as the victim: it {where} the group's warm pool, "
+                    "whose instances keep the image they were launched with; refresh the pool (an instance "
+                    "refresh, or delete and re-create the warm pool) so replacements boot the current AMI"
+                )
             logger.warning("stale AMI", extra={"group": self.group, "image_id": image})
         detail = "; ".join(part for part in (detail, health.scaling) if part)
         return self.report(

@@ -78,6 +78,8 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
             planned_group = planned_report(job)
             planned_group.detail = describe_plan(job, canaries, waiting[job.current_image_id])
             planned_group.canary = canaries.get(job.current_image_id or "") is job
+            if payload.health_timeout_seconds:
+                planned_group.health_timeout_seconds = payload.health_timeout_seconds
             reports.append(planned_group)
     else:
         context = RunContext(

@@ -14,14 +14,15 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
-from recycler.policy import Mode
+from recycler.policy import ContainerHost, Mode
 
 T = TypeVar("T")
 
 # A durable step result (and the execution's result) must fit one checkpoint (256 KB); this budget
 # leaves room for the SDK's envelope.
 CHECKPOINT_BUDGET_BYTES = 240 * 1024
-DETAIL_LIMIT = 160
+# A skip's detail carries its fix (a how-to command, say); a very large plan drops details altogether.
+DETAIL_LIMIT = 320
 
 
 _ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
@@ -71,6 +72,24 @@ class Victim:
 
 
 @dataclass(frozen=True)
+class Host:
+    """What runs on a planned group's instances and how the recycle treats it (policy.ContainerHost)."""
+
+    kind: str = ""  # "" | "ecs" | "kubernetes"
+    cluster: str = ""
+    recycler_drains: bool = False
+    drain_timeout_seconds: int = 0
+    launch_hooks: tuple[str, ...] = ()  # launch lifecycle hooks, longest heartbeat first
+    standby: int = 0
+    warm_pool: bool = False
+
+    def describe(self) -> str | None:
+        if not self.kind:
+            return None
+        return ContainerHost(self.kind, self.cluster, self.recycler_drains).describe()
+
+
+@dataclass(frozen=True)
 class Job:
     """One planned recycle, as the plan step checkpoints it."""
 
@@ -86,6 +105,7 @@ class Job:
     # instances the per-run cap leaves for later runs.
     more_victims: tuple[Victim, ...] = ()
     behind_by: int = 0
+    host: Host = field(default_factory=Host)
 
     @property
     def victims(self) -> tuple[Victim, ...]:
@@ -95,6 +115,7 @@ class Job:
 # Rows keep a plan of a few thousand groups inside one checkpoint: field names are stored once, here.
 SkipRow = tuple[str, str, str, str, float | None, str | None]
 VictimRow = tuple[str, str | None, str | None, float | None]
+HostRow = tuple[str, str, bool, int, tuple[str, ...], int, bool]
 JobRow = tuple[
     str,
     str,
@@ -109,6 +130,7 @@ JobRow = tuple[
     int,
     tuple[VictimRow, ...],
     int,
+    HostRow,
 ]
 
 
@@ -128,6 +150,15 @@ def job_row(job: Job) -> JobRow:
         job.desired,
         tuple((m.instance_id, m.launch_time, m.image_id, m.age_days) for m in job.more_victims),
         job.behind_by,
+        (
+            job.host.kind,
+            job.host.cluster,
+            job.host.recycler_drains,
+            job.host.drain_timeout_seconds,
+            job.host.launch_hooks,
+            job.host.standby,
+            job.host.warm_pool,
+        ),
     )
 
 
@@ -146,6 +177,7 @@ def job_from_row(row: JobRow) -> Job:
         desired,
         more,
         behind,
+        host,
     ) = row
     return Job(
         group=group,
@@ -158,6 +190,7 @@ def job_from_row(row: JobRow) -> Job:
         desired=desired,
         more_victims=tuple(Victim(*m) for m in more),
         behind_by=behind,
+        host=Host(*host),
     )
 
 
@@ -181,6 +214,8 @@ class PlanRows:
     skipped_counts: dict[str, int] = field(default_factory=dict)
     skipped_oldest_instance_age_days: float | None = None
     skipped_oldest_image_age_days: float | None = None
+    # Skipped groups with instances in Standby or a warm pool: (standby count, has a warm pool).
+    host_facts: dict[str, tuple[int, bool]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -263,6 +298,29 @@ class RolledBack:
 
 
 @dataclass(frozen=True)
+class Drained:
+    """An ECS container instance set to DRAINING (or why not): the drain wait and the undo need its ARN."""
+
+    ok: bool
+    container_instance: str = ""
+    reason: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class DrainState:
+    """The drain wait's polled state: done when the container instance runs no tasks, or timed out."""
+
+    done: bool = False
+    status: str = "draining"  # draining | drained | timed-out | gone
+    attempt: int = 0
+    elapsed: float = 0.0
+    running_tasks: int | None = None
+    detail: str = ""
+    next_poll_seconds: int = 0
+
+
+@dataclass(frozen=True)
 class HealthState:
     """The health wait's polled state (design.md §6); `done` ends the wait."""
 
@@ -283,3 +341,4 @@ class HealthState:
     scaling: str = ""  # what else changed the group while we waited, in plain words
     next_poll_seconds: int = 0  # when to poll next (0: the port's poll_seconds)
     replacement_scaled_in: bool = False
+    from_warm_pool: bool = False  # the replacement was taken from the group's warm pool

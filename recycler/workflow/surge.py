@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from recycler.workflow.drain import drain_victim, undo_drain
 from recycler.workflow.port import AWS_ERRORS, aws_error_text
 from recycler.workflow.state import Acted, HealthState, RolledBack
 
@@ -52,6 +53,17 @@ def surge(recycle: Recycle, before: frozenset[str], desired: int) -> GroupReport
         )
         return recycle.conclude(health, also=rolled_back.detail)
 
+    # An ECS host is drained only now: its tasks move onto a group that already has the surge capacity.
+    refused = drain_victim(recycle)
+    if refused is not None:
+        rolled_back = port.step(
+            recycle.name("surge-rollback"),
+            lambda: remove_surge_instance(recycle, health, desired),
+            RolledBack,
+            at_most_once=True,
+        )
+        return refused.model_copy(update={"detail": f"{refused.detail}; {rolled_back.detail}"})
+
     # The victim's terminate is at most once per attempt; a second attempt is its own checkpointed
     # step, so a replay never sends a third.
     acted = port.step(
@@ -75,6 +87,9 @@ def surge(recycle: Recycle, before: frozenset[str], desired: int) -> GroupReport
     )
     victim = recycle.victim.instance_id
     detail = f"victim {victim} could not be terminated twice ({acted.error}); {rolled_back.detail}"
+    undone = undo_drain(recycle)
+    if undone:
+        detail += f"; {undone}"
     return recycle.report("failed", "terminate-failed", detail)
 
 

@@ -294,3 +294,22 @@ def test_several_regions_in_one_plan(server: World) -> None:
 def test_an_unknown_profile_is_a_message(server: World) -> None:
     done = cli_without(args=("plan", "--profile", "nobody"))
     assert_cannot_run(done, "no AWS profile named 'nobody'")
+
+
+def test_run_drains_an_ecs_host_before_terminating_it_and_skips_undrainable_nodes(
+    server: World, ecs_timeline: list[tuple[str, str, int | None]]
+) -> None:
+    ids = server.group("apps", [9, 5], tags={"recycler:ecs-cluster": "prod"})
+    ecs = server.session.client("ecs")
+    for arn in emulator.create_ecs_cluster(ecs, "prod", ids).values():
+        emulator.run_tasks(ecs, "prod", arn, service=2)
+    emulator.drain_time("prod", 2)  # real seconds: the CLI really waits, polling every second
+    server.group("nodes", [9, 5], tags={"eks:cluster-name": "prod"})
+    done = cli("run", "--json", "--poll", "1")
+    assert done.returncode == 0, done.stderr
+    groups = {g["group"]: g for g in json.loads(done.stdout)["groups"]}
+    assert groups["apps"]["outcome"] == "recycled"
+    assert groups["apps"]["container_host"] == "ecs:prod (drained by recycler)"
+    assert (groups["nodes"]["outcome"], groups["nodes"]["reason"]) == ("skipped", "no-drain-hook")
+    # Seen by the emulated AWS: DRAINING first, the terminate only once no task ran on the instance.
+    assert ecs_timeline == [("DRAINING", ids[0], 2), ("terminate", ids[0], 0)]

@@ -117,7 +117,9 @@ def test_f19_replacement_unhealthy_during_a_scale_out_still_fails_fast(
     report = recycle(stack, FaultPort(after={"web:terminate": healthy_scale_out}), poll_seconds=5)
     web = report_of(report, "web")
     assert outcome(report, "web") == ("failed", "replacement unhealthy")
-    assert web.waited_seconds == 0  # the poll right after the terminate, not the timeout
+    # The poll right after the terminate (real time on a busy machine: a fraction of a second), before
+    # any pause, let alone the timeout.
+    assert web.waited_seconds is not None and web.waited_seconds < 5
     unhealthy = [
         i["InstanceId"] for i in stack.group_state("web")["Instances"] if i["HealthStatus"] != "Healthy"
     ]

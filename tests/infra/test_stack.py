@@ -253,3 +253,49 @@ def test_the_function_may_make_every_ledger_call_the_code_makes(template: Templa
             listed = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             actions |= {a for a in listed if a.startswith("dynamodb:")}
     assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:GetItem"} <= actions
+
+
+def test_draining_is_scoped_to_container_instances_of_the_configured_clusters(template: Template) -> None:
+    [drain] = [s for s in statements(template) if s.get("Sid") == "DrainContainerInstances"]
+    assert drain["Action"] == "ecs:UpdateContainerInstancesState"
+    assert ":container-instance/*" in json.dumps(drain["Resource"])
+    assert ":cluster/*" in json.dumps(drain["Condition"]["ArnLike"]["ecs:cluster"])
+    narrowed = synth(**{"recycler:ecs_clusters": "prod,batch"})
+    [drain] = [s for s in statements(narrowed) if s.get("Sid") == "DrainContainerInstances"]
+    clusters = json.dumps(drain["Condition"]["ArnLike"]["ecs:cluster"])
+    assert ":cluster/prod" in clusters and ":cluster/batch" in clusters and ":cluster/*" not in clusters
+    with pytest.raises(ConfigError, match="recycler:ecs_clusters"):
+        synth(**{"recycler:ecs_clusters": "arn:aws:ecs:eu-west-1:111111111111:cluster/prod"})
+
+
+def test_every_call_a_container_host_recycle_makes_is_granted(template: Template, stack: Any) -> None:
+    """Record the API operations of a real run (ECS host drained, launch hook, warm pool) on the
+    emulator and check each against the synthesized role: a missing grant fails on AWS, not here."""
+    from recycler.local import emulator
+    from recycler.models import ManualPayload, Settings
+    from recycler.workflow import run
+    from tests.faults.harness import FaultPort, services
+
+    world = stack.world
+    ids = world.group("apps", [9, 5], tags={"recycler:ecs-cluster": "prod"})
+    ecs = world.session.client("ecs")
+    for arn in emulator.create_ecs_cluster(ecs, "prod", ids).values():
+        emulator.run_tasks(ecs, "prod", arn, service=1)
+    world.autoscaling.put_warm_pool(AutoScalingGroupName="apps", MinSize=1)
+    called: set[str] = set()
+
+    def record(model: Any, **_: Any) -> None:
+        prefix = {"auto-scaling": "autoscaling", "elastic-load-balancing": "elasticloadbalancing"}
+        service = model.service_model.service_id.hyphenize()
+        called.add(f"{prefix.get(service, service)}:{model.name}")
+
+    world.session.events.register("before-call", record)
+    run(FaultPort(), services(stack), Settings(), ManualPayload(poll_seconds=1, health_timeout_seconds=60))
+    granted = {
+        action
+        for s in statements(template)
+        for action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    }
+    ours = {c for c in called if c.split(":")[0] in ("autoscaling", "ecs", "ec2", "elasticloadbalancing")}
+    assert {"ecs:UpdateContainerInstancesState", "autoscaling:DescribeLifecycleHooks"} <= ours
+    assert ours - granted == set()
