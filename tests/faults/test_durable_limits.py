@@ -65,6 +65,28 @@ def test_one_poll_stays_within_the_checkpoint_bytes_the_budget_counts() -> None:
     assert checkpoint_size(trimmed(worst)) <= budget.POLL_STATE_BYTES
 
 
+def test_a_surge_whose_drain_times_out_costs_no_more_than_the_budget_counts(stack: Stack) -> None:
+    ids = stack.world.group(
+        "apps",
+        [9, 5],
+        tags={
+            "recycler:mode": "surge",
+            "recycler:ecs-cluster": "prod",
+            "recycler:drain-timeout-minutes": "1",
+        },
+        max_size=3,
+    )
+    ecs = stack.world.session.client("ecs")
+    for arn in emulator.create_ecs_cluster(ecs, "prod", ids).values():
+        emulator.run_tasks(ecs, "prod", arn, standalone=1)  # never leaves: the drain times out
+    done = run_durable({})
+    assert done.report is not None and done.report["groups"][0]["reason"] == "drain-timeout"
+    # surge, health, drain, drain wait, ACTIVE again, surge rollback, alert, ledger...
+    assert {"apps:drain", "apps:drain-wait", "apps:undrain", "apps:surge-rollback"} <= set(names(done))
+    per_recycle = len(done.operations) - budget.RUN_OPERATIONS - 1
+    assert per_recycle <= budget.RECYCLE_OPERATIONS[Mode.SURGE] + budget.DRAIN_OPERATIONS
+
+
 def test_storage_bounds_a_run_with_long_waits() -> None:
     # One-second polls for an hour: 3,601 checkpoints of one recycle's health state.
     fit = budget.recycles_that_fit([Mode.REPLACE] * 100, [3600] * 100, 1)
