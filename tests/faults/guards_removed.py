@@ -45,7 +45,7 @@ REMOVALS = (
         "terminate runs in a checkpointed step",
         "recycler/handler.py",
         "        data = self.context.step(\n"
-        "            lambda _: encode(fn()), name=name, config=self.ONCE if at_most_once else None\n"
+        "            lambda _: encode(fn()), name=name, config=self.ONCE if at_most_once else self.RETRIED\n"
         "        )",
         "        data = encode(fn())",
         "f12",
@@ -133,6 +133,34 @@ REMOVALS = (
         "        decisions = defer_over_budget(decisions, settings, payload, limits)",
         "        decisions = list(decisions)",
         "f26",
+    ),
+    Removal(
+        "an ECS host is drained before it is terminated",
+        "recycler/workflow/recycle.py",
+        "        refused = drain_victim(self)",
+        "        refused = None",
+        "f31 or f33",
+    ),
+    Removal(
+        "a drain that times out terminates nothing",
+        "recycler/workflow/drain.py",
+        '    if state.status in ("drained", "gone"):',
+        "    if True:",
+        "f29",
+    ),
+    Removal(
+        "a victim ECS does not know is not terminated",
+        "recycler/workflow/drain.py",
+        "        if found is None:\n            return Drained(",
+        "        if found is None:\n            return Drained(ok=True)\n            return Drained(",
+        "f30",
+    ),
+    Removal(
+        "a launch hook that never completes is named",
+        "recycler/workflow/health.py",
+        '            if "Pending:Wait" in state.detail and self.launch_hooks:',
+        "            if False:",
+        "f32",
     ),
 )
 
