@@ -188,10 +188,11 @@ def test_unreachable_endpoint_is_a_message_not_every_retry(server: World) -> Non
 
 
 class DenyingProxy:
-    """Auto Scaling behind a role that lacks one permission: that action is answered AccessDenied as
-    AWS words it, everything else is forwarded to the emulator."""
+    """A service behind a role that lacks one permission: that action is answered AccessDenied as AWS
+    words it (query protocol: Auto Scaling; JSON protocol: ECS), everything else is forwarded to the
+    emulator."""
 
-    def __init__(self, upstream: str, action: str) -> None:
+    def __init__(self, upstream: str, action: str, service: str = "autoscaling") -> None:
         import http.server
         import threading
 
@@ -200,6 +201,17 @@ class DenyingProxy:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.headers.get("X-Amz-Target", "").endswith(f".{action}"):
+                    proxy.denied += 1
+                    denied = json.dumps(
+                        {
+                            "__type": "AccessDeniedException",
+                            "message": "User: arn:aws:iam::123456789012:user/dev is not authorized to "
+                            f"perform: {service}:{action} on resource: *",
+                        }
+                    ).encode()
+                    self._reply(400, denied, "application/x-amz-json-1.1")
+                    return
                 if f"Action={action}".encode() in body:
                     proxy.denied += 1
                     text = (
@@ -246,6 +258,22 @@ def test_access_denied_on_the_first_read_names_the_permission(server: World) -> 
         done,
         "not authorized: the caller needs autoscaling:DescribeAutoScalingGroups; see README, IAM for operators",
     )
+
+
+def test_a_policy_without_the_container_host_reads_names_the_missing_permission(server: World) -> None:
+    # An operator policy written before recycler looked at ECS capacity providers: planning stops, with
+    # the permission to add, before anything is terminated.
+    server.group("web", [9, 5])
+    proxy = DenyingProxy(os.environ["AWS_ENDPOINT_URL"], "DescribeCapacityProviders", service="ecs")
+    try:
+        done = cli_without(args=("run", "--json"), env={"AWS_ENDPOINT_URL_ECS": proxy.url})
+    finally:
+        proxy.close()
+    assert proxy.denied >= 1
+    assert_cannot_run(
+        done, "not authorized: the caller needs ecs:DescribeCapacityProviders; see README, IAM for operators"
+    )
+    assert len(in_service(server, "web")) == 2
 
 
 def test_access_denied_on_terminate_fails_that_group_and_terminates_nothing(server: World) -> None:
