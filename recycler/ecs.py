@@ -30,6 +30,7 @@ class ContainerInstance:
     status: str  # ACTIVE | DRAINING | ...
     running_tasks: int
     pending_tasks: int
+    agent_connected: bool = True
 
 
 def group_name_of(arn: str) -> str:
@@ -123,4 +124,5 @@ def _container_instance(described: Any) -> ContainerInstance:
         status=described.get("status", "UNKNOWN"),
         running_tasks=int(described.get("runningTasksCount", 0)),
         pending_tasks=int(described.get("pendingTasksCount", 0)),
+        agent_connected=bool(described.get("agentConnected", True)),
     )

@@ -153,7 +153,7 @@ def seed_fleet(session: boto3.Session, now: datetime) -> dict[str, Any]:
             autoscaling.suspend_processes(AutoScalingGroupName="reports", ScalingProcesses=["Launch"])
         if group.name == "containers":
             ecs = session.client("ecs")
-            for arn in emulator.create_ecs_cluster(ecs, "demo-ecs", ids).values():
+            for arn in emulator.create_ecs_cluster(ecs, "demo-ecs", ids, group=group.name).values():
                 emulator.run_tasks(ecs, "demo-ecs", arn, service=3)
             emulator.drain_time("demo-ecs", 3)  # its service tasks take a few seconds to move
 

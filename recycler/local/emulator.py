@@ -46,6 +46,8 @@ DRAINING_SINCE: dict[str, tuple[datetime, Callable[[], datetime]]] = {}
 HOOK_CLOCKS: dict[str, Callable[[], datetime]] = {}
 # instance id -> (hook name, when its heartbeat runs out, that clock, the hook's default result).
 IN_LAUNCH_HOOK: dict[str, tuple[str, datetime, Callable[[], datetime], str]] = {}
+# group name -> the ECS cluster its instances' ECS agent registers them in when they boot.
+ECS_AGENTS: dict[str, str] = {}
 # group name -> images of the instances waiting in its warm pool (launched when the pool was made).
 WARM_POOLS: dict[str, list[str]] = {}
 FAILURES = ("unhealthy", "target-unhealthy", "launch-failed", "slow", "terminating-wait")
@@ -270,6 +272,7 @@ def _reconcile_like_aws() -> None:
             launched = [s.instance.id for s in self.instance_states if s.instance.id not in before]
             pooled = _take_from_warm_pool(self, launched)
             _enter_launch_hooks(self, launched)
+            _start_ecs_agents(self, launched)
             for offset, instance_id in enumerate(launched):
                 source = "from warm pool" if instance_id in pooled else ""
                 add_activity(
@@ -316,6 +319,27 @@ def _take_from_warm_pool(group: Any, launched: Sequence[str]) -> set[str]:
             state.instance.image_id = stock.pop()
             pooled.add(state.instance.id)
     return pooled
+
+
+def _start_ecs_agents(group: Any, launched: Sequence[str]) -> None:
+    """An ECS host's agent registers the instance in its cluster when it boots (ECS Developer Guide,
+    "Amazon ECS container instance"); moto registers nothing by itself."""
+    cluster = ECS_AGENTS.get(group.name)
+    if cluster is None:
+        return
+    from moto.ecs.models import ecs_backends
+
+    backend = ecs_backends[group.account_id][group.region]
+    for instance_id in launched:
+        backend.register_container_instance(cluster, instance_id)
+
+
+def ecs_agent(group: str, cluster: str | None) -> None:
+    """The group's instances run an ECS agent configured for `cluster` (None: no agent, or a broken one)."""
+    if cluster is None:
+        ECS_AGENTS.pop(group, None)
+    else:
+        ECS_AGENTS[group] = cluster
 
 
 def _enter_launch_hooks(group: Any, launched: Sequence[str]) -> None:
@@ -641,6 +665,7 @@ def reset() -> None:
     HOOK_CLOCKS.clear()
     IN_LAUNCH_HOOK.clear()
     WARM_POOLS.clear()
+    ECS_AGENTS.clear()
 
 
 # ---- seeding helpers shared by the demo and the tests -----------------------------------------
@@ -818,10 +843,15 @@ def published(sqs: Any, queue_url: str) -> list[dict[str, str]]:
 # ---- container hosts (ECS) ----------------------------------------------------------------------
 
 
-def create_ecs_cluster(ecs: Any, name: str, instance_ids: Sequence[str]) -> dict[str, str]:
+def create_ecs_cluster(
+    ecs: Any, name: str, instance_ids: Sequence[str], group: str | None = None
+) -> dict[str, str]:
     """An ECS cluster with the instances registered as container instances (what each instance's ECS
-    agent does at boot); returns EC2 instance id -> container instance ARN."""
+    agent does at boot), and the group's future instances too; returns EC2 instance id -> container
+    instance ARN."""
     ecs.create_cluster(clusterName=name)
+    if group is not None:
+        ecs_agent(group, name)
     ecs.register_task_definition(
         family=f"{name}-app", containerDefinitions=[{"name": "app", "image": "app", "memory": 64, "cpu": 64}]
     )

@@ -22,8 +22,9 @@ from recycler.policy import InstanceSnapshot
 from recycler.workflow.port import AWS_ERRORS, Services, aws_error_text
 from recycler.workflow.state import HealthState
 
-# How each source says "healthy": elbv2 targets, classic ELB instances, Auto Scaling instances.
-PASSING_STATES = frozenset({"healthy", "InService", "Healthy"})
+# How each source says "healthy": elbv2 targets, classic ELB instances, Auto Scaling instances, ECS
+# container instances.
+PASSING_STATES = frozenset({"healthy", "InService", "Healthy", "ACTIVE"})
 FAILED_ACTIVITY = frozenset({"Failed", "Cancelled"})
 # Bounds that keep one checkpointed poll under budget.POLL_STATE_BYTES (a test holds them to it).
 DETAIL_CHARS, SCALING_CHARS, MAX_CHECKS, MAX_NEW_INSTANCES = 240, 160, 4, 6
@@ -89,6 +90,7 @@ class HealthCheck:
     surge_from: int | None = None  # desired before our surge; None in replace mode
     grace_seconds: int = 0
     launch_hooks: tuple[str, ...] = ()  # the group's launch lifecycle hooks, longest heartbeat first
+    ecs_cluster: str = ""  # an ECS host group: the replacement must join this cluster to count
 
     def poll(self, state: HealthState) -> HealthState:
         attempt = state.attempt + 1
@@ -197,16 +199,29 @@ class HealthCheck:
         if len(healthy) < required:
             detail = f"{len(healthy)}/{snapshot.desired_capacity} InService+Healthy"
             return replace(state, status="waiting", detail=self._with_victim(detail, snapshot.instances))
+        if self.ecs_cluster:
+            checks = {**checks, f"ecs {self.ecs_cluster}": self._container_state(chosen.instance_id)}
+            state = replace(state, checks=checks)
         not_passing = {name: s for name, s in checks.items() if s not in PASSING_STATES}
         if not_passing:
             bad = ", ".join(f"{name}={s}" for name, s in not_passing.items())
-            return replace(state, status="waiting", detail=f"load balancer checks pending: {bad}")
+            return replace(state, status="waiting", detail=f"checks pending: {bad}")
         return replace(
             state,
             status="healthy",
             detail="all checks passed",
             replacement_image=fleet.image_of(chosen.instance_id),
         )
+
+    def _container_state(self, instance_id: str) -> str:
+        """An ECS host is capacity once its agent registered it ACTIVE in the cluster: a replacement
+        whose agent never starts (a broken AMI, user data without ECS_CLUSTER) runs no tasks."""
+        found = self.services.ecs.container_instance(self.ecs_cluster, instance_id)
+        if found is None:
+            return "not registered"
+        if not found.agent_connected:
+            return "agent disconnected"
+        return found.status
 
     def _own_failed_launch(self, activities: Sequence[Activity]) -> Activity | None:
         """A Failed/Cancelled activity since we acted, unless its cause says someone else's launch."""

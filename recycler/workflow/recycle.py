@@ -291,6 +291,7 @@ class Recycle:
             surge_from,
             grace_seconds=self.grace_seconds,
             launch_hooks=self.job.host.launch_hooks,
+            ecs_cluster=self.job.host.cluster if self.job.host.kind == "ecs" else "",
         )
         self.health = self.port.wait_until(self.name("health"), checker.poll, HealthState(), poll_seconds)
         return self.health

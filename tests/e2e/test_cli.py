@@ -329,7 +329,7 @@ def test_run_drains_an_ecs_host_before_terminating_it_and_skips_undrainable_node
 ) -> None:
     ids = server.group("apps", [9, 5], tags={"recycler:ecs-cluster": "prod"})
     ecs = server.session.client("ecs")
-    for arn in emulator.create_ecs_cluster(ecs, "prod", ids).values():
+    for arn in emulator.create_ecs_cluster(ecs, "prod", ids, group="apps").values():
         emulator.run_tasks(ecs, "prod", arn, service=2)
     emulator.drain_time("prod", 2)  # real seconds: the CLI really waits, polling every second
     server.group("nodes", [9, 5], tags={"eks:cluster-name": "prod"})

@@ -30,7 +30,7 @@ def ecs_group(
     """A group tagged as hosts of ECS cluster `prod`: 2 service tasks (+ standalone ones) on each."""
     ids = world.group(name, [9, 5, 2], tags={"recycler:ecs-cluster": "prod", **(tags or {})}, max_size=4)
     ecs = world.session.client("ecs")
-    arns = emulator.create_ecs_cluster(ecs, "prod", ids if register else ids[1:])
+    arns = emulator.create_ecs_cluster(ecs, "prod", ids if register else ids[1:], group=name)
     for arn in arns.values():
         emulator.run_tasks(ecs, "prod", arn, service=2, standalone=standalone)
     return ids, arns
@@ -157,6 +157,24 @@ def test_f33_replays_during_the_drain_wait_never_drain_or_terminate_twice(
     assert apps["outcome"] == "recycled" and apps["container_host"] == "ecs:prod (drained by recycler)"
     assert len(invocations) >= 10  # each drain poll is a new invocation that replays the steps before it
     assert ecs_timeline == [("DRAINING", ids[0], 2), ("terminate", ids[0], 0)]
+
+
+# ---- F34 the replacement never joins the cluster -----------------------------------------------------
+
+
+def test_f34_a_replacement_whose_ecs_agent_never_registers_fails_the_recycle(
+    stack: Stack, ecs_timeline: Timeline
+) -> None:
+    ids, _ = ecs_group(stack.world, "apps")
+    emulator.ecs_agent("apps", None)  # the new AMI's ECS agent does not start: no tasks can land
+    before = healthy(stack.world)
+    report = recycle(stack)
+    failed = next(g for g in report.groups if g.group == "apps")
+    assert outcome(report, "apps") == ("failed", "replacement unhealthy after 60 s")
+    assert "checks pending: ecs prod=not registered" in failed.detail
+    assert ecs_timeline == [("DRAINING", ids[0], 2), ("terminate", ids[0], 0)]
+    assert_no_worse(before, healthy(stack.world), in_flight={"apps"})
+    assert "ecs prod: not registered" in stack.alerts()[0]["Message"]
 
 
 def test_the_durable_run_covers_every_kind_of_container_host(stack: Stack, ecs_timeline: Timeline) -> None:

@@ -77,7 +77,7 @@ def test_a_surge_whose_drain_times_out_costs_no_more_than_the_budget_counts(stac
         max_size=3,
     )
     ecs = stack.world.session.client("ecs")
-    for arn in emulator.create_ecs_cluster(ecs, "prod", ids).values():
+    for arn in emulator.create_ecs_cluster(ecs, "prod", ids, group="apps").values():
         emulator.run_tasks(ecs, "prod", arn, standalone=1)  # never leaves: the drain times out
     done = run_durable({})
     assert done.report is not None and done.report["groups"][0]["reason"] == "drain-timeout"

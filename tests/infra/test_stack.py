@@ -279,7 +279,7 @@ def test_every_call_a_container_host_recycle_makes_is_granted(template: Template
     world = stack.world
     ids = world.group("apps", [9, 5], tags={"recycler:ecs-cluster": "prod"})
     ecs = world.session.client("ecs")
-    for arn in emulator.create_ecs_cluster(ecs, "prod", ids).values():
+    for arn in emulator.create_ecs_cluster(ecs, "prod", ids, group="apps").values():
         emulator.run_tasks(ecs, "prod", arn, service=1)
     world.autoscaling.put_warm_pool(AutoScalingGroupName="apps", MinSize=1)
     called: set[str] = set()

@@ -25,7 +25,7 @@ def ecs_group(
     """A group whose instances are container instances of `cluster`, each running 2 service tasks."""
     ids = world.group(name, [9, 5, 2], tags=tags, **kw)
     ecs = world.session.client("ecs")
-    arns = emulator.create_ecs_cluster(ecs, cluster, ids)
+    arns = emulator.create_ecs_cluster(ecs, cluster, ids, group=name)
     for arn in arns.values():
         emulator.run_tasks(ecs, cluster, arn, service=2)
     return ids
