@@ -44,24 +44,23 @@ def surge(recycle: Recycle, before: frozenset[str], desired: int) -> GroupReport
         return recycle.report("failed", "surge-failed", grown.error)
     recycle.acted = f"desired capacity was raised to {desired + 1} for the surge"
     health = recycle.wait_healthy(before, desired + 1, grown.at, surge_from=desired)
-    if health.status != "healthy":
-        rolled_back = port.step(
+
+    def roll_back() -> RolledBack:
+        """At most one rollback per surge, whichever step failed after it."""
+        return port.step(
             recycle.name("surge-rollback"),
             lambda: remove_surge_instance(recycle, health, desired),
             RolledBack,
             at_most_once=True,
         )
+    if health.status != "healthy":
+        rolled_back = roll_back()
         return recycle.conclude(health, also=rolled_back.detail)
 
     # An ECS host is drained only now: its tasks move onto a group that already has the surge capacity.
     refused = drain_victim(recycle)
     if refused is not None:
-        rolled_back = port.step(
-            recycle.name("surge-rollback"),
-            lambda: remove_surge_instance(recycle, health, desired),
-            RolledBack,
-            at_most_once=True,
-        )
+        rolled_back = roll_back()
         return refused.model_copy(update={"detail": f"{refused.detail}; {rolled_back.detail}"})
 
     # The victim's terminate is at most once per attempt; a second attempt is its own checkpointed
@@ -79,12 +78,7 @@ def surge(recycle: Recycle, before: frozenset[str], desired: int) -> GroupReport
     if acted.ok:
         return recycle.conclude(health)
     # Keep the group as it began rather than one larger: the surge instance goes, the victim stays.
-    rolled_back = port.step(
-        recycle.name("surge-rollback"),
-        lambda: remove_surge_instance(recycle, health, desired),
-        RolledBack,
-        at_most_once=True,
-    )
+    rolled_back = roll_back()
     victim = recycle.victim.instance_id
     detail = f"victim {victim} could not be terminated twice ({acted.error}); {rolled_back.detail}"
     undone = undo_drain(recycle)

@@ -123,9 +123,14 @@ def test_demo_tells_the_story_and_exits_zero(tmp_path: Path) -> None:
         "jobs": "skipped",
         "reports": "skipped",
         "web": "recycled",
+        "containers": "recycled",
+        "nodes": "skipped",
     }
     assert all(g["replacement"]["ami_refreshed"] for g in report["groups"] if g["outcome"] == "recycled")
     groups = {g["group"]: g for g in report["groups"]}
+    assert groups["containers"]["container_host"] == "ecs:demo-ecs (drained by recycler)"
+    assert "containers: poll" in done.stdout and "drained - no tasks left" in done.stdout
+    assert groups["nodes"]["reason"] == "no-drain-hook"
     assert groups["api"]["canary"] and "CANARY FAILED" in done.stdout
     assert [r["outcome"] for r in groups["fleet"]["recycles"]] == ["recycled"] * 3  # one after another
     golden = groups["golden"]  # resolve:ssm:/golden/ami, moved to the patched AMI before the drill
