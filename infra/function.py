@@ -24,11 +24,10 @@ READ_ONLY_ACTIONS = [
     "elasticloadbalancing:DescribeTargetHealth",
     "elasticloadbalancing:DescribeInstanceHealth",
     "cloudwatch:DescribeAlarms",
-    # Container hosts: lifecycle hooks and warm pools of the groups to recycle, and which groups are ECS
-    # capacity. Capacity providers and clusters are listed region-wide: a group's cluster is known only
-    # after they are read.
+    # Container hosts: lifecycle hooks of the groups to recycle, and which groups are ECS capacity.
+    # Capacity providers and clusters are listed region-wide: a group's cluster is known only after they
+    # are read. (A warm pool shows in DescribeAutoScalingGroups: DescribeWarmPool is not needed.)
     "autoscaling:DescribeLifecycleHooks",
-    "autoscaling:DescribeWarmPool",
     "ecs:DescribeCapacityProviders",
     "ecs:ListClusters",
     "ecs:DescribeClusters",

@@ -53,6 +53,7 @@ def surge(recycle: Recycle, before: frozenset[str], desired: int) -> GroupReport
             RolledBack,
             at_most_once=True,
         )
+
     if health.status != "healthy":
         rolled_back = roll_back()
         return recycle.conclude(health, also=rolled_back.detail)
