@@ -34,7 +34,6 @@ SERVICE_OF_OPERATION = {
     "TerminateInstanceInAutoScalingGroup": "autoscaling",
     "SetDesiredCapacity": "autoscaling",
     "DescribeLifecycleHooks": "autoscaling",
-    "DescribeWarmPool": "autoscaling",
     "DescribeCapacityProviders": "ecs",
     "ListClusters": "ecs",
     "DescribeClusters": "ecs",
