@@ -34,8 +34,9 @@ RUN_OPERATIONS = 4
 #   surge:   branch, preflight, claim, surge, health wait, terminate, terminate retry, rollback,
 #            group read after an internal error, alert, ledger.
 RECYCLE_OPERATIONS = {Mode.REPLACE: 8, Mode.SURGE: 11}
-# An ECS host recycler drains itself: drain, drain wait, and putting it back ACTIVE after a timeout.
-DRAIN_OPERATIONS = 3
+# An ECS host recycler drains itself: drain, drain wait, the brakes re-read after it, and putting it back
+# ACTIVE when it timed out or a brake came on.
+DRAIN_OPERATIONS = 4
 # One health poll checkpoints the whole HealthState; recycler keeps it under this size (health.py
 # trims free text), and every other step of a recycle together stays under RECYCLE_STEP_BYTES.
 POLL_STATE_BYTES = 1536

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from recycler.workflow.port import AWS_ERRORS, Services, aws_error_text
-from recycler.workflow.state import Drained, DrainState, RolledBack
+from recycler.workflow.state import Drained, DrainState, Preflight, RolledBack
 
 if TYPE_CHECKING:
     from recycler.models import GroupReport
@@ -62,7 +62,7 @@ def drain_victim(recycle: Recycle) -> GroupReport | None:
         recycle.name("drain-wait"), check.poll, DrainState(), recycle.run_context.poll_seconds
     )
     if state.status in ("drained", "gone"):
-        return None
+        return brakes_after_drain(recycle)
     undone = undo_drain(recycle)
     recycle.acted = ""  # put back as it was: nothing this recycle did remains
     reason = "drain-timeout" if state.status == "timed-out" else "drain-interrupted"
@@ -71,6 +71,22 @@ def drain_victim(recycle: Recycle) -> GroupReport | None:
         reason,
         f"{state.detail}; {undone}; {victim} was not terminated",
         waited_seconds=state.elapsed,
+    )
+
+
+def brakes_after_drain(recycle: Recycle) -> GroupReport | None:
+    """A drain can take many minutes: the kill switch, a stop alarm or a blackout that came on meanwhile
+    still stops the terminate. The container instance goes back to ACTIVE."""
+    brakes = recycle.port.step(recycle.name("brakes"), recycle.brakes, Preflight)
+    if brakes.ok:
+        return None
+    undone = undo_drain(recycle)
+    recycle.acted = ""
+    victim = recycle.victim.instance_id
+    return recycle.report(
+        "failed" if brakes.failed else "skipped",
+        brakes.reason,
+        f"{brakes.detail} (while draining); {undone}; {victim} was not terminated",
     )
 
 

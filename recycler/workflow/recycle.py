@@ -237,6 +237,17 @@ class Recycle:
             grace_seconds=snapshot.health_check_grace_period,
         )
 
+    def brakes(self) -> Preflight:
+        """The run-level brakes alone (kill switch, stop alarms, blackout), for a check after a long drain;
+        a read that fails counts as a brake (when in doubt, do not terminate)."""
+        try:
+            stop = run_level_guard(self.services, self.settings, self.services.clock())
+        except AWS_ERRORS as error:
+            return Preflight(ok=False, failed=True, reason="preflight-error", detail=aws_error_text(error))
+        if stop is not None:
+            return Preflight(ok=False, reason=stop[0].value, detail=stop[1])
+        return Preflight(ok=True)
+
     def _claim(self) -> Claim:
         ledger = self.services.ledger
         if ledger is None:

@@ -162,6 +162,13 @@ REMOVALS = (
         "            if False:",
         "f32",
     ),
+    Removal(
+        "the brakes are read again after a drain",
+        "recycler/workflow/drain.py",
+        "        return brakes_after_drain(recycle)",
+        "        return None",
+        "f35",
+    ),
 )
 
 

@@ -12,8 +12,9 @@ from botocore.exceptions import ClientError
 
 from recycler.ecs import ContainerInstance, EcsHosts
 from recycler.local import emulator
+from recycler.models import Settings
 from tests.conftest import NOW, Stack, World, run_durable
-from tests.faults.harness import assert_no_worse, healthy, outcome, recycle
+from tests.faults.harness import FaultPort, assert_no_worse, healthy, outcome, recycle
 
 Timeline = list[tuple[str, str, int | None]]
 HOOK = "CodeDeploy-managed-automatic-launch-deployment-hook-api-9f8e"
@@ -175,6 +176,31 @@ def test_f34_a_replacement_whose_ecs_agent_never_registers_fails_the_recycle(
     assert ecs_timeline == [("DRAINING", ids[0], 2), ("terminate", ids[0], 0)]
     assert_no_worse(before, healthy(stack.world), in_flight={"apps"})
     assert "ecs prod: not registered" in stack.alerts()[0]["Message"]
+
+
+# ---- F35 a brake pulled while the drain runs ----------------------------------------------------------
+
+
+def test_f35_a_kill_switch_engaged_during_the_drain_stops_the_terminate(
+    stack: Stack, ecs_timeline: Timeline
+) -> None:
+    ids, arns = ecs_group(stack.world, "apps")
+    ssm = stack.world.session.client("ssm")
+    ssm.put_parameter(Name="/recycler/kill-switch", Value="off", Type="String")
+
+    def engage() -> None:
+        ssm.put_parameter(Name="/recycler/kill-switch", Value="on", Type="String", Overwrite=True)
+
+    report = recycle(
+        stack,
+        FaultPort(after={"apps:drain": engage}),
+        Settings(kill_switch_parameter="/recycler/kill-switch"),
+    )
+    skipped = next(g for g in report.groups if g.group == "apps")
+    assert outcome(report, "apps") == ("skipped", "kill-switch")
+    assert "(while draining)" in skipped.detail and f"{ids[0]} was not terminated" in skipped.detail
+    assert [kind for kind, _, _ in ecs_timeline] == ["DRAINING", "ACTIVE"]
+    assert status_of(stack.world, arns[ids[0]]) == "ACTIVE"
 
 
 def test_the_durable_run_covers_every_kind_of_container_host(stack: Stack, ecs_timeline: Timeline) -> None:
