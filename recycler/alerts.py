@@ -77,9 +77,7 @@ def failure_message(
     lines += [
         "",
         "What to do next:",
-        "  1. Open the group's Activity tab (link above) and read why the replacement did not become healthy.",
-        "  2. Check the replacement's system log and target-group health reason; the launch template may",
-        "     point at a broken AMI or user data.",
+        *next_steps(report, checks),
         "  3. The group is recycled again only after the issue is fixed and the min interval passed;",
         '     a drill can re-run it now: {"groups": ["' + report.group + '"], "force": true}.',
         "",
@@ -89,6 +87,42 @@ def failure_message(
         ),
     ]
     return subject, "\n".join(lines)
+
+
+DRAIN_FAILURES = frozenset(
+    {"drain-timeout", "drain-interrupted", "drain-failed", "container-instance-not-found"}
+)
+
+
+def next_steps(report: GroupReport, checks: dict[str, str]) -> list[str]:
+    """The first two steps, for what failed: a drain, a launch hook, an ECS agent, or the replacement."""
+    if report.reason in DRAIN_FAILURES:
+        cluster = (report.container_host or "ecs:<cluster> ").removeprefix("ecs:").split(" ", 1)[0]
+        victim = report.victim.instance_id if report.victim else "<victim>"
+        return [
+            f"  1. Nothing was terminated. See what still runs on {victim}: aws ecs list-container-instances "
+            f"--cluster {cluster} --filter 'ec2InstanceId == {victim}', then aws ecs list-tasks --cluster "
+            f"{cluster} --container-instance <arn>.",
+            "  2. Standalone tasks never move: stop them or let them finish; services need room elsewhere in "
+            "the cluster. Or raise the group's recycler:drain-timeout-minutes.",
+        ]
+    if report.reason.startswith("launch hook"):
+        return [
+            "  1. The replacement waits in Pending:Wait until its launch lifecycle hook completes: find the "
+            "deployment that owns the hook (CodeDeploy: the group's latest deployment) and why it has not finished.",
+            "  2. If deployments legitimately take longer, raise the group's recycler:health-timeout-minutes.",
+        ]
+    if any(check.startswith("ecs ") and state != "ACTIVE" for check, state in checks.items()):
+        return [
+            "  1. The replacement never joined its ECS cluster: check the ECS agent on it (the AMI's agent, and "
+            "ECS_CLUSTER in the launch template's user data).",
+            "  2. Until it registers, the group's tasks have one instance less to run on.",
+        ]
+    return [
+        "  1. Open the group's Activity tab (link above) and read why the replacement did not become healthy.",
+        "  2. Check the replacement's system log and target-group health reason; the launch template may",
+        "     point at a broken AMI or user data.",
+    ]
 
 
 def summary_message(report: RunReport) -> tuple[str, str]:

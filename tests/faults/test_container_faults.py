@@ -73,7 +73,12 @@ def test_f29_a_drain_that_times_out_fails_loudly_and_terminates_nothing(
         assert "removed surge instance" in failed.detail
         assert stack.group_state("apps")["DesiredCapacity"] == 3
     assert_no_worse(before, healthy(stack.world))
-    assert stack.alerts()[0]["Subject"].startswith("recycler FAILED: apps - drain-timeout")
+    alert = stack.alerts()[0]
+    assert alert["Subject"].startswith("recycler FAILED: apps - drain-timeout")
+    assert (
+        f"aws ecs list-container-instances --cluster prod --filter 'ec2InstanceId == {ids[0]}'"
+        in alert["Message"]
+    )
     assert report.failed
 
 
@@ -139,6 +144,7 @@ def test_f32_a_launch_hook_that_never_completes_times_out_naming_the_hook(stack:
     assert_no_worse(before, healthy(world), in_flight={"api"})
     alert = stack.alerts()[0]
     assert HOOK in alert["Subject"] and "Pending:Wait" in alert["Message"]
+    assert "find the deployment that owns the hook" in alert["Message"]
 
 
 # ---- F33 replays while the drain wait is suspended -----------------------------------------------------
@@ -175,7 +181,8 @@ def test_f34_a_replacement_whose_ecs_agent_never_registers_fails_the_recycle(
     assert "checks pending: ecs prod=not registered" in failed.detail
     assert ecs_timeline == [("DRAINING", ids[0], 2), ("terminate", ids[0], 0)]
     assert_no_worse(before, healthy(stack.world), in_flight={"apps"})
-    assert "ecs prod: not registered" in stack.alerts()[0]["Message"]
+    message = stack.alerts()[0]["Message"]
+    assert "ecs prod: not registered" in message and "never joined its ECS cluster" in message
 
 
 # ---- F35 a brake pulled while the drain runs ----------------------------------------------------------
