@@ -329,7 +329,7 @@ def test_an_unknown_profile_is_a_message(server: World) -> None:
     assert_cannot_run(done, "no AWS profile named 'nobody'")
 
 
-def test_run_drains_an_ecs_host_before_terminating_it_and_skips_undrainable_nodes(
+def test_run_drains_ecs_hosts_skips_undrainable_nodes_and_waits_out_launch_hooks(
     server: World, ecs_timeline: list[tuple[str, str, int | None]]
 ) -> None:
     ids = server.group("apps", [9, 5], tags={"recycler:ecs-cluster": "prod"})
@@ -338,11 +338,35 @@ def test_run_drains_an_ecs_host_before_terminating_it_and_skips_undrainable_node
         emulator.run_tasks(ecs, "prod", arn, service=2)
     emulator.drain_time("prod", 2)  # real seconds: the CLI really waits, polling every second
     server.group("nodes", [9, 5], tags={"eks:cluster-name": "prod"})
+    # A group with an instance parked in Standby, a warm pool, and a launch hook whose heartbeat (2 s,
+    # default result CONTINUE) lets the replacement go on by itself.
+    parked = server.group("web", [30, 9, 5])
+    server.autoscaling.enter_standby(
+        InstanceIds=[parked[0]], AutoScalingGroupName="web", ShouldDecrementDesiredCapacity=True
+    )
+    server.autoscaling.put_warm_pool(AutoScalingGroupName="web", MinSize=1)
+    server.autoscaling.put_lifecycle_hook(
+        AutoScalingGroupName="web",
+        LifecycleHookName="deploy",
+        LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
+        HeartbeatTimeout=2,
+        DefaultResult="CONTINUE",
+    )
     done = cli("run", "--json", "--poll", "1")
     assert done.returncode == 0, done.stderr
     groups = {g["group"]: g for g in json.loads(done.stdout)["groups"]}
     assert groups["apps"]["outcome"] == "recycled"
     assert groups["apps"]["container_host"] == "ecs:prod (drained by recycler)"
     assert (groups["nodes"]["outcome"], groups["nodes"]["reason"]) == ("skipped", "no-drain-hook")
+    web = groups["web"]
+    assert (web["outcome"], web["victim"]["instance_id"]) == ("recycled", parked[1])
+    assert (web["health_timeout_seconds"], web["standby_instances"], web["warm_pool"]) == (
+        5 + 2 + 600,
+        1,
+        True,
+    )
     # Seen by the emulated AWS: DRAINING first, the terminate only once no task ran on the instance.
-    assert ecs_timeline == [("DRAINING", ids[0], 2), ("terminate", ids[0], 0)]
+    assert [event for event in ecs_timeline if event[1] == ids[0]] == [
+        ("DRAINING", ids[0], 2),
+        ("terminate", ids[0], 0),
+    ]
