@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from recycler.workflow.recycle import Recycle
 
 DETAIL_CHARS = 240
+# A container instance leaving the cluster runs no tasks: the drain is over.
+DEREGISTERED = frozenset({"DEREGISTERING", "INACTIVE"})
 logger = logging.getLogger(__name__)
 
 
@@ -54,7 +56,7 @@ def drain_victim(recycle: Recycle) -> GroupReport | None:
         recycle.services,
         host.cluster,
         drained.container_instance,
-        recycle.services.clock().isoformat(),
+        drained.at,
         recycle.run_context.poll_seconds,
         host.drain_timeout_seconds,
     )
@@ -128,7 +130,7 @@ def start_drain(services: Services, cluster: str, ec2_instance_id: str) -> Drain
             detail=f"could not set {ec2_instance_id} to DRAINING in ECS cluster {cluster} "
             f"({aws_error_text(error)}); nothing was terminated",
         )
-    return Drained(ok=True, container_instance=found.arn)
+    return Drained(ok=True, container_instance=found.arn, at=services.clock().isoformat())
 
 
 def reactivate(services: Services, cluster: str, container_instance: str) -> RolledBack:
@@ -166,7 +168,7 @@ class DrainCheck:
             # Throttled past botocore's retries, say: the drain goes on without us; read again next poll.
             state = replace(state, detail=f"ECS read failed, will retry: {aws_error_text(error)}")
         else:
-            if found is None:
+            if found is None or found.status in DEREGISTERED:
                 return replace(state, done=True, status="gone", running_tasks=0, detail="deregistered")
             tasks = found.running_tasks + found.pending_tasks
             if found.status != "DRAINING":

@@ -305,6 +305,7 @@ class Drained:
     container_instance: str = ""
     reason: str = ""
     detail: str = ""
+    at: str = ""  # when it was set to DRAINING: the drain timeout counts from here, on every replay
 
 
 @dataclass(frozen=True)

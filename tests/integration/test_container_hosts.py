@@ -201,3 +201,25 @@ def test_a_warm_pool_is_named_when_the_replacement_brings_the_old_image(stack: S
     assert (web.outcome, web.warm_pool) == ("recycled", True)
     assert web.replacement is not None and web.replacement.ami_refreshed is False
     assert "came from the group's warm pool" in web.detail
+
+
+def test_a_container_instance_deregistered_while_draining_counts_as_drained(
+    stack: Stack, ecs_timeline: Timeline
+) -> None:
+    from tests.faults.harness import FaultPort
+
+    ids = ecs_group(stack.world, "apps", "prod", tags={"recycler:ecs-cluster": "prod"})
+    ecs = stack.world.session.client("ecs")
+    emulator.drain_time("prod", 3600)  # its tasks would take an hour to move
+
+    def deregister() -> None:  # someone removes it from the cluster (its tasks stop with it)
+        arns = ecs.list_container_instances(cluster="prod")["containerInstanceArns"]
+        found = ecs.describe_container_instances(cluster="prod", containerInstances=arns)[
+            "containerInstances"
+        ]
+        victim = next(c["containerInstanceArn"] for c in found if c["ec2InstanceId"] == ids[0])
+        ecs.deregister_container_instance(cluster="prod", containerInstance=victim, force=True)
+
+    report = recycle(stack, FaultPort(after={"apps:drain": deregister}))
+    assert only(report, "apps").outcome == "recycled"
+    assert [kind for kind, _, _ in ecs_timeline] == ["DRAINING", "terminate"]
