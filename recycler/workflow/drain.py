@@ -10,11 +10,11 @@ is terminated. Each write is its own at-most-once step, so a replay during the w
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from recycler.workflow.health import next_pause, waited_seconds
 from recycler.workflow.port import AWS_ERRORS, Services, aws_error_text
 from recycler.workflow.state import Drained, DrainState, Preflight, RolledBack
 
@@ -157,10 +157,9 @@ class DrainCheck:
     timeout: int
 
     def poll(self, state: DrainState) -> DrainState:
-        started = datetime.fromisoformat(self.started_at)
-        # Simulated time (skipped waits) advances by the pauses asked for; real time can only be longer.
-        paused = state.elapsed + (state.next_poll_seconds or self.poll_seconds) if state.attempt else 0.0
-        elapsed = round(max((self.services.clock() - started).total_seconds(), paused), 1)
+        elapsed = waited_seconds(
+            state, datetime.fromisoformat(self.started_at), self.services.clock(), self.poll_seconds
+        )
         state = replace(state, attempt=state.attempt + 1, elapsed=elapsed)
         try:
             found = self.services.ecs.describe(self.cluster, self.container_instance)
@@ -189,5 +188,5 @@ class DrainCheck:
                 status="timed-out",
                 detail=f"drain timed out after {self.timeout} s: {state.detail}"[:DETAIL_CHARS],
             )
-        pause = max(1, math.ceil(min(self.poll_seconds, self.timeout - state.elapsed)))
+        pause = next_pause(state.elapsed, self.poll_seconds, self.timeout)
         return replace(state, detail=state.detail[:DETAIL_CHARS], next_poll_seconds=pause)

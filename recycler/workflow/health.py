@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from recycler.fleet import Activity, group_snapshot
 from recycler.policy import InstanceSnapshot
 from recycler.workflow.port import AWS_ERRORS, Services, aws_error_text
-from recycler.workflow.state import HealthState
+from recycler.workflow.state import DrainState, HealthState
 
 # How each source says "healthy": elbv2 targets, classic ELB instances, Auto Scaling instances, ECS
 # container instances.
@@ -71,6 +71,22 @@ def trimmed(state: HealthState) -> HealthState:
     )
 
 
+def waited_seconds(
+    previous: HealthState | DrainState, started: datetime, now: datetime, poll_seconds: int
+) -> float:
+    """Seconds since `started` as of this poll of a durable wait. Simulated time (skipped waits)
+    advances by the pauses asked for; real time can only be longer."""
+    paused = previous.elapsed + (previous.next_poll_seconds or poll_seconds) if previous.attempt else 0.0
+    return round(max((now - started).total_seconds(), paused), 1)
+
+
+def next_pause(elapsed: float, poll_seconds: int, timeout: int, until_first: float = 0) -> int:
+    """Seconds before the next poll: every poll_seconds, not before `until_first` seconds have passed,
+    never past the timeout."""
+    pause = max(until_first - elapsed, poll_seconds)
+    return max(1, math.ceil(min(pause, timeout - elapsed)))
+
+
 def plain(instance: InstanceSnapshot) -> str:
     state = PLAIN_STATES.get(instance.lifecycle_state, instance.lifecycle_state)
     return f"{instance.instance_id} is {state}"
@@ -95,9 +111,7 @@ class HealthCheck:
     def poll(self, state: HealthState) -> HealthState:
         attempt = state.attempt + 1
         started = datetime.fromisoformat(self.acted_at)
-        # Simulated time (skipped waits) advances by the pauses asked for; real time can only be longer.
-        paused = state.elapsed + (state.next_poll_seconds or self.poll_seconds) if state.attempt else 0.0
-        elapsed = round(max((self.services.clock() - started).total_seconds(), paused), 1)
+        elapsed = waited_seconds(state, started, self.services.clock(), self.poll_seconds)
         state = replace(state, attempt=attempt, elapsed=elapsed)
         try:
             state = self._evaluate(state, started)
@@ -114,15 +128,17 @@ class HealthCheck:
                 state, status="failed", reason=reason, detail=f"timed out waiting: {state.detail}"
             )
         return trimmed(
-            replace(state, done=state.status != "waiting", next_poll_seconds=self._next_pause(state.elapsed))
+            replace(
+                state,
+                done=state.status != "waiting",
+                # Until the grace period ends Auto Scaling does not act on failed health checks, so a
+                # verdict before then is not final: the poll right after the act is followed by one at
+                # the end of the grace period, then one every poll_seconds.
+                next_poll_seconds=next_pause(
+                    state.elapsed, self.poll_seconds, self.timeout, self.grace_seconds
+                ),
+            )
         )
-
-    def _next_pause(self, elapsed: float) -> int:
-        """Until the grace period ends Auto Scaling does not act on failed health checks, so a verdict
-        before then is not final: the poll right after the act is followed by one at the end of the
-        grace period, then one every poll_seconds; never past the timeout."""
-        pause = max(self.grace_seconds - elapsed, self.poll_seconds)
-        return max(1, math.ceil(min(pause, self.timeout - elapsed)))
 
     def _evaluate(self, state: HealthState, started: datetime) -> HealthState:
         fleet = self.services.fleet

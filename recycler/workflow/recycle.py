@@ -71,6 +71,11 @@ class Recycle:
         self.grace_seconds = 0
         self.drained = ""  # the victim's ECS container instance, once this recycle set it DRAINING
 
+    @property
+    def health_timeout(self) -> int:
+        """The drill's timeout, else the plan's (grace period, launch hooks, tag)."""
+        return self.run_context.health_timeout_override or self.job.health_timeout_seconds
+
     def name(self, what: str) -> str:
         return f"{self.group}:{self.step_prefix}{what}"
 
@@ -87,8 +92,7 @@ class Recycle:
                 "current_image_id": self.job.current_image_id,
                 "canary": self.canary,
                 "behind_by": self.job.behind_by,
-                "health_timeout_seconds": self.run_context.health_timeout_override
-                or self.job.health_timeout_seconds,
+                "health_timeout_seconds": self.health_timeout,
                 "container_host": self.job.host.describe(),
                 "standby_instances": self.job.host.standby,
                 "warm_pool": self.job.host.warm_pool,
@@ -201,9 +205,9 @@ class Recycle:
                     reason=Reason.STOPPED_AFTER_FAILURES.value,
                     detail=f"{failed} group(s) failed in this run; limit {settings.failures_before_stop}",
                 )
-            stop = run_level_guard(services, settings, services.clock())
-            if stop is not None:
-                return Preflight(ok=False, reason=stop[0].value, detail=stop[1])
+            pulled = self._brake_pulled()
+            if pulled is not None:
+                return pulled
             raw = services.fleet.describe_group(self.group)
             if raw is None:
                 return Preflight(
@@ -241,12 +245,14 @@ class Recycle:
         """The run-level brakes alone (kill switch, stop alarms, blackout), for a check after a long drain;
         a read that fails counts as a brake (when in doubt, do not terminate)."""
         try:
-            stop = run_level_guard(self.services, self.settings, self.services.clock())
+            return self._brake_pulled() or Preflight(ok=True)
         except AWS_ERRORS as error:
             return Preflight(ok=False, failed=True, reason="preflight-error", detail=aws_error_text(error))
-        if stop is not None:
-            return Preflight(ok=False, reason=stop[0].value, detail=stop[1])
-        return Preflight(ok=True)
+
+    def _brake_pulled(self) -> Preflight | None:
+        """Kill switch, stop alarms, blackout: the refusal when one is on, else None (may raise)."""
+        stop = run_level_guard(self.services, self.settings, self.services.clock())
+        return None if stop is None else Preflight(ok=False, reason=stop[0].value, detail=stop[1])
 
     def _claim(self) -> Claim:
         ledger = self.services.ledger
@@ -290,7 +296,7 @@ class Recycle:
         self, before: frozenset[str], desired: int, acted_at: str, surge_from: int | None = None
     ) -> HealthState:
         poll_seconds = self.run_context.poll_seconds
-        timeout = self.run_context.health_timeout_override or self.job.health_timeout_seconds
+        timeout = self.health_timeout
         checker = HealthCheck(
             self.services,
             self.group,

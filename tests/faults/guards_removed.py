@@ -28,10 +28,10 @@ REMOVALS = (
     Removal(
         "kill switch / alarms re-checked before acting",
         "recycler/workflow/recycle.py",
-        "            stop = run_level_guard(services, settings, services.clock())\n"
-        "            if stop is not None:\n"
-        "                return Preflight(ok=False, reason=stop[0].value, detail=stop[1])",
-        "            stop = None",
+        "            pulled = self._brake_pulled()\n"
+        "            if pulled is not None:\n"
+        "                return pulled",
+        "            pulled = None",
         "f13 or f14",
     ),
     Removal(
