@@ -378,16 +378,31 @@ def _complete_launch_hook(group: Any, state: Any, result: str, why: str) -> None
     if result.upper() == "CONTINUE":
         state.lifecycle_state = "InService"
         return
+    # ABANDON: Auto Scaling terminates the instance, its launch activity ends Cancelled with the reason
+    # below, and the group launches another instance to get back to desired capacity.
     group.instance_states.remove(state)
     group.autoscaling_backend.ec2_backend.terminate_instances([state.instance.id])
-    add_activity(
-        group.name,
-        "Cancelled",
-        f"Launching a new EC2 instance: {state.instance.id}. Status Reason: Instance failed to complete "
-        "user's Lifecycle Action: Lifecycle Action was abandoned: Lifecycle Action Completed with ABANDON Result",
-        f"{why}; the instance was abandoned",
-        cause="At launch, a lifecycle hook held the instance; " + why,
+    reason = (
+        " Status Reason: Instance failed to complete user's Lifecycle Action: Lifecycle Action was "
+        "abandoned: Lifecycle Action Completed with ABANDON Result"
     )
+    launch = next(
+        (
+            a
+            for a in ACTIVITIES[group.name]
+            if a["Description"].startswith("Launching") and a["Description"].endswith(state.instance.id)
+        ),
+        None,
+    )
+    if launch is None:
+        add_activity(
+            group.name, "Cancelled", f"Launching a new EC2 instance: {state.instance.id}.{reason}", why
+        )
+    else:
+        launch.update(
+            StatusCode="Cancelled", StatusMessage=why, Description=f"{launch['Description']}.{reason}"
+        )
+    group.set_desired_capacity(group.desired_capacity)
 
 
 def _lifecycle_hooks_like_aws(response_class: Any) -> None:
@@ -401,7 +416,7 @@ def _lifecycle_hooks_like_aws(response_class: Any) -> None:
         for state in list(group.instance_states):
             if state.instance.id == instance_id and state.lifecycle_state == "Pending:Wait":
                 result = self._get_param("LifecycleActionResult", "CONTINUE")
-                _complete_launch_hook(group, state, result, "the lifecycle action completed with ABANDON")
+                _complete_launch_hook(group, state, result, "the lifecycle action was completed with ABANDON")
         return EmptyResult()
 
     response_class.complete_lifecycle_action = complete_lifecycle_action

@@ -4,6 +4,8 @@ Standby instances are left alone, and a warm pool is named when it hands out an 
 
 from __future__ import annotations
 
+import itertools
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from recycler.local import emulator
 from recycler.local.port import LocalPort
 from recycler.models import GroupReport, ManualPayload, RunReport, Settings
 from recycler.workflow import run
-from tests.conftest import Stack, World
+from tests.conftest import NOW, Stack, World
 from tests.faults.harness import services
 
 Timeline = list[tuple[str, str, int | None]]
@@ -223,3 +225,18 @@ def test_a_container_instance_deregistered_while_draining_counts_as_drained(
     report = recycle(stack, FaultPort(after={"apps:drain": deregister}))
     assert only(report, "apps").outcome == "recycled"
     assert [kind for kind, _, _ in ecs_timeline] == ["DRAINING", "terminate"]
+
+
+def test_a_launch_hook_that_abandons_the_replacement_fails_the_recycle_at_once(stack: Stack) -> None:
+    world = stack.world
+    ids = world.group("deployed", [9, 5])
+    launch_hook(world, "deployed", heartbeat=30)  # default result ABANDON: the deployment failed
+    ticks = itertools.count()
+    emulator.hook_clock("deployed", lambda: NOW + timedelta(seconds=20 * next(ticks)))
+    deployed = only(recycle(stack), "deployed")
+    assert (deployed.outcome, deployed.reason) == ("failed", "launch failed")
+    assert "Lifecycle Action Completed with ABANDON Result" in deployed.detail
+    group = stack.group_state("deployed")
+    # Auto Scaling launched another instance for the abandoned one; the victim is gone as planned.
+    assert ids[0] not in {i["InstanceId"] for i in group["Instances"]}
+    assert len(group["Instances"]) == group["DesiredCapacity"] == 2
