@@ -10,6 +10,8 @@ from typing import Any
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
+from recycler.policy import ECS_CLUSTER_NAME
+
 PREFIX = "recycler:"
 CRON = re.compile(r"^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$|^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$")
 # The retention periods offered (days -> CloudWatch Logs setting).
@@ -142,7 +144,7 @@ class DeployConfig:
             choices = ", ".join(str(days) for days in LOG_RETENTION)
             raise ConfigError(f"{PREFIX}log_retention_days={self.log_retention_days}: use one of {choices}")
         for cluster in self.ecs_clusters:
-            if not re.match(r"^[A-Za-z0-9_-]{1,255}$", cluster):
+            if not ECS_CLUSTER_NAME.match(cluster):
                 raise ConfigError(
                     f"{PREFIX}ecs_clusters: {cluster!r} is not an ECS cluster name (not an ARN)"
                 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -59,6 +60,7 @@ TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
 KUBERNETES_TAG_PREFIX = "kubernetes.io/cluster/"
 EKS_CLUSTER_TAG = "eks:cluster-name"
 DEFAULT_DRAIN_TIMEOUT = timedelta(minutes=15)
+ECS_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 TRUE_WORDS = frozenset({"true", "yes", "on", "1", "enabled"})
 FALSE_WORDS = frozenset({"false", "no", "off", "0", "disabled"})
 
@@ -288,6 +290,12 @@ def group_options(group: GroupSnapshot, settings: PolicySettings) -> GroupOption
         if not 1 <= minutes <= 24 * 60:
             raise TagError(f"tag {drain_key}={tags[drain_key]!r} must be between 1 and 1440 minutes")
         drain_timeout = timedelta(minutes=minutes)
+    cluster_key = tag_key(settings, "ecs-cluster")
+    if cluster_key in tags and not ECS_CLUSTER_NAME.match(tags[cluster_key].strip()):
+        raise TagError(
+            f"tag {cluster_key}={tags[cluster_key]!r} is not an ECS cluster name; set it to the name of the "
+            "cluster the instances join (letters, digits, - and _, not an ARN)"
+        )
     return GroupOptions(
         mode=mode,
         min_age=min_age,

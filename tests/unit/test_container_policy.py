@@ -83,11 +83,20 @@ def test_who_drains_an_ecs_host() -> None:
     assert plain.recycle and plain.host is None  # a provider no cluster uses runs no tasks
 
 
-@pytest.mark.parametrize("value", ["0", "soon", "2000"])
-def test_a_bad_drain_timeout_tag_is_refused_by_name(value: str) -> None:
-    _, decision = planned(**{"recycler:drain-timeout-minutes": value})
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("recycler:drain-timeout-minutes", "0"),
+        ("recycler:drain-timeout-minutes", "soon"),
+        ("recycler:drain-timeout-minutes", "2000"),
+        ("recycler:ecs-cluster", ""),
+        ("recycler:ecs-cluster", "arn:aws:ecs:eu-west-1:111111111111:cluster/prod"),
+    ],
+)
+def test_a_bad_container_host_tag_is_refused_by_name(key: str, value: str) -> None:
+    _, decision = planned(**{key: value})
     assert (decision.recycle, decision.reason) == (False, Reason.INVALID_TAG.value)
-    assert "recycler:drain-timeout-minutes" in decision.detail
+    assert key in decision.detail
 
 
 def test_standby_instances_are_not_candidates_and_not_unsteady() -> None:
