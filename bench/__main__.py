@@ -19,7 +19,7 @@ import tracemalloc
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,16 @@ import boto3
 
 from bench import fast_moto, freshness, makespan
 from bench.server import seed
-from recycler.fleet import Fleet, planning_call_floor
-from recycler.ledger import Ledger
+from recycler.aws.compose import aws_services
+from recycler.aws.fleet import Fleet, planning_call_floor
+from recycler.aws.ledger import Ledger
 from recycler.local import emulator
 from recycler.local.demo import free_port
 from recycler.local.port import LocalPort
 from recycler.models import ManualPayload, Settings
-from recycler.workflow import Services, plan, run
 from recycler.workflow.health import HealthCheck
+from recycler.workflow.planning import plan
+from recycler.workflow.run import run
 from recycler.workflow.state import HealthState
 
 HERE = Path(__file__).resolve().parent
@@ -157,7 +159,13 @@ def bench_planning(session: boto3.Session, seeder: Emulator) -> list[dict[str, A
             log.reset()
             tracemalloc.start()
             t0 = time.perf_counter()
-            decisions = plan(Services(fleet=fleet), settings, ManualPayload(), _now(), random.Random(attempt))
+            decisions = plan(
+                replace(aws_services(session), fleet=fleet),
+                settings,
+                ManualPayload(),
+                _now(),
+                random.Random(attempt),
+            )
             times.append(time.perf_counter() - t0)
             peak = max(peak, tracemalloc.get_traced_memory()[1])
             tracemalloc.stop()
@@ -219,7 +227,7 @@ def _scale_run(session: boto3.Session) -> dict[str, Any]:
     settings = Settings(
         min_age_days=0, max_groups_per_run=1000, max_concurrency=10, failures_before_stop=1000
     )
-    services = Services(fleet=Fleet(session), ledger=Ledger("bench-ledger", session=session), region=REGION)
+    services = replace(aws_services(session, region=REGION), ledger=Ledger("bench-ledger", session=session))
     started = time.perf_counter()
     report = run(
         LocalPort(sleep=lambda _: None),

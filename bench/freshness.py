@@ -15,7 +15,8 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from recycler.policy import GroupSnapshot, InstanceSnapshot, PolicySettings, decide
+from recycler.domain import GroupSnapshot, InstanceSnapshot, PolicySettings
+from recycler.policy.victims import decide
 from recycler.schedule import parse_schedule
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday, before the first run

@@ -32,9 +32,10 @@ from typing import Any
 
 import boto3
 
-from recycler.fleet import Fleet
+from recycler.aws.fleet import Fleet
 from recycler.local import emulator
-from recycler.models import GroupReport, Settings
+from recycler.models import Settings
+from recycler.report import GroupReport
 from recycler.workflow.failures import RunFailures
 from recycler.workflow.health import HealthCheck
 from recycler.workflow.port import Port, Services
@@ -141,8 +142,8 @@ def simulate(strategy: str, groups: int = GROUPS) -> dict[str, Any]:
     from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
     from moto import mock_aws
 
+    from recycler.aws.ledger import Ledger
     from recycler.handler import durable_handler
-    from recycler.ledger import Ledger
 
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench",

@@ -10,7 +10,7 @@ from typing import Any
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
-from recycler.policy import ECS_CLUSTER_NAME
+from recycler.policy.tags import ECS_CLUSTER_NAME
 
 PREFIX = "recycler:"
 CRON = re.compile(r"^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$|^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$")

@@ -10,7 +10,7 @@ from constructs import Construct
 
 from infra.bundling import ROOT, bundling_options
 from infra.config import LOG_RETENTION, DeployConfig
-from recycler.policy import OPT_IN_VALUE
+from recycler.policy.tags import OPT_IN_VALUE
 
 READ_ONLY_ACTIONS = [
     # None of these APIs supports resource-level permissions, so they need Resource "*".

@@ -1,4 +1,4 @@
-"""DynamoDB ledger: at-most-once claims per group and recycle history (recycler/ledger.py)."""
+"""DynamoDB ledger: at-most-once claims per group and recycle history (recycler/aws/ledger.py)."""
 
 from __future__ import annotations
 

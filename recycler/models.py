@@ -1,12 +1,10 @@
-"""Validated inputs (deploy-time settings, manual payload) and the RunReport contract (design.md §8)."""
+"""Validated inputs: deploy-time settings (RECYCLER_* variables) and the manual payload (design.md §7)."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,7 +18,8 @@ from pydantic import (
     field_validator,
 )
 
-from recycler.policy import WEEKDAYS, BlackoutWindow, Mode, PolicySettings, run_guard
+from recycler.domain import WEEKDAYS, BlackoutWindow, PolicySettings
+from recycler.policy.guards import run_guard
 from recycler.schedule import next_run_outside, parse_schedule
 
 # Auto Scaling group names: 1-255 printable characters without ':' is what the API accepts for a name.
@@ -222,144 +221,3 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         return Settings.model_validate(values)
     except ValidationError as error:
         raise InputError(describe_validation_error(error, prefix=ENV_PREFIX)) from None
-
-
-# ---- RunReport (design.md §8) ---------------------------------------------------------------
-
-Outcome = Literal["recycled", "planned", "skipped", "failed"]
-_ISO = re.compile(r"^\d{4}-")
-
-
-class VictimReport(BaseModel):
-    instance_id: str
-    launch_time: str | None
-    image_id: str | None
-    age_days: float | None = None
-    image_age_days: float | None = None  # days since the victim's AMI was built
-
-
-class ReplacementReport(BaseModel):
-    instance_id: str | None
-    image_id: str | None
-    ami_refreshed: bool | None
-    image_age_days: float | None = None
-
-
-class RecycleReport(BaseModel):
-    victim: VictimReport
-    replacement: ReplacementReport | None = None
-    outcome: Outcome
-    reason: str
-    waited_seconds: float | None = None
-
-
-class GroupReport(BaseModel):
-    group: str
-    outcome: Outcome
-    reason: str
-    detail: str = ""
-    mode: Mode = Mode.REPLACE
-    victim: VictimReport | None = None
-    replacement: ReplacementReport | None = None
-    waited_seconds: float | None = None
-    oldest_instance_age_days: float | None = None
-    current_image_id: str | None = None
-    alert_published: bool = False
-    canary: bool = False  # this group ran (or would run) alone as the canary for its image
-    # With a freshness target: every recycle planned or done for the group in this run (the first is
-    # also in victim/replacement), and how many due instances the per-run cap left for later runs.
-    recycles: list[RecycleReport] = Field(default_factory=list)
-    behind_by: int = 0
-    # AMI truth: how old the images are (days since built), and how many instances are not on the
-    # image the group launches now; current_image_reason says why current_image_id is unknown.
-    current_image_age_days: float | None = None
-    oldest_image_age_days: float | None = None
-    drifted_instances: int = 0
-    current_image_reason: str | None = None
-    # Container hosts: the health timeout this recycle used (or would use: a launch lifecycle hook
-    # lengthens it), what runs on the instances and who drains them, instances parked in Standby
-    # (never candidates), and whether replacements may come from a warm pool.
-    health_timeout_seconds: int | None = None
-    container_host: str | None = None
-    standby_instances: int = 0
-    warm_pool: bool = False
-
-
-class Summary(BaseModel):
-    recycled: int = 0
-    planned: int = 0
-    skipped: int = 0
-    failed: int = 0
-    instances_recycled: int = 0  # groups count once above; a freshness target recycles several each
-
-
-class RunReport(BaseModel):
-    run_id: str
-    started_at: str
-    dry_run: bool
-    seed: int
-    groups: list[GroupReport]
-    summary: Summary
-    alerts_failed: list[str] = Field(default_factory=list)
-    # Which account and region the run read (the CLI asks STS once), so nobody drills the wrong one.
-    account: str | None = None
-    region: str | None = None
-    # Very large fleets: skipped groups not listed in `groups`, counted by reason (each is in the log as
-    # a "group result" line). The fleet's oldest ages count them too.
-    skipped_groups_omitted: dict[str, int] = Field(default_factory=dict)
-    fleet_oldest_instance_age_days: float | None = None
-    fleet_oldest_image_age_days: float | None = None
-
-    @classmethod
-    def build(
-        cls,
-        run_id: str,
-        started_at: str,
-        dry_run: bool,
-        seed: int,
-        groups: list[GroupReport],
-        alerts_failed: list[str] | None = None,
-        omitted: dict[str, int] | None = None,
-        omitted_oldest: tuple[float | None, float | None] = (None, None),
-    ) -> RunReport:
-        counts = Summary(skipped=sum((omitted or {}).values()))
-        for group in groups:
-            setattr(counts, group.outcome, getattr(counts, group.outcome) + 1)
-            if group.recycles:
-                counts.instances_recycled += sum(1 for r in group.recycles if r.outcome == "recycled")
-            elif group.outcome == "recycled":
-                counts.instances_recycled += 1
-        return cls(
-            run_id=run_id,
-            started_at=started_at,
-            dry_run=dry_run,
-            seed=seed,
-            groups=groups,
-            summary=counts,
-            alerts_failed=alerts_failed or [],
-            skipped_groups_omitted=omitted or {},
-            fleet_oldest_instance_age_days=_oldest(
-                [g.oldest_instance_age_days for g in groups], omitted_oldest[0]
-            ),
-            fleet_oldest_image_age_days=_oldest([g.oldest_image_age_days for g in groups], omitted_oldest[1]),
-        )
-
-    def bounded(self, limit_bytes: int) -> dict[str, Any]:
-        """The report as JSON, or, when it is larger than limit_bytes, without its skipped groups
-        (counted by reason in skipped_groups_omitted)."""
-        body = self.model_dump(mode="json")
-        if len(json.dumps(body, separators=(",", ":"))) <= limit_bytes:
-            return body
-        skipped = Counter(g["reason"] for g in body["groups"] if g["outcome"] == "skipped")
-        body["groups"] = [g for g in body["groups"] if g["outcome"] != "skipped"]
-        body["skipped_groups_omitted"] = dict(Counter(body["skipped_groups_omitted"]) + skipped)
-        return body
-
-    @property
-    def failed(self) -> bool:
-        return self.summary.failed > 0 or bool(self.alerts_failed)
-
-
-def _oldest(ages: Sequence[float | None], other: float | None) -> float | None:
-    known = [a for a in (*ages, other) if a is not None]
-    return max(known) if known else None

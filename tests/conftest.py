@@ -122,7 +122,7 @@ class Stack:
     def prove(self, image: str) -> None:
         """Record the image as proven by an earlier healthy recycle: its groups need no canary (the
         steady state of a fleet whose AMI has not changed)."""
-        from recycler.ledger import Ledger
+        from recycler.aws.ledger import Ledger
 
         Ledger(self.table, session=self.world.session).record_proven(image, "earlier-run", "run-0", NOW)
 
@@ -189,7 +189,7 @@ def invoke_durable(event: Any, timeout: int = 300) -> tuple[str, dict[str, Any] 
 @pytest.fixture
 def terminations(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
     """Every terminate the fleet adapter sends, whoever sends it."""
-    from recycler.fleet import Fleet
+    from recycler.aws.fleet import Fleet
 
     calls: list[tuple[str, bool]] = []
     original = Fleet.terminate

@@ -17,7 +17,8 @@ import traceback
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from recycler.models import InputError, RunReport, load_settings, parse_payload
+from recycler.models import InputError, load_settings, parse_payload
+from recycler.report import RunReport
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 FLAG_FOR_FIELD = {
@@ -120,10 +121,10 @@ def configure_logging(verbose: bool = False) -> None:
 
 
 def run_command(args: argparse.Namespace, err: Any) -> int:
-    from recycler.aws_errors import explain
+    from recycler.aws.errors import explain
     from recycler.local.first_contact import CannotRun, connect
     from recycler.local.port import LocalPort, local_services
-    from recycler.workflow import run
+    from recycler.workflow.run import run
 
     try:
         settings = load_settings()

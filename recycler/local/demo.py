@@ -207,7 +207,7 @@ def main(args: argparse.Namespace) -> int:
     from recycler.local.port import LocalPort, local_services
     from recycler.local.render import render_report
     from recycler.models import load_settings, parse_payload
-    from recycler.workflow import run
+    from recycler.workflow.run import run
 
     console = Console(width=160)
     started = time.monotonic()

@@ -11,7 +11,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ProfileNotFound
 
-from recycler.aws_errors import explain
+from recycler.aws.errors import explain
 
 # Fail fast on the identity probe: an endpoint that does not answer should not cost every retry.
 PROBE_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=10)

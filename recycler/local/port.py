@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 
 import boto3
 
+from recycler.aws.compose import aws_services
 from recycler.models import Settings
-from recycler.workflow import Port, Services
 from recycler.workflow.budget import Budget
-from recycler.workflow.port import Polled
+from recycler.workflow.port import Polled, Port, Services
 from recycler.workflow.state import decode, encode
 
 T = TypeVar("T")
@@ -74,4 +74,4 @@ def local_services(settings: Settings, session: boto3.Session | None = None) -> 
         log.warning("RECYCLER_LEDGER_TABLE not set: the at-most-once-per-interval ledger is skipped")
     if not settings.topic_arn:
         log.warning("RECYCLER_TOPIC_ARN not set: failure alerts are not published")
-    return Services.from_settings(settings, session, session.region_name or "us-east-1")
+    return aws_services(session, settings=settings, region=session.region_name or "us-east-1")

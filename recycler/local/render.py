@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from recycler.models import GroupReport, RunReport
+from recycler.report import GroupReport, RunReport
 
 STYLE = {"recycled": "green", "planned": "cyan", "skipped": "yellow", "failed": "bold red"}
 

@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from recycler.policy import Mode
+from recycler.domain import Mode
 
 OPERATIONS_LIMIT = 3_000
 STORAGE_LIMIT_BYTES = 100 * 1024 * 1024

@@ -14,8 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Collection, Sequence
 
-from recycler.models import GroupReport
-from recycler.policy import Mode, Reason
+from recycler.domain import Mode
 from recycler.workflow.state import Job
 
 
@@ -47,16 +46,6 @@ def waits_for_canary(job: Job, canaries: dict[str, Job]) -> bool:
 def canary_rng(seed: int, phase: int) -> random.Random:
     """The same choice on every replay of a run: seeded by the run's seed and the scheduling phase."""
     return random.Random(seed * 1_000 + phase)
-
-
-def canary_failed(report: GroupReport, canary: GroupReport) -> GroupReport:
-    return report.model_copy(
-        update={
-            "outcome": "skipped",
-            "reason": Reason.CANARY_FAILED.value,
-            "detail": f"canary {canary.group} failed on image {canary.current_image_id}: {canary.reason}",
-        }
-    )
 
 
 def describe_plan(job: Job, canaries: dict[str, Job], waiting: int) -> str:

@@ -15,13 +15,13 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-from recycler.ledger import Ledger
+from recycler.interfaces import LedgerPort
 
 
 class RunFailures:
     """The groups that failed in this run so far, where every branch of the run can read them."""
 
-    def __init__(self, run_id: str, ledger: Ledger | None, clock: Callable[[], datetime]) -> None:
+    def __init__(self, run_id: str, ledger: LedgerPort | None, clock: Callable[[], datetime]) -> None:
         self.run_id = run_id
         self.ledger = ledger
         self.clock = clock

@@ -17,9 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from recycler.fleet import Activity, group_snapshot
-from recycler.policy import InstanceSnapshot
-from recycler.workflow.port import AWS_ERRORS, Services, aws_error_text
+from recycler import messages
+from recycler.domain import AWS_ERRORS, Activity, InstanceSnapshot, Reason
+from recycler.messages import aws_error_text
+from recycler.workflow.port import Services
 from recycler.workflow.state import DrainState, HealthState
 
 # How each source says "healthy": elbv2 targets, classic ELB instances, Auto Scaling instances, ECS
@@ -120,12 +121,16 @@ class HealthCheck:
                 state, status="waiting", detail=f"health read failed, will retry: {aws_error_text(error)}"
             )
         if state.status == "waiting" and state.elapsed >= self.timeout:
-            reason = f"replacement unhealthy after {self.timeout} s"
+            code = Reason.REPLACEMENT_TIMED_OUT
             if "Pending:Wait" in state.detail and self.launch_hooks:
                 # A deployment (CodeDeploy, say) that never completed its launch hook: name the hook.
-                reason = f"launch hook {', '.join(self.launch_hooks)} not completed after {self.timeout} s"
+                code = Reason.LAUNCH_HOOK_TIMED_OUT
             state = replace(
-                state, status="failed", reason=reason, detail=f"timed out waiting: {state.detail}"
+                state,
+                status="failed",
+                code=code.value,
+                reason=messages.timed_out(code, self.timeout, self.launch_hooks),
+                detail=f"timed out waiting: {state.detail}",
             )
         return trimmed(
             replace(
@@ -147,12 +152,15 @@ class HealthCheck:
             for a in fleet.recent_activities(self.group, limit=20)
             if a.start_time is None or a.start_time >= started - CLOCK_SLACK
         ]
-        raw = fleet.describe_group(self.group)
-        if raw is None:
+        snapshot = fleet.group(self.group)
+        if snapshot is None:
             return replace(
-                state, status="failed", reason="group deleted", detail="the group disappeared while waiting"
+                state,
+                status="failed",
+                code=Reason.GROUP_DELETED.value,
+                reason=Reason.GROUP_DELETED.value,
+                detail="the group disappeared while waiting",
             )
-        snapshot = group_snapshot(raw)
         new = [i for i in snapshot.instances if i.instance_id not in self.before]
         seen = state.new_instances + tuple(
             i.instance_id for i in new if i.instance_id not in state.new_instances
@@ -176,7 +184,14 @@ class HealthCheck:
         failed = self._own_failed_launch(activities)
         if failed is not None:
             text = f"{failed.status}: {failed.description} - {failed.message}"
-            return replace(state, status="failed", reason="launch failed", detail=text, last_activity=text)
+            return replace(
+                state,
+                status="failed",
+                code=Reason.LAUNCH_FAILED.value,
+                reason=Reason.LAUNCH_FAILED.value,
+                detail=text,
+                last_activity=text,
+            )
         present = {i.instance_id: i for i in snapshot.instances}
         healthy = [i for i in snapshot.instances if i.in_service_and_healthy]
 
@@ -193,7 +208,8 @@ class HealthCheck:
             return replace(
                 state,
                 status="failed",
-                reason="replacement unhealthy",
+                code=Reason.REPLACEMENT_UNHEALTHY.value,
+                reason=Reason.REPLACEMENT_UNHEALTHY.value,
                 replacement=broken[0].instance_id,
                 replacement_image=fleet.image_of(broken[0].instance_id),
                 detail=f"{broken[0].instance_id} is {broken[0].lifecycle_state}/{broken[0].health_status}",

@@ -1,7 +1,7 @@
 """The contract between the workflow and its runtime, and the AWS adapters a run uses.
 
 The workflow never imports the durable SDK: the Lambda maps this port onto a DurableContext
-(recycler/handler.py), the CLI runs it in-process (recycler/local/port.py). Both pass every step result
+(recycler/durable.py), the CLI runs it in-process (recycler/local/port.py). Both pass every step result
 through the one codec in recycler/workflow/state.py, so what the tests see is what Lambda replays.
 """
 
@@ -10,20 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from recycler.alerts import Alerts
-from recycler.ecs import EcsError, EcsHosts
-from recycler.fleet import Fleet
-from recycler.ledger import Ledger
+from recycler.interfaces import AlertsPort, BrakesPort, EcsPort, FleetPort, LedgerPort
 from recycler.workflow.budget import Budget
-
-if TYPE_CHECKING:
-    import boto3
-
-    from recycler.models import Settings
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741 - the item type of a fan-out
@@ -42,8 +32,6 @@ class Polled(Protocol):
 
 
 S = TypeVar("S", bound=Polled)
-
-AWS_ERRORS = (ClientError, BotoCoreError, EcsError)
 
 
 class Port(Protocol):
@@ -81,43 +69,13 @@ class Port(Protocol):
 
 @dataclass
 class Services:
-    """The AWS adapters a run uses; ledger and alerts are optional for local runs."""
+    """The AWS adapters a run uses, as the domain's Protocols: the real ones come from
+    recycler.aws.compose, a test passes its own. The ledger and alerts are optional for local runs."""
 
-    fleet: Fleet
-    ledger: Ledger | None = None
-    alerts: Alerts | None = None
+    fleet: FleetPort
+    brakes: BrakesPort
+    ecs: EcsPort
+    ledger: LedgerPort | None = None
+    alerts: AlertsPort | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     region: str = "us-east-1"
-    ecs: EcsHosts = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.ecs = EcsHosts(self.fleet)  # ECS calls share the fleet's session and retry configuration
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, session: boto3.Session | None = None, region: str = "us-east-1"
-    ) -> Services:
-        """The adapters the settings ask for: the ledger and alerts only where they are configured."""
-        return cls(
-            fleet=Fleet(session),
-            ledger=Ledger(settings.ledger_table, settings.ledger_ttl_days, session)
-            if settings.ledger_table
-            else None,
-            alerts=Alerts(
-                settings.topic_arn,
-                session,
-                also=[settings.central_topic_arn] if settings.central_topic_arn else [],
-            )
-            if settings.topic_arn
-            else None,
-            region=region,
-        )
-
-
-def aws_error_text(error: Exception) -> str:
-    if isinstance(error, EcsError):
-        return str(error)
-    if isinstance(error, ClientError):
-        info = error.response.get("Error", {})
-        return f"{info.get('Code', 'Error')}: {info.get('Message', '')}"
-    return f"{type(error).__name__}: {error}"

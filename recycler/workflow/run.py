@@ -14,29 +14,28 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
-from recycler.alerts import summary_message
-from recycler.models import GroupReport, ManualPayload, RunReport, Settings
-from recycler.policy import Reason
+from recycler.domain import Reason
+from recycler.messages import summary_message
+from recycler.models import ManualPayload, Settings
+from recycler.report import GroupReport, RunReport
 from recycler.workflow.canary import (
-    canary_failed,
     canary_rng,
     choose_canaries,
     describe_plan,
     waits_for_canary,
 )
 from recycler.workflow.failures import RunFailures
-from recycler.workflow.planning import (
-    pack_plan,
-    plan,
+from recycler.workflow.group.recycle import publish, recycle_group
+from recycler.workflow.packing import pack_plan, skip_row, unpack_plan
+from recycler.workflow.planning import plan, proven_images
+from recycler.workflow.port import Port, Services
+from recycler.workflow.reports import (
+    canary_failed,
     planned_report,
-    proven_images,
     skip_report,
-    skip_row,
-    unpack_plan,
+    stopped_after_failures,
     with_image_facts,
 )
-from recycler.workflow.port import Port, Services
-from recycler.workflow.recycle import Recycle, publish
 from recycler.workflow.state import Job, PlanRows, Published, RecycleItem, RunContext, Started
 
 logger = logging.getLogger(__name__)
@@ -192,12 +191,4 @@ def recycle_branch(
     services: Services, settings: Settings, failures: RunFailures
 ) -> Callable[[Port, RecycleItem], GroupReport]:
     """What one branch of the fan-out runs: one group's whole recycle, on the branch's port."""
-    return lambda branch, item: Recycle(branch, services, settings, item, failures).run()
-
-
-def stopped_after_failures(job: Job, failed: int, limit: int) -> GroupReport:
-    report = planned_report(job)
-    report.outcome = "skipped"
-    report.reason = Reason.STOPPED_AFTER_FAILURES.value
-    report.detail = f"{failed} group(s) failed in this run; limit {limit}"
-    return report
+    return lambda branch, item: recycle_group(branch, services, settings, item, failures)

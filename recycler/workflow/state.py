@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
-from recycler.policy import ContainerHost, Mode
+from recycler.domain import ContainerHost, Mode
 
 T = TypeVar("T")
 
@@ -332,6 +332,7 @@ class HealthState:
     reason: str = ""
     detail: str = ""
     replacement: str | None = None
+    code: str = ""  # a failure's Reason code (reason is its wording, which may carry numbers)
     replacement_image: str | None = None
     checks: dict[str, str] = field(default_factory=dict)
     last_activity: str | None = None

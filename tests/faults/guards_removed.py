@@ -27,23 +27,23 @@ class Removal:
 REMOVALS = (
     Removal(
         "kill switch / alarms re-checked before acting",
-        "recycler/workflow/recycle.py",
-        "            pulled = self._brake_pulled()\n"
-        "            if pulled is not None:\n"
-        "                return pulled",
-        "            pulled = None",
+        "recycler/workflow/group/preflight.py",
+        "        pulled = brake_pulled(services, settings)\n"
+        "        if pulled is not None:\n"
+        "            return pulled",
+        "        pulled = None",
         "f13 or f14",
     ),
     Removal(
         "ledger claim before terminating",
-        "recycler/workflow/recycle.py",
-        "        try:\n            ledger.claim(",
-        "        try:\n            return Claim(ok=True)\n            ledger.claim(",
+        "recycler/workflow/group/preflight.py",
+        "    try:\n        ledger.claim(",
+        "    try:\n        return Claim(ok=True)\n        ledger.claim(",
         "f10 or f11",
     ),
     Removal(
         "terminate runs in a checkpointed step",
-        "recycler/handler.py",
+        "recycler/durable.py",
         "        data = self.context.step(\n"
         "            lambda _: encode(fn()), name=name, config=self.ONCE if at_most_once else self.RETRIED\n"
         "        )",
@@ -59,14 +59,14 @@ REMOVALS = (
     ),
     Removal(
         "botocore retries throttled calls",
-        "recycler/fleet.py",
+        "recycler/aws/clients.py",
         'retries={"max_attempts": 10, "mode": "adaptive"}',
         'retries={"max_attempts": 1, "mode": "adaptive"}',
         "f01",
     ),
     Removal(
         "an undelivered alert is reported",
-        "recycler/workflow/recycle.py",
+        "recycler/workflow/group/recycle.py",
         "        return Published(ok=False, error=str(error))",
         "        return Published(ok=True)",
         "f09",
@@ -101,30 +101,30 @@ REMOVALS = (
     ),
     Removal(
         "the surge instance is tracked in any lifecycle state",
-        "recycler/workflow/surge.py",
+        "recycler/workflow/group/surge.py",
         "    surge_instance = health.replacement or (",
         "    surge_instance = None and (",
         "f21",
     ),
     Removal(
         "a denied victim terminate after a surge is retried once",
-        "recycler/workflow/surge.py",
+        "recycler/workflow/group/surge.py",
         "    if not acted.ok:\n        acted = port.step(",
         "    if False:\n        acted = port.step(",
         "f23",
     ),
     Removal(
         "the surge runs in a checkpointed at-most-once step",
-        "recycler/workflow/surge.py",
-        '    grown = port.step(recycle.name("surge"), grow, Acted, at_most_once=True)',
+        "recycler/workflow/group/surge.py",
+        '    grown = port.step(ctx.name("surge"), grow, Acted, at_most_once=True)',
         "    grown = grow()",
         "f24",
     ),
     Removal(
         "one group's unexpected exception is caught at its boundary",
-        "recycler/workflow/recycle.py",
-        "        except Exception as error:\n            # A bug",
-        "        except ArithmeticError as error:\n            # A bug",
+        "recycler/workflow/group/recycle.py",
+        "    except Exception as error:\n        # A bug",
+        "    except ArithmeticError as error:\n        # A bug",
         "f25",
     ),
     Removal(
@@ -136,21 +136,21 @@ REMOVALS = (
     ),
     Removal(
         "an ECS host is drained before it is terminated",
-        "recycler/workflow/recycle.py",
-        "        refused = drain_victim(self)",
-        "        refused = None",
+        "recycler/workflow/group/drain.py",
+        '    if host.kind != "ecs" or not host.recycler_drains:',
+        "    if True:",
         "f31 or f33",
     ),
     Removal(
         "a drain that times out terminates nothing",
-        "recycler/workflow/drain.py",
+        "recycler/workflow/group/drain.py",
         '    if state.status in ("drained", "gone"):',
         "    if True:",
         "f29",
     ),
     Removal(
         "a victim ECS does not know is not terminated",
-        "recycler/workflow/drain.py",
+        "recycler/workflow/group/drain.py",
         "        if found is None:\n            return Drained(",
         "        if found is None:\n            return Drained(ok=True)\n            return Drained(",
         "f30",
@@ -164,9 +164,9 @@ REMOVALS = (
     ),
     Removal(
         "the brakes are read again after a drain",
-        "recycler/workflow/drain.py",
-        "        return brakes_after_drain(recycle)",
-        "        return None",
+        "recycler/workflow/group/drain.py",
+        "        return brakes_after_drain(ctx, drain)",
+        "        return drain",
         "f35",
     ),
 )

@@ -6,14 +6,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
+from dataclasses import replace
 from typing import Any, TypeVar
 
-from recycler.alerts import Alerts
-from recycler.fleet import Fleet
-from recycler.ledger import Ledger
+from recycler.aws.compose import aws_services
+from recycler.aws.ledger import Ledger
+from recycler.aws.sns import Alerts
 from recycler.local.port import LocalPort
-from recycler.models import ManualPayload, RunReport, Settings
-from recycler.workflow import Services, run
+from recycler.models import ManualPayload, Settings
+from recycler.report import RunReport
+from recycler.workflow.port import Services
+from recycler.workflow.run import run
 from tests.conftest import REGION, Stack, World
 
 Hook = Callable[[], None]
@@ -52,11 +55,10 @@ class FaultPort(LocalPort):
 
 def services(stack: Stack) -> Services:
     session = stack.world.session
-    return Services(
-        fleet=Fleet(session),
+    return replace(
+        aws_services(session, region=REGION),
         ledger=Ledger(stack.table, session=session),
         alerts=Alerts(stack.topic_arn, session),
-        region=REGION,
     )
 
 

@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 from botocore.exceptions import ClientError
 
-from recycler.ecs import ContainerInstance, EcsHosts
+from recycler.aws.ecs import EcsHosts
+from recycler.domain import ContainerInstance
 from recycler.local import emulator
 from recycler.models import Settings
 from tests.conftest import NOW, Stack, World, run_durable

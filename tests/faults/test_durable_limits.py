@@ -13,13 +13,15 @@ from typing import Any
 
 import pytest
 
-from recycler.fleet import Fleet
+from recycler.aws.compose import aws_services
+from recycler.aws.fleet import Fleet
+from recycler.domain import Mode
 from recycler.local import emulator
 from recycler.local.port import LocalPort
 from recycler.models import ManualPayload, Settings
-from recycler.policy import Mode
-from recycler.workflow import Services, budget, run
+from recycler.workflow import budget
 from recycler.workflow.health import trimmed
+from recycler.workflow.run import run
 from recycler.workflow.state import HealthState, checkpoint_size
 from tests.conftest import Stack, run_durable
 
@@ -124,7 +126,7 @@ def test_deferred_groups_say_which_limit_deferred_them(stack: Stack, monkeypatch
     monkeypatch.setattr(port, "limits", lambda: small)
     report = run(
         port,
-        Services(Fleet(stack.world.session)),
+        aws_services(stack.world.session),
         Settings(),
         ManualPayload(dry_run=True),
     )
@@ -135,7 +137,7 @@ def test_deferred_groups_say_which_limit_deferred_them(stack: Stack, monkeypatch
     # The CLI runs in-process, where no durable limit applies: nothing is deferred there.
     local = run(
         LocalPort(sleep=lambda _: None),
-        Services(Fleet(stack.world.session)),
+        aws_services(stack.world.session),
         Settings(),
         ManualPayload(dry_run=True),
     )

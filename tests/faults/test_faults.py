@@ -15,10 +15,11 @@ import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError
 
-from recycler.alerts import Alerts
-from recycler.fleet import Fleet
+from recycler.aws.fleet import Fleet
+from recycler.aws.sns import Alerts
 from recycler.local import emulator
-from recycler.models import RunReport, Settings
+from recycler.models import Settings
+from recycler.report import RunReport
 from tests.conftest import Stack, invoke_durable
 from tests.faults.harness import FaultPort, assert_no_worse, healthy, outcome, per_group, recycle
 

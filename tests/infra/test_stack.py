@@ -172,7 +172,7 @@ def test_alarms_notify_the_topic(template: Template) -> None:
 def test_discovery_and_the_iam_condition_agree_on_the_opt_in_value(template: Template) -> None:
     """What recycler plans is exactly what its role may act on: the tag filter discovery sends and the
     condition on every mutating action use the same value."""
-    from recycler.policy import OPT_IN_VALUE
+    from recycler.policy.tags import OPT_IN_VALUE
 
     statements = [
         s
@@ -273,7 +273,7 @@ def test_every_call_a_container_host_recycle_makes_is_granted(template: Template
     emulator and check each against the synthesized role: a missing grant fails on AWS, not here."""
     from recycler.local import emulator
     from recycler.models import ManualPayload, Settings
-    from recycler.workflow import run
+    from recycler.workflow.run import run
     from tests.faults.harness import FaultPort, services
 
     world = stack.world

@@ -7,16 +7,16 @@ import random
 from datetime import timedelta
 from typing import Any
 
-from recycler.fleet import Fleet
+from recycler.aws.compose import aws_services
 from recycler.local import emulator
 from recycler.models import ManualPayload, Settings
-from recycler.workflow import Services, plan
+from recycler.workflow.planning import plan
 from tests.conftest import NOW, REGION, Stack, World
 from tests.faults.harness import recycle
 
 
 def decisions(world: World, **payload: Any) -> dict[str, Any]:
-    services = Services(fleet=Fleet(world.session))
+    services = aws_services(world.session)
     found = plan(services, Settings(), ManualPayload(**payload), NOW, random.Random(1))
     return {d.group: d for d in found}
 

@@ -7,9 +7,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-from recycler.fleet import Fleet
+from recycler.aws.fleet import Fleet
 from recycler.local import emulator
-from recycler.models import RunReport, Settings
+from recycler.models import Settings
+from recycler.report import RunReport
 from recycler.workflow.port import Port
 from recycler.workflow.state import RecycleItem
 from tests.conftest import Stack, invoke_durable

@@ -12,8 +12,9 @@ import pytest
 
 from recycler.local import emulator
 from recycler.local.port import LocalPort
-from recycler.models import GroupReport, ManualPayload, RunReport, Settings
-from recycler.workflow import run
+from recycler.models import ManualPayload, Settings
+from recycler.report import GroupReport, RunReport
+from recycler.workflow.run import run
 from tests.conftest import NOW, Stack, World
 from tests.faults.harness import services
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from recycler.fleet import Fleet
+from recycler.aws.fleet import Fleet
 from recycler.local import emulator
 from recycler.models import Settings
 from tests.conftest import Stack, invoke_durable

@@ -10,11 +10,12 @@ from typing import Any
 import boto3
 import pytest
 
-from recycler.fleet import Fleet, planning_call_floor
+from recycler.aws.compose import aws_services
+from recycler.aws.fleet import Fleet, planning_call_floor
+from recycler.domain import Decision
 from recycler.local.cli import main
 from recycler.models import ManualPayload, Settings
-from recycler.policy import Decision
-from recycler.workflow import Services, plan
+from recycler.workflow.planning import plan
 from tests.conftest import NOW, World
 
 
@@ -33,7 +34,7 @@ class CallLog:
 
 
 def decisions(world: World, seed: int = 1, **payload: Any) -> dict[str, Decision]:
-    services = Services(fleet=Fleet(world.session))
+    services = aws_services(world.session)
     return {
         d.group: d for d in plan(services, Settings(), ManualPayload(**payload), NOW, random.Random(seed))
     }
@@ -103,7 +104,7 @@ def test_named_groups_report_why_they_are_out_of_scope(world: World) -> None:
 def test_kill_switch_and_missing_alarm_stop_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     world.group("web", [9, 9])
     world.session.client("ssm").put_parameter(Name="/recycler/kill-switch", Value="on", Type="String")
-    services = Services(fleet=Fleet(world.session))
+    services = aws_services(world.session)
     settings = Settings(kill_switch_parameter="/recycler/kill-switch")
     [d] = plan(services, settings, ManualPayload(), NOW, random.Random(1))
     assert d.reason == "kill-switch"
@@ -160,7 +161,7 @@ def test_planning_300_groups_stays_within_the_batching_bound(world: World) -> No
 
 
 def test_failure_alerts_also_reach_the_central_topic_in_another_region(world: World) -> None:
-    from recycler.alerts import Alerts
+    from recycler.aws.sns import Alerts
     from recycler.local import emulator
 
     local_session = world.session

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from recycler.local import emulator
-from recycler.models import GroupReport, ManualPayload, Settings
-from recycler.workflow import run
+from recycler.models import ManualPayload, Settings
+from recycler.report import GroupReport
+from recycler.workflow.run import run
 from tests.conftest import Stack, invoke_durable
 
 
@@ -167,7 +168,7 @@ def test_lambda_fails_loudly_with_the_same_one_line_cause(
     from botocore.exceptions import ClientError
 
     from recycler import handler
-    from recycler.fleet import Fleet
+    from recycler.aws.fleet import Fleet
 
     logged: list[str] = []
     original_error = handler.logger.error

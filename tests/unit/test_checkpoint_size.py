@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from recycler.domain import Decision, InstanceSnapshot
 from recycler.handler import bounded_result
-from recycler.models import GroupReport, RunReport
-from recycler.policy import Decision, InstanceSnapshot
-from recycler.workflow.planning import PlanTooLarge, pack_plan, unpack_plan
+from recycler.report import GroupReport, RunReport
+from recycler.workflow.packing import PlanTooLarge, pack_plan, unpack_plan
 from recycler.workflow.state import CHECKPOINT_BUDGET_BYTES, PlanRows, checkpoint_size, decode, encode
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)

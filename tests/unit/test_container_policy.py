@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from recycler.policy import (
+from recycler.domain import (
     LAUNCHING,
     TERMINATING,
     Decision,
@@ -16,9 +16,9 @@ from recycler.policy import (
     LifecycleHook,
     Mode,
     Reason,
-    decide,
-    with_container_host,
 )
+from recycler.policy.containers import with_container_host
+from recycler.policy.victims import decide
 from recycler.workflow import budget
 from tests.unit.test_policy import NOW, RULES, group, instance
 

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bench.freshness import keeping_up_cap, simulate
+from recycler.domain import GroupSnapshot, InstanceSnapshot, PolicySettings, Reason
 from recycler.models import Settings
-from recycler.policy import GroupSnapshot, InstanceSnapshot, PolicySettings, Reason, decide
+from recycler.policy.victims import decide
 from recycler.schedule import ScheduleError, parse_schedule
 
 FRIDAY_RUN = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)

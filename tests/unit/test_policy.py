@@ -11,19 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recycler.policy import (
-    BlackoutWindow,
-    Decision,
-    GroupSnapshot,
-    InstanceSnapshot,
-    PolicySettings,
-    Reason,
-    apply_history,
-    decide,
-    kill_switch_state,
-    limit_run,
-    run_guard,
-)
+from recycler.domain import BlackoutWindow, Decision, GroupSnapshot, InstanceSnapshot, PolicySettings, Reason
+from recycler.policy.guards import apply_history, kill_switch_state, run_guard
+from recycler.policy.ranking import limit_run
+from recycler.policy.victims import decide
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 RULES = PolicySettings()

@@ -4,33 +4,21 @@ draining one container instance before its EC2 instance is terminated."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from recycler.fleet import chunks
-from recycler.policy import EcsCapacityProvider
+from recycler.aws.clients import Clients, chunks
+from recycler.domain import AdapterError, ContainerInstance, EcsCapacityProvider
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
-
-    from recycler.fleet import Fleet
 
 CLUSTER_BATCH_SIZE = 100  # DescribeClusters clusters per call
 CONTAINER_INSTANCE_BATCH_SIZE = 100  # DescribeContainerInstances per call
 GROUP_ARN_NAME = "autoScalingGroupName/"
 
 
-class EcsError(RuntimeError):
+class EcsError(AdapterError):
     """ECS answered, but not with what recycler needs (a failure entry for the container instance)."""
-
-
-@dataclass(frozen=True)
-class ContainerInstance:
-    arn: str
-    status: str  # ACTIVE | DRAINING | ...
-    running_tasks: int
-    pending_tasks: int
-    agent_connected: bool = True
 
 
 def group_name_of(arn: str) -> str:
@@ -39,14 +27,14 @@ def group_name_of(arn: str) -> str:
 
 
 class EcsHosts:
-    """Reads ECS capacity providers and drains container instances; built on the run's Fleet session."""
+    """Reads ECS capacity providers and drains container instances; shares the run's clients."""
 
-    def __init__(self, fleet: Fleet) -> None:
-        self._fleet = fleet
+    def __init__(self, clients: Clients) -> None:
+        self._clients = clients
 
     @property
     def ecs(self) -> ECSClient:
-        return self._fleet._client("ecs")  # type: ignore[no-any-return]
+        return self._clients.get("ecs")  # type: ignore[no-any-return]
 
     def capacity_providers_by_group(self) -> dict[str, EcsCapacityProvider]:
         """Every Auto Scaling capacity provider in the region, keyed by the group it points at, with

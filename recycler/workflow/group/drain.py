@@ -5,6 +5,9 @@ tagged `recycler:ecs-cluster`). Set DRAINING, ECS stops the instance's service t
 elsewhere; a durable wait (no compute held) polls until no task runs on it or the drain timeout passes.
 A drain that times out fails the group loudly and puts the container instance back to ACTIVE; nothing
 is terminated. Each write is its own at-most-once step, so a replay during the wait never drains twice.
+
+`drain_victim` returns a `Drain`: either the refusal (nothing was terminated) or the drained container
+instance together with its own undo, which whoever fails after it calls (at most once).
 """
 
 from __future__ import annotations
@@ -12,15 +15,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
 
+from recycler.domain import AWS_ERRORS, Reason
+from recycler.messages import aws_error_text, reactivate_command
+from recycler.report import GroupReport
+from recycler.workflow.brakes import brakes
+from recycler.workflow.group.context import GroupContext
 from recycler.workflow.health import next_pause, waited_seconds
-from recycler.workflow.port import AWS_ERRORS, Services, aws_error_text
+from recycler.workflow.port import Services
 from recycler.workflow.state import Drained, DrainState, Preflight, RolledBack
-
-if TYPE_CHECKING:
-    from recycler.models import GroupReport
-    from recycler.workflow.recycle import Recycle
 
 DETAIL_CHARS = 240
 # A container instance leaving the cluster runs no tasks: the drain is over.
@@ -28,83 +31,87 @@ DEREGISTERED = frozenset({"DEREGISTERING", "INACTIVE"})
 logger = logging.getLogger(__name__)
 
 
-def reactivate_command(cluster: str, container_instance: str) -> str:
-    return (
-        f"aws ecs update-container-instances-state --cluster {cluster} "
-        f"--container-instances {container_instance} --status ACTIVE"
-    )
+@dataclass
+class Drain:
+    """What the drain did: `refused` is the failed (or braked) report when the victim must not be
+    terminated; otherwise `container_instance` is set to DRAINING (empty: nothing for recycler to drain)
+    and `undo()` puts it back to ACTIVE, once."""
+
+    ctx: GroupContext | None = None
+    container_instance: str = ""
+    refused: GroupReport | None = None
+
+    def undo(self) -> str:
+        """Put the drained container instance back to ACTIVE (once); what was done, in words."""
+        if not self.container_instance or self.ctx is None:
+            return ""
+        ctx, cluster, container_instance = self.ctx, self.ctx.job.host.cluster, self.container_instance
+        undone = ctx.port.step(
+            ctx.name("undrain"),
+            lambda: reactivate(ctx.services, cluster, container_instance),
+            RolledBack,
+            at_most_once=True,
+        )
+        self.container_instance = ""
+        return undone.detail
 
 
-def drain_victim(recycle: Recycle) -> GroupReport | None:
-    """Drain the victim when recycler is the one to drain it. None: terminate may follow (drained, or
-    nothing for recycler to drain); else the failed report, with nothing terminated."""
-    host = recycle.job.host
+NOTHING_TO_DRAIN = Drain()
+
+
+def drain_victim(ctx: GroupContext) -> Drain:
+    """Drain the victim when recycler is the one to drain it; see Drain for what comes back."""
+    host = ctx.job.host
     if host.kind != "ecs" or not host.recycler_drains:
-        return None
-    port, victim = recycle.port, recycle.victim.instance_id
+        return NOTHING_TO_DRAIN
+    port, victim = ctx.port, ctx.victim.instance_id
     drained = port.step(
-        recycle.name("drain"),
-        lambda: start_drain(recycle.services, host.cluster, victim),
+        ctx.name("drain"),
+        lambda: start_drain(ctx.services, host.cluster, victim),
         Drained,
         at_most_once=True,
     )
     if not drained.ok:
-        return recycle.report("failed", drained.reason, drained.detail)
-    recycle.acted = f"container instance {drained.container_instance} was set to DRAINING"
-    recycle.drained = drained.container_instance
+        return Drain(refused=ctx.report("failed", drained.reason, drained.detail))
+    ctx.acted = f"container instance {drained.container_instance} was set to DRAINING"
+    drain = Drain(ctx, drained.container_instance)
     check = DrainCheck(
-        recycle.services,
+        ctx.services,
         host.cluster,
         drained.container_instance,
         drained.at,
-        recycle.run_context.poll_seconds,
+        ctx.run.poll_seconds,
         host.drain_timeout_seconds,
     )
-    state = port.wait_until(
-        recycle.name("drain-wait"), check.poll, DrainState(), recycle.run_context.poll_seconds
-    )
+    state = port.wait_until(ctx.name("drain-wait"), check.poll, DrainState(), ctx.run.poll_seconds)
     if state.status in ("drained", "gone"):
-        return brakes_after_drain(recycle)
-    undone = undo_drain(recycle)
-    recycle.acted = ""  # put back as it was: nothing this recycle did remains
-    reason = "drain-timeout" if state.status == "timed-out" else "drain-interrupted"
-    return recycle.report(
+        return brakes_after_drain(ctx, drain)
+    undone = drain.undo()
+    ctx.acted = ""  # put back as it was: nothing this recycle did remains
+    reason = Reason.DRAIN_TIMEOUT if state.status == "timed-out" else Reason.DRAIN_INTERRUPTED
+    drain.refused = ctx.report(
         "failed",
-        reason,
+        reason.value,
         f"{state.detail}; {undone}; {victim} was not terminated",
         waited_seconds=state.elapsed,
     )
+    return drain
 
 
-def brakes_after_drain(recycle: Recycle) -> GroupReport | None:
+def brakes_after_drain(ctx: GroupContext, drain: Drain) -> Drain:
     """A drain can take many minutes: the kill switch, a stop alarm or a blackout that came on meanwhile
     still stops the terminate. The container instance goes back to ACTIVE."""
-    brakes = recycle.port.step(recycle.name("brakes"), recycle.brakes, Preflight)
-    if brakes.ok:
-        return None
-    undone = undo_drain(recycle)
-    recycle.acted = ""
-    victim = recycle.victim.instance_id
-    return recycle.report(
-        "failed" if brakes.failed else "skipped",
-        brakes.reason,
-        f"{brakes.detail} (while draining); {undone}; {victim} was not terminated",
+    pulled = ctx.port.step(ctx.name("brakes"), lambda: brakes(ctx.services, ctx.settings), Preflight)
+    if pulled.ok:
+        return drain
+    undone = drain.undo()
+    ctx.acted = ""
+    drain.refused = ctx.report(
+        "failed" if pulled.failed else "skipped",
+        pulled.reason,
+        f"{pulled.detail} (while draining); {undone}; {ctx.victim.instance_id} was not terminated",
     )
-
-
-def undo_drain(recycle: Recycle) -> str:
-    """Put the drained container instance back to ACTIVE (once); what was done, in words."""
-    if not recycle.drained:
-        return ""
-    cluster, container_instance = recycle.job.host.cluster, recycle.drained
-    undone = recycle.port.step(
-        recycle.name("undrain"),
-        lambda: reactivate(recycle.services, cluster, container_instance),
-        RolledBack,
-        at_most_once=True,
-    )
-    recycle.drained = ""
-    return undone.detail
+    return drain
 
 
 def start_drain(services: Services, cluster: str, ec2_instance_id: str) -> Drained:
@@ -113,7 +120,7 @@ def start_drain(services: Services, cluster: str, ec2_instance_id: str) -> Drain
         if found is None:
             return Drained(
                 ok=False,
-                reason="container-instance-not-found",
+                reason=Reason.CONTAINER_INSTANCE_NOT_FOUND.value,
                 detail=f"{ec2_instance_id} is not a container instance of ECS cluster {cluster}, so its tasks "
                 "cannot be drained; nothing was terminated. Check that its ECS agent runs and registered "
                 "it, or correct the group's recycler:ecs-cluster tag",
@@ -126,7 +133,7 @@ def start_drain(services: Services, cluster: str, ec2_instance_id: str) -> Drain
     except AWS_ERRORS as error:
         return Drained(
             ok=False,
-            reason="drain-failed",
+            reason=Reason.DRAIN_FAILED.value,
             detail=f"could not set {ec2_instance_id} to DRAINING in ECS cluster {cluster} "
             f"({aws_error_text(error)}); nothing was terminated",
         )

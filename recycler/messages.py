@@ -1,23 +1,22 @@
-"""SNS alerts: a short subject, a text body a human can act on, and the same facts as JSON under it."""
+"""Every text an operator reads: alert subjects and bodies, what to do next for what failed, the run
+summary, failure reasons that carry numbers, and the exact commands that fix or undo something.
+
+Matched on the domain's Reason codes, never on a message's wording (like karpenter's disruption events
+file): a reworded message cannot change which advice an alert gives.
+"""
 
 from __future__ import annotations
 
 import json
-import logging
 from collections import Counter
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.exceptions import ClientError
 
-from recycler.fleet import RETRY_CONFIG
-from recycler.models import GroupReport, RunReport
+from recycler.domain import DRAIN_FAILURES, AdapterError, Reason
 
 if TYPE_CHECKING:
-    from mypy_boto3_sns import SNSClient
-
-logger = logging.getLogger(__name__)
+    from recycler.report import GroupReport, RunReport
 
 SUBJECT_LIMIT = 100
 SNS_MESSAGE_BYTES = 256 * 1024  # SNS's maximum message size
@@ -39,9 +38,9 @@ def console_links(region: str, group: str, instance_ids: list[str]) -> list[str]
 
 
 def failure_message(
-    report: GroupReport, run_id: str, region: str, context: dict[str, Any]
+    report: GroupReport, run_id: str, region: str, context: dict[str, Any], failure: Reason | None = None
 ) -> tuple[str, str]:
-    """(subject, body) for one failed group."""
+    """(subject, body) for one failed group; `failure` is what failed, when the reason is worded."""
     subject = _subject(f"recycler FAILED: {report.group} - {report.reason}")
     victim = report.victim
     replacement = report.replacement
@@ -77,7 +76,7 @@ def failure_message(
     lines += [
         "",
         "What to do next:",
-        *next_steps(report, checks),
+        *next_steps(report, checks, failure),
         "  3. The group is recycled again only after the issue is fixed and the min interval passed;",
         '     a drill can re-run it now: {"groups": ["' + report.group + '"], "force": true}.',
         "",
@@ -89,14 +88,10 @@ def failure_message(
     return subject, "\n".join(lines)
 
 
-DRAIN_FAILURES = frozenset(
-    {"drain-timeout", "drain-interrupted", "drain-failed", "container-instance-not-found"}
-)
-
-
-def next_steps(report: GroupReport, checks: dict[str, str]) -> list[str]:
+def next_steps(report: GroupReport, checks: dict[str, str], failure: Reason | None = None) -> list[str]:
     """The first two steps, for what failed: a drain, a launch hook, an ECS agent, or the replacement."""
-    if report.reason in DRAIN_FAILURES:
+    failure = failure or failure_code(report.reason)
+    if failure in DRAIN_FAILURES:
         cluster = (report.container_host or "ecs:<cluster> ").removeprefix("ecs:").split(" ", 1)[0]
         victim = report.victim.instance_id if report.victim else "<victim>"
         return [
@@ -106,7 +101,7 @@ def next_steps(report: GroupReport, checks: dict[str, str]) -> list[str]:
             "  2. Standalone tasks never move: stop them or let them finish; services need room elsewhere in "
             "the cluster. Or raise the group's recycler:drain-timeout-minutes.",
         ]
-    if report.reason.startswith("launch hook"):
+    if failure is Reason.LAUNCH_HOOK_TIMED_OUT:
         return [
             "  1. The replacement waits in Pending:Wait until its launch lifecycle hook completes: find the "
             "deployment that owns the hook (CodeDeploy: the group's latest deployment) and why it has not finished.",
@@ -127,7 +122,7 @@ def next_steps(report: GroupReport, checks: dict[str, str]) -> list[str]:
 
 def summary_message(report: RunReport) -> tuple[str, str]:
     failed = [g for g in report.groups if g.outcome == "failed"]
-    stopped = [g for g in report.groups if g.reason == "stopped-after-failures"]
+    stopped = [g for g in report.groups if g.reason == Reason.STOPPED_AFTER_FAILURES]
     subject = _subject(
         f"recycler run {report.run_id[:8]}: {len(failed)} failed, {report.summary.recycled} recycled, "
         f"{len(stopped)} stopped"
@@ -137,7 +132,7 @@ def summary_message(report: RunReport) -> tuple[str, str]:
         held = sum(
             1
             for g in report.groups
-            if g.reason == "canary-failed" and g.current_image_id == canary.current_image_id
+            if g.reason == Reason.CANARY_FAILED and g.current_image_id == canary.current_image_id
         )
         lines += [
             f"CANARY FAILED: image {canary.current_image_id} failed on {canary.group} ({canary.reason}); "
@@ -161,31 +156,53 @@ def summary_message(report: RunReport) -> tuple[str, str]:
     return subject, body
 
 
-class Alerts:
-    """Publishes to the stack's topic and, in a many-account deployment, to the central one too."""
+def failure_code(reason: str) -> Reason | None:
+    """The code of a reason that is one (a worded reason, such as a timeout's, has none)."""
+    try:
+        return Reason(reason)
+    except ValueError:
+        return None
 
-    def __init__(
-        self, topic_arn: str, session: boto3.Session | None = None, also: Sequence[str] = ()
-    ) -> None:
-        self.topic_arns = [topic_arn, *also]
-        session = session or boto3.Session()
-        self.region = session.region_name or "us-east-1"
-        # A central topic lives in another region: one client per topic's region.
-        self._clients: dict[str, SNSClient] = {
-            arn: session.client("sns", region_name=arn.split(":")[3] or None, config=RETRY_CONFIG)
-            for arn in self.topic_arns
-        }
 
-    def publish(self, subject: str, body: str) -> str:
-        """Every topic is tried; the first failure is raised after the others were sent."""
-        message_ids, failure = [], None
-        for arn, client in self._clients.items():
-            try:
-                message_ids.append(
-                    str(client.publish(TopicArn=arn, Subject=subject, Message=body)["MessageId"])
-                )
-            except ClientError as error:
-                failure = failure or error
-        if failure is not None:
-            raise failure
-        return message_ids[0]
+# ---- failure reasons that carry numbers ---------------------------------------------------------
+
+
+def timed_out(failure: Reason, timeout_seconds: int, launch_hooks: tuple[str, ...] = ()) -> str:
+    """The report's reason for a health wait that ran out of time."""
+    if failure is Reason.LAUNCH_HOOK_TIMED_OUT:
+        return f"launch hook {', '.join(launch_hooks)} not completed after {timeout_seconds} s"
+    return f"{Reason.REPLACEMENT_UNHEALTHY.value} after {timeout_seconds} s"
+
+
+def aws_error_text(error: Exception) -> str:
+    """An AWS error in one line: its code and message (an adapter's own error: its text)."""
+    if isinstance(error, AdapterError):
+        return str(error)
+    if isinstance(error, ClientError):
+        info = error.response.get("Error", {})
+        return f"{info.get('Code', 'Error')}: {info.get('Message', '')}"
+    return f"{type(error).__name__}: {error}"
+
+
+# ---- commands that fix or undo something ---------------------------------------------------------
+
+
+def drain_hook_howto(group: str) -> str:
+    return (
+        "aws autoscaling put-lifecycle-hook --auto-scaling-group-name "
+        f"{group} --lifecycle-hook-name drain-node --lifecycle-transition autoscaling:EC2_INSTANCE_TERMINATING"
+    )
+
+
+def reactivate_command(cluster: str, container_instance: str) -> str:
+    return (
+        f"aws ecs update-container-instances-state --cluster {cluster} "
+        f"--container-instances {container_instance} --status ACTIVE"
+    )
+
+
+def remove_surge_instance_command(instance_id: str) -> str:
+    return (
+        f"aws autoscaling terminate-instance-in-auto-scaling-group --instance-id {instance_id} "
+        "--should-decrement-desired-capacity"
+    )

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import ClientError
 
-from recycler.fleet import RETRY_CONFIG, chunks
+from recycler.aws.clients import chunks, client
+from recycler.domain import ClaimRefused
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -38,17 +39,6 @@ BATCH_GET_LIMIT = 100
 IN_FLIGHT_LOCK = timedelta(hours=6)
 
 
-class ClaimRefused(Exception):
-    """Another run holds or recently used this group."""
-
-    def __init__(self, group: str, holder: dict[str, Any]) -> None:
-        self.holder = holder
-        super().__init__(
-            f"{group} was claimed at {holder.get('claimed_at', '?')} by run {holder.get('run_id', '?')} "
-            f"({holder.get('status', '?')})"
-        )
-
-
 def _plain(item: dict[str, Any]) -> dict[str, str]:
     return {key: next(iter(value.values())) for key, value in item.items()}
 
@@ -57,7 +47,7 @@ class Ledger:
     def __init__(self, table: str, ttl_days: int = 90, session: boto3.Session | None = None) -> None:
         self.table = table
         self.ttl = timedelta(days=ttl_days)
-        self._dynamodb: DynamoDBClient = (session or boto3.Session()).client("dynamodb", config=RETRY_CONFIG)
+        self._dynamodb: DynamoDBClient = client("dynamodb", session)
 
     def last_claims(self, groups: Sequence[str]) -> dict[str, datetime]:
         """When each group was last claimed, for groups that have a claim (batched reads)."""

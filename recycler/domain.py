@@ -1,0 +1,314 @@
+"""The domain: the nouns every layer speaks.
+
+Like chaosmonkey's root package, this module and `interfaces.py` beside it declare what a recycle is
+about (groups, instances, decisions, reasons) and what the workflow asks of the outside world (a fleet
+to read and act on, brakes to read, ECS hosts to drain, a ledger, an alert channel), and nothing about
+how: the adapters in `recycler/aws/` implement the interfaces with boto3, the tests inject their own, and
+the policy in `recycler/policy/` decides with plain data. Nothing here imports another recycler module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+# The one CloudWatch namespace: the handler's metrics, the alarms and the dashboard all use it.
+METRIC_NAMESPACE = "Recycler"
+
+
+class Reason(StrEnum):
+    """Why a group was not recycled (skip codes, design.md §4) or why its recycle failed (failure codes).
+
+    A report's `reason` is one of these values, except where a failure's text carries a number (a
+    timeout's seconds, a hook's name): `messages.py` words those, from the code that says what failed."""
+
+    NOT_OPTED_IN = "not-opted-in"
+    OPTED_OUT = "opted-out"
+    NOT_FOUND = "not-found"
+    INVALID_TAG = "invalid-tag"
+    KILL_SWITCH = "kill-switch"
+    BLACKOUT = "blackout"
+    ALARM_FIRING = "alarm-firing"
+    RECENTLY_RECYCLED = "recently-recycled"
+    TOO_YOUNG = "too-young"
+    NOT_STEADY = "not-steady"
+    PROCESSES_SUSPENDED = "processes-suspended"
+    ACTIVITY_IN_PROGRESS = "activity-in-progress"
+    TOO_SMALL = "too-small"
+    NO_ROOM_TO_SURGE = "no-room-to-surge"
+    NO_CANDIDATE = "no-candidate"
+    RUN_LIMIT = "run-limit"
+    STOPPED_AFTER_FAILURES = "stopped-after-failures"
+    CANARY_FAILED = "canary-failed"
+    WITHIN_TARGET = "within-target"
+    EARLIER_RECYCLE_FAILED = "earlier-recycle-failed"
+    DEFERRED_BUDGET = "deferred-budget"
+    NO_DRAIN_HOOK = "no-drain-hook"
+
+    # Failures: what went wrong once recycler acted, or was about to.
+    LEDGER_UNAVAILABLE = "ledger-unavailable"
+    PREFLIGHT_ERROR = "preflight-error"
+    TERMINATE_FAILED = "terminate-failed"
+    SURGE_FAILED = "surge-failed"
+    DRAIN_FAILED = "drain-failed"
+    DRAIN_TIMEOUT = "drain-timeout"
+    DRAIN_INTERRUPTED = "drain-interrupted"
+    CONTAINER_INSTANCE_NOT_FOUND = "container-instance-not-found"
+    INTERNAL_ERROR = "internal-error"
+    REPLACEMENT_UNHEALTHY = "replacement unhealthy"
+    LAUNCH_FAILED = "launch failed"
+    GROUP_DELETED = "group deleted"
+    # Worded with their numbers by messages.py ("replacement unhealthy after 900 s").
+    REPLACEMENT_TIMED_OUT = "replacement-timed-out"
+    LAUNCH_HOOK_TIMED_OUT = "launch-hook-timed-out"
+    # What a plan decided for a group it recycles.
+    OLDEST_INSTANCE = "oldest-instance"
+
+
+# A drain that failed leaves the victim running: the alert's next steps are about its tasks.
+DRAIN_FAILURES = frozenset(
+    {Reason.DRAIN_TIMEOUT, Reason.DRAIN_INTERRUPTED, Reason.DRAIN_FAILED, Reason.CONTAINER_INSTANCE_NOT_FOUND}
+)
+
+
+class Mode(StrEnum):
+    REPLACE = "replace"
+    SURGE = "surge"
+
+
+# Lifecycle hook transitions (Amazon EC2 Auto Scaling User Guide, "Lifecycle hooks").
+LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
+TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+DEFAULT_DRAIN_TIMEOUT = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class InstanceSnapshot:
+    instance_id: str
+    lifecycle_state: str
+    health_status: str
+    protected_from_scale_in: bool
+    launch_time: datetime | None = None
+    image_id: str | None = None
+    instance_type: str | None = None
+
+    @property
+    def in_service_and_healthy(self) -> bool:
+        return self.lifecycle_state == "InService" and self.health_status == "Healthy"
+
+    @property
+    def in_standby(self) -> bool:
+        """Standby: taken out of service by its owner; Auto Scaling does not health-check it."""
+        return self.lifecycle_state.startswith("Standby")
+
+
+@dataclass(frozen=True)
+class LifecycleHook:
+    name: str
+    transition: str
+    heartbeat_seconds: int
+
+
+@dataclass(frozen=True)
+class EcsCapacityProvider:
+    """An ECS capacity provider that points at a group, and the cluster that uses it (if any)."""
+
+    name: str
+    cluster: str | None
+    managed_draining: bool
+
+
+@dataclass(frozen=True)
+class ContainerHost:
+    """What runs on a group's instances, and who drains them before they go."""
+
+    kind: str  # "ecs" | "kubernetes"
+    cluster: str
+    recycler_drains: bool = False  # ECS without managed draining: recycler sets DRAINING and waits
+    drain_timeout_seconds: int = 0
+
+    def describe(self) -> str:
+        if self.kind == "kubernetes":
+            return f"kubernetes:{self.cluster} (drained by its termination lifecycle hook)"
+        how = "drained by recycler" if self.recycler_drains else "ECS managed draining"
+        return f"ecs:{self.cluster} ({how})"
+
+
+@dataclass(frozen=True)
+class GroupSnapshot:
+    name: str
+    desired_capacity: int
+    min_size: int
+    max_size: int
+    instances: tuple[InstanceSnapshot, ...]
+    tags: Mapping[str, str] = field(default_factory=dict)
+    suspended_processes: frozenset[str] = frozenset()
+    target_group_arns: tuple[str, ...] = ()
+    load_balancer_names: tuple[str, ...] = ()
+    health_check_grace_period: int = 300
+    launch_template: str | None = None
+    current_image_id: str | None = None
+    status: str | None = None
+    current_image_reason: str | None = None  # why the current image is unknown, when it is
+    override_images: tuple[tuple[str, str | None], ...] = ()  # (instance type, image) per override
+    arn: str | None = None
+    warm_pool: bool = False
+
+    @property
+    def standby(self) -> int:
+        return sum(1 for i in self.instances if i.in_standby)
+
+    def image_for(self, instance: InstanceSnapshot) -> str | None:
+        """The image a replacement for this instance launches: its type's override template, if any."""
+        for kind, image in self.override_images:
+            if kind == instance.instance_type:
+                return image
+        return self.current_image_id
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    tag_prefix: str = "recycler:"
+    min_age: timedelta = timedelta(days=1)
+    tie_window: timedelta = timedelta(minutes=10)
+    health_timeout_margin: timedelta = timedelta(minutes=10)
+    max_age: timedelta | None = None  # the deploy-wide freshness target; a tag overrides it
+
+
+@dataclass(frozen=True)
+class GroupOptions:
+    """Per-group settings from tags, already validated."""
+
+    mode: Mode = Mode.REPLACE
+    min_age: timedelta = timedelta(days=1)
+    health_timeout: timedelta = timedelta(minutes=15)
+    ignore_protection: bool = False
+    max_age: timedelta | None = None
+    max_per_run: int | None = None
+    drain_timeout: timedelta = DEFAULT_DRAIN_TIMEOUT
+    health_timeout_tagged: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    group: str
+    recycle: bool
+    reason: str
+    detail: str = ""
+    mode: Mode = Mode.REPLACE
+    victim: InstanceSnapshot | None = None
+    tier: tuple[str, ...] = ()
+    health_timeout_seconds: int = 900
+    oldest_age_days: float | None = None
+    current_image_id: str | None = None
+    desired_capacity: int = 0
+    # With a freshness target: every victim of this run in order (victim is the first), and how many
+    # due instances the per-run cap leaves for later runs.
+    victims: tuple[InstanceSnapshot, ...] = ()
+    behind_by: int = 0
+    # AMI truth: instances not on the current image, and how old the images are (days since built).
+    drifted_instances: int = 0
+    current_image_reason: str | None = None
+    current_image_age_days: float | None = None
+    oldest_image_age_days: float | None = None
+    image_ages: tuple[tuple[str, float], ...] = ()  # (image id, days since built) for this group
+    # Container hosts and lifecycle hooks (read for the groups a run would recycle).
+    host: ContainerHost | None = None
+    launch_hooks: tuple[str, ...] = ()
+    standby_instances: int = 0
+    warm_pool: bool = False
+
+    @property
+    def fixes_bit_rot(self) -> bool:
+        """Recycling replaces the victim's image with a different, known current one."""
+        return (
+            self.victim is not None
+            and self.current_image_id is not None
+            and self.victim.image_id != self.current_image_id
+        )
+
+    def skipped(self, reason: Reason, detail: str) -> Decision:
+        return replace(self, recycle=False, reason=reason.value, detail=detail)
+
+
+@dataclass(frozen=True)
+class BlackoutWindow:
+    """A closed-open UTC interval during which nothing is recycled."""
+
+    start: datetime
+    end: datetime
+
+    def __contains__(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+INSTANCE_IN_DESCRIPTION = re.compile(r"\b(i-[0-9a-f]{8,17})\b")
+
+
+@dataclass(frozen=True)
+class CurrentImage:
+    """The image a group launches now, or None with the reason it is unknown."""
+
+    image_id: str | None
+    unknown_reason: str | None
+    # MixedInstancesPolicy overrides with their own launch template: (instance type, its image).
+    overrides: tuple[tuple[str, str | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class Activity:
+    status: str
+    description: str
+    message: str
+    start_time: datetime | None
+    cause: str = ""
+
+    @property
+    def instance_id(self) -> str | None:
+        """The instance a launch or termination names ("Launching a new EC2 instance: i-...")."""
+        found = INSTANCE_IN_DESCRIPTION.search(self.description)
+        return found.group(1) if found else None
+
+    @property
+    def is_launch(self) -> bool:
+        return self.description.startswith("Launching")
+
+
+class AdapterError(RuntimeError):
+    """An AWS service answered, but not with what recycler needs (e.g. a failure entry in a 200 answer)."""
+
+
+# What an AWS adapter may raise for a call that did not do its job: a failure to report, not a crash.
+AWS_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError, AdapterError)
+
+
+class ClaimRefused(Exception):
+    """Another run holds or recently used this group."""
+
+    def __init__(self, group: str, holder: dict[str, Any]) -> None:
+        self.holder = holder
+        super().__init__(
+            f"{group} was claimed at {holder.get('claimed_at', '?')} by run {holder.get('run_id', '?')} "
+            f"({holder.get('status', '?')})"
+        )
+
+
+@dataclass(frozen=True)
+class ContainerInstance:
+    arn: str
+    status: str  # ACTIVE | DRAINING | ...
+    running_tasks: int
+    pending_tasks: int
+    agent_connected: bool = True
+
+
+# A group as DescribeAutoScalingGroups returns it: only the fleet adapter looks inside.
+RawGroup = dict[str, Any]

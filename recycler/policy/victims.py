@@ -1,0 +1,211 @@
+"""Victim choice: the oldest tier (random among ties), or with a freshness target every instance that
+would outgrow it by the next run, oldest first, up to the per-run cap."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from recycler.domain import (
+    Decision,
+    GroupOptions,
+    GroupSnapshot,
+    InstanceSnapshot,
+    Mode,
+    PolicySettings,
+    Reason,
+)
+from recycler.policy.guards import check_group
+from recycler.policy.tags import OPT_IN_VALUE, group_options, opt_in_state, tag_key
+
+
+def oldest_tier(
+    candidates: Sequence[InstanceSnapshot], tie_window: timedelta
+) -> tuple[InstanceSnapshot, ...]:
+    """Candidates launched within tie_window of the oldest one, oldest first."""
+    dated = sorted(
+        (c for c in candidates if c.launch_time is not None),
+        key=lambda c: (c.launch_time, c.instance_id),
+    )
+    if not dated:
+        return ()
+    oldest = dated[0].launch_time
+    assert oldest is not None
+    return tuple(c for c in dated if c.launch_time is not None and c.launch_time - oldest <= tie_window)
+
+
+def age_days(instance: InstanceSnapshot, now: datetime) -> float | None:
+    if instance.launch_time is None:
+        return None
+    return (now - instance.launch_time).total_seconds() / 86400
+
+
+def with_override_image(decision: Decision, group: GroupSnapshot, victim: InstanceSnapshot) -> Decision:
+    """With MixedInstancesPolicy overrides on their own templates, the current image is the one the
+    victim's instance type launches; when the overrides differ, the detail names all of them."""
+    if not group.override_images:
+        return decision
+    images = {image for _, image in group.override_images} | {group.current_image_id}
+    reason = decision.current_image_reason
+    if len(images) > 1:
+        listed = ", ".join(f"{kind}={image or 'unknown'}" for kind, image in group.override_images)
+        reason = f"overrides launch different images: {listed}; default {group.current_image_id}"
+    return replace(decision, current_image_id=group.image_for(victim), current_image_reason=reason)
+
+
+def per_run_cap(options: GroupOptions, desired: int) -> int:
+    """The most instances one run recycles in a group: the tag, else 10 % of desired (at least one);
+    never so many that replace mode would take the group's last instance."""
+    cap = options.max_per_run or max(1, math.ceil(desired * 0.1))
+    return min(cap, desired - 1) if options.mode is Mode.REPLACE else cap
+
+
+def oldest_first_random_ties(
+    candidates: Sequence[InstanceSnapshot], tie_window: timedelta, rng: random.Random
+) -> list[InstanceSnapshot]:
+    """Oldest first; instances launched within tie_window of each other in random order."""
+    remaining = sorted(
+        (c for c in candidates if c.launch_time is not None), key=lambda c: (c.launch_time, c.instance_id)
+    )
+    ordered: list[InstanceSnapshot] = []
+    while remaining:
+        tier = list(oldest_tier(remaining, tie_window))
+        rng.shuffle(tier)
+        ordered += tier
+        remaining = [c for c in remaining if c not in tier]
+    return ordered
+
+
+def decide(
+    group: GroupSnapshot,
+    settings: PolicySettings,
+    now: datetime,
+    rng: random.Random,
+    *,
+    force: bool = False,
+    horizon: datetime | None = None,
+) -> Decision:
+    """Decide whether to recycle this group and which instance(s): one victim per run, or with a
+    freshness target every instance that would outgrow it by `horizon` (the next run), up to the cap."""
+    oldest_ages = [a for a in (age_days(i, now) for i in group.instances) if a is not None]
+    base = Decision(
+        group=group.name,
+        recycle=False,
+        reason="",
+        oldest_age_days=round(max(oldest_ages), 3) if oldest_ages else None,
+        current_image_id=group.current_image_id,
+        desired_capacity=group.desired_capacity,
+        current_image_reason=group.current_image_reason,
+        standby_instances=group.standby,
+        warm_pool=group.warm_pool,
+        drifted_instances=sum(
+            1
+            for i in group.instances
+            if group.current_image_id is not None
+            and i.image_id is not None
+            and i.image_id != group.current_image_id
+        ),
+    )
+    out_of_scope = opt_in_state(group, settings)
+    if out_of_scope is not None:
+        key = tag_key(settings, "enabled")
+        if out_of_scope is Reason.INVALID_TAG:
+            return base.skipped(
+                out_of_scope,
+                f"tag {key}={group.tags[key]!r}: use lowercase {OPT_IN_VALUE!r}; the IAM condition that lets "
+                "recycler act on the group matches it exactly",
+            )
+        return base.skipped(out_of_scope, f"group is not tagged {key}={OPT_IN_VALUE}")
+    problem = check_group(group, settings)
+    if problem is not None:
+        return base.skipped(*problem)
+    options = group_options(group, settings)
+    base = replace(
+        base, mode=options.mode, health_timeout_seconds=int(options.health_timeout.total_seconds())
+    )
+
+    candidates = [
+        i
+        for i in group.instances
+        if i.in_service_and_healthy and (options.ignore_protection or not i.protected_from_scale_in)
+    ]
+    if not candidates:
+        return base.skipped(
+            Reason.NO_CANDIDATE, "every InService+Healthy instance is protected from scale-in"
+        )
+    undated = [c.instance_id for c in candidates if c.launch_time is None]
+    if undated:
+        return base.skipped(Reason.NO_CANDIDATE, "launch time unknown for " + ", ".join(undated[:5]))
+    if options.max_age is not None and horizon is not None:
+        return _decide_for_target(group, settings, options, base, candidates, now, rng, force, horizon)
+    tier = oldest_tier(candidates, settings.tie_window)
+    oldest_age = now - tier[0].launch_time if tier[0].launch_time else timedelta(0)
+    if oldest_age < options.min_age and not force:
+        return base.skipped(
+            Reason.TOO_YOUNG,
+            f"oldest candidate is {oldest_age.total_seconds() / 86400:.2f} days old, "
+            f"minimum {options.min_age.total_seconds() / 86400:g}",
+        )
+    victim = rng.choice(tier)
+    base = with_override_image(base, group, victim)
+    detail = f"oldest of {len(candidates)} candidates"
+    if len(tier) > 1:
+        detail += f", picked at random from {len(tier)} tied within {settings.tie_window}"
+    return replace(
+        base,
+        recycle=True,
+        reason=Reason.OLDEST_INSTANCE.value,
+        detail=detail,
+        victim=victim,
+        tier=tuple(i.instance_id for i in tier),
+    )
+
+
+def _decide_for_target(
+    group: GroupSnapshot,
+    settings: PolicySettings,
+    options: GroupOptions,
+    base: Decision,
+    candidates: Sequence[InstanceSnapshot],
+    now: datetime,
+    rng: random.Random,
+    force: bool,
+    horizon: datetime,
+) -> Decision:
+    assert options.max_age is not None
+    target_days = options.max_age.total_seconds() / 86400
+    due = [
+        c
+        for c in candidates
+        if c.launch_time is not None
+        and horizon - c.launch_time > options.max_age
+        and (force or now - c.launch_time >= options.min_age)
+    ]
+    if not due:
+        return base.skipped(
+            Reason.WITHIN_TARGET,
+            f"every instance is younger than {target_days:g} days at the next run ({horizon:%a %Y-%m-%d %H:%M %Z})",
+        )
+    cap = per_run_cap(options, group.desired_capacity)
+    victims = oldest_first_random_ties(due, settings.tie_window, rng)[:cap]
+    behind = len(due) - len(victims)
+    detail = (
+        f"{len(due)} instance(s) would be older than {target_days:g} days at the next run "
+        f"({horizon:%a %Y-%m-%d %H:%M %Z}); recycling {len(victims)} one after another (cap {cap})"
+    )
+    if behind:
+        detail += f"; behind by {behind}: raise {tag_key(settings, 'max-per-run')} to keep up"
+    base = with_override_image(base, group, victims[0])
+    return replace(
+        base,
+        recycle=True,
+        reason=Reason.OLDEST_INSTANCE.value,
+        detail=detail,
+        victim=victims[0],
+        victims=tuple(victims),
+        behind_by=behind,
+        tier=tuple(v.instance_id for v in victims),
+    )

@@ -1,0 +1,100 @@
+"""Right before a group acts: re-read it and the run's brakes (the plan may be minutes old), and claim it
+in the ledger so no other run acts on it at the same time."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from recycler.domain import AWS_ERRORS, ClaimRefused, Reason
+from recycler.messages import aws_error_text
+from recycler.policy.guards import check_group
+from recycler.policy.tags import opt_in_state
+from recycler.workflow.brakes import brake_pulled
+from recycler.workflow.group.context import GroupContext
+from recycler.workflow.state import Claim, Preflight
+
+logger = logging.getLogger(__name__)
+
+
+def preflight(ctx: GroupContext) -> Preflight:
+    """Re-read the group and run-level guards right before acting: the plan may be minutes old."""
+    services, settings = ctx.services, ctx.settings
+    try:
+        failed = ctx.failures.count()
+    except AWS_ERRORS as error:
+        return Preflight(
+            ok=False,
+            failed=True,
+            reason=Reason.LEDGER_UNAVAILABLE.value,
+            detail=f"could not read this run's failures, nothing terminated: {aws_error_text(error)}",
+        )
+    try:
+        if failed >= settings.failures_before_stop:
+            return Preflight(
+                ok=False,
+                reason=Reason.STOPPED_AFTER_FAILURES.value,
+                detail=f"{failed} group(s) failed in this run; limit {settings.failures_before_stop}",
+            )
+        pulled = brake_pulled(services, settings)
+        if pulled is not None:
+            return pulled
+        snapshot = services.fleet.group(ctx.group)
+        if snapshot is None:
+            return Preflight(
+                ok=False, reason=Reason.NOT_FOUND.value, detail="group was deleted after planning"
+            )
+        rules = settings.policy()
+        if opt_in_state(snapshot, rules) is not None:
+            return Preflight(
+                ok=False, reason=Reason.OPTED_OUT.value, detail="opt-in tag removed after planning"
+            )
+        problem = check_group(snapshot, rules)
+        if problem is not None:
+            return Preflight(ok=False, reason=problem[0].value, detail=problem[1])
+        victim_id = ctx.victim.instance_id
+        victim = next((i for i in snapshot.instances if i.instance_id == victim_id), None)
+        if victim is None or not victim.in_service_and_healthy:
+            state = f"{victim.lifecycle_state}/{victim.health_status}" if victim else "not in the group"
+            return Preflight(
+                ok=False, reason=Reason.NO_CANDIDATE.value, detail=f"victim {victim_id} is {state}"
+            )
+        activity = services.fleet.activity_in_progress(ctx.group)
+        if activity:
+            return Preflight(ok=False, reason=Reason.ACTIVITY_IN_PROGRESS.value, detail=activity)
+    except AWS_ERRORS as error:
+        return Preflight(ok=False, reason=Reason.PREFLIGHT_ERROR.value, detail=aws_error_text(error))
+    return Preflight(
+        ok=True,
+        instances=tuple(i.instance_id for i in snapshot.instances),
+        desired=snapshot.desired_capacity,
+        grace_seconds=snapshot.health_check_grace_period,
+    )
+
+
+def claim(ctx: GroupContext) -> Claim:
+    ledger = ctx.services.ledger
+    if ledger is None:
+        logger.warning(
+            "no ledger configured: at-most-once per interval is not enforced", extra={"group": ctx.group}
+        )
+        return Claim(ok=True)
+    try:
+        ledger.claim(
+            ctx.group,
+            ctx.run.run_id,
+            ctx.victim.instance_id,
+            ctx.services.clock(),
+            timedelta(hours=ctx.settings.min_interval_hours),
+            force=ctx.run.force,
+        )
+    except ClaimRefused as refused:
+        return Claim(ok=False, reason=Reason.RECENTLY_RECYCLED.value, detail=str(refused))
+    except AWS_ERRORS as error:
+        return Claim(
+            ok=False,
+            failed=True,
+            reason=Reason.LEDGER_UNAVAILABLE.value,
+            detail=f"could not claim the group, nothing terminated: {aws_error_text(error)}",
+        )
+    return Claim(ok=True)

@@ -1,0 +1,222 @@
+"""Every GroupReport the workflow makes, built here: a skip, a plan, a recycle's outcome (one victim or
+several), a group held back by a failed canary or stopped after failures, and the AMI facts on each."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from recycler.domain import Mode, Reason
+from recycler.report import GroupReport, Outcome, RecycleReport, ReplacementReport, VictimReport
+from recycler.workflow.state import HealthState, Job, PlanRows, SkipRow, Victim
+
+logger = logging.getLogger(__name__)
+
+
+def skip_report(row: SkipRow) -> GroupReport:
+    group, reason, detail, mode, oldest, image = row
+    return GroupReport(
+        group=group,
+        outcome="skipped",
+        reason=reason,
+        detail=detail,
+        mode=Mode(mode),
+        oldest_instance_age_days=oldest,
+        current_image_id=image,
+    )
+
+
+def planned_report(job: Job) -> GroupReport:
+    return GroupReport(
+        group=job.group,
+        outcome="planned",
+        reason=Reason.OLDEST_INSTANCE.value,
+        detail=job.detail,
+        mode=job.mode,
+        victim=VictimReport(**asdict(job.victim)),
+        oldest_instance_age_days=job.oldest_instance_age_days,
+        current_image_id=job.current_image_id,
+        behind_by=job.behind_by,
+        health_timeout_seconds=job.health_timeout_seconds,
+        container_host=job.host.describe(),
+        standby_instances=job.host.standby,
+        warm_pool=job.host.warm_pool,
+        recycles=[
+            RecycleReport(
+                victim=VictimReport(**asdict(v)), outcome="planned", reason=Reason.OLDEST_INSTANCE.value
+            )
+            for v in job.victims
+        ]
+        if job.more_victims
+        else [],
+    )
+
+
+def group_report(
+    job: Job,
+    victim: Victim,
+    outcome: Outcome,
+    reason: str,
+    detail: str = "",
+    *,
+    canary: bool,
+    health_timeout_seconds: int,
+    **extra: Any,
+) -> GroupReport:
+    """One recycle's report: what was planned for the group, and what happened to this victim."""
+    return GroupReport.model_validate(
+        {
+            "group": job.group,
+            "outcome": outcome,
+            "reason": reason,
+            "detail": detail,
+            "mode": job.mode,
+            "victim": VictimReport(**asdict(victim)),
+            "oldest_instance_age_days": job.oldest_instance_age_days,
+            "current_image_id": job.current_image_id,
+            "canary": canary,
+            "behind_by": job.behind_by,
+            "health_timeout_seconds": health_timeout_seconds,
+            "container_host": job.host.describe(),
+            "standby_instances": job.host.standby,
+            "warm_pool": job.host.warm_pool,
+            **extra,
+        }
+    )
+
+
+def replacement_of(health: HealthState, refreshed: bool | None) -> ReplacementReport:
+    return ReplacementReport(
+        instance_id=health.replacement, image_id=health.replacement_image, ami_refreshed=refreshed
+    )
+
+
+def group_of_recycles(job: Job, done: list[GroupReport]) -> GroupReport:
+    """The group's report for several recycles in one run: the first recycle's victim and replacement
+    (compatibility), every recycle in `recycles`, and the outcome of the first that did not succeed."""
+    recycles = [
+        RecycleReport(
+            victim=r.victim or VictimReport(**asdict(v)),
+            replacement=r.replacement,
+            outcome=r.outcome,
+            reason=r.reason,
+            waited_seconds=r.waited_seconds,
+        )
+        for r, v in zip(done, job.victims, strict=False)
+    ]
+    last = done[-1]
+    stopped = last if last.outcome != "recycled" else None
+    failed = stopped is not None and stopped.outcome == "failed"
+    rest_reason = Reason.EARLIER_RECYCLE_FAILED.value if failed or stopped is None else stopped.reason
+    recycles += [
+        RecycleReport(victim=VictimReport(**asdict(v)), outcome="skipped", reason=rest_reason)
+        for v in job.victims[len(done) :]
+    ]
+    recycled = sum(1 for r in done if r.outcome == "recycled")
+    detail = f"recycled {recycled} of {len(job.victims)} due instance(s), one after another"
+    if stopped is not None:
+        victim_id = stopped.victim.instance_id if stopped.victim else "?"
+        detail += f"; recycle {len(done)} (victim {victim_id}) {stopped.outcome}: {stopped.reason}"
+        detail += f": {stopped.detail}"
+    if job.behind_by:
+        detail += f"; behind by {job.behind_by}"
+    outcome: Outcome = "failed" if failed else ("recycled" if recycled else done[0].outcome)
+    waits = [r.waited_seconds for r in done if r.waited_seconds is not None]
+    return done[0].model_copy(
+        update={
+            "outcome": outcome,
+            "reason": stopped.reason if failed and stopped else done[0].reason,
+            "detail": detail,
+            "recycles": recycles,
+            "waited_seconds": round(sum(waits), 1) if waits else None,
+        }
+    )
+
+
+def canary_failed(report: GroupReport, canary: GroupReport) -> GroupReport:
+    return report.model_copy(
+        update={
+            "outcome": "skipped",
+            "reason": Reason.CANARY_FAILED.value,
+            "detail": f"canary {canary.group} failed on image {canary.current_image_id}: {canary.reason}",
+        }
+    )
+
+
+def stopped_after_failures(job: Job, failed: int, limit: int) -> GroupReport:
+    report = planned_report(job)
+    report.outcome = "skipped"
+    report.reason = Reason.STOPPED_AFTER_FAILURES.value
+    report.detail = f"{failed} group(s) failed in this run; limit {limit}"
+    return report
+
+
+def with_image_facts(report: GroupReport, rows: PlanRows) -> GroupReport:
+    """The AMI facts the plan measured, on a group's report: ages of its images and its drift."""
+    ages = rows.image_ages
+    oldest, current, drifted, reason = rows.group_images.get(report.group, (None, None, 0, None))
+    update: dict[str, object] = {
+        "oldest_image_age_days": oldest,
+        "current_image_age_days": current,
+        "drifted_instances": drifted,
+        "current_image_reason": reason,
+    }
+    if report.victim is not None and report.victim.image_id:
+        update["victim"] = report.victim.model_copy(
+            update={"image_age_days": ages.get(report.victim.image_id)}
+        )
+    if report.replacement is not None and report.replacement.image_id:
+        update["replacement"] = report.replacement.model_copy(
+            update={"image_age_days": ages.get(report.replacement.image_id)}
+        )
+    for recycle in report.recycles:
+        recycle.victim.image_age_days = ages.get(recycle.victim.image_id or "")
+        if recycle.replacement is not None:
+            recycle.replacement.image_age_days = ages.get(recycle.replacement.image_id or "")
+    return report.model_copy(update=update)
+
+
+class ReportOf(Protocol):
+    def __call__(self, outcome: Outcome, reason: str, detail: str = "", **extra: object) -> GroupReport: ...
+
+
+def recycle_outcome(
+    report: ReportOf, job: Job, victim: Victim, health: HealthState, also: str = ""
+) -> GroupReport:
+    """The report for a finished health wait; `also` adds what was done afterwards (a surge rollback)."""
+    if health.status != "healthy":
+        return report(
+            "failed",
+            health.reason,
+            "; ".join(part for part in (health.detail, health.scaling, also) if part),
+            replacement=replacement_of(health, None),
+            waited_seconds=health.elapsed,
+        )
+    image = health.replacement_image
+    refreshed = None if image is None or victim.image_id is None else image != victim.image_id
+    detail = job.detail
+    if health.replacement_scaled_in:
+        detail = health.detail
+    if refreshed is False:
+        detail = stale_image_detail(image, health.from_warm_pool, job.host.warm_pool)
+        logger.warning("stale AMI", extra={"group": job.group, "image_id": image})
+    detail = "; ".join(part for part in (detail, health.scaling) if part)
+    return report(
+        "recycled",
+        Reason.OLDEST_INSTANCE.value,
+        detail,
+        replacement=replacement_of(health, refreshed),
+        waited_seconds=health.elapsed,
+    )
+
+
+def stale_image_detail(image: str | None, from_warm_pool: bool, group_has_warm_pool: bool) -> str:
+    if from_warm_pool or group_has_warm_pool:
+        where = "came from" if from_warm_pool else "may have come from"
+        return (
+            f"replacement runs the same AMI {image} as the victim: it {where} the group's warm pool, "
+            "whose instances keep the image they were launched with; refresh the pool (an instance "
+            "refresh, or delete and re-create the warm pool) so replacements boot the current AMI"
+        )
+    return f"replacement runs the same AMI {image} as the victim: the launch template pins an old AMI"
