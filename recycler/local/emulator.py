@@ -17,39 +17,71 @@ import json
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling.type_defs import TagTypeDef
 
-INSTANCE_REFRESHES: dict[str, list[dict[str, Any]]] = defaultdict(list)
-ACTIVITIES: dict[str, list[dict[str, Any]]] = defaultdict(list)
-# group name -> how its next replacements misbehave (see sabotage()).
-SABOTAGE: dict[str, str] = {}
-UNHEALTHY_TARGETS: set[str] = set()
-# instance id -> remaining DescribeAutoScalingGroups reads before it leaves Pending.
-SLOW_INSTANCES: dict[str, int] = {}
-# instance id -> remaining DescribeAutoScalingGroups reads it stays in Terminating:Wait.
-HELD_TERMINATING: dict[str, int] = {}
-# group name -> (seconds its replacements take to boot, the clock that measures them).
-BOOT_TIMES: dict[str, tuple[float, Callable[[], datetime]]] = {}
-# instance id -> (when it is InService, that clock): a boot measured in time, not reads.
-BOOTING: dict[str, tuple[datetime, Callable[[], datetime]]] = {}
-# group name -> the Cause text of its next capacity change (a scaling policy, say), else a user request.
-NEXT_CAUSE: dict[str, str] = {}
-# ECS cluster name -> (seconds service tasks take to move off a DRAINING instance, that clock).
-DRAIN_TIMES: dict[str, tuple[float, Callable[[], datetime]]] = {}
-# container instance id -> when it was set to DRAINING, and the clock that measures its drain.
-DRAINING_SINCE: dict[str, tuple[datetime, Callable[[], datetime]]] = {}
-# group name -> the clock its launch lifecycle hooks time out on (default: real time).
-HOOK_CLOCKS: dict[str, Callable[[], datetime]] = {}
-# instance id -> (hook name, when its heartbeat runs out, that clock, the hook's default result).
-IN_LAUNCH_HOOK: dict[str, tuple[str, datetime, Callable[[], datetime], str]] = {}
-# group name -> the ECS cluster its instances' ECS agent registers them in when they boot.
-ECS_AGENTS: dict[str, str] = {}
-# group name -> images of the instances waiting in its warm pool (launched when the pool was made).
-WARM_POOLS: dict[str, list[str]] = {}
+# A clock the emulator measures boots, drains and hook timeouts on: real time, or a simulated clock
+# such as the durable test runner's, whose waits are skipped.
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class EmulatorState:
+    """What a test or the demo injected, and what the emulator's patched calls remember between
+    requests. Keys are group names, instance ids or cluster names, as each comment says."""
+
+    # group name -> its instance refreshes, as DescribeInstanceRefreshes answers them.
+    instance_refreshes: defaultdict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    # group name -> its scaling activities, as DescribeScalingActivities answers them.
+    activities: defaultdict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    # group name -> how its next replacements misbehave (see sabotage()).
+    sabotage: dict[str, str] = field(default_factory=dict)
+    # instance ids whose target-group health check fails.
+    unhealthy_targets: set[str] = field(default_factory=set)
+    # instance id -> remaining DescribeAutoScalingGroups reads before it leaves Pending.
+    slow_instances: dict[str, int] = field(default_factory=dict)
+    # instance id -> remaining DescribeAutoScalingGroups reads it stays in Terminating:Wait.
+    held_terminating: dict[str, int] = field(default_factory=dict)
+    # group name -> (seconds its replacements take to boot, the clock that measures them).
+    boot_times: dict[str, tuple[float, Clock]] = field(default_factory=dict)
+    # instance id -> (when it is InService, that clock): a boot measured in time, not reads.
+    booting: dict[str, tuple[datetime, Clock]] = field(default_factory=dict)
+    # group name -> the Cause text of its next capacity change (a scaling policy, say), else a user request.
+    next_cause: dict[str, str] = field(default_factory=dict)
+    # ECS cluster name -> (seconds service tasks take to move off a DRAINING instance, that clock).
+    drain_times: dict[str, tuple[float, Clock]] = field(default_factory=dict)
+    # container instance id -> when it was set to DRAINING, and the clock that measures its drain.
+    draining_since: dict[str, tuple[datetime, Clock]] = field(default_factory=dict)
+    # group name -> the clock its launch lifecycle hooks time out on (default: real time).
+    hook_clocks: dict[str, Clock] = field(default_factory=dict)
+    # instance id -> (hook name, when its heartbeat runs out, that clock, the hook's default result).
+    in_launch_hook: dict[str, tuple[str, datetime, Clock, str]] = field(default_factory=dict)
+    # group name -> the ECS cluster its instances' ECS agent registers them in when they boot.
+    ecs_agents: dict[str, str] = field(default_factory=dict)
+    # group name -> images of the instances waiting in its warm pool (launched when the pool was made).
+    warm_pools: dict[str, list[str]] = field(default_factory=dict)
+
+
+# The one current state; a list so reset() can replace it without a global statement.
+_current = [EmulatorState()]
+
+
+def current_state() -> EmulatorState:
+    """The state the emulator's patched calls read and write now (reset() replaces it)."""
+    return _current[0]
+
+
+def reset() -> None:
+    """Forget everything injected or remembered: the emulator starts over with a fresh EmulatorState."""
+    _current[0] = EmulatorState()
+
+
 FAILURES = ("unhealthy", "target-unhealthy", "launch-failed", "slow", "terminating-wait")
 _lock = threading.Lock()
 DEFAULT_ACCOUNT = "123456789012"
@@ -66,11 +98,16 @@ def install() -> None:
 
         def describe_instance_refreshes(self: Any) -> Any:
             name = self._get_param("AutoScalingGroupName")
-            return ActionResult({"InstanceRefreshes": list(INSTANCE_REFRESHES.get(name, []))})
+            return ActionResult({"InstanceRefreshes": list(current_state().instance_refreshes.get(name, []))})
 
         def describe_scaling_activities(self: Any) -> Any:
             name = self._get_param("AutoScalingGroupName")
-            activities = [a for group, items in ACTIVITIES.items() if name in (None, group) for a in items]
+            activities = [
+                a
+                for group, items in current_state().activities.items()
+                if name in (None, group)
+                for a in items
+            ]
             activities.sort(key=lambda a: a["StartTime"], reverse=True)
             return ActionResult({"Activities": activities})
 
@@ -96,24 +133,25 @@ def sabotage(group: str, how: str, *, slow_reads: int = 0) -> None:
     """
     if how not in FAILURES:
         raise ValueError(f"sabotage how={how!r}; use one of {', '.join(FAILURES)}")
-    SABOTAGE[group] = f"{how}:{slow_reads}"
+    current_state().sabotage[group] = f"{how}:{slow_reads}"
 
 
-def boot_time(group: str, seconds: float, clock: Callable[[], datetime]) -> None:
+def boot_time(group: str, seconds: float, clock: Clock) -> None:
     """The group's next replacements stay Pending for `seconds` as `clock` measures them (a simulated
     clock, such as the durable test runner's, whose waits are skipped)."""
-    BOOT_TIMES[group] = (seconds, clock)
+    current_state().boot_times[group] = (seconds, clock)
 
 
 def _apply_sabotage(backend: Any, group_name: str, before: set[str]) -> None:
+    emulated = current_state()
     group = backend.autoscaling_groups.get(group_name)
-    if group_name in BOOT_TIMES and group is not None:
-        seconds, clock = BOOT_TIMES[group_name]
+    if group_name in emulated.boot_times and group is not None:
+        seconds, clock = emulated.boot_times[group_name]
         for state in group.instance_states:
             if state.instance.id not in before:
                 state.lifecycle_state = "Pending"
-                BOOTING[state.instance.id] = (clock() + timedelta(seconds=seconds), clock)
-    plan = SABOTAGE.get(group_name)
+                emulated.booting[state.instance.id] = (clock() + timedelta(seconds=seconds), clock)
+    plan = emulated.sabotage.get(group_name)
     if not plan or group is None:
         return
     how, reads = plan.split(":")
@@ -124,12 +162,12 @@ def _apply_sabotage(backend: Any, group_name: str, before: set[str]) -> None:
         if how == "unhealthy":
             state.health_status = "Unhealthy"
         elif how == "target-unhealthy":
-            UNHEALTHY_TARGETS.add(state.instance.id)
+            emulated.unhealthy_targets.add(state.instance.id)
         elif how == "launch-failed":
             state.lifecycle_state = "Pending"
         elif how == "slow":
             state.lifecycle_state = "Pending"
-            SLOW_INSTANCES[state.instance.id] = int(reads)
+            emulated.slow_instances[state.instance.id] = int(reads)
     if how == "launch-failed":
         add_activity(
             group_name,
@@ -163,13 +201,13 @@ def _sabotage_replacements(response_class: Any) -> None:
             result = original(self)
             if name:
                 _apply_sabotage(backend, name, before)
-            plan = SABOTAGE.get(name or "", "")
+            plan = current_state().sabotage.get(name or "", "")
             if group is not None and held and plan.startswith("terminating-wait"):
                 # A termination lifecycle hook: the instance waits in the group, no longer counted as
                 # capacity, while its replacement launches.
                 held[0].lifecycle_state = "Terminating:Wait"
                 group.instance_states.append(held[0])
-                HELD_TERMINATING[held[0].instance.id] = int(plan.split(":")[1])
+                current_state().held_terminating[held[0].instance.id] = int(plan.split(":")[1])
             return result
 
         setattr(response_class, method_name, wrapped)
@@ -190,30 +228,31 @@ def _sabotage_replacements(response_class: Any) -> None:
         # A boot takes time, not other groups' reads: only a read that includes the group advances its
         # slow instances (each health poll of one group reads that group alone).
         asked = set(self._get_param("AutoScalingGroupNames", []))
+        emulated = current_state()
         for group in self.autoscaling_backend.autoscaling_groups.values():
             if asked and group.name not in asked:
                 continue
             _expire_launch_hooks(group)
             for state in list(group.instance_states):
-                waiting = HELD_TERMINATING.get(state.instance.id)
+                waiting = emulated.held_terminating.get(state.instance.id)
                 if waiting is not None:
                     if waiting <= 0:
                         group.instance_states.remove(state)
-                        del HELD_TERMINATING[state.instance.id]
+                        del emulated.held_terminating[state.instance.id]
                     else:
-                        HELD_TERMINATING[state.instance.id] = waiting - 1
-                booting = BOOTING.get(state.instance.id)
+                        emulated.held_terminating[state.instance.id] = waiting - 1
+                booting = emulated.booting.get(state.instance.id)
                 if booting is not None and booting[1]() >= booting[0]:
                     state.lifecycle_state = "InService"
-                    del BOOTING[state.instance.id]
-                remaining = SLOW_INSTANCES.get(state.instance.id)
+                    del emulated.booting[state.instance.id]
+                remaining = emulated.slow_instances.get(state.instance.id)
                 if remaining is None:
                     continue
                 if remaining <= 0:
                     state.lifecycle_state = "InService"
-                    del SLOW_INSTANCES[state.instance.id]
+                    del emulated.slow_instances[state.instance.id]
                 else:
-                    SLOW_INSTANCES[state.instance.id] = remaining - 1
+                    emulated.slow_instances[state.instance.id] = remaining - 1
         return original_describe(self)
 
     response_class.describe_auto_scaling_groups = describe
@@ -260,7 +299,7 @@ def _reconcile_like_aws() -> None:
         delta = self.desired_capacity - len(counted)
         now = datetime.now(UTC)
         stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-        cause = NEXT_CAUSE.pop(self.name, "")
+        cause = current_state().next_cause.pop(self.name, "")
         if not cause and previous is not None and previous != self.desired_capacity:
             cause = (
                 f"At {stamp} a user request explicitly set group desired capacity changing the desired "
@@ -310,7 +349,7 @@ def _take_from_warm_pool(group: Any, launched: Sequence[str]) -> set[str]:
     """AWS (User Guide, "Warm pools"): a scale-out takes instances from the warm pool first; they keep
     the image they were launched with when the pool was filled. The pool refills from the current
     launch template, so only as many launches as the pool held come with the old image."""
-    stock = WARM_POOLS.get(group.name)
+    stock = current_state().warm_pools.get(group.name)
     if not stock or getattr(group, "warm_pool", None) is None:
         return set()
     pooled = set()
@@ -324,7 +363,7 @@ def _take_from_warm_pool(group: Any, launched: Sequence[str]) -> set[str]:
 def _start_ecs_agents(group: Any, launched: Sequence[str]) -> None:
     """An ECS host's agent registers the instance in its cluster when it boots (ECS Developer Guide,
     "Amazon ECS container instance"); moto registers nothing by itself."""
-    cluster = ECS_AGENTS.get(group.name)
+    cluster = current_state().ecs_agents.get(group.name)
     if cluster is None:
         return
     from moto.ecs.models import ecs_backends
@@ -337,9 +376,9 @@ def _start_ecs_agents(group: Any, launched: Sequence[str]) -> None:
 def ecs_agent(group: str, cluster: str | None) -> None:
     """The group's instances run an ECS agent configured for `cluster` (None: no agent, or a broken one)."""
     if cluster is None:
-        ECS_AGENTS.pop(group, None)
+        current_state().ecs_agents.pop(group, None)
     else:
-        ECS_AGENTS[group] = cluster
+        current_state().ecs_agents[group] = cluster
 
 
 def _enter_launch_hooks(group: Any, launched: Sequence[str]) -> None:
@@ -354,17 +393,22 @@ def _enter_launch_hooks(group: Any, launched: Sequence[str]) -> None:
     if not hooks:
         return
     hook = max(hooks, key=lambda h: h.heartbeat_timeout)
-    clock = HOOK_CLOCKS.get(group.name, lambda: datetime.now(UTC))
+    clock = current_state().hook_clocks.get(group.name, lambda: datetime.now(UTC))
     for state in group.instance_states:
         if state.instance.id in launched:
             state.lifecycle_state = "Pending:Wait"
             deadline = clock() + timedelta(seconds=hook.heartbeat_timeout)
-            IN_LAUNCH_HOOK[state.instance.id] = (hook.name, deadline, clock, hook.default_result)
+            current_state().in_launch_hook[state.instance.id] = (
+                hook.name,
+                deadline,
+                clock,
+                hook.default_result,
+            )
 
 
 def _expire_launch_hooks(group: Any) -> None:
     for state in list(group.instance_states):
-        held = IN_LAUNCH_HOOK.get(state.instance.id)
+        held = current_state().in_launch_hook.get(state.instance.id)
         if held is None or state.lifecycle_state != "Pending:Wait":
             continue
         name, deadline, clock, result = held
@@ -374,7 +418,7 @@ def _expire_launch_hooks(group: Any) -> None:
 
 
 def _complete_launch_hook(group: Any, state: Any, result: str, why: str) -> None:
-    IN_LAUNCH_HOOK.pop(state.instance.id, None)
+    current_state().in_launch_hook.pop(state.instance.id, None)
     if result.upper() == "CONTINUE":
         state.lifecycle_state = "InService"
         return
@@ -389,7 +433,7 @@ def _complete_launch_hook(group: Any, state: Any, result: str, why: str) -> None
     launch = next(
         (
             a
-            for a in ACTIVITIES[group.name]
+            for a in current_state().activities[group.name]
             if a["Description"].startswith("Launching") and a["Description"].endswith(state.instance.id)
         ),
         None,
@@ -426,7 +470,7 @@ def _lifecycle_hooks_like_aws(response_class: Any) -> None:
         result = original_put_warm_pool(self)
         group = self.autoscaling_backend.autoscaling_groups[self._get_param("AutoScalingGroupName")]
         size = int(self._get_param("MinSize") or 1)
-        WARM_POOLS[group.name] = [group.image_id] * size
+        current_state().warm_pools[group.name] = [group.image_id] * size
         return result
 
     response_class.put_warm_pool = put_warm_pool
@@ -465,13 +509,13 @@ def _ecs_like_aws() -> None:
     def update_container_instances_state(self: Any) -> Any:
         result = original_update(self)
         cluster = self._get_param("cluster").split("/")[-1]
-        clock = DRAIN_TIMES.get(cluster, (0.0, lambda: datetime.now(UTC)))[1]
+        clock = current_state().drain_times.get(cluster, (0.0, lambda: datetime.now(UTC)))[1]
         for arn in self._get_param("containerInstances"):
             instance_id = arn.split("/")[-1]
             if self._get_param("status").upper() == "DRAINING":
-                DRAINING_SINCE.setdefault(instance_id, (clock(), clock))
+                current_state().draining_since.setdefault(instance_id, (clock(), clock))
             else:
-                DRAINING_SINCE.pop(instance_id, None)
+                current_state().draining_since.pop(instance_id, None)
         return result
 
     EC2ContainerServiceResponse.update_container_instances_state = update_container_instances_state  # type: ignore[method-assign]
@@ -479,9 +523,9 @@ def _ecs_like_aws() -> None:
 
     def describe_container_instances(self: Any) -> Any:
         cluster = self._get_param("cluster").split("/")[-1]
-        seconds = DRAIN_TIMES.get(cluster, (0.0, None))[0]
+        seconds = current_state().drain_times.get(cluster, (0.0, None))[0]
         backend = self.ecs_backend
-        for instance_id, (since, clock) in list(DRAINING_SINCE.items()):
+        for instance_id, (since, clock) in list(current_state().draining_since.items()):
             if clock() < since + timedelta(seconds=seconds):
                 continue
             for task in list(backend.tasks.get(cluster, {}).values()):
@@ -493,14 +537,14 @@ def _ecs_like_aws() -> None:
     EC2ContainerServiceResponse.describe_container_instances = describe_container_instances  # type: ignore[method-assign]
 
 
-def drain_time(cluster: str, seconds: float, clock: Callable[[], datetime] | None = None) -> None:
+def drain_time(cluster: str, seconds: float, clock: Clock | None = None) -> None:
     """Service tasks leave a DRAINING container instance of `cluster` after `seconds` on `clock`."""
-    DRAIN_TIMES[cluster] = (seconds, clock or (lambda: datetime.now(UTC)))
+    current_state().drain_times[cluster] = (seconds, clock or (lambda: datetime.now(UTC)))
 
 
-def hook_clock(group: str, clock: Callable[[], datetime]) -> None:
+def hook_clock(group: str, clock: Clock) -> None:
     """The clock the group's launch hook heartbeats time out on (a simulated one under the runner)."""
-    HOOK_CLOCKS[group] = clock
+    current_state().hook_clocks[group] = clock
 
 
 def _termination_order(group: Any, state: Any) -> tuple[bool, float]:
@@ -577,7 +621,7 @@ def scale(group: str, desired: int, autoscaling: Any, *, by_policy: bool = True)
             "AutoScalingGroups"
         ][0]["DesiredCapacity"]
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        NEXT_CAUSE[group] = (
+        current_state().next_cause[group] = (
             f"At {stamp} a monitor alarm TargetTracking-{group}-Alarm in state ALARM triggered policy "
             f"{group}-target-tracking changing the desired capacity from {current} to {desired}."
         )
@@ -606,7 +650,7 @@ def hold_pending(instance_ids: Sequence[str], reads: int, account: str = DEFAULT
         for state in group.instance_states:
             if state.instance.id in instance_ids:
                 state.lifecycle_state = "Pending"
-                SLOW_INSTANCES[state.instance.id] = reads
+                current_state().slow_instances[state.instance.id] = reads
 
 
 def _sabotage_target_health() -> None:
@@ -628,7 +672,7 @@ def _sabotage_target_health() -> None:
                 "Target.FailedHealthChecks",
                 "Health checks failed",
             )
-            if d.instance_id in UNHEALTHY_TARGETS
+            if d.instance_id in current_state().unhealthy_targets
             else d
             for d in descriptions
         ]
@@ -645,9 +689,9 @@ def add_activity(
     when: datetime | None = None,
     cause: str = "injected by the emulator",
 ) -> None:
-    ACTIVITIES[group].append(
+    current_state().activities[group].append(
         {
-            "ActivityId": f"act-{len(ACTIVITIES[group]) + 1}",
+            "ActivityId": f"act-{len(current_state().activities[group]) + 1}",
             "AutoScalingGroupName": group,
             "Description": description,
             "Cause": cause,
@@ -660,27 +704,9 @@ def add_activity(
 
 
 def add_instance_refresh(group: str, status: str = "InProgress") -> None:
-    INSTANCE_REFRESHES[group].append(
+    current_state().instance_refreshes[group].append(
         {"InstanceRefreshId": f"refresh-{group}", "AutoScalingGroupName": group, "Status": status}
     )
-
-
-def reset() -> None:
-    INSTANCE_REFRESHES.clear()
-    ACTIVITIES.clear()
-    SABOTAGE.clear()
-    UNHEALTHY_TARGETS.clear()
-    SLOW_INSTANCES.clear()
-    HELD_TERMINATING.clear()
-    BOOT_TIMES.clear()
-    BOOTING.clear()
-    NEXT_CAUSE.clear()
-    DRAIN_TIMES.clear()
-    DRAINING_SINCE.clear()
-    HOOK_CLOCKS.clear()
-    IN_LAUNCH_HOOK.clear()
-    WARM_POOLS.clear()
-    ECS_AGENTS.clear()
 
 
 # ---- seeding helpers shared by the demo and the tests -----------------------------------------
