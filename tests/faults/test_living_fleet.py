@@ -111,7 +111,7 @@ def test_f19_replacement_unhealthy_during_a_scale_out_still_fails_fast(
     emulator.sabotage("web", "unhealthy")
 
     def healthy_scale_out() -> None:
-        emulator.SABOTAGE.pop("web")  # the scale-out instance itself is fine
+        emulator.current_state().sabotage.pop("web")  # the scale-out instance itself is fine
         emulator.scale("web", 4, stack.world.autoscaling)
 
     report = recycle(stack, FaultPort(after={"web:terminate": healthy_scale_out}), poll_seconds=5)

@@ -1,0 +1,83 @@
+"""Completes moto's emulation of AWS for the demo and the tests; never used against AWS.
+
+moto 5.2 leaves out reads recycler relies on and behaves unlike AWS where recycler's health checks
+look: it answers no scaling activities or instance refreshes, counts only InService instances as
+capacity, launches every instance healthy and straight to InService, reports every target healthy,
+resolves no SSM image aliases and never moves a task off a DRAINING ECS container instance.
+recycler treats an unanswered read as unknown, so the emulator answers and behaves as AWS
+documents, and lets a test or the demo stage what real replacements do wrong.
+
+Read top down: `state` (everything the emulator knows, one object; reset() starts a fresh one),
+`patching` (install(): every patch below, once), then one module per AWS service or concern:
+`activities`, `capacity`, `launch_hooks`, `warm_pools`, `faults` (Auto Scaling), `target_health`
+(Elastic Load Balancing), `ecs`, `images` (EC2 and SSM), and `seed` (fleets for tests and the demo).
+"""
+
+from recycler.local.emulator.activities import add_activity, add_instance_refresh
+from recycler.local.emulator.capacity import COUNTED_STATES, scale
+from recycler.local.emulator.ecs import drain_time, ecs_agent
+from recycler.local.emulator.faults import FAILURES, boot_time, forget_instance, hold_pending, sabotage
+from recycler.local.emulator.images import SSM_ALIAS, set_image_created
+from recycler.local.emulator.launch_hooks import LAUNCH_TRANSITION, hook_clock
+from recycler.local.emulator.patching import install
+from recycler.local.emulator.seed import (
+    backdate,
+    create_aged_group,
+    create_alert_topic,
+    create_capacity_provider,
+    create_ecs_cluster,
+    create_group,
+    create_launch_template,
+    create_ledger_table,
+    create_target_group,
+    group_instances,
+    group_tags,
+    point_group_at,
+    publish_image,
+    published,
+    register_container_instances,
+    run_tasks,
+    stock_images,
+)
+from recycler.local.emulator.state import DEFAULT_ACCOUNT, Clock, EmulatorState, current_state, reset
+
+__all__ = [
+    "COUNTED_STATES",
+    "DEFAULT_ACCOUNT",
+    "FAILURES",
+    "LAUNCH_TRANSITION",
+    "SSM_ALIAS",
+    "Clock",
+    "EmulatorState",
+    "add_activity",
+    "add_instance_refresh",
+    "backdate",
+    "boot_time",
+    "create_aged_group",
+    "create_alert_topic",
+    "create_capacity_provider",
+    "create_ecs_cluster",
+    "create_group",
+    "create_launch_template",
+    "create_ledger_table",
+    "create_target_group",
+    "current_state",
+    "drain_time",
+    "ecs_agent",
+    "forget_instance",
+    "group_instances",
+    "group_tags",
+    "hold_pending",
+    "hook_clock",
+    "install",
+    "point_group_at",
+    "publish_image",
+    "published",
+    "register_container_instances",
+    "reset",
+    "run_tasks",
+    "sabotage",
+    "scale",
+    "set_image_created",
+    "stock_images",
+]

@@ -1,0 +1,40 @@
+"""install(): teach moto, once per process, everything this package knows about AWS.
+
+Each module patches the moto classes of its own concern; this one applies them in a fixed order,
+under a lock, and only once (patching twice would wrap the emulator's wrappers in themselves).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from recycler.local.emulator.activities import answer_activity_reads
+from recycler.local.emulator.capacity import reconcile_like_aws, termination_policies_like_aws
+from recycler.local.emulator.ecs import ecs_like_aws
+from recycler.local.emulator.faults import sabotage_replacements
+from recycler.local.emulator.images import resolve_ssm_aliases
+from recycler.local.emulator.launch_hooks import lifecycle_hooks_like_aws
+from recycler.local.emulator.target_health import sabotage_target_health
+from recycler.local.emulator.warm_pools import warm_pools_like_aws
+
+_lock = threading.Lock()
+_installed: list[bool] = []
+
+
+def install() -> None:
+    """Teach moto's responses the reads it lacks and AWS's behaviour where it differs; idempotent."""
+    with _lock:
+        if _installed:
+            return
+        from moto.autoscaling.responses import AutoScalingResponse
+
+        answer_activity_reads(AutoScalingResponse)
+        reconcile_like_aws()
+        resolve_ssm_aliases()
+        sabotage_replacements(AutoScalingResponse)
+        termination_policies_like_aws(AutoScalingResponse)
+        sabotage_target_health()
+        ecs_like_aws()
+        lifecycle_hooks_like_aws(AutoScalingResponse)
+        warm_pools_like_aws(AutoScalingResponse)
+        _installed.append(True)
