@@ -46,12 +46,14 @@ from typing import Any
 import boto3
 import pytest
 
-from recycler.alerts import Alerts
-from recycler.ecs import EcsHosts
-from recycler.fleet import Fleet
+from recycler.aws.clients import Clients
+from recycler.aws.ecs import EcsHosts
+from recycler.aws.fleet import Fleet
+from recycler.aws.sns import Alerts
 from recycler.local import emulator
-from recycler.models import ManualPayload, RunReport, Settings
-from recycler.workflow import run
+from recycler.models import ManualPayload, Settings
+from recycler.report import RunReport
+from recycler.workflow.run import run
 from tests.conftest import NOW, REGION, Stack, World
 from tests.faults.harness import FaultPort, outcome, services
 from tests.infra.iam_eval import (
@@ -658,7 +660,7 @@ def test_a_container_instance_outside_the_allowed_clusters_cannot_be_drained(
     prod = emulator.create_ecs_cluster(ecs, "prod", ids[:1])
     staging = emulator.create_ecs_cluster(ecs, "staging", ids[1:])
     with recorded(stack) as (seen, recorder):
-        hosts = EcsHosts(Fleet(seen.world.session))
+        hosts = EcsHosts(Clients(seen.world.session))
         hosts.set_state("prod", [prod[ids[0]]], "DRAINING")
         hosts.set_state(cluster_arn("staging"), [staging[ids[1]]], "DRAINING")  # by ARN, same answer
     found = verdicts(recorder, role, "ecs:UpdateContainerInstancesState")
