@@ -12,9 +12,12 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import DeployConfig
+from recycler.domain import METRIC_NAMESPACE, METRIC_SERVICE
 
-NAMESPACE = "Recycler"
-SERVICE = {"service": "recycler"}
+NAMESPACE = METRIC_NAMESPACE
+# Every recycler metric carries the service dimension (recycler/metrics.py): a metric is identified by
+# its whole dimension set, so each alarm and graph names it too (tests/infra/test_metrics_contract.py).
+SERVICE = {"service": METRIC_SERVICE}
 DAY = Duration.days(1)
 
 
@@ -24,7 +27,7 @@ def recycler_metric(
     return cloudwatch.Metric(
         namespace=NAMESPACE,
         metric_name=name,
-        dimensions_map=dimensions or SERVICE,
+        dimensions_map={**SERVICE, **dimensions},
         statistic=statistic,
         period=period,
     )
@@ -32,7 +35,7 @@ def recycler_metric(
 
 def search(metric: str, dimension: str, statistic: str, label: str) -> cloudwatch.MathExpression:
     return cloudwatch.MathExpression(
-        expression=f"SEARCH('{{{NAMESPACE},{dimension}}} MetricName=\"{metric}\"', '{statistic}', 86400)",
+        expression=f"SEARCH('{{{NAMESPACE},{dimension},service}} MetricName=\"{metric}\"', '{statistic}', 86400)",
         label=label,
         period=DAY,
     )

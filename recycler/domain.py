@@ -18,8 +18,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-# The one CloudWatch namespace: the handler's metrics, the alarms and the dashboard all use it.
+# The one CloudWatch namespace, and the `service` dimension every metric carries (Powertools adds it to
+# each metric when a service name is set): the handler's metrics, the alarms and the dashboard use both.
 METRIC_NAMESPACE = "Recycler"
+METRIC_SERVICE = "recycler"
 
 
 class Reason(StrEnum):

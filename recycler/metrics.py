@@ -5,10 +5,10 @@ from __future__ import annotations
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from recycler.domain import METRIC_NAMESPACE
+from recycler.domain import METRIC_NAMESPACE, METRIC_SERVICE
 from recycler.report import RunReport
 
-metrics = Metrics(namespace=METRIC_NAMESPACE, service="recycler")
+metrics = Metrics(namespace=METRIC_NAMESPACE, service=METRIC_SERVICE)
 
 
 def publish_metrics(report: RunReport) -> None:
@@ -69,6 +69,14 @@ def publish_metrics(report: RunReport) -> None:
 
 
 def _emit(name: str, unit: MetricUnit, value: float, dimension: str, label: str) -> None:
-    """One metric with its own dimension (EMF allows one dimension set per Metrics flush)."""
-    with single_metric(name=name, unit=unit, value=value, namespace=METRIC_NAMESPACE) as metric:
+    """One metric with its own dimension (EMF allows one dimension set per Metrics flush), plus `service`
+    set here, not left to POWERTOOLS_SERVICE_NAME: CloudWatch identifies a metric by its whole dimension
+    set, so what the alarms and the dashboard name must not depend on the environment."""
+    with single_metric(
+        name=name,
+        unit=unit,
+        value=value,
+        namespace=METRIC_NAMESPACE,
+        default_dimensions={"service": METRIC_SERVICE},
+    ) as metric:
         metric.add_dimension(name=dimension, value=label)
