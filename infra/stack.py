@@ -66,7 +66,7 @@ class RecyclerStack(Stack):
         alerts.topic.grant_publish(recycler.role)
         kill_switch.grant_read(recycler.role)
         schedule = DailySchedule(self, "Daily", config=config, target=recycler.alias)
-        Alarms(
+        alarms = Alarms(
             self,
             "Alarms",
             config=config,
@@ -74,6 +74,7 @@ class RecyclerStack(Stack):
             dead_letters=schedule.dead_letters,
             topic=alerts.topic,
         )
+        alerts.allow_alarms(alarms.alarms.values())
         Dashboard(self, "Observability", function=recycler.function, log_group=recycler.log_group)
         self._acknowledge(recycler, schedule)
         CfnOutput(self, "FunctionAlias", value=recycler.alias.function_arn)

@@ -144,6 +144,36 @@ def test_topic_is_encrypted_tls_only_with_email_subscriptions(template: Template
     assert endpoints == ["oncall@example.com", "ops@example.com"]
 
 
+def test_cloudwatch_alarms_may_publish_to_the_tls_only_topic(template: Template) -> None:
+    """A topic policy replaces SNS's default one: with only the TLS deny in it, every alarm action fails
+    "not authorized to perform: SNS:Publish" (re:Post knowledge center
+    cloudwatch-receive-sns-for-alarm-trigger). CloudWatch needs an allow, for this account's alarms only,
+    and the key of the encrypted topic."""
+    [policy] = resources(template, "AWS::SNS::TopicPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in statements
+    )
+    [topic_id] = resources(template, "AWS::SNS::Topic")
+    [allow] = [s for s in statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert allow["Effect"] == "Allow" and allow["Action"] == "sns:Publish"
+    assert allow["Resource"] == {"Ref": topic_id}
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    alarm_arns = [
+        {"Fn::GetAtt": [alarm_id, "Arn"]} for alarm_id in resources(template, "AWS::CloudWatch::Alarm")
+    ]
+    assert sorted(map(json.dumps, allow["Condition"]["ArnEquals"]["aws:SourceArn"])) == sorted(
+        map(json.dumps, alarm_arns)
+    )
+    [key] = resources(template, "AWS::KMS::Key").values()
+    assert any(
+        s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+        and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(s["Action"])
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+    )
+
+
 def test_alarms_notify_the_topic(template: Template) -> None:
     [topic_id] = resources(template, "AWS::SNS::Topic")
     alarms = resources(template, "AWS::CloudWatch::Alarm")
