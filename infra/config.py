@@ -110,7 +110,12 @@ class DeployConfig:
     bit_rot_days: float = 14.0
     image_rot_days: float = 30.0  # second bit-rot threshold: days since an instance's AMI was built
     log_retention_days: int = 90
-    reserved_concurrency: int = 5
+    # None: no reservation. Lambda keeps at least 100 of an account's concurrency unreserved and refuses
+    # a reservation that would leave less ("You can reserve up to the Unreserved account concurrency
+    # value ... minus 100"), so on a new account, whose quota AWS reduces (to 10), any value fails the
+    # deploy. https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+    # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+    reserved_concurrency: int | None = None
     execution_timeout_hours: int = 12
     # X-Ray subsegments for every AWS call (Powertools Tracer): off by default, since importing the X-Ray
     # SDK adds ~100 ms to every cold start of a job whose calls are already in its logs.
@@ -138,8 +143,11 @@ class DeployConfig:
             )
         if not 1 <= self.max_concurrency <= 50:
             raise ConfigError(f"{PREFIX}max_concurrency={self.max_concurrency}: use 1..50")
-        if not 1 <= self.reserved_concurrency <= 100:
-            raise ConfigError(f"{PREFIX}reserved_concurrency={self.reserved_concurrency}: use 1..100")
+        if self.reserved_concurrency is not None and self.reserved_concurrency < 1:
+            raise ConfigError(
+                f"{PREFIX}reserved_concurrency={self.reserved_concurrency}: use a whole number >= 1, or leave it "
+                "unset (no reservation); Lambda accepts it only if the account keeps 100 unreserved"
+            )
         if self.log_retention_days not in LOG_RETENTION:
             choices = ", ".join(str(days) for days in LOG_RETENTION)
             raise ConfigError(f"{PREFIX}log_retention_days={self.log_retention_days}: use one of {choices}")

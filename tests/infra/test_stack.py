@@ -45,7 +45,7 @@ def resources(template: Template, kind: str) -> dict[str, Any]:
     return dict(template.find_resources(kind))
 
 
-def test_durable_function_on_arm64_python313_with_reserved_concurrency(template: Template) -> None:
+def test_durable_function_on_arm64_python313_without_reserved_concurrency(template: Template) -> None:
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
@@ -53,7 +53,8 @@ def test_durable_function_on_arm64_python313_with_reserved_concurrency(template:
             "Architectures": ["arm64"],
             "Handler": "recycler.handler.lambda_handler",
             "DurableConfig": {"ExecutionTimeout": 12 * 3600, "RetentionPeriodInDays": 30},
-            "ReservedConcurrentExecutions": 5,
+            # Lambda refuses a reservation that leaves the account less than 100 unreserved: none by default.
+            "ReservedConcurrentExecutions": Match.absent(),
             "TracingConfig": {"Mode": "Active"},
             "Environment": {
                 "Variables": Match.object_like(
@@ -70,6 +71,19 @@ def test_durable_function_on_arm64_python313_with_reserved_concurrency(template:
     )
     template.has_resource_properties("AWS::Lambda::Alias", {"Name": "live"})
     template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 90})
+
+
+def test_reserved_concurrency_is_opt_in_and_validated() -> None:
+    """Lambda keeps 100 of the account's concurrency unreserved: on an account whose quota is 10 (new
+    accounts) any reservation fails the deploy, so there is none unless recycler:reserved_concurrency
+    asks for one."""
+    [function] = resources(synth(**{"recycler:reserved_concurrency": "3"}), "AWS::Lambda::Function").values()
+    assert function["Properties"]["ReservedConcurrentExecutions"] == 3
+    for bad in ("0", "-1"):
+        with pytest.raises(ConfigError, match=r"recycler:reserved_concurrency=.*unreserved"):
+            synth(**{"recycler:reserved_concurrency": bad})
+    with pytest.raises(ConfigError, match="recycler:reserved_concurrency='lots'"):
+        synth(**{"recycler:reserved_concurrency": "lots"})
 
 
 def test_schedule_from_context_targets_the_alias_with_retries_and_dlq(template: Template) -> None:
