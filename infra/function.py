@@ -93,6 +93,14 @@ class RecyclerFunction(Construct):
                 **environment,
             },
             description="Replaces the oldest instance of each opted-in Auto Scaling group",
+            # A durable execution stays on the version it started on (the schedule invokes the alias,
+            # Lambda resolves it once), replaying there for up to its execution timeout:
+            # https://docs.aws.amazon.com/lambda/latest/dg/durable-best-practices.html
+            # current_version is replaced on every code or configuration change; DESTROY (CDK's default)
+            # would delete the version a run still waits on. Old versions are kept and cleaned up by
+            # hand once no execution runs on them (README, "Deploys and runs in flight").
+            # https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_lambda.VersionOptions.html
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.RETAIN),
         )
         self.alias = lambda_.Alias(self, "Live", alias_name="live", version=self.function.current_version)
         self._grant_fleet_access(config)

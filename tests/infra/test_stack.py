@@ -86,6 +86,17 @@ def test_reserved_concurrency_is_opt_in_and_validated() -> None:
         synth(**{"recycler:reserved_concurrency": "lots"})
 
 
+def test_a_deploy_keeps_the_version_running_executions_are_pinned_to(template: Template) -> None:
+    """A durable execution replays on the version it started on, for up to its execution timeout (12 h).
+    current_version replaces its AWS::Lambda::Version on every code change; without Retain CloudFormation
+    deletes the old one, and a run still waiting on it has nothing left to replay on."""
+    [version] = resources(template, "AWS::Lambda::Version").values()
+    assert version["DeletionPolicy"] == "Retain" and version["UpdateReplacePolicy"] == "Retain"
+    [alias] = resources(template, "AWS::Lambda::Alias").values()
+    [version_id] = resources(template, "AWS::Lambda::Version")
+    assert alias["Properties"]["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
+
+
 def test_schedule_from_context_targets_the_alias_with_retries_and_dlq(template: Template) -> None:
     [schedule] = resources(template, "AWS::Scheduler::Schedule").values()
     props = schedule["Properties"]
