@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import AssetHashType, Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.bundling import ROOT, bundling_options
+from infra.bundling import ROOT, asset_hash, bundling_options
 from infra.config import LOG_RETENTION, DeployConfig
 from recycler.policy import OPT_IN_VALUE
 
@@ -72,7 +72,13 @@ class RecyclerFunction(Construct):
             runtime=lambda_.Runtime.PYTHON_3_13,
             architecture=lambda_.Architecture.ARM_64,
             handler="recycler.handler.lambda_handler",
-            code=lambda_.Code.from_asset(str(ROOT / "recycler"), bundling=bundling_options()),
+            code=lambda_.Code.from_asset(
+                str(ROOT / "recycler"),
+                bundling=bundling_options(),
+                # What the bundle is built from, pins included (infra/bundling.py).
+                asset_hash_type=AssetHashType.CUSTOM,
+                asset_hash=asset_hash(),
+            ),
             role=self.role,
             memory_size=512,
             # One invocation plans and starts the window; health waits suspend the function instead.
