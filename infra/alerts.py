@@ -17,7 +17,7 @@ CLOUDWATCH = iam.ServicePrincipal("cloudwatch.amazonaws.com")
 
 
 class AlertTopic(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, emails: list[str] | tuple[str, ...]) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, emails: tuple[str, ...]) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(
             self,

@@ -13,7 +13,15 @@ from constructs import Construct
 
 from infra.alerts import AlertTopic
 from infra.central import RecyclerCentralStack
-from infra.config import CENTRAL_KEY_ALIAS, PREFIX, ConfigError, DeployConfig, Place, read_places
+from infra.config import (
+    CENTRAL_KEY_ALIAS,
+    PREFIX,
+    ConfigError,
+    DeployConfig,
+    Place,
+    check_context_keys,
+    read_places,
+)
 from infra.function import RecyclerFunction
 from infra.ledger import Ledger
 from infra.observability import Alarms, Dashboard
@@ -179,6 +187,7 @@ def build_app(context: dict[str, Any] | None = None) -> App:
     Without recycler:environments: one stack, "Recycler", in the CLI's account and region. With it: one
     stack per environment, and with recycler:central a RecyclerCentral stack they all report to."""
     app = App(context=context)
+    check_context_keys(app.node)
     members = read_places(app.node, "environments")
     centrals = read_places(app.node, "central")
     if len(centrals) > 1:
