@@ -6,6 +6,7 @@ from aws_cdk import AssetHashType, Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.bundling import ROOT, asset_hash, bundling_options
@@ -66,6 +67,17 @@ class RecyclerFunction(Construct):
             role_name=role_name,
         )
         self.log_group.grant_write(self.role)
+        # AWS's durable best practice: a dead-letter queue keeps the event of an asynchronously invoked
+        # execution that ends FAILED, STOPPED or TIMED_OUT (the schedule's input, or a drill's payload),
+        # for 14 days, to read or redrive. The DurableExecutionFailed/TimedOut alarms say that it happened.
+        # https://docs.aws.amazon.com/lambda/latest/dg/durable-best-practices.html
+        self.failed_runs = sqs.Queue(
+            self,
+            "FailedRuns",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
         self.function = lambda_.Function(
             self,
             "Function",
@@ -87,6 +99,7 @@ class RecyclerFunction(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.PASS_THROUGH,
             reserved_concurrent_executions=config.reserved_concurrency,
+            dead_letter_queue=self.failed_runs,
             durable_config=lambda_.DurableConfig(
                 execution_timeout=Duration.hours(config.execution_timeout_hours),
                 retention_period=Duration.days(30),

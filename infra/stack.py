@@ -176,6 +176,12 @@ class RecyclerStack(Stack):
                 reason="This queue is itself the schedule's dead-letter queue.",
             )
         )
+        Validations.of(recycler.failed_runs).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SQS3",
+                reason="This queue is itself the function's dead-letter queue (events of runs that ended failed).",
+            )
+        )
 
 
 DESCRIPTION = "recycler: daily replacement of the oldest instance per Auto Scaling group"

@@ -97,6 +97,33 @@ def test_a_deploy_keeps_the_version_running_executions_are_pinned_to(template: T
     assert alias["Properties"]["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
 
 
+def test_a_run_that_ends_failed_leaves_its_event_in_an_encrypted_dead_letter_queue(
+    template: Template,
+) -> None:
+    """AWS's durable best practice: a dead-letter queue on the function keeps the event of an
+    asynchronously invoked execution that ends FAILED, STOPPED or TIMED_OUT (checkov CKV_AWS_116)."""
+    [function] = resources(template, "AWS::Lambda::Function").values()
+    target = function["Properties"]["DeadLetterConfig"]["TargetArn"]
+    [queue_id] = [
+        q
+        for q, queue in resources(template, "AWS::SQS::Queue").items()
+        if {"Fn::GetAtt": [q, "Arn"]} == target
+    ]
+    queue = resources(template, "AWS::SQS::Queue")[queue_id]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True and queue["MessageRetentionPeriod"] == 14 * 86400
+    # Lambda sends to it with the function's role.
+    [role_policy] = [
+        p
+        for p in resources(template, "AWS::IAM::Policy").values()
+        if any(
+            s["Action"] == "sqs:SendMessage" and s["Resource"] == target
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+        )
+    ]
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    assert {"Ref": role_id} in role_policy["Properties"]["Roles"]
+
+
 def test_schedule_from_context_targets_the_alias_with_retries_and_dlq(template: Template) -> None:
     [schedule] = resources(template, "AWS::Scheduler::Schedule").values()
     props = schedule["Properties"]
@@ -108,8 +135,8 @@ def test_schedule_from_context_targets_the_alias_with_retries_and_dlq(template: 
     assert target["Arn"] == {"Ref": alias_id}
     assert json.loads(target["Input"]) == {"source": "schedule"}
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 3
-    [queue_id] = resources(template, "AWS::SQS::Queue")
-    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    queue_id = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    assert resources(template, "AWS::SQS::Queue")[queue_id]["Properties"]["SqsManagedSseEnabled"] is True
 
 
 def test_schedule_can_be_disabled_and_bad_context_names_the_key() -> None:
