@@ -56,6 +56,12 @@ def test_synth_refuses_what_the_function_would_refuse_on_every_run(key: str, val
     assert "default" in str(refused.value)
 
 
+@pytest.mark.parametrize("hours", ["0", "8761"])
+def test_the_execution_timeout_is_within_lambdas_limit(hours: str) -> None:
+    with pytest.raises(ConfigError, match=rf"recycler:execution_timeout_hours={hours}: use 1..8760"):
+        build(**{"recycler:execution_timeout_hours": hours})
+
+
 def test_an_unknown_key_is_refused_with_the_nearest_known_one() -> None:
     with pytest.raises(
         ConfigError, match=r"recycler:max_concurency: unknown .*did you mean recycler:max_concurrency"
