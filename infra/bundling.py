@@ -4,11 +4,16 @@ function's platform (arm64, CPython 3.13, wheels only) next to the recycler modu
 What ships is the handler's import closure within the recycler package, found by reading the source:
 the local tools (recycler/local) are left out because nothing the handler imports imports them, not
 because a list names them.
+
+The asset is addressed by asset_hash(): exactly what the bundle is built from (the shipped files, the
+pins, pip's options). CDK's own hash covers the asset folder and the bundling options only, and the
+pins live outside both, in pyproject.toml.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -23,14 +28,27 @@ PLATFORM = "manylinux2014_aarch64"
 PYTHON_VERSION = "3.13"
 HANDLER_MODULE = "recycler.handler"
 PACKAGE = "recycler"
+# Everything pip is told besides the target directory and the pins: part of the asset hash.
+PIP_OPTIONS = (
+    "--quiet",
+    "--disable-pip-version-check",
+    "--platform",
+    PLATFORM,
+    "--implementation",
+    "cp",
+    "--python-version",
+    PYTHON_VERSION,
+    "--only-binary=:all:",
+    "--no-compile",
+)
 
 
-def module_file(module: str) -> Path:
-    path = ROOT.joinpath(*module.split("."))
+def module_file(module: str, root: Path = ROOT) -> Path:
+    path = root.joinpath(*module.split("."))
     return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
 
-def imported_modules(source: Path) -> set[str]:
+def imported_modules(source: Path, root: Path = ROOT) -> set[str]:
     """recycler modules a file imports at run time, wherever the import statement is."""
     found: set[str] = set()
     for node in _runtime_nodes(ast.parse(source.read_text(encoding="utf-8"))):
@@ -40,7 +58,7 @@ def imported_modules(source: Path) -> set[str]:
             found.add(node.module)
             # `from recycler import policy` imports the submodule recycler.policy.
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {m for m in found if m.split(".")[0] == PACKAGE and module_file(m).exists()}
+    return {m for m in found if m.split(".")[0] == PACKAGE and module_file(m, root).exists()}
 
 
 def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
@@ -57,7 +75,7 @@ def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
     return nodes
 
 
-def import_closure(root_module: str = HANDLER_MODULE) -> set[str]:
+def import_closure(root_module: str = HANDLER_MODULE, root: Path = ROOT) -> set[str]:
     """Every recycler module the handler needs, with the packages that contain them."""
     closure: set[str] = set()
     pending = [root_module]
@@ -69,17 +87,39 @@ def import_closure(root_module: str = HANDLER_MODULE) -> set[str]:
             if package_or_module not in closure:
                 closure.add(package_or_module)
                 pending.append(package_or_module)
-        pending.extend(imported_modules(module_file(module)) - closure)
+        pending.extend(imported_modules(module_file(module, root), root) - closure)
     return closure
 
 
-def shipped_files() -> list[Path]:
-    return sorted(module_file(m) for m in import_closure())
+def shipped_files(root: Path = ROOT) -> list[Path]:
+    return sorted(module_file(m, root) for m in import_closure(root=root))
 
 
-def runtime_requirements() -> list[str]:
-    with open(ROOT / "pyproject.toml", "rb") as handle:
+def runtime_requirements(root: Path = ROOT) -> list[str]:
+    with open(root / "pyproject.toml", "rb") as handle:
         return list(tomllib.load(handle)["project"]["dependencies"])
+
+
+def asset_hash(root: Path = ROOT) -> str:
+    """A digest of what the bundle is built from: each shipped file (path and bytes), the runtime pins
+    from pyproject.toml and pip's options. A boto3 bump alone changes it (and so the function's code and
+    version); a test, the local tools or a .pyc beside the sources do not.
+
+    CDK's default (AssetHashType.SOURCE) fingerprints the asset folder and the bundling options, so the
+    pins, read from outside both at bundle time, never changed it:
+    https://docs.aws.amazon.com/cdk/api/v2/python/aws_cdk/AssetOptions.html ("If you chose to customize
+    the hash, you will need to make sure it is updated every time the asset changes")."""
+    digest = hashlib.sha256()
+
+    def add(label: str, data: bytes) -> None:
+        digest.update(f"{label}\0{len(data)}\0".encode())
+        digest.update(data)
+
+    for source in shipped_files(root):
+        add(source.relative_to(root).as_posix(), source.read_bytes())
+    add("requirements", "\n".join(runtime_requirements(root)).encode())
+    add("pip", "\n".join(PIP_OPTIONS).encode())
+    return digest.hexdigest()
 
 
 @jsii.implements(ILocalBundling)
@@ -91,18 +131,9 @@ class PipBundler:
                 "-m",
                 "pip",
                 "install",
-                "--quiet",
-                "--disable-pip-version-check",
                 "--target",
                 output_dir,
-                "--platform",
-                PLATFORM,
-                "--implementation",
-                "cp",
-                "--python-version",
-                PYTHON_VERSION,
-                "--only-binary=:all:",
-                "--no-compile",
+                *PIP_OPTIONS,
                 *runtime_requirements(),
             ],
             check=True,

@@ -62,6 +62,8 @@ class RecyclerCentralStack(Stack):
                 resources=[self.topic.topic_arn],
             )
         )
+        # No CloudWatch allow here (unlike the member topics, infra/alerts.py): no alarm publishes to this
+        # topic, only the member roles above. An alarm added here needs AlertTopic.allow_alarms' statement.
         for email in config.alert_emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
 

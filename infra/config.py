@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from aws_cdk import aws_logs as logs
 from constructs import Node
+from pydantic import ValidationError
 
+from recycler.models import InputError, Settings, load_settings
 from recycler.policy.tags import ECS_CLUSTER_NAME
 
 PREFIX = "recycler:"
-CRON = re.compile(r"^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$|^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$")
 # The retention periods offered (days -> CloudWatch Logs setting).
 LOG_RETENTION = {
     7: logs.RetentionDays.ONE_WEEK,
@@ -89,60 +91,95 @@ def read_places(node: Node, key: str) -> list[Place]:
     return places
 
 
+def _runtime(name: str) -> Any:
+    """The function's own default for a setting (recycler.models.Settings): one source for both."""
+    return Settings.model_fields[name].get_default(call_default_factory=True)
+
+
+# Where a deployed function's default differs from the runtime's, and why.
+INFRA_DEFAULTS: dict[str, Any] = {
+    # The stack creates this SSM parameter (value "off"), so a deployed function always has a kill
+    # switch; the runtime's default (None, no switch) is for a CLI run that has none.
+    "kill_switch_parameter": "/recycler/kill-switch",
+}
+
+
 @dataclass(frozen=True)
 class DeployConfig:
-    schedule_expression: str = "cron(0 10 ? * MON-FRI *)"
-    schedule_time_zone: str = "UTC"
+    """Every recycler:* context key. Those the function reads too (RECYCLER_* variables) take their
+    defaults from recycler.models.Settings and are validated by it, so synth refuses what every run
+    would refuse; the rest shape the infrastructure only."""
+
+    # Read by the function.
+    schedule_expression: str = _runtime("schedule_expression")
+    schedule_time_zone: str = _runtime("schedule_time_zone")
+    tag_prefix: str = _runtime("tag_prefix")
+    dry_run: bool = _runtime("dry_run")
+    max_concurrency: int = _runtime("max_concurrency")
+    max_groups_per_run: int = _runtime("max_groups_per_run")
+    failures_before_stop: int = _runtime("failures_before_stop")
+    stop_alarm_names: tuple[str, ...] = _runtime("stop_alarm_names")
+    kill_switch_parameter: str = INFRA_DEFAULTS["kill_switch_parameter"]
+    blackout_windows: tuple[str, ...] = _runtime("blackout_windows")
+    blackout_weekdays: tuple[str, ...] = _runtime("blackout_weekdays")
+    min_age_days: float = _runtime("min_age_days")
+    min_interval_hours: float = _runtime("min_interval_hours")
+    max_age_days: float | None = _runtime("max_age_days")  # None (0 in context): no freshness target
+    # X-Ray subsegments for every AWS call (Powertools Tracer): off by default, since importing the X-Ray
+    # SDK adds ~100 ms to every cold start of a job whose calls are already in its logs.
+    tracing: bool = _runtime("tracing")
+    # The infrastructure only.
     schedule_enabled: bool = True
-    tag_prefix: str = "recycler:"
-    alert_emails: list[str] = field(default_factory=list)
-    dry_run: bool = False
-    max_concurrency: int = 5
-    max_groups_per_run: int = 50
-    failures_before_stop: int = 1
-    stop_alarm_names: list[str] = field(default_factory=list)
-    kill_switch_parameter: str = "/recycler/kill-switch"
-    blackout_windows: list[str] = field(default_factory=list)
-    blackout_weekdays: list[str] = field(default_factory=list)
-    min_age_days: float = 1.0
-    min_interval_hours: float = 20.0
-    max_age_days: float = 0.0  # 0: no freshness target (one recycle per group per run)
+    alert_emails: tuple[str, ...] = ()
     bit_rot_days: float = 14.0
     image_rot_days: float = 30.0  # second bit-rot threshold: days since an instance's AMI was built
     log_retention_days: int = 90
-    reserved_concurrency: int = 5
+    # None: no reservation. Lambda keeps at least 100 of an account's concurrency unreserved and refuses
+    # a reservation that would leave less ("You can reserve up to the Unreserved account concurrency
+    # value ... minus 100"), so on a new account, whose quota AWS reduces (to 10), any value fails the
+    # deploy. https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+    # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+    reserved_concurrency: int | None = None
     execution_timeout_hours: int = 12
-    # X-Ray subsegments for every AWS call (Powertools Tracer): off by default, since importing the X-Ray
-    # SDK adds ~100 ms to every cold start of a job whose calls are already in its logs.
-    tracing: bool = False
     # ECS clusters whose container instances recycler may set DRAINING/ACTIVE; empty: any cluster in the
     # account and region (a group names its cluster at run time, by tag or capacity provider).
-    ecs_clusters: list[str] = field(default_factory=list)
+    ecs_clusters: tuple[str, ...] = ()
 
     @classmethod
     def from_node(cls, node: Node) -> DeployConfig:
-        values: dict[str, Any] = {}
-        for spec in fields(cls):
-            raw = node.try_get_context(f"{PREFIX}{spec.name}")
-            if raw is not None:
-                values[spec.name] = _coerce(spec.name, raw, spec.default, spec.type)
+        given = {
+            spec.name: raw
+            for spec in fields(cls)
+            if (raw := node.try_get_context(f"{PREFIX}{spec.name}")) is not None
+        }
+        if _is_zero(given.get("max_age_days")):
+            del given["max_age_days"]  # 0 has always meant "no freshness target"
+        values: dict[str, Any] = {
+            spec.name: _coerce(spec.name, given[spec.name], spec.default, spec.type)
+            for spec in fields(cls)
+            if spec.name in given and spec.name not in RUNTIME_KEYS
+        }
+        values.update(_as_the_function_reads(cls, {k: v for k, v in given.items() if k in RUNTIME_KEYS}))
         config = cls(**values)
         config.validate()
         return config
 
     def validate(self) -> None:
-        if not CRON.match(self.schedule_expression):
+        if self.reserved_concurrency is not None and self.reserved_concurrency < 1:
             raise ConfigError(
-                f"{PREFIX}schedule_expression={self.schedule_expression!r}: use an EventBridge Scheduler "
-                "expression such as 'cron(0 10 ? * MON-FRI *)'"
+                f"{PREFIX}reserved_concurrency={self.reserved_concurrency}: use a whole number >= 1, or leave it "
+                "unset (no reservation); Lambda accepts it only if the account keeps 100 unreserved"
             )
-        if not 1 <= self.max_concurrency <= 50:
-            raise ConfigError(f"{PREFIX}max_concurrency={self.max_concurrency}: use 1..50")
-        if not 1 <= self.reserved_concurrency <= 100:
-            raise ConfigError(f"{PREFIX}reserved_concurrency={self.reserved_concurrency}: use 1..100")
         if self.log_retention_days not in LOG_RETENTION:
             choices = ", ".join(str(days) for days in LOG_RETENTION)
             raise ConfigError(f"{PREFIX}log_retention_days={self.log_retention_days}: use one of {choices}")
+        # A durable execution may run up to one year (ExecutionTimeout <= 31,536,000 s):
+        # https://docs.aws.amazon.com/lambda/latest/dg/durable-configuration.html
+        if not 1 <= self.execution_timeout_hours <= 365 * 24:
+            raise ConfigError(
+                f"{PREFIX}execution_timeout_hours={self.execution_timeout_hours}: use 1..8760 (Lambda's limit "
+                "for one durable execution is a year)"
+            )
         for cluster in self.ecs_clusters:
             if not ECS_CLUSTER_NAME.match(cluster):
                 raise ConfigError(
@@ -151,6 +188,7 @@ class DeployConfig:
         for email in self.alert_emails:
             if "@" not in email:
                 raise ConfigError(f"{PREFIX}alert_emails: {email!r} is not an e-mail address")
+        self._reaches_the_function_unchanged()
 
     def function_environment(self) -> dict[str, str]:
         """RECYCLER_* variables read by recycler.models.Settings."""
@@ -169,20 +207,87 @@ class DeployConfig:
             # The function plans against the next run of the schedule that invokes it.
             "RECYCLER_SCHEDULE_EXPRESSION": self.schedule_expression,
             "RECYCLER_SCHEDULE_TIME_ZONE": self.schedule_time_zone,
-            **({"RECYCLER_MAX_AGE_DAYS": str(self.max_age_days)} if self.max_age_days > 0 else {}),
+            **({"RECYCLER_MAX_AGE_DAYS": str(self.max_age_days)} if self.max_age_days is not None else {}),
             **({"RECYCLER_TRACING": "true"} if self.tracing else {}),
         }
+
+    def _reaches_the_function_unchanged(self) -> None:
+        """The variables, read back as the handler reads them, hold exactly these settings (a setting
+        missing from function_environment, or a list entry with a comma, would not)."""
+        try:
+            loaded = load_settings(self.function_environment())
+        except InputError as error:
+            raise ConfigError(f"the function would refuse the environment this stack sets: {error}") from None
+        for name in sorted(RUNTIME_KEYS):
+            if getattr(loaded, name) != getattr(self, name):
+                raise ConfigError(
+                    f"{PREFIX}{name}={getattr(self, name)!r} reaches the function as {getattr(loaded, name)!r}"
+                    " (a list entry may not hold a comma)"
+                )
+
+
+# The keys the function reads as well: validated by its own model.
+RUNTIME_KEYS = frozenset(spec.name for spec in fields(DeployConfig)) & frozenset(Settings.model_fields)
+KNOWN_KEYS = frozenset({f"{PREFIX}{spec.name}" for spec in fields(DeployConfig)}) | {
+    f"{PREFIX}environments",
+    f"{PREFIX}central",
+}
+
+
+def check_context_keys(node: Node) -> None:
+    """A misspelt key (recycler:max_concurency) would otherwise be ignored and its default deployed."""
+    for key in sorted(node.get_all_context()):
+        if key.startswith(PREFIX) and key not in KNOWN_KEYS:
+            # Compared without the prefix they all share, which would make every key look close.
+            names = sorted(known.removeprefix(PREFIX) for known in KNOWN_KEYS)
+            near = difflib.get_close_matches(key.removeprefix(PREFIX), names, n=1)
+            hint = f"did you mean {PREFIX}{near[0]}?" if near else "see README, Context keys"
+            raise ConfigError(f"{key}: unknown context key; {hint}")
+
+
+def _as_the_function_reads(config: type[DeployConfig], raw: dict[str, Any]) -> dict[str, Any]:
+    """Context values parsed and validated by recycler.models.Settings, the model the function loads
+    its RECYCLER_* variables into on every run: synth refuses what every run would refuse."""
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as error:
+        defaults = {spec.name: spec.default for spec in fields(config)}
+        problems = []
+        for problem in error.errors():
+            name = str(problem["loc"][0])
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            problems.append(
+                f"{PREFIX}{name}={raw[name]!r}: {message} (the function would refuse it on every run; "
+                f"default: {_shown(defaults[name])})"
+            )
+        raise ConfigError("; ".join(problems)) from None
+    return {name: getattr(settings, name) for name in raw}
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, tuple):
+        return ",".join(value) or "empty"
+    return json.dumps(value)
+
+
+def _is_zero(raw: Any) -> bool:
+    try:
+        return raw is not None and not isinstance(raw, bool) and float(raw) == 0
+    except (TypeError, ValueError):
+        return False
 
 
 def _coerce(name: str, raw: Any, default: Any, annotation: Any) -> Any:
     """Context from cdk.json arrives typed; from `-c key=value` it arrives as a string."""
     kind = str(annotation)
     try:
-        if "list" in kind:
+        if "tuple" in kind:
             if isinstance(raw, list):
-                return [str(v) for v in raw]
+                return tuple(str(v) for v in raw)
             text = str(raw).strip()
-            return (
+            return tuple(
                 [str(v) for v in json.loads(text)]
                 if text.startswith("[")
                 else [p.strip() for p in text.split(",") if p.strip()]
@@ -199,4 +304,6 @@ def _coerce(name: str, raw: Any, default: Any, annotation: Any) -> Any:
             return float(raw)
         return str(raw)
     except (ValueError, TypeError):
-        raise ConfigError(f"{PREFIX}{name}={raw!r} is not a valid {kind}; default is {default!r}") from None
+        raise ConfigError(
+            f"{PREFIX}{name}={raw!r} is not a valid {kind.replace(' | None', '')}; default is {_shown(default)}"
+        ) from None

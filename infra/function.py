@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import AssetHashType, Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.bundling import ROOT, bundling_options
+from infra.bundling import ROOT, asset_hash, bundling_options
 from infra.config import LOG_RETENTION, DeployConfig
 from recycler.policy.tags import OPT_IN_VALUE
 
@@ -34,10 +35,10 @@ READ_ONLY_ACTIONS = [
     "ecs:ListContainerInstances",
     "ecs:DescribeContainerInstances",
 ]
+# The two acts, and nothing else: recycler never updates a group's configuration.
 GROUP_ACTIONS = [
     "autoscaling:TerminateInstanceInAutoScalingGroup",
     "autoscaling:SetDesiredCapacity",
-    "autoscaling:UpdateAutoScalingGroup",
 ]
 
 
@@ -66,21 +67,41 @@ class RecyclerFunction(Construct):
             role_name=role_name,
         )
         self.log_group.grant_write(self.role)
+        # AWS's durable best practice: a dead-letter queue keeps the event of an asynchronously invoked
+        # execution that ends FAILED, STOPPED or TIMED_OUT (the schedule's input, or a drill's payload),
+        # for 14 days, to read or redrive. The DurableExecutionFailed/TimedOut alarms say that it happened.
+        # https://docs.aws.amazon.com/lambda/latest/dg/durable-best-practices.html
+        self.failed_runs = sqs.Queue(
+            self,
+            "FailedRuns",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
         self.function = lambda_.Function(
             self,
             "Function",
             runtime=lambda_.Runtime.PYTHON_3_13,
             architecture=lambda_.Architecture.ARM_64,
             handler="recycler.handler.lambda_handler",
-            code=lambda_.Code.from_asset(str(ROOT / "recycler"), bundling=bundling_options()),
+            code=lambda_.Code.from_asset(
+                str(ROOT / "recycler"),
+                bundling=bundling_options(),
+                # What the bundle is built from, pins included (infra/bundling.py).
+                asset_hash_type=AssetHashType.CUSTOM,
+                asset_hash=asset_hash(),
+            ),
             role=self.role,
             memory_size=512,
             # One invocation plans and starts the window; health waits suspend the function instead.
             timeout=Duration.minutes(15),
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
-            tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.PASS_THROUGH,
+            # DISABLED, not PASS_THROUGH, without recycler:tracing: PASS_THROUGH still grants X-Ray writes that
+            # nothing sends (tests/infra/test_iam_truth.py lists every grant no call uses).
+            tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
             reserved_concurrent_executions=config.reserved_concurrency,
+            dead_letter_queue=self.failed_runs,
             durable_config=lambda_.DurableConfig(
                 execution_timeout=Duration.hours(config.execution_timeout_hours),
                 retention_period=Duration.days(30),
@@ -93,6 +114,14 @@ class RecyclerFunction(Construct):
                 **environment,
             },
             description="Replaces the oldest instance of each opted-in Auto Scaling group",
+            # A durable execution stays on the version it started on (the schedule invokes the alias,
+            # Lambda resolves it once), replaying there for up to its execution timeout:
+            # https://docs.aws.amazon.com/lambda/latest/dg/durable-best-practices.html
+            # current_version is replaced on every code or configuration change; DESTROY (CDK's default)
+            # would delete the version a run still waits on. Old versions are kept and cleaned up by
+            # hand once no execution runs on them (README, "Deploys and runs in flight").
+            # https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_lambda.VersionOptions.html
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.RETAIN),
         )
         self.alias = lambda_.Alias(self, "Live", alias_name="live", version=self.function.current_version)
         self._grant_fleet_access(config)

@@ -13,7 +13,15 @@ from constructs import Construct
 
 from infra.alerts import AlertTopic
 from infra.central import RecyclerCentralStack
-from infra.config import CENTRAL_KEY_ALIAS, PREFIX, ConfigError, DeployConfig, Place, read_places
+from infra.config import (
+    CENTRAL_KEY_ALIAS,
+    PREFIX,
+    ConfigError,
+    DeployConfig,
+    Place,
+    check_context_keys,
+    read_places,
+)
 from infra.function import RecyclerFunction
 from infra.ledger import Ledger
 from infra.observability import Alarms, Dashboard
@@ -64,9 +72,15 @@ class RecyclerStack(Stack):
             "dynamodb:GetItem",
         )
         alerts.topic.grant_publish(recycler.role)
-        kill_switch.grant_read(recycler.role)
+        # The kill switch is read with GetParameter alone (Powertools' SSMProvider.get): not grant_read,
+        # which adds GetParameters, GetParameterHistory and DescribeParameters nothing calls.
+        recycler.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadKillSwitch", actions=["ssm:GetParameter"], resources=[kill_switch.parameter_arn]
+            )
+        )
         schedule = DailySchedule(self, "Daily", config=config, target=recycler.alias)
-        Alarms(
+        alarms = Alarms(
             self,
             "Alarms",
             config=config,
@@ -74,6 +88,7 @@ class RecyclerStack(Stack):
             dead_letters=schedule.dead_letters,
             topic=alerts.topic,
         )
+        alerts.allow_alarms(alarms.alarms.values())
         Dashboard(self, "Observability", function=recycler.function, log_group=recycler.log_group)
         self._acknowledge(recycler, schedule)
         CfnOutput(self, "FunctionAlias", value=recycler.alias.function_arn)
@@ -167,6 +182,12 @@ class RecyclerStack(Stack):
                 reason="This queue is itself the schedule's dead-letter queue.",
             )
         )
+        Validations.of(recycler.failed_runs).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SQS3",
+                reason="This queue is itself the function's dead-letter queue (events of runs that ended failed).",
+            )
+        )
 
 
 DESCRIPTION = "recycler: daily replacement of the oldest instance per Auto Scaling group"
@@ -178,6 +199,7 @@ def build_app(context: dict[str, Any] | None = None) -> App:
     Without recycler:environments: one stack, "Recycler", in the CLI's account and region. With it: one
     stack per environment, and with recycler:central a RecyclerCentral stack they all report to."""
     app = App(context=context)
+    check_context_keys(app.node)
     members = read_places(app.node, "environments")
     centrals = read_places(app.node, "central")
     if len(centrals) > 1:

@@ -66,6 +66,10 @@ class Settings(BaseModel):
     central_topic_arn: str | None = None
     ledger_table: str | None = None
     ledger_ttl_days: int = Field(90, ge=1, le=3650)
+    # X-Ray subsegments for every AWS call (recycler:tracing): the stack sets RECYCLER_TRACING=true with
+    # active tracing. The handler reads the variable before Settings loads (it decides whether the X-Ray
+    # SDK is imported at all); the field is here so a run with it set is not refused as unknown.
+    tracing: bool = False
 
     @field_validator("stop_alarm_names", "blackout_windows", "blackout_weekdays", mode="before")
     @classmethod

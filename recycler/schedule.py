@@ -75,6 +75,9 @@ def parse_schedule(expression: str, time_zone: str = "UTC") -> Schedule:
     minute_f, hour_f, dom_f, month_f, dow_f, _year = fields
     if any(c in f for f in (dom_f, dow_f) for c in "LW#"):
         raise ScheduleError(f"schedule {expression!r}: L, W and # are not supported")
+    # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cron-expressions.html
+    if "?" not in (dom_f, dow_f):
+        raise ScheduleError(f"schedule {expression!r}: EventBridge needs ? in day-of-month or day-of-week")
     minutes = sorted(_values(minute_f, 0, 59))
     hours = sorted(_values(hour_f, 0, 23))
     days = _values(dom_f, 1, 31)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from infra.bundling import ROOT, PipBundler, import_closure, runtime_requirements
 
@@ -61,3 +65,59 @@ def test_the_lambda_package_imports_with_the_local_tools_absent(tmp_path: Path) 
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def _project_copy(tmp_path: Path) -> Path:
+    """What the asset hash reads, copied: the package, the pins, and a test beside them."""
+    root = tmp_path / "project"
+    shutil.copytree(ROOT / "recycler", root / "recycler", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(ROOT / "pyproject.toml", root / "pyproject.toml")
+    (root / "tests").mkdir()
+    (root / "tests" / "test_example.py").write_text("def test_x() -> None:\n    pass\n")
+    return root
+
+
+def test_the_asset_hash_covers_the_pins_and_the_shipped_code_only(tmp_path: Path) -> None:
+    """CDK's default hash covers the asset folder and the bundling options, not pyproject.toml where the
+    pins live: a boto3 bump alone would never reach Lambda. The custom hash does, and ignores what is
+    not shipped."""
+    from infra.bundling import asset_hash
+
+    root = _project_copy(tmp_path)
+    before = asset_hash(root)
+    assert asset_hash(root) == before  # stable
+
+    (root / "tests" / "test_example.py").write_text("def test_y() -> None:\n    pass\n")
+    (root / "recycler" / "local" / "render.py").write_text(
+        "# the CLI's table, never shipped\n", encoding="utf-8"
+    )
+    (root / "recycler" / "__pycache__").mkdir(exist_ok=True)
+    (root / "recycler" / "__pycache__" / "handler.cpython-313.pyc").write_bytes(b"\0")
+    assert asset_hash(root) == before
+
+    pyproject = root / "pyproject.toml"
+    [pin] = [r for r in runtime_requirements(root) if r.startswith("boto3==")]
+    pyproject.write_text(pyproject.read_text().replace(pin, pin + ".1"))
+    bumped = asset_hash(root)
+    assert bumped != before
+
+    handler = root / "recycler" / "handler.py"
+    handler.write_text(handler.read_text() + "\n# a change that ships\n")
+    assert asset_hash(root) not in (before, bumped)
+
+
+def test_the_function_code_is_addressed_by_that_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The function's S3 key (and so its code and version) follows asset_hash(): CDK folds the custom
+    hash and the bundling options into it, so a different hash is a different key."""
+    import infra.function
+    from infra.stack import build_app
+
+    def code_key(digest: str) -> str:
+        monkeypatch.setattr(infra.function, "asset_hash", lambda: digest)
+        context = json.loads((ROOT / "cdk.json").read_text())["context"]
+        context["aws:cdk:bundling-stacks"] = []
+        template = build_app(context).synth().get_stack_by_name("Recycler").template
+        [function] = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+        return str(function["Properties"]["Code"]["S3Key"])
+
+    assert code_key("pins-1") != code_key("pins-2")

@@ -119,6 +119,9 @@ def physical_values(template: Mapping[str, Any]) -> tuple[dict[str, str], dict[s
             attrs[f"{logical}.Arn"] = KEY_ARN
         elif kind == "AWS::Logs::LogGroup":
             attrs[f"{logical}.Arn"] = f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:recycler-logs:*"
+        elif kind == "AWS::SQS::Queue":
+            name = logical.removeprefix("Recycler")[:10]
+            attrs[f"{logical}.Arn"] = f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{name}"
         elif kind == "AWS::Lambda::Function":
             attrs[f"{logical}.Arn"] = f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:recycler"
     return refs, attrs
@@ -751,22 +754,11 @@ UNCALLED: dict[tuple[str, str], str] = {
         "DurableExecution",
         "lambda:GetDurableExecutionState",
     ): "the durable SDK reads its state on replay, on Lambda only",
-    # Not needed: each below is a finding, listed until infra/ drops it (see the IAM truth report).
     (
-        "*",
-        "xray:PutTraceSegments",
-    ): "NOT NEEDED with tracing off: CDK grants X-Ray writes for Tracing.PASS_THROUGH; "
-    "nothing sends segments unless recycler:tracing is on (Tracing.DISABLED drops the grant)",
-    ("*", "xray:PutTelemetryRecords"): "NOT NEEDED with tracing off, as xray:PutTraceSegments",
-    ("RecycleOptedInGroupsOnly", "autoscaling:UpdateAutoScalingGroup"): "NOT NEEDED: no code path calls it "
-    "(only the emulator and tests do); a write that can change an opted-in group's size and launch template",
-    (KILL_SWITCH, "ssm:GetParameters"): "NOT NEEDED: grant_read; the kill switch is read with GetParameter",
-    (KILL_SWITCH, "ssm:GetParameterHistory"): "NOT NEEDED: grant_read; the history is never read",
-    (
-        KILL_SWITCH,
-        "ssm:DescribeParameters",
-    ): "NOT NEEDED: grant_read; DescribeParameters authorizes only on '*', "
-    "so on a parameter ARN it grants nothing",
+        f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:FailedRuns",
+        "sqs:SendMessage",
+    ): "Lambda itself sends an asynchronous invocation that failed to the function's dead-letter queue, "
+    "with the function's role; the code never calls SQS",
 }
 
 

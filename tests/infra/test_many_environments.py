@@ -100,6 +100,16 @@ def test_central_policies_name_exactly_the_member_roles(many: cx_api.CloudAssemb
     assert len(of_type(template, "AWS::SNS::Subscription")) == 1
 
 
+def test_no_alarm_publishes_to_the_central_topic_without_an_allow(many: cx_api.CloudAssembly) -> None:
+    """The central topic's policy names the member roles only: an alarm action aimed at it would be
+    refused (a topic policy replaces SNS's default one), unless CloudWatch is allowed too."""
+    template = many.get_stack_by_name("RecyclerCentral").template
+    [topic_policy] = of_type(template, "AWS::SNS::TopicPolicy")
+    principals = [s.get("Principal") for s in topic_policy["Properties"]["PolicyDocument"]["Statement"]]
+    if {"Service": "cloudwatch.amazonaws.com"} not in principals:
+        assert of_type(template, "AWS::CloudWatch::Alarm") == []
+
+
 def test_the_central_dashboard_shows_every_member_environment(many: cx_api.CloudAssembly) -> None:
     template = many.get_stack_by_name("RecyclerCentral").template
     [dashboard] = of_type(template, "AWS::CloudWatch::Dashboard")

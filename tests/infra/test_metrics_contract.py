@@ -101,7 +101,7 @@ def run_output(
     monkeypatch.delenv("RECYCLER_STOP_ALARM_NAMES", raising=False)
     world = stack.world
     world.group("web", [14, 3])
-    world.group("api", [12, 2])
+    world.group("api", [12, 2, 1])  # the largest group: the canary for the new image (most headroom)
     world.group("young", [0.2, 0.1])  # skipped too-young
     world.publish_patched_image()
     emulator.sabotage("api", "unhealthy")  # the canary for the new image fails

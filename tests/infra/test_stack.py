@@ -45,7 +45,7 @@ def resources(template: Template, kind: str) -> dict[str, Any]:
     return dict(template.find_resources(kind))
 
 
-def test_durable_function_on_arm64_python313_with_reserved_concurrency(template: Template) -> None:
+def test_durable_function_on_arm64_python313_without_reserved_concurrency(template: Template) -> None:
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
@@ -53,7 +53,8 @@ def test_durable_function_on_arm64_python313_with_reserved_concurrency(template:
             "Architectures": ["arm64"],
             "Handler": "recycler.handler.lambda_handler",
             "DurableConfig": {"ExecutionTimeout": 12 * 3600, "RetentionPeriodInDays": 30},
-            "ReservedConcurrentExecutions": 5,
+            # Lambda refuses a reservation that leaves the account less than 100 unreserved: none by default.
+            "ReservedConcurrentExecutions": Match.absent(),
             "TracingConfig": {"Mode": "Active"},
             "Environment": {
                 "Variables": Match.object_like(
@@ -72,6 +73,57 @@ def test_durable_function_on_arm64_python313_with_reserved_concurrency(template:
     template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 90})
 
 
+def test_reserved_concurrency_is_opt_in_and_validated() -> None:
+    """Lambda keeps 100 of the account's concurrency unreserved: on an account whose quota is 10 (new
+    accounts) any reservation fails the deploy, so there is none unless recycler:reserved_concurrency
+    asks for one."""
+    [function] = resources(synth(**{"recycler:reserved_concurrency": "3"}), "AWS::Lambda::Function").values()
+    assert function["Properties"]["ReservedConcurrentExecutions"] == 3
+    for bad in ("0", "-1"):
+        with pytest.raises(ConfigError, match=r"recycler:reserved_concurrency=.*unreserved"):
+            synth(**{"recycler:reserved_concurrency": bad})
+    with pytest.raises(ConfigError, match="recycler:reserved_concurrency='lots'"):
+        synth(**{"recycler:reserved_concurrency": "lots"})
+
+
+def test_a_deploy_keeps_the_version_running_executions_are_pinned_to(template: Template) -> None:
+    """A durable execution replays on the version it started on, for up to its execution timeout (12 h).
+    current_version replaces its AWS::Lambda::Version on every code change; without Retain CloudFormation
+    deletes the old one, and a run still waiting on it has nothing left to replay on."""
+    [version] = resources(template, "AWS::Lambda::Version").values()
+    assert version["DeletionPolicy"] == "Retain" and version["UpdateReplacePolicy"] == "Retain"
+    [alias] = resources(template, "AWS::Lambda::Alias").values()
+    [version_id] = resources(template, "AWS::Lambda::Version")
+    assert alias["Properties"]["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
+
+
+def test_a_run_that_ends_failed_leaves_its_event_in_an_encrypted_dead_letter_queue(
+    template: Template,
+) -> None:
+    """AWS's durable best practice: a dead-letter queue on the function keeps the event of an
+    asynchronously invoked execution that ends FAILED, STOPPED or TIMED_OUT (checkov CKV_AWS_116)."""
+    [function] = resources(template, "AWS::Lambda::Function").values()
+    target = function["Properties"]["DeadLetterConfig"]["TargetArn"]
+    [queue_id] = [
+        q
+        for q, queue in resources(template, "AWS::SQS::Queue").items()
+        if {"Fn::GetAtt": [q, "Arn"]} == target
+    ]
+    queue = resources(template, "AWS::SQS::Queue")[queue_id]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True and queue["MessageRetentionPeriod"] == 14 * 86400
+    # Lambda sends to it with the function's role.
+    [role_policy] = [
+        p
+        for p in resources(template, "AWS::IAM::Policy").values()
+        if any(
+            s["Action"] == "sqs:SendMessage" and s["Resource"] == target
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+        )
+    ]
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    assert {"Ref": role_id} in role_policy["Properties"]["Roles"]
+
+
 def test_schedule_from_context_targets_the_alias_with_retries_and_dlq(template: Template) -> None:
     [schedule] = resources(template, "AWS::Scheduler::Schedule").values()
     props = schedule["Properties"]
@@ -83,8 +135,8 @@ def test_schedule_from_context_targets_the_alias_with_retries_and_dlq(template: 
     assert target["Arn"] == {"Ref": alias_id}
     assert json.loads(target["Input"]) == {"source": "schedule"}
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 3
-    [queue_id] = resources(template, "AWS::SQS::Queue")
-    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    queue_id = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    assert resources(template, "AWS::SQS::Queue")[queue_id]["Properties"]["SqsManagedSseEnabled"] is True
 
 
 def test_schedule_can_be_disabled_and_bad_context_names_the_key() -> None:
@@ -142,6 +194,36 @@ def test_topic_is_encrypted_tls_only_with_email_subscriptions(template: Template
         r["Properties"]["Endpoint"] for r in resources(template, "AWS::SNS::Subscription").values()
     )
     assert endpoints == ["oncall@example.com", "ops@example.com"]
+
+
+def test_cloudwatch_alarms_may_publish_to_the_tls_only_topic(template: Template) -> None:
+    """A topic policy replaces SNS's default one: with only the TLS deny in it, every alarm action fails
+    "not authorized to perform: SNS:Publish" (re:Post knowledge center
+    cloudwatch-receive-sns-for-alarm-trigger). CloudWatch needs an allow, for this account's alarms only,
+    and the key of the encrypted topic."""
+    [policy] = resources(template, "AWS::SNS::TopicPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in statements
+    )
+    [topic_id] = resources(template, "AWS::SNS::Topic")
+    [allow] = [s for s in statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert allow["Effect"] == "Allow" and allow["Action"] == "sns:Publish"
+    assert allow["Resource"] == {"Ref": topic_id}
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    alarm_arns = [
+        {"Fn::GetAtt": [alarm_id, "Arn"]} for alarm_id in resources(template, "AWS::CloudWatch::Alarm")
+    ]
+    assert sorted(map(json.dumps, allow["Condition"]["ArnEquals"]["aws:SourceArn"])) == sorted(
+        map(json.dumps, alarm_arns)
+    )
+    [key] = resources(template, "AWS::KMS::Key").values()
+    assert any(
+        s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+        and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(s["Action"])
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+    )
 
 
 def test_alarms_notify_the_topic(template: Template) -> None:

@@ -1,0 +1,107 @@
+"""Deploy-time configuration: one source for defaults (the runtime's Settings), and a synth that refuses
+what the function would refuse on every run, naming the context key and the fix."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.config import INFRA_DEFAULTS, ConfigError, DeployConfig
+from infra.stack import build_app
+from recycler.models import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
+
+def build(**context: Any) -> None:
+    """Construct the app as `cdk synth` does (validation runs while the stacks are built)."""
+    base = json.loads((ROOT / "cdk.json").read_text())["context"]
+    build_app({**base, "aws:cdk:bundling-stacks": [], **context})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        # Settings' own validators: ZoneInfo, the schedule parser, the weekday list, Field bounds.
+        (
+            "schedule_time_zone",
+            "Berlin",
+            r"recycler:schedule_time_zone='Berlin': .*IANA name such as Europe/Berlin",
+        ),
+        (
+            "schedule_expression",
+            "cron(0 10 * * MON-FRI *)",
+            r"recycler:schedule_expression='cron\(0 10 \* \* MON-FRI \*\)': .*\?",
+        ),
+        ("schedule_expression", "cron(0 10 L * ? *)", r"recycler:schedule_expression=.*L, W and #"),
+        ("blackout_weekdays", "Weekend", r"recycler:blackout_weekdays='Weekend': .*'Weekend'.*Mon, Tue"),
+        ("blackout_windows", "2026-12-24/2026-12-27", r"recycler:blackout_windows=.*needs a time zone"),
+        ("min_age_days", "-1", r"recycler:min_age_days='-1': .*greater than or equal to 0"),
+        ("failures_before_stop", "0", r"recycler:failures_before_stop='0': .*greater than or equal to 1"),
+        ("max_concurrency", "51", r"recycler:max_concurrency='51': .*less than or equal to 50"),
+        ("max_age_days", "-3", r"recycler:max_age_days='-3': .*greater than 0"),
+        ("dry_run", "maybe", r"recycler:dry_run='maybe': .*valid boolean"),
+    ],
+)
+def test_synth_refuses_what_the_function_would_refuse_on_every_run(key: str, value: str, named: str) -> None:
+    with pytest.raises(ConfigError, match=named) as refused:
+        build(**{f"recycler:{key}": value})
+    # The fix: what the default is, so the operator can fall back to it.
+    assert "default" in str(refused.value)
+
+
+@pytest.mark.parametrize("hours", ["0", "8761"])
+def test_the_execution_timeout_is_within_lambdas_limit(hours: str) -> None:
+    with pytest.raises(ConfigError, match=rf"recycler:execution_timeout_hours={hours}: use 1..8760"):
+        build(**{"recycler:execution_timeout_hours": hours})
+
+
+def test_an_unknown_key_is_refused_with_the_nearest_known_one() -> None:
+    with pytest.raises(
+        ConfigError, match=r"recycler:max_concurency: unknown .*did you mean recycler:max_concurrency"
+    ):
+        build(**{"recycler:max_concurency": "3"})
+    with pytest.raises(ConfigError, match=r"recycler:colour: unknown .*README"):
+        build(**{"recycler:colour": "blue"})
+
+
+def test_what_synth_accepts_is_what_the_function_loads() -> None:
+    """Context that passes synth, e.g. "0" as 'no freshness target', reaches Settings as it means."""
+    build(**{"recycler:max_age_days": "0", "recycler:blackout_weekdays": "sat,SUN"})
+
+
+def test_a_value_that_would_not_reach_the_function_unchanged_is_refused() -> None:
+    """Lists travel as comma-separated variables: an alarm name with a comma would arrive as two."""
+    with pytest.raises(
+        ConfigError, match=r"recycler:stop_alarm_names=\('a,b',\) reaches the function as \('a', 'b'\)"
+    ):
+        build(**{"recycler:stop_alarm_names": ["a,b"]})
+
+
+def test_defaults_come_from_the_runtime_settings() -> None:
+    runtime = set(Settings.model_fields) & {spec.name for spec in fields(DeployConfig)}
+    assert {"tag_prefix", "max_concurrency", "schedule_expression", "tracing", "max_age_days"} <= runtime
+    for spec in fields(DeployConfig):
+        if spec.name in runtime and spec.name not in INFRA_DEFAULTS:
+            assert spec.default == Settings.model_fields[spec.name].default, spec.name
+    # The one exception says why: the stack creates the parameter, so it always has a name.
+    assert set(INFRA_DEFAULTS) == {"kill_switch_parameter"}
+
+
+def test_cdk_json_repeats_no_default() -> None:
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    defaults = {spec.name: spec.default for spec in fields(DeployConfig)}
+    repeated = [
+        key
+        for key, value in context.items()
+        if key.startswith("recycler:")
+        and defaults.get(key.removeprefix("recycler:"))
+        == (tuple(value) if isinstance(value, list) else value)
+    ]
+    assert repeated == []
