@@ -19,8 +19,9 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from infra.config import CENTRAL_KEY_ALIAS, CENTRAL_TOPIC, DeployConfig, Place
+from recycler.domain import METRIC_NAMESPACE
 
-NAMESPACE = "Recycler"
+NAMESPACE = METRIC_NAMESPACE
 DAY = Duration.days(1)
 
 

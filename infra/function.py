@@ -11,6 +11,7 @@ from constructs import Construct
 
 from infra.bundling import ROOT, asset_hash, bundling_options
 from infra.config import LOG_RETENTION, DeployConfig
+from recycler.domain import METRIC_NAMESPACE
 from recycler.policy.tags import OPT_IN_VALUE
 
 READ_ONLY_ACTIONS = [
@@ -108,7 +109,7 @@ class RecyclerFunction(Construct):
             ),
             environment={
                 "POWERTOOLS_SERVICE_NAME": "recycler",
-                "POWERTOOLS_METRICS_NAMESPACE": "Recycler",
+                "POWERTOOLS_METRICS_NAMESPACE": METRIC_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 **config.function_environment(),
                 **environment,
