@@ -154,7 +154,6 @@ class GroupSnapshot:
     target_group_arns: tuple[str, ...] = ()
     load_balancer_names: tuple[str, ...] = ()
     health_check_grace_period: int = 300
-    launch_template: str | None = None
     current_image_id: str | None = None
     status: str | None = None
     current_image_reason: str | None = None  # why the current image is unknown, when it is

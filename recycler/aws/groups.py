@@ -46,7 +46,6 @@ def with_details(
 
 
 def group_snapshot(group: dict[str, Any]) -> GroupSnapshot:
-    spec = launch_template_spec(group)
     return GroupSnapshot(
         name=group["AutoScalingGroupName"],
         desired_capacity=group["DesiredCapacity"],
@@ -67,7 +66,6 @@ def group_snapshot(group: dict[str, Any]) -> GroupSnapshot:
         target_group_arns=tuple(group.get("TargetGroupARNs", [])),
         load_balancer_names=tuple(group.get("LoadBalancerNames", [])),
         health_check_grace_period=int(group.get("HealthCheckGracePeriod", 300)),
-        launch_template=f"{spec[1]}:{spec[2]}" if spec else group.get("LaunchConfigurationName"),
         status=group.get("Status"),
         arn=group.get("AutoScalingGroupARN"),
         warm_pool=bool(group.get("WarmPoolConfiguration")),
