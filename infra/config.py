@@ -36,6 +36,7 @@ ACCOUNT = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 CENTRAL_TOPIC = "recycler-central-alerts"
 CENTRAL_KEY_ALIAS = "alias/recycler-central-alerts"
+PUBLISH_TRIGGERS = frozenset({"ssm", "imagebuilder", "launch-template"})
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,18 @@ class DeployConfig:
     # X-Ray subsegments for every AWS call (Powertools Tracer): off by default, since importing the X-Ray
     # SDK adds ~100 ms to every cold start of a job whose calls are already in its logs.
     tracing: bool = _runtime("tracing")
+    # Fail early on publish (README): a canary's bake, when runs may act, and a publish event's debounce.
+    bake_minutes: float = _runtime("bake_minutes")
+    maintenance_windows: tuple[str, ...] = _runtime("maintenance_windows")
+    publish_debounce_seconds: int = _runtime("publish_debounce_seconds")
     # The infrastructure only.
+    # Which publish events start a canary run (each an EventBridge rule on the function's alias): "ssm"
+    # (Parameter Store Change), "imagebuilder" (image AVAILABLE), "launch-template" (CloudTrail API calls:
+    # needs a trail). On by default where they cost nothing but an invocation per event.
+    publish_triggers: tuple[str, ...] = ("ssm", "imagebuilder")
+    # Parameter name prefixes whose changes count as publishing (empty: every parameter; the function plans
+    # and starts a canary only for images no recycle has proven).
+    publish_parameter_prefixes: tuple[str, ...] = ()
     schedule_enabled: bool = True
     alert_emails: tuple[str, ...] = ()
     bit_rot_days: float = 14.0
@@ -185,6 +197,12 @@ class DeployConfig:
                 raise ConfigError(
                     f"{PREFIX}ecs_clusters: {cluster!r} is not an ECS cluster name (not an ARN)"
                 )
+        unknown = sorted(set(self.publish_triggers) - PUBLISH_TRIGGERS)
+        if unknown:
+            raise ConfigError(
+                f"{PREFIX}publish_triggers: {unknown[0]!r} is not a trigger; use any of "
+                + ", ".join(sorted(PUBLISH_TRIGGERS))
+            )
         for email in self.alert_emails:
             if "@" not in email:
                 raise ConfigError(f"{PREFIX}alert_emails: {email!r} is not an e-mail address")
@@ -209,6 +227,9 @@ class DeployConfig:
             "RECYCLER_SCHEDULE_TIME_ZONE": self.schedule_time_zone,
             **({"RECYCLER_MAX_AGE_DAYS": str(self.max_age_days)} if self.max_age_days is not None else {}),
             **({"RECYCLER_TRACING": "true"} if self.tracing else {}),
+            "RECYCLER_BAKE_MINUTES": str(self.bake_minutes),
+            "RECYCLER_MAINTENANCE_WINDOWS": ",".join(self.maintenance_windows),
+            "RECYCLER_PUBLISH_DEBOUNCE_SECONDS": str(self.publish_debounce_seconds),
         }
 
     def _reaches_the_function_unchanged(self) -> None:

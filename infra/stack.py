@@ -26,6 +26,7 @@ from infra.function import RecyclerFunction
 from infra.ledger import Ledger
 from infra.observability import Alarms, Dashboard
 from infra.schedule import DailySchedule
+from infra.triggers import PublishTriggers
 
 
 class RecyclerStack(Stack):
@@ -80,6 +81,9 @@ class RecyclerStack(Stack):
             )
         )
         schedule = DailySchedule(self, "Daily", config=config, target=recycler.alias)
+        PublishTriggers(
+            self, "OnPublish", config=config, alias=recycler.alias, dead_letters=schedule.dead_letters
+        )
         alarms = Alarms(
             self,
             "Alarms",

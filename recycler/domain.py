@@ -69,6 +69,11 @@ class Reason(StrEnum):
     # Worded with their numbers by messages.py ("replacement unhealthy after 900 s").
     REPLACEMENT_TIMED_OUT = "replacement-timed-out"
     LAUNCH_HOOK_TIMED_OUT = "launch-hook-timed-out"
+    BAKE_FAILED = "bake-failed"
+    # A run a publish event started recycles only canaries; the rest wait for their scheduled run.
+    SCHEDULED_LATER = "scheduled-later"
+    CANARY_IN_PROGRESS = "canary-in-progress"
+    OUTSIDE_MAINTENANCE_WINDOW = "outside-maintenance-window"
     # What a plan decided for a group it recycles.
     OLDEST_INSTANCE = "oldest-instance"
 
@@ -250,6 +255,17 @@ class BlackoutWindow:
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    """Weekdays and a local time span (in the schedule's time zone) during which runs may act."""
+
+    days: frozenset[int]  # 0 = Monday
+    start_minute: int  # minutes after local midnight
+    end_minute: int  # exclusive; may be below start_minute for a span across midnight
+    text: str = ""
+
 
 INSTANCE_IN_DESCRIPTION = re.compile(r"\b(i-[0-9a-f]{8,17})\b")
 

@@ -19,8 +19,9 @@ from recycler.aws.compose import aws_services
 from recycler.aws.errors import explain
 from recycler.durable import DurablePort
 from recycler.metrics import publish_metrics
-from recycler.models import Settings, load_settings, parse_payload
+from recycler.models import Settings, load_settings
 from recycler.report import RunReport
+from recycler.triggers import Refused, payload_of
 from recycler.workflow.port import Services
 from recycler.workflow.run import run
 from recycler.workflow.state import CHECKPOINT_BUDGET_BYTES
@@ -50,8 +51,12 @@ def bounded_result(report: RunReport) -> dict[str, Any]:
 
 def recycle(event: Any, context: DurableContext) -> dict[str, Any]:
     # Validation runs before any step, so bad input fails the execution with the field named and
-    # nothing is read or terminated.
-    payload = parse_payload(event)
+    # nothing is read or terminated; an EventBridge event recycler does not act on is refused, logged.
+    try:
+        payload = payload_of(event)
+    except Refused as refused:
+        logger.warning("event refused", extra={"refused": str(refused)})
+        return {"refused": str(refused)}
     settings = load_settings()
     context.set_logger(logger)
     try:

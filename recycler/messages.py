@@ -91,6 +91,13 @@ def failure_message(
 def next_steps(report: GroupReport, checks: dict[str, str], failure: Reason | None = None) -> list[str]:
     """The first two steps, for what failed: a drain, a launch hook, an ECS agent, or the replacement."""
     failure = failure or failure_code(report.reason)
+    if failure is Reason.BAKE_FAILED:
+        return [
+            f"  1. The replacement passed its health checks, then failed its bake ({report.detail}). It is "
+            "still in the group: look at it now (its logs, the alarm's metric), then terminate it or let the "
+            "group replace it once the launch path boots a good image.",
+            "  2. " + launch_path_steps(report.current_image_id),
+        ]
     if failure in DRAIN_FAILURES:
         cluster = (report.container_host or "ecs:<cluster> ").removeprefix("ecs:").split(" ", 1)[0]
         victim = report.victim.instance_id if report.victim else "<victim>"
@@ -136,7 +143,9 @@ def summary_message(report: RunReport) -> tuple[str, str]:
         )
         lines += [
             f"CANARY FAILED: image {canary.current_image_id} failed on {canary.group} ({canary.reason}); "
-            f"{held} other group(s) that would launch it were not touched.",
+            f"{held} other group(s) that would launch it were not touched by recycler, but launch it on "
+            "their next scale-out until their launch path is put back:",
+            "  " + launch_path_steps(canary.current_image_id),
             "",
         ]
     every_group = len(report.groups) <= LISTED_GROUPS
@@ -205,4 +214,16 @@ def remove_surge_instance_command(instance_id: str) -> str:
     return (
         f"aws autoscaling terminate-instance-in-auto-scaling-group --instance-id {instance_id} "
         "--should-decrement-desired-capacity"
+    )
+
+
+def launch_path_steps(image: str | None) -> str:
+    """How to stop every group's next scale-out from launching a broken image, per launch path."""
+    bad = image or "<image>"
+    return (
+        f"Put the launch path back so scale-outs stop launching {bad}: a launch template's default "
+        "version: aws ec2 modify-launch-template --launch-template-id <id> --default-version <last good>; "
+        "an SSM parameter the template resolves (resolve:ssm:): aws ssm get-parameter-history --name <name>, "
+        "then aws ssm put-parameter --name <name> --value <previous AMI> --overwrite; $Latest: create a "
+        "version with the previous AMI (aws ec2 create-launch-template-version --source-version <last good>)."
     )

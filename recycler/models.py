@@ -18,8 +18,9 @@ from pydantic import (
     field_validator,
 )
 
-from recycler.domain import WEEKDAYS, BlackoutWindow, PolicySettings
+from recycler.domain import WEEKDAYS, BlackoutWindow, MaintenanceWindow, PolicySettings
 from recycler.policy.guards import run_guard
+from recycler.policy.windows import parse_maintenance_window
 from recycler.schedule import next_run_outside, parse_schedule
 
 # Auto Scaling group names: 1-255 printable characters without ':' is what the API accepts for a name.
@@ -70,8 +71,18 @@ class Settings(BaseModel):
     # active tracing. The handler reads the variable before Settings loads (it decides whether the X-Ray
     # SDK is imported at all); the field is here so a run with it set is not refused as unknown.
     tracing: bool = False
+    # Fail early on publish: a canary counts as proven only once its replacement stayed healthy (and no
+    # stop alarm, nor one of the group's own recycler:alarms, fired) this long after its health checks.
+    bake_minutes: float = Field(30.0, ge=0, le=24 * 60)
+    # When runs may act, in the schedule's time zone (e.g. "MON-FRI 08:00-17:00"); none: any time.
+    maintenance_windows: tuple[str, ...] = ()
+    # A publish event waits this long before it plans: a pipeline that updates several parameters at once
+    # makes one canary run per image, not one per event.
+    publish_debounce_seconds: int = Field(120, ge=0, le=3600)
 
-    @field_validator("stop_alarm_names", "blackout_windows", "blackout_weekdays", mode="before")
+    @field_validator(
+        "stop_alarm_names", "blackout_windows", "blackout_weekdays", "maintenance_windows", mode="before"
+    )
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)
@@ -106,6 +117,13 @@ class Settings(BaseModel):
             parse_window(text)
         return value
 
+    @field_validator("maintenance_windows")
+    @classmethod
+    def _maintenance(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for text in value:
+            parse_maintenance_window(text)
+        return value
+
     def policy(self) -> PolicySettings:
         return PolicySettings(
             tag_prefix=self.tag_prefix,
@@ -127,6 +145,8 @@ class Settings(BaseModel):
                     firing_alarms=(),
                     blackout_windows=windows,
                     blackout_weekdays=self.blackout_weekdays,
+                    maintenance_windows=self.maintenance(),
+                    zone=self.schedule_time_zone,
                 )
                 is not None
             )
@@ -136,6 +156,9 @@ class Settings(BaseModel):
 
     def windows(self) -> list[BlackoutWindow]:
         return [parse_window(text) for text in self.blackout_windows]
+
+    def maintenance(self) -> list[MaintenanceWindow]:
+        return [parse_maintenance_window(text) for text in self.maintenance_windows]
 
 
 def parse_window(text: str) -> BlackoutWindow:
@@ -161,7 +184,7 @@ class ManualPayload(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    source: Literal["schedule", "manual"] = "manual"
+    source: Literal["schedule", "manual", "publish"] = "manual"
     dry_run: bool | None = None
     groups: list[GroupName] | None = Field(None, min_length=1, max_length=MAX_GROUPS_LIMIT)
     force: bool = False
@@ -170,6 +193,11 @@ class ManualPayload(BaseModel):
     poll_seconds: int | None = Field(None, ge=1, le=3600)
     seed: int | None = Field(None, ge=0, le=2**63 - 1)
     canary: bool = False  # canary every image in this run, even one the ledger says is proven
+    # Recycle only the canaries (one group per unproven image); the rest wait for their scheduled run.
+    # A publish event (triggers.py) sets it; a drill may too.
+    canary_only: bool = False
+    # What started the run, in words ("ssm parameter /golden/ami Update"): set for publish events.
+    trigger: str | None = Field(None, max_length=512)
 
     @field_validator("groups")
     @classmethod

@@ -52,6 +52,10 @@ class GroupReport(BaseModel):
     current_image_id: str | None = None
     alert_published: bool = False
     canary: bool = False  # this group ran (or would run) alone as the canary for its image
+    # A canary's bake: seconds its replacement stayed healthy after the health checks passed (None: no
+    # bake), and whether the bake proved the image (False: inconclusive, the image stays unproven).
+    baked_seconds: float | None = None
+    baked: bool | None = None
     # With a freshness target: every recycle planned or done for the group in this run (the first is
     # also in victim/replacement), and how many due instances the per-run cap left for later runs.
     recycles: list[RecycleReport] = Field(default_factory=list)
@@ -90,6 +94,7 @@ class RunReport(BaseModel):
     # Which account and region the run read (the CLI asks STS once), so nobody drills the wrong one.
     account: str | None = None
     region: str | None = None
+    trigger: str | None = None  # what started the run when it was not the schedule or a drill
     # Very large fleets: skipped groups not listed in `groups`, counted by reason (each is in the log as
     # a "group result" line). The fleet's oldest ages count them too.
     skipped_groups_omitted: dict[str, int] = Field(default_factory=dict)
@@ -106,6 +111,7 @@ class RunReport(BaseModel):
         groups: list[GroupReport],
         alerts_failed: list[str] | None = None,
         omitted: dict[str, int] | None = None,
+        trigger: str | None = None,
         omitted_oldest: tuple[float | None, float | None] = (None, None),
     ) -> RunReport:
         counts = Summary(skipped=sum((omitted or {}).values()))
@@ -123,6 +129,7 @@ class RunReport(BaseModel):
             groups=groups,
             summary=counts,
             alerts_failed=alerts_failed or [],
+            trigger=trigger,
             skipped_groups_omitted=omitted or {},
             fleet_oldest_instance_age_days=_oldest(
                 [g.oldest_instance_age_days for g in groups], omitted_oldest[0]

@@ -200,6 +200,48 @@ class Progress:
             self.console.print(f"  [{style}]{text}[/]")
 
 
+def publish_act(
+    console: Any,
+    session: boto3.Session,
+    now: datetime,
+    seeded: dict[str, Any],
+    settings: Any,
+    progress: Progress,
+) -> None:
+    """A new image is published: a Parameter Store Change event starts a canary run within minutes."""
+    from rich.panel import Panel
+
+    from recycler.local import demo_publish
+    from recycler.local.port import LocalPort, local_services
+    from recycler.local.render import render_report
+    from recycler.triggers import payload_of
+    from recycler.workflow.run import run
+
+    release = demo_publish.seed_release_groups(session, now, seeded["patched_image"])
+    session.client("ssm").put_parameter(
+        Name=demo_publish.PARAMETER, Value=release, Type="String", Overwrite=True
+    )
+    console.print(
+        f"\n[bold]A release pipeline moves {demo_publish.PARAMETER} to {release}[/] (groups shop and cart "
+        "resolve it): EventBridge delivers Parameter Store Change; the canary runs now, not at the next "
+        "scheduled run, and bakes before the image counts as proven\n"
+    )
+    spike = demo_publish.SpikeDuringBake(session)
+
+    def on_poll(name: str, state: Any) -> None:
+        if hasattr(state, "status"):  # health, drain and bake polls; not the debounce's clock
+            progress.on_poll(name, state)
+        spike(name, state)
+
+    seen = len(emulator.published(session.client("sqs"), seeded["queue_url"]))
+    event = demo_publish.parameter_changed("123456789012", REGION)
+    report = run(LocalPort(on_poll=on_poll), local_services(settings, session), settings, payload_of(event))
+    render_report(report, console)
+    for alert in emulator.published(session.client("sqs"), seeded["queue_url"])[seen:]:
+        body = alert["Message"].split("\nJSON:")[0]
+        console.print(Panel(body, title=f"SNS alert: {alert['Subject']}", border_style="red", expand=False))
+
+
 def main(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.panel import Panel
@@ -229,6 +271,9 @@ def main(args: argparse.Namespace) -> int:
         os.environ["RECYCLER_TOPIC_ARN"] = seeded["topic_arn"]
         # A drill's blast radius: the failed canary alone must not stop the groups on the good AMI.
         os.environ.setdefault("RECYCLER_FAILURES_BEFORE_STOP", "3")
+        # A demo's bake and debounce last seconds, not the deployed 30 minutes and 2 minutes.
+        os.environ.setdefault("RECYCLER_BAKE_MINUTES", "0.1")
+        os.environ.setdefault("RECYCLER_PUBLISH_DEBOUNCE_SECONDS", "2")
         settings = load_settings()
         payload = parse_payload(
             {
@@ -249,11 +294,13 @@ def main(args: argparse.Namespace) -> int:
                 LocalPort(on_poll=progress.on_poll), local_services(settings, session), settings, payload
             )
         render_report(report, console)
-        for alert in emulator.published(session.client("sqs"), seeded["queue_url"]):
+        alerts = emulator.published(session.client("sqs"), seeded["queue_url"])
+        for alert in alerts:
             body = alert["Message"].split("\nJSON:")[0]
             console.print(
                 Panel(body, title=f"SNS alert: {alert['Subject']}", border_style="red", expand=False)
             )
+        publish_act(console, session, now, seeded, settings, progress)
     with open(args.report_file, "w", encoding="utf-8") as handle:
         handle.write(report.model_dump_json(indent=2) + "\n")
     console.print(f"JSON report written to [bold]{args.report_file}[/] ({time.monotonic() - started:.0f} s).")

@@ -6,8 +6,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from recycler.domain import WEEKDAYS, BlackoutWindow, Decision, GroupSnapshot, Mode, PolicySettings, Reason
+from recycler.domain import (
+    WEEKDAYS,
+    BlackoutWindow,
+    Decision,
+    GroupSnapshot,
+    MaintenanceWindow,
+    Mode,
+    PolicySettings,
+    Reason,
+)
 from recycler.policy.tags import FALSE_WORDS, TagError, group_options, tag_key
+from recycler.policy.windows import in_maintenance_window, next_window_open
 
 # A suspended process among these would stop the group from replacing, health-checking or registering
 # the new instance, so a recycle could leave the group one instance short.
@@ -67,6 +77,8 @@ def run_guard(
     firing_alarms: Sequence[str],
     blackout_windows: Sequence[BlackoutWindow] = (),
     blackout_weekdays: Sequence[str] = (),
+    maintenance_windows: Sequence[MaintenanceWindow] = (),
+    zone: str = "UTC",
 ) -> tuple[Reason, str] | None:
     """A reason that stops the whole run before any group is touched, or None."""
     if kill_switch is not None:
@@ -82,6 +94,13 @@ def run_guard(
     weekday = WEEKDAYS[now.weekday()]
     if weekday in {d.lower()[:3] for d in blackout_weekdays}:
         return Reason.BLACKOUT, f"{weekday} is a blackout weekday"
+    if not in_maintenance_window(now, maintenance_windows, zone):
+        opens = next_window_open(now, maintenance_windows, zone)
+        listed = ", ".join(w.text for w in maintenance_windows)
+        return (
+            Reason.OUTSIDE_MAINTENANCE_WINDOW,
+            f"outside the maintenance windows {listed} ({zone}); the next opens {opens.isoformat()}",
+        )
     return None
 
 

@@ -125,3 +125,14 @@ def opt_in_state(group: GroupSnapshot, settings: PolicySettings) -> Reason | Non
         return Reason.INVALID_TAG if parse_bool_tag(value, key) else Reason.OPTED_OUT
     except TagError:
         return Reason.OPTED_OUT
+
+
+def bake_minutes(group: GroupSnapshot, settings: PolicySettings, default: float) -> float:
+    """How long a canary's replacement must stay healthy: the `recycler:bake-minutes` tag, else default."""
+    key = tag_key(settings, "bake-minutes")
+    if key not in group.tags:
+        return default
+    minutes = _positive_number_tag(group.tags[key], key, "minutes")
+    if minutes > 24 * 60:
+        raise TagError(f"tag {key}={group.tags[key]!r} must be at most 1440 minutes")
+    return minutes

@@ -27,6 +27,8 @@ def run_level_guard(services: Services, settings: Settings, now: datetime) -> tu
         firing_alarms=firing,
         blackout_windows=settings.windows(),
         blackout_weekdays=settings.blackout_weekdays,
+        maintenance_windows=settings.maintenance(),
+        zone=settings.schedule_time_zone,
     )
 
 

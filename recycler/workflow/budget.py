@@ -37,6 +37,11 @@ RECYCLE_OPERATIONS = {Mode.REPLACE: 8, Mode.SURGE: 11}
 # An ECS host recycler drains itself: drain, drain wait, the brakes re-read after it, and putting it back
 # ACTIVE when it timed out or a brake came on.
 DRAIN_OPERATIONS = 4
+# A canary (the first job per unproven image) claims its image, bakes (a start moment and a durable wait)
+# and releases the claim.
+CANARY_OPERATIONS = 4
+# Alarms and health change over minutes: one bake poll a minute keeps a 30-minute bake at 30 polls.
+BAKE_POLL_SECONDS = 60
 # One health poll checkpoints the whole HealthState; recycler keeps it under this size (health.py
 # trims free text), and every other step of a recycle together stays under RECYCLE_STEP_BYTES.
 POLL_STATE_BYTES = 1536
@@ -65,6 +70,7 @@ def recycles_that_fit(
     images: Sequence[str | None] = (),
     recycles_per_job: Sequence[int] = (),
     drain_timeouts: Sequence[int] = (),
+    bake_seconds: int = 0,
 ) -> int:
     """How many of these jobs (in order) one execution can hold within the budget; a job with a
     freshness target recycles several instances, one after another; an ECS host recycler drains
@@ -80,9 +86,12 @@ def recycles_that_fit(
         first_map = 1 if count == 0 else 0
         drain = drain_timeouts[count] if count < len(drain_timeouts) else 0
         per_recycle = RECYCLE_OPERATIONS[mode] + (DRAIN_OPERATIONS if drain else 0)
-        operations -= per_recycle * times + first_map + canary_phase
+        operations -= per_recycle * times + first_map + canary_phase * (1 + CANARY_OPERATIONS)
         drain_bytes = recycle_storage_bytes(drain, poll_seconds) - RECYCLE_STEP_BYTES if drain else 0
-        storage -= (recycle_storage_bytes(timeout, poll_seconds) + drain_bytes) * times
+        bake_bytes = canary_phase * (
+            recycle_storage_bytes(bake_seconds, BAKE_POLL_SECONDS) - RECYCLE_STEP_BYTES
+        )
+        storage -= (recycle_storage_bytes(timeout, poll_seconds) + drain_bytes) * times + bake_bytes
         if operations < 0 or storage < 0:
             return count
     return len(modes)

@@ -15,6 +15,7 @@ import random
 from collections.abc import Collection, Sequence
 
 from recycler.domain import Mode
+from recycler.report import GroupReport
 from recycler.workflow.state import Job
 
 
@@ -36,6 +37,12 @@ def choose_canaries(jobs: Sequence[Job], proven: Collection[str], rng: random.Ra
         tied = sorted((j for j in candidates if headroom(j) == best), key=lambda j: j.group)
         canaries[image] = rng.choice(tied)
     return canaries
+
+
+def condemns_image(report: GroupReport) -> bool:
+    """Only a replacement that launched and failed its checks (or its bake) condemns the image; a canary
+    that failed before launching anything (terminate denied, say) leaves it unproven."""
+    return report.outcome == "failed" and report.waited_seconds is not None
 
 
 def waits_for_canary(job: Job, canaries: dict[str, Job]) -> bool:

@@ -81,12 +81,18 @@ def skip_row(decision: Decision) -> SkipRow:
     )
 
 
-def pack_plan(decisions: Sequence[Decision], now: datetime, proven: Sequence[str] = ()) -> PlanRows:
+def pack_plan(
+    decisions: Sequence[Decision],
+    now: datetime,
+    proven: Sequence[str] = (),
+    condemned: dict[str, str] | None = None,
+) -> PlanRows:
     """The plan step's checkpointed result, kept within one durable checkpoint."""
     packed = PlanRows(
         skips=tuple(skip_row(d) for d in decisions if not d.recycle),
         jobs=tuple(job_row(decision_to_job(d, now)) for d in decisions if d.recycle),
         proven_images=tuple(proven),
+        condemned_images=dict(condemned or {}),
         image_ages={image: age for d in decisions for image, age in d.image_ages},
         group_images={
             d.group: (

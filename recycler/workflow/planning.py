@@ -112,6 +112,7 @@ def defer_over_budget(
         images=[d.current_image_id for d in ordered],
         recycles_per_job=[max(1, len(d.victims)) for d in ordered],
         drain_timeouts=[d.host.drain_timeout_seconds if d.host else 0 for d in ordered],
+        bake_seconds=int(settings.bake_minutes * 60),
         budget=limits,
     )
     if fit == len(ordered):
@@ -157,3 +158,15 @@ def proven_images(
     if payload.canary or services.ledger is None or not images:
         return ()
     return tuple(sorted(services.ledger.proven_images(images)))
+
+
+def condemned_images(
+    services: Services, decisions: Sequence[Decision], payload: ManualPayload, proven: Sequence[str]
+) -> dict[str, str]:
+    """Images the planned recycles would launch whose canary failed in an earlier run: a later run (a
+    publish event's, or tomorrow's) must not launch them again. A drill with "canary": true tries anyway;
+    an image proven since (a forced drill) is no longer held."""
+    images = sorted({d.current_image_id for d in decisions if d.recycle and d.current_image_id} - set(proven))
+    if payload.canary or services.ledger is None or not images:
+        return {}
+    return services.ledger.condemned_images(images)

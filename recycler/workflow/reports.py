@@ -144,6 +144,42 @@ def canary_failed(report: GroupReport, canary: GroupReport) -> GroupReport:
     )
 
 
+def canary_held(report: GroupReport, canary: GroupReport) -> GroupReport:
+    """Another run's canary is trying this group's image right now: wait for its verdict."""
+    return report.model_copy(
+        update={
+            "outcome": "skipped",
+            "reason": Reason.CANARY_IN_PROGRESS.value,
+            "detail": f"image {canary.current_image_id} is being tried by another run's canary "
+            f"({canary.detail}); this group waits for its verdict",
+        }
+    )
+
+
+def condemned_image(report: GroupReport, why: str) -> GroupReport:
+    """The group's image failed its canary in an earlier run: it is not launched again."""
+    return report.model_copy(
+        update={
+            "outcome": "skipped",
+            "reason": Reason.CANARY_FAILED.value,
+            "detail": f"image {report.current_image_id} failed its canary earlier ({why}); put the launch path "
+            'back to a good image, or try it again with a drill: {"canary": true}',
+        }
+    )
+
+
+def scheduled_later(report: GroupReport) -> GroupReport:
+    """A publish event's run recycles only canaries; this group waits for its scheduled run."""
+    return report.model_copy(
+        update={
+            "outcome": "skipped",
+            "reason": Reason.SCHEDULED_LATER.value,
+            "detail": "a run started by a new image recycles only the canary for each unproven image; "
+            "this group is recycled by its scheduled run",
+        }
+    )
+
+
 def stopped_after_failures(job: Job, failed: int, limit: int) -> GroupReport:
     report = planned_report(job)
     report.outcome = "skipped"

@@ -12,31 +12,37 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from recycler.domain import Reason
 from recycler.messages import summary_message
 from recycler.models import ManualPayload, Settings
+from recycler.policy.windows import next_window_open
 from recycler.report import GroupReport, RunReport
 from recycler.workflow.canary import (
     canary_rng,
     choose_canaries,
+    condemns_image,
     describe_plan,
     waits_for_canary,
 )
 from recycler.workflow.failures import RunFailures
 from recycler.workflow.group.recycle import publish, recycle_group
 from recycler.workflow.packing import pack_plan, skip_row, unpack_plan
-from recycler.workflow.planning import plan, proven_images
+from recycler.workflow.planning import condemned_images, plan, proven_images
 from recycler.workflow.port import Port, Services
 from recycler.workflow.reports import (
     canary_failed,
+    canary_held,
+    condemned_image,
     planned_report,
+    scheduled_later,
     skip_report,
     stopped_after_failures,
     with_image_facts,
 )
 from recycler.workflow.state import Job, PlanRows, Published, RecycleItem, RunContext, Started
+from recycler.workflow.waits import wait_for
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +61,13 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
         return started
 
     started = port.step("start", start, Started)
+    plan_at = wait_before_planning(port, services, settings, payload, started)
 
     def planning() -> PlanRows:
-        now = datetime.fromisoformat(started.started_at)
+        now = plan_at
         decisions = plan(services, settings, payload, now, random.Random(started.seed), port.limits())
-        packed = pack_plan(decisions, now, proven_images(services, decisions, payload))
+        proven = proven_images(services, decisions, payload)
+        packed = pack_plan(decisions, now, proven, condemned_images(services, decisions, payload, proven))
         if packed.skipped_counts:
             # Too many skips for the checkpoint: each is logged here, once, like every group result.
             for skip in (d for d in decisions if not d.recycle):
@@ -87,7 +95,17 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
             poll_seconds=payload.poll_seconds or settings.poll_seconds,
             health_timeout_override=payload.health_timeout_seconds,
         )
-        reports += recycle_all(port, services, settings, context, jobs, proven, started.seed)
+        reports += recycle_all(
+            port,
+            services,
+            settings,
+            context,
+            jobs,
+            proven,
+            started.seed,
+            canary_only=payload.canary_only,
+            condemned=planned.condemned_images,
+        )
 
     reports = [with_image_facts(r, planned) for r in reports]
     reports.sort(key=lambda r: r.group)
@@ -97,6 +115,7 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
         dry_run,
         started.seed,
         reports,
+        trigger=payload.trigger,
         omitted=planned.skipped_counts,
         omitted_oldest=(planned.skipped_oldest_instance_age_days, planned.skipped_oldest_image_age_days),
     )
@@ -126,12 +145,21 @@ def recycle_all(
     jobs: list[Job],
     proven: set[str],
     seed: int,
+    *,
+    canary_only: bool = False,
+    condemned: dict[str, str] | None = None,
 ) -> list[GroupReport]:
     """Recycle every job: in each phase, one canary per unproven image plus every job whose image is
-    proven or unknown; jobs waiting on a canary go in a later phase, or are skipped when it failed.
+    proven or unknown; jobs waiting on a canary go in a later phase, or are skipped when it failed (or
+    another run's canary holds the image). With canary_only (a publish event), only the first phase's
+    canaries run; every other job waits for its scheduled run.
     Phases depend only on checkpointed results, so a replay rebuilds the same ones."""
     results: list[GroupReport] = []
     failed_canaries: dict[str, GroupReport] = {}
+    held: dict[str, GroupReport] = {}  # images another run's canary is trying right now
+    for job in [j for j in jobs if j.current_image_id in (condemned or {})]:
+        results.append(condemned_image(planned_report(job), (condemned or {})[job.current_image_id or ""]))
+    jobs = [j for j in jobs if j.current_image_id not in (condemned or {})]
     failures = RunFailures(context.run_id, services.ledger, services.clock)
     failed_so_far = 0
     pending = list(jobs)
@@ -140,24 +168,31 @@ def recycle_all(
             break
         for job in [j for j in pending if j.current_image_id in failed_canaries]:
             results.append(canary_failed(planned_report(job), failed_canaries[job.current_image_id or ""]))
-        pending = [j for j in pending if j.current_image_id not in failed_canaries]
+        for job in [j for j in pending if j.current_image_id in held]:
+            results.append(canary_held(planned_report(job), held[job.current_image_id or ""]))
+        pending = [j for j in pending if j.current_image_id not in failed_canaries | held]
+        if canary_only and phase > 0:
+            results += [scheduled_later(planned_report(job)) for job in pending]
+            break
         canaries = choose_canaries(pending, proven, canary_rng(seed, phase))
-        batch = [RecycleItem(job=j, run=context, canary=True) for j in canaries.values()] + [
-            RecycleItem(job=j, run=context)
-            for j in pending
-            if j.current_image_id is None or j.current_image_id in proven
-        ]
+        batch = [RecycleItem(job=j, run=context, canary=True) for j in canaries.values()]
+        if not canary_only:
+            batch += [
+                RecycleItem(job=j, run=context)
+                for j in pending
+                if j.current_image_id is None or j.current_image_id in proven
+            ]
         started = {item.job.group for item in batch}
         pending = [j for j in pending if j.group not in started]
         done = run_window(port, services, settings, batch, failures, failed_so_far, f"phase-{phase}")
         failed_so_far += sum(1 for r in done if r.outcome == "failed")
         for report in done:
             image = report.current_image_id
-            if report.canary and image and report.outcome == "recycled":
+            if report.canary and image and report.reason == Reason.CANARY_IN_PROGRESS:
+                held[image] = report
+            elif report.canary and image and report.outcome == "recycled" and report.baked is not False:
                 proven.add(image)
-            elif report.canary and image and report.outcome == "failed" and report.waited_seconds is not None:
-                # Only a replacement that launched and failed its checks condemns the image; a canary
-                # that failed before launching anything (terminate denied, say) leaves it unproven.
+            elif report.canary and image and condemns_image(report):
                 failed_canaries[image] = report
         results += done
     return results
@@ -192,3 +227,31 @@ def recycle_branch(
 ) -> Callable[[Port, RecycleItem], GroupReport]:
     """What one branch of the fan-out runs: one group's whole recycle, on the branch's port."""
     return lambda branch, item: recycle_group(branch, services, settings, item, failures)
+
+
+# One durable execution runs at most this long on the stack (execution_timeout_hours, default 12): a
+# publish event waits for a maintenance window only when it opens sooner; otherwise the run acts on
+# nothing (outside-maintenance-window, the detail says when the next opens) and the schedule takes it.
+WINDOW_WAIT_LIMIT = timedelta(hours=10)
+
+
+def wait_before_planning(
+    port: Port, services: Services, settings: Settings, payload: ManualPayload, started: Started
+) -> datetime:
+    """When the plan is made: at the start, or for a publish event after its debounce (so several events
+    from one pipeline make one canary run per image) and, outside the maintenance windows, after the next
+    one opens. Both waits are durable and count from the checkpointed start, so a replay waits the same."""
+    at = datetime.fromisoformat(started.started_at)
+    if payload.source != "publish":
+        return at
+    debounce = settings.publish_debounce_seconds
+    if debounce:
+        at += timedelta(seconds=wait_for(port, "debounce", at, debounce, services.clock).elapsed)
+    windows = settings.maintenance()
+    opens = next_window_open(at, windows, settings.schedule_time_zone)
+    if opens > at and opens - at <= WINDOW_WAIT_LIMIT:
+        logger.info("waiting for the maintenance window", extra={"opens": opens.isoformat()})
+        at += timedelta(
+            seconds=wait_for(port, "window", at, (opens - at).total_seconds(), services.clock).elapsed
+        )
+    return at

@@ -205,6 +205,8 @@ class PlanRows:
     jobs: tuple[JobRow, ...]
     # Images a healthy recycle already proved (ledger): their jobs need no canary.
     proven_images: tuple[str, ...] = ()
+    # Images whose canary failed in an earlier run (ledger), with what failed: their jobs are held back.
+    condemned_images: dict[str, str] = field(default_factory=dict)
     # AMI truth: days since each image referenced was built, and per decided group
     # (oldest image age, current image age, drifted instances, why the current image is unknown).
     image_ages: dict[str, float] = field(default_factory=dict)

@@ -137,6 +137,10 @@ def test_demo_tells_the_story_and_exits_zero(tmp_path: Path) -> None:
     assert golden["replacement"]["image_id"] == golden["current_image_id"] != golden["victim"]["image_id"]
     assert golden["victim"]["image_age_days"] >= 89 and golden["current_image_age_days"] <= 2
     assert groups["checkout"]["reason"] == groups["search"]["reason"] == "canary-failed"
+    # The second act: a Parameter Store Change starts a canary run; its 5xx alarm fires during the bake.
+    assert "EventBridge delivers Parameter Store Change" in done.stdout
+    assert "SNS alert: recycler FAILED: shop - bake-failed" in done.stdout
+    assert "CANARY FAILED: image" in done.stdout and "failed on shop (bake-failed)" in done.stdout
 
 
 # ---- first contact with an account: messages, not tracebacks -------------------------------------

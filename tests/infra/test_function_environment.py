@@ -60,6 +60,11 @@ EVERYTHING = {
     "recycler:execution_timeout_hours": "6",
     "recycler:ecs_clusters": "prod,batch",
     "recycler:reserved_concurrency": "3",
+    "recycler:bake_minutes": "15",
+    "recycler:maintenance_windows": ["MON-FRI 08:00-17:00"],
+    "recycler:publish_debounce_seconds": "60",
+    "recycler:publish_triggers": ["ssm", "imagebuilder", "launch-template"],
+    "recycler:publish_parameter_prefixes": ["/golden/"],
 }
 MEMBER = {"account": ACCOUNT, "region": REGION}
 CENTRAL = {"account": "999999999999", "region": "eu-central-1"}
@@ -90,6 +95,9 @@ VARIANTS: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {
             "min_age_days": 2.5,
             "min_interval_hours": 30.0,
             "max_age_days": 7.0,
+            "bake_minutes": 15.0,
+            "maintenance_windows": ("MON-FRI 08:00-17:00",),
+            "publish_debounce_seconds": 60,
         },
     ),
     "many accounts with a central topic": (

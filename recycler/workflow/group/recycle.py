@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from recycler.domain import AWS_ERRORS, Mode, Reason
+from recycler.domain import AWS_ERRORS, ClaimRefused, Mode, Reason
 from recycler.messages import aws_error_text, failure_code, failure_message
 from recycler.models import Settings
 from recycler.report import GroupReport
+from recycler.workflow.canary import condemns_image
 from recycler.workflow.failures import RunFailures
 from recycler.workflow.group import replace, surge
+from recycler.workflow.group.bake import bake
 from recycler.workflow.group.context import GroupContext
 from recycler.workflow.group.preflight import claim, preflight
 from recycler.workflow.port import Port, Services
@@ -46,6 +48,13 @@ def recycle_group(
     """Recycle one group and report it; a failure is reported (and alerted), never raised."""
     ctx = GroupContext(port, services, settings, item.job, item.run, failures, canary=item.canary)
     claimed = False
+    image = item.job.current_image_id
+    if item.canary and image and services.ledger is not None:
+        # Never two canaries for one image at once: several publish events (or one and the schedule)
+        # may each plan one.
+        held = port.step(ctx.name("canary-claim"), lambda: claim_canary(ctx, image), Claim)
+        if not held.ok:
+            return ctx.report("failed" if held.failed else "skipped", held.reason, held.detail)
 
     def recycle_once() -> GroupReport:
         nonlocal claimed
@@ -60,7 +69,10 @@ def recycle_group(
                 )
             claimed = True
         ctx.grace_seconds = checked.grace_seconds
-        return ACTS[ctx.job.mode](ctx, frozenset(checked.instances), checked.desired)
+        report = ACTS[ctx.job.mode](ctx, frozenset(checked.instances), checked.desired)
+        if ctx.canary and not ctx.step_prefix and report.outcome == "recycled":
+            report = bake(ctx, report)  # the image is proven only once the replacement stayed healthy
+        return report
 
     try:
         report = recycle_victims(ctx, recycle_once)
@@ -80,7 +92,39 @@ def recycle_group(
         port.step(ctx.name("ledger"), lambda: finish_ledger(ctx, report, claimed=claimed), Done)
     elif failed:
         failures.record(ctx.group)  # no ledger: nothing to checkpoint, counted in memory
+    if item.canary and image and services.ledger is not None:
+        ledger = services.ledger
+        port.step(
+            ctx.name("canary-release"),
+            lambda: done_or_not(lambda: ledger.release_canary(image, ctx.run.run_id, report.outcome)),
+            Done,
+        )
     return report
+
+
+def claim_canary(ctx: GroupContext, image: str) -> Claim:
+    assert ctx.services.ledger is not None
+    try:
+        ctx.services.ledger.claim_canary(image, ctx.group, ctx.run.run_id, ctx.services.clock())
+    except ClaimRefused as refused:
+        return Claim(ok=False, reason=Reason.CANARY_IN_PROGRESS.value, detail=str(refused))
+    except AWS_ERRORS as error:
+        return Claim(
+            ok=False,
+            failed=True,
+            reason=Reason.LEDGER_UNAVAILABLE.value,
+            detail=f"could not claim the canary for {image}, nothing terminated: {aws_error_text(error)}",
+        )
+    return Claim(ok=True)
+
+
+def done_or_not(write: Callable[[], None]) -> Done:
+    try:
+        write()
+    except AWS_ERRORS as error:
+        logger.error("ledger update failed", extra={"error": aws_error_text(error)})
+        return Done(ok=False)
+    return Done(ok=True)
 
 
 def recycle_victims(ctx: GroupContext, recycle_once: Callable[[], GroupReport]) -> GroupReport:
@@ -140,8 +184,13 @@ def finish_ledger(ctx: GroupContext, report: GroupReport, *, claimed: bool) -> D
                 },
             )
         image = report.replacement.image_id if report.replacement else None
-        if report.outcome == "recycled" and image:
+        # A canary whose bake was inconclusive (its replacement scaled in) proves nothing.
+        if report.outcome == "recycled" and image and report.baked is not False:
             ledger.record_proven(image, ctx.group, ctx.run.run_id, ctx.services.clock())
+        elif ctx.canary and ctx.job.current_image_id and condemns_image(report):
+            ledger.record_condemned(
+                ctx.job.current_image_id, ctx.group, ctx.run.run_id, ctx.services.clock(), report.reason
+            )
     except AWS_ERRORS as error:
         logger.error("ledger update failed", extra={"group": ctx.group, "error": aws_error_text(error)})
         return Done(ok=False)

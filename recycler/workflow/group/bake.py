@@ -1,0 +1,157 @@
+"""A canary's bake: its image counts as proven only once the replacement stayed healthy for
+`bake_minutes` after its health checks passed (Auto Scaling, every target group and classic ELB) and no
+stop-condition alarm, nor one of the group's own alarms (tag `recycler:alarms`, its 5xx rate or latency:
+the signal instance refresh's alarm rollback uses), fired meanwhile. Many bad images pass a boot and fail
+minutes later (a crash loop, a leak, a failing sidecar).
+
+A durable wait: no compute is held between polls. A failure during the bake is a canary failure: the
+image is condemned for this run and every other group on it is held back. The replacement stays in the
+group (the victim is gone; removing the replacement would only take one more instance away); the alert
+says so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from recycler.domain import AWS_ERRORS, Reason
+from recycler.messages import aws_error_text
+from recycler.models import Settings
+from recycler.policy.tags import TagError, bake_minutes, tag_key
+from recycler.report import GroupReport
+from recycler.workflow.budget import BAKE_POLL_SECONDS
+from recycler.workflow.group.context import GroupContext
+from recycler.workflow.health import PASSING_STATES, next_pause
+from recycler.workflow.port import Services
+from recycler.workflow.waits import Moment
+
+DETAIL_CHARS = 240
+ALARM_LIST = re.compile(r"[\s,]+")
+
+
+@dataclass(frozen=True)
+class BakeState:
+    done: bool = False
+    status: str = "baking"  # baking | passed | failed | inconclusive
+    attempt: int = 0
+    elapsed: float = 0.0
+    bake_seconds: int = -1  # read from the group's tag (or the settings) on the first poll
+    detail: str = ""
+    next_poll_seconds: int = 0
+
+
+@dataclass
+class BakeCheck:
+    services: Services
+    settings: Settings
+    group: str
+    replacement: str
+    started_at: str
+    poll_seconds: int
+
+    def poll(self, state: BakeState) -> BakeState:
+        paused = state.elapsed + state.next_poll_seconds if state.attempt else 0.0
+        now = self.services.clock()
+        elapsed = round(max((now - datetime.fromisoformat(self.started_at)).total_seconds(), paused), 1)
+        state = replace(state, attempt=state.attempt + 1, elapsed=elapsed)
+        try:
+            state = self._evaluate(state)
+        except AWS_ERRORS as error:
+            state = replace(state, detail=f"bake read failed, will retry: {aws_error_text(error)}")
+        if state.status == "baking" and state.bake_seconds >= 0 and elapsed >= state.bake_seconds:
+            state = replace(
+                state, status="passed", detail=f"healthy for the whole {state.bake_seconds} s bake"
+            )
+        pause = next_pause(elapsed, self.poll_seconds, max(state.bake_seconds, 1))
+        return replace(
+            state, done=state.status != "baking", detail=state.detail[:DETAIL_CHARS], next_poll_seconds=pause
+        )
+
+    def _evaluate(self, state: BakeState) -> BakeState:
+        snapshot = self.services.fleet.group(self.group)
+        if snapshot is None:
+            return replace(state, status="inconclusive", detail="the group was deleted during the bake")
+        if state.bake_seconds < 0:
+            try:
+                minutes = bake_minutes(snapshot, self.settings.policy(), self.settings.bake_minutes)
+            except TagError as error:
+                return replace(state, status="failed", detail=str(error))
+            state = replace(state, bake_seconds=int(minutes * 60))
+        instance = next((i for i in snapshot.instances if i.instance_id == self.replacement), None)
+        if instance is None:
+            # A scale-in may take it: not the image's fault, and not a proof either.
+            return replace(
+                state, status="inconclusive", detail=f"{self.replacement} left the group during the bake"
+            )
+        if not instance.in_service_and_healthy:
+            return replace(
+                state,
+                status="failed",
+                detail=f"{self.replacement} turned {instance.lifecycle_state}/{instance.health_status} "
+                f"{state.elapsed:.0f} s into the bake",
+            )
+        checks = {
+            **self.services.fleet.target_health(snapshot.target_group_arns, self.replacement),
+            **self.services.fleet.classic_health(snapshot.load_balancer_names, self.replacement),
+        }
+        failing = {name: s for name, s in checks.items() if s not in PASSING_STATES}
+        if failing:
+            name, health = next(iter(failing.items()))
+            return replace(
+                state,
+                status="failed",
+                detail=f"{self.replacement} is {health} in {name} {state.elapsed:.0f} s into the bake",
+            )
+        alarms = [*self.settings.stop_alarm_names, *group_alarms(snapshot.tags, self.settings)]
+        firing = self.services.brakes.firing_alarms(alarms) if alarms else []
+        if firing:
+            return replace(
+                state,
+                status="failed",
+                detail=f"alarm {', '.join(firing)} in ALARM {state.elapsed:.0f} s into the bake",
+            )
+        return replace(state, detail=f"healthy {state.elapsed:.0f} of {state.bake_seconds} s")
+
+
+def group_alarms(tags: Mapping[str, str], settings: Settings) -> list[str]:
+    """The alarms a group names in its `recycler:alarms` tag (comma or space separated)."""
+    value = tags.get(tag_key(settings.policy(), "alarms"), "")
+    return [name for name in ALARM_LIST.split(value.strip()) if name]
+
+
+def bake(ctx: GroupContext, report: GroupReport) -> GroupReport:
+    """Bake a canary's healthy replacement; the report says how it went (a failure fails the canary)."""
+    replacement = report.replacement.instance_id if report.replacement else None
+    if replacement is None:
+        return report
+    # The bake counts from a checkpointed moment, so a replay bakes no shorter.
+    began = ctx.port.step(ctx.name("bake-start"), lambda: Moment(ctx.services.clock().isoformat()), Moment)
+    check = BakeCheck(
+        ctx.services,
+        ctx.settings,
+        ctx.group,
+        replacement,
+        began.at,
+        max(ctx.run.poll_seconds, BAKE_POLL_SECONDS),
+    )
+    state = ctx.port.wait_until(ctx.name("bake"), check.poll, BakeState(), check.poll_seconds)
+    if state.status == "failed":
+        return report.model_copy(
+            update={
+                "outcome": "failed",
+                "reason": Reason.BAKE_FAILED.value,
+                "detail": f"passed its health checks, then failed the bake: {state.detail}; the replacement "
+                "stays in the group (the victim is gone)",
+                "baked_seconds": state.elapsed,
+                "baked": False,
+            }
+        )
+    detail = (
+        report.detail if state.status == "passed" else f"{report.detail}; bake inconclusive: {state.detail}"
+    )
+    return report.model_copy(
+        update={"detail": detail, "baked_seconds": state.elapsed, "baked": state.status == "passed"}
+    )

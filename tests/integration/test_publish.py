@@ -1,0 +1,278 @@
+"""Fail early on publish: a new image meets its canary within minutes, bakes, and a broken one is caught
+before the other groups launch it. Events are as EventBridge delivers them (AWS's documented samples)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from recycler.aws.ledger import Ledger
+from recycler.local.port import LocalPort
+from recycler.models import ManualPayload, Settings
+from recycler.report import RunReport
+from recycler.workflow.run import run
+from tests.conftest import REGION, Stack, invoke_durable
+from tests.faults.harness import FaultPort, services
+
+ACCOUNT = "123456789012"
+
+
+def envelope(
+    source: str, detail_type: str, detail: dict[str, Any], resources: list[str] | None = None
+) -> dict[str, Any]:
+    """An event exactly as EventBridge delivers it to a Lambda target."""
+    return {
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": detail_type,
+        "source": source,
+        "account": ACCOUNT,
+        "time": "2026-12-01T03:00:00Z",
+        "region": REGION,
+        "resources": resources or [],
+        "detail": detail,
+    }
+
+
+# https://docs.aws.amazon.com/systems-manager/latest/userguide/monitoring-systems-manager-event-examples.html
+PARAMETER_UPDATED = envelope(
+    "aws.ssm",
+    "Parameter Store Change",
+    {"operation": "Update", "name": "/golden/ami", "type": "String", "description": ""},
+    [f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/golden/ami"],
+)
+# https://docs.aws.amazon.com/imagebuilder/latest/userguide/integ-eventbridge.html
+IMAGE_AVAILABLE = envelope(
+    "aws.imagebuilder",
+    "EC2 Image Builder Image State Change",
+    {"previous-state": {"status": "TESTING"}, "state": {"status": "AVAILABLE"}},
+    [f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image/golden/1.0.1/1"],
+)
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event-cloudtrail.html
+TEMPLATE_VERSION = envelope(
+    "aws.ec2",
+    "AWS API Call via CloudTrail",
+    {
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": "CreateLaunchTemplateVersion",
+        "requestParameters": {
+            "CreateLaunchTemplateVersionRequest": {"LaunchTemplateId": "lt-0123456789abcdef0"}
+        },
+    },
+)
+
+
+@pytest.fixture
+def publish_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECYCLER_BAKE_MINUTES", "5")
+    monkeypatch.setenv("RECYCLER_FAILURES_BEFORE_STOP", "5")
+
+
+def two_groups_on_a_new_image(stack: Stack) -> None:
+    stack.world.group("web", [14, 3, 2])  # the most headroom: the canary
+    stack.world.group("api", [12, 2])
+    stack.world.publish_patched_image()
+
+
+@pytest.mark.parametrize(
+    "event", [PARAMETER_UPDATED, IMAGE_AVAILABLE, TEMPLATE_VERSION], ids=["ssm", "imagebuilder", "cloudtrail"]
+)
+def test_each_publish_event_starts_one_canary_run(
+    stack: Stack, terminations: list[Any], publish_env: None, event: dict[str, Any]
+) -> None:
+    two_groups_on_a_new_image(stack)
+    status, report, error = invoke_durable(event)
+    assert status == "SUCCEEDED", error
+    assert report is not None and report["trigger"]
+    groups = {g["group"]: g for g in report["groups"]}
+    assert (groups["web"]["outcome"], groups["web"]["canary"], groups["web"]["baked"]) == (
+        "recycled",
+        True,
+        True,
+    )
+    assert groups["web"]["baked_seconds"] >= 300
+    assert (groups["api"]["outcome"], groups["api"]["reason"]) == ("skipped", "scheduled-later")
+    assert len(terminations) == 1  # the canary's victim, nothing else
+    proven = Ledger(stack.table, session=stack.world.session).proven_images([stack.world.images[1]])
+    assert proven == {stack.world.images[1]: "web"}
+
+
+def test_a_burst_of_events_makes_one_canary(stack: Stack, terminations: list[Any], publish_env: None) -> None:
+    two_groups_on_a_new_image(stack)
+    # A pipeline updates five parameters: the first run's canary proves the image, the rest find it proven.
+    reports = [invoke_durable(PARAMETER_UPDATED)[1] for _ in range(3)]
+    recycled = [g["group"] for r in reports if r for g in r["groups"] if g["outcome"] == "recycled"]
+    assert recycled == ["web"] and len(terminations) == 1
+
+
+def test_no_second_canary_while_another_run_tries_the_image(
+    stack: Stack, terminations: list[Any], publish_env: None
+) -> None:
+    two_groups_on_a_new_image(stack)
+    # Another run (a second event's execution, still baking) holds the image's canary claim.
+    Ledger(stack.table, session=stack.world.session).claim_canary(
+        stack.world.images[1], "web", "other-run", datetime.now(UTC) - timedelta(minutes=3)
+    )
+    status, report, _ = invoke_durable(IMAGE_AVAILABLE)
+    assert status == "SUCCEEDED" and report is not None
+    assert {g["group"]: g["reason"] for g in report["groups"]} == {
+        "web": "canary-in-progress",
+        "api": "canary-in-progress",  # it waits for that canary's verdict, not only for its schedule
+    }
+    assert terminations == []
+
+
+def test_a_scheduled_run_waits_for_a_canary_another_run_holds(stack: Stack, terminations: list[Any]) -> None:
+    two_groups_on_a_new_image(stack)
+    Ledger(stack.table, session=stack.world.session).claim_canary(
+        stack.world.images[1], "api", "publish-run", datetime.now(UTC)
+    )
+    report = run(FaultPort(), services(stack), Settings(bake_minutes=1), ManualPayload(poll_seconds=5))
+    assert {g.group: g.reason for g in report.groups} == {
+        "web": "canary-in-progress",
+        "api": "canary-in-progress",
+    }
+    assert terminations == []
+
+
+def alarm(stack: Stack, name: str) -> Any:
+    cloudwatch = stack.world.session.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        MetricName="HTTPCode_Target_5XX_Count",
+        Namespace="AWS/ApplicationELB",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=10,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    return cloudwatch
+
+
+def test_a_good_image_bakes_then_is_proven(stack: Stack) -> None:
+    stack.world.group("web", [14, 3, 2], tags={"recycler:alarms": "web-5xx"})
+    stack.world.group("api", [12, 2])
+    stack.world.publish_patched_image()
+    alarm(stack, "web-5xx")  # OK throughout
+    pauses: list[float] = []
+    report = run(
+        LocalPort(sleep=pauses.append),
+        services(stack),
+        Settings(bake_minutes=10),
+        ManualPayload(poll_seconds=5),
+    )
+    groups = {g.group: g for g in report.groups}
+    assert groups["web"].canary and groups["web"].baked and groups["web"].baked_seconds == 600
+    assert groups["api"].outcome == "recycled"  # after the canary was proven
+    assert sum(pauses) >= 600
+
+
+def test_an_alarm_during_the_bake_fails_the_canary_and_holds_the_image_back(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    stack.world.group("web", [14, 3, 2], tags={"recycler:alarms": "web-5xx"})
+    stack.world.group("api", [12, 2])
+    stack.world.publish_patched_image()
+    cloudwatch = alarm(stack, "web-5xx")
+    # The replacement passed its health checks; minutes later the group's 5xx alarm fires.
+    fires = {
+        "web:bake-start": lambda: cloudwatch.set_alarm_state(
+            AlarmName="web-5xx", StateValue="ALARM", StateReason="5xx"
+        )
+    }
+    report = run(
+        FaultPort(after=fires),
+        services(stack),
+        Settings(bake_minutes=10, failures_before_stop=5),
+        ManualPayload(poll_seconds=5),
+    )
+    groups = {g.group: g for g in report.groups}
+    assert (groups["web"].outcome, groups["web"].reason) == ("failed", "bake-failed")
+    assert "web-5xx" in groups["web"].detail and groups["web"].baked is False
+    assert (groups["api"].outcome, groups["api"].reason) == ("skipped", "canary-failed")
+    assert len(terminations) == 1  # api never launched the image
+    assert Ledger(stack.table, session=stack.world.session).proven_images([stack.world.images[1]]) == {}
+    assert any("bake" in a["Subject"] for a in stack.alerts())
+
+
+class Clock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def test_an_event_outside_the_maintenance_windows_waits_for_the_next_one(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    two_groups_on_a_new_image(stack)
+    three_am = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # a Tuesday
+    clock = Clock(three_am)
+    settings = Settings(
+        maintenance_windows=("MON-FRI 08:00-17:00",), bake_minutes=1, publish_debounce_seconds=120
+    )
+    payload = ManualPayload(
+        source="publish", canary_only=True, trigger="ssm parameter /golden/ami Update", poll_seconds=5
+    )
+    report: RunReport = run(
+        LocalPort(sleep=clock.sleep), replace(services(stack), clock=clock), settings, payload
+    )
+    assert {g.group: g.outcome for g in report.groups} == {"web": "recycled", "api": "skipped"}
+    # Acted only once the window opened: 08:00, not 03:02.
+    assert clock.now >= datetime(2026, 12, 1, 8, 0, tzinfo=UTC) and len(terminations) == 1
+
+
+def test_an_unknown_event_is_refused_and_nothing_is_read_or_terminated(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    stack.world.group("web", [14, 3])
+    unknown = envelope(
+        "aws.ec2", "EC2 Instance State-change Notification", {"instance-id": "i-0", "state": "running"}
+    )
+    status, report, _ = invoke_durable(unknown)
+    assert status == "SUCCEEDED" and report is not None
+    assert (
+        "unknown event" in report["refused"] and "EC2 Instance State-change Notification" in report["refused"]
+    )
+    deleted = envelope("aws.ssm", "Parameter Store Change", {"operation": "Delete", "name": "/golden/ami"})
+    assert "publishes no image" in invoke_durable(deleted)[1]["refused"]  # type: ignore[index]
+    assert terminations == []
+
+
+def test_an_image_whose_canary_failed_is_not_launched_again_by_a_later_run(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    from recycler.local import emulator
+
+    two_groups_on_a_new_image(stack)
+    emulator.sabotage("web", "unhealthy")
+    first = run(FaultPort(), services(stack), Settings(bake_minutes=1), ManualPayload(poll_seconds=5))
+    assert {g.group: g.reason for g in first.groups} == {
+        "web": "replacement unhealthy",
+        "api": "canary-failed",
+    }
+    assert len(terminations) == 1
+    # The next run (a publish event's, or tomorrow's) must not try the broken image on api.
+    later = run(FaultPort(), services(stack), Settings(bake_minutes=1), ManualPayload(poll_seconds=5))
+    api = next(g for g in later.groups if g.group == "api")
+    assert (api.outcome, api.reason) == (
+        "skipped",
+        "canary-failed",
+    ) and "failed its canary earlier" in api.detail
+    assert len(terminations) == 1
+    # A drill that asks for a canary tries it again (the operator fixed something else, say).
+    again = run(
+        FaultPort(),
+        services(stack),
+        Settings(bake_minutes=1),
+        ManualPayload(poll_seconds=5, canary=True, groups=["api"]),
+    )
+    assert next(g for g in again.groups if g.group == "api").canary
