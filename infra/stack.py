@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Acknowledgment, Annotations, App, CfnOutput, Environment, Stack, Validations
+from aws_cdk import (
+    Acknowledgment,
+    Annotations,
+    App,
+    Aws,
+    CfnOutput,
+    Environment,
+    Stack,
+    Validations,
+)
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_oam as oam
 from aws_cdk import aws_ssm as ssm
@@ -12,7 +21,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from infra.alerts import AlertTopic
-from infra.central import RecyclerCentralStack
+from infra.central import Publishers, RecyclerCentralStack, RecyclerSinkStack
 from infra.config import (
     CENTRAL_KEY_ALIAS,
     PREFIX,
@@ -64,6 +73,7 @@ class RecyclerStack(Stack):
         )
         if central is not None:
             self._publish_centrally(recycler, central)
+            self._link_metrics(central, place)
         ledger.table.grant(
             recycler.role,
             "dynamodb:PutItem",
@@ -97,8 +107,7 @@ class RecyclerStack(Stack):
         CfnOutput(self, "KillSwitchParameter", value=kill_switch.parameter_name)
 
     def _publish_centrally(self, recycler: RecyclerFunction, central: Place) -> None:
-        """Failure alerts also go to the central topic (an ARN from context, no cross-stack export);
-        metrics are linked to the central sink once its ARN is known."""
+        """Failure alerts also go to the central topic (an ARN from context, no cross-stack export)."""
         recycler.role.add_to_policy(
             iam.PolicyStatement(
                 sid="PublishToCentralTopic", actions=["sns:Publish"], resources=[central.central_topic_arn()]
@@ -108,29 +117,40 @@ class RecyclerStack(Stack):
             iam.PolicyStatement(
                 sid="EncryptForCentralTopic",
                 actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                resources=[f"arn:aws:kms:{central.region}:{central.account}:key/*"],
+                resources=[f"arn:{Aws.PARTITION}:kms:{central.region}:{central.account}:key/*"],
                 conditions={"ForAnyValue:StringEquals": {"kms:ResourceAliases": CENTRAL_KEY_ALIAS}},
             )
         )
         Validations.of(recycler.role).acknowledge(
             Acknowledgment(
-                id=f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:aws:kms:{central.region}:{central.account}:key/*]",
+                id=f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:{central.region}:{central.account}:key/*]",
                 reason="The central key's id is not known before it exists; the statement is limited to the key "
                 f"with the alias {CENTRAL_KEY_ALIAS} by condition.",
             )
         )
-        if central.sink_arn:
+
+    def _link_metrics(self, central: Place, place: Place | None) -> None:
+        """Link this environment's metrics to the central account's sink in the same region, and never
+        to another region's: CloudWatch cross-account observability links accounts within one Region
+        (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch-Cross-Account-Methods.html).
+        Until that region's sink ARN is in recycler:central.sink_arns there is no link (the deploy does
+        not wait on the central account); the deploy after adds it."""
+        region = place.region if place else self.region
+        sink = central.sink_in(region)
+        if place is not None and place.account == central.account:
+            return  # the central account's own metrics need no link to its own sink
+        if sink:
             oam.CfnLink(
                 self,
                 "MetricsLink",
                 resource_types=["AWS::CloudWatch::Metric"],
-                sink_identifier=central.sink_arn,
+                sink_identifier=sink,
                 label_template="$AccountName",
             )
         else:
             Annotations.of(self).add_info(
-                "No recycler:central.sink_arn yet: deploy RecyclerCentral, then set sink_arn from its SinkArn "
-                "output to link this environment's metrics to the central dashboard's account."
+                f"No sink for {region} in recycler:central.sink_arns yet: deploy RecyclerCentral (or "
+                f"RecyclerSink-{region}), then add its SinkArn output to link this environment's metrics."
             )
 
     def _acknowledge(self, recycler: RecyclerFunction, schedule: DailySchedule) -> None:
@@ -197,7 +217,8 @@ def build_app(context: dict[str, Any] | None = None) -> App:
     """The app `npx cdk synth` builds (app.py), with cdk-nag AwsSolutions checks as a validation plugin.
 
     Without recycler:environments: one stack, "Recycler", in the CLI's account and region. With it: one
-    stack per environment, and with recycler:central a RecyclerCentral stack they all report to."""
+    stack per environment, and with recycler:central a RecyclerCentral stack they all report to (plus a
+    RecyclerSink-<region> for every other member region)."""
     app = App(context=context)
     check_context_keys(app.node)
     members = read_places(app.node, "environments")
@@ -221,12 +242,22 @@ def build_app(context: dict[str, Any] | None = None) -> App:
             description=f"{DESCRIPTION} ({member.account} {member.region})",
         )
     if central is not None:
+        publishers = Publishers(tuple(members))
         RecyclerCentralStack(
             app,
             "RecyclerCentral",
-            members=members,
+            publishers=publishers,
             env=Environment(account=central.account, region=central.region),
             description="recycler: one alert topic and dashboard for every environment",
         )
+        member_regions = {m.region for m in members}
+        for region in sorted(member_regions - {central.region}):
+            RecyclerSinkStack(
+                app,
+                f"RecyclerSink-{region}",
+                publishers=publishers,
+                env=Environment(account=central.account, region=region),
+                description=f"recycler: the central account's metrics sink for members in {region}",
+            )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
