@@ -69,7 +69,8 @@ def member_template(
     Bundling is skipped there: the template needs the asset's hash only, and the zip is built for the
     RecyclerAssets stacks, from the same options and so with the same hash."""
     with tempfile.TemporaryDirectory() as outdir:
-        app = App(context={**context, "aws:cdk:bundling-stacks": []}, outdir=outdir)
+        # post_cli_context: over what the CLI passes (CDK_CONTEXT_JSON), which would bundle here too.
+        app = App(context=context, post_cli_context={"aws:cdk:bundling-stacks": []}, outdir=outdir)
         stack = build_member(app, member_synthesizer(organization))
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
         template: dict[str, Any] = app.synth().get_stack_by_name(stack.stack_name).template
