@@ -33,15 +33,14 @@ from infra.config import (
     ROLE_NAME_PREFIX,
     ConfigError,
     DeployConfig,
-    Organization,
     Place,
     check_context_keys,
-    read_organization,
     read_places,
 )
 from infra.function import RecyclerFunction
 from infra.ledger import Ledger
 from infra.observability import Alarms, Dashboard
+from infra.organization import Organization, read_organization
 from infra.schedule import DailySchedule
 from infra.stackset import MEMBER_STACK, add_organization
 

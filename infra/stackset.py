@@ -41,7 +41,7 @@ from constructs import Construct
 
 from infra.bundling import ROOT, asset_hash, bundling_options
 from infra.central import Publishers
-from infra.config import Organization
+from infra.organization import Organization
 
 STACK_SET_NAME = "recycler"
 MEMBER_STACK = "RecyclerMember"
