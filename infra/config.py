@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any
 
+from aws_cdk import Aws
 from aws_cdk import aws_logs as logs
 from constructs import Node
 from pydantic import ValidationError
@@ -34,9 +35,19 @@ class ConfigError(ValueError):
 
 ACCOUNT = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+# An OAM sink: arn:<partition>:oam:<region>:<account>:sink/<id>
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-oam-sink.html
+SINK_ARN = re.compile(r"^arn:aws[a-z-]*:oam:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):sink/[A-Za-z0-9-]+$")
 CENTRAL_TOPIC = "recycler-central-alerts"
 CENTRAL_KEY_ALIAS = "alias/recycler-central-alerts"
 PUBLISH_TRIGGERS = frozenset({"ssm", "imagebuilder", "launch-template"})
+# Every member's function role is named ROLE_NAME_PREFIX + its region, so the central topic and key
+# policies can match it by aws:PrincipalArn (a string), never name it as a principal: KMS refuses a key
+# policy whose principal does not exist yet, and a policy naming a role holds that role's unique id, so
+# a member redeployed (role recreated) could no longer publish.
+# https://repost.aws/knowledge-center/kms-policy-error-invalid-principals
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html#principal-roles
+ROLE_NAME_PREFIX = "recycler-function-"
 
 
 @dataclass(frozen=True)
@@ -45,7 +56,8 @@ class Place:
 
     account: str
     region: str
-    sink_arn: str | None = None  # central only: the OAM sink's ARN, once the central stack exists
+    # central only: the OAM sinks' ARNs, once they exist (one per region: OAM links within a Region).
+    sink_arns: tuple[str, ...] = ()
 
     @property
     def stack_name(self) -> str:
@@ -53,20 +65,54 @@ class Place:
 
     @property
     def role_name(self) -> str:
-        """Fixed, so the central topic and key policies can name it before the member is deployed."""
-        return f"recycler-function-{self.region}"
+        """Fixed, so the central topic and key policies can match it before the member is deployed."""
+        return f"{ROLE_NAME_PREFIX}{self.region}"
 
-    @property
-    def role_arn(self) -> str:
-        return f"arn:aws:iam::{self.account}:role/{self.role_name}"
+    def role_arn(self, partition: str = Aws.PARTITION) -> str:
+        return f"arn:{partition}:iam::{self.account}:role/{self.role_name}"
 
     def central_topic_arn(self) -> str:
-        return f"arn:aws:sns:{self.region}:{self.account}:{CENTRAL_TOPIC}"
+        return f"arn:{Aws.PARTITION}:sns:{self.region}:{self.account}:{CENTRAL_TOPIC}"
+
+    def sink_in(self, region: str) -> str | None:
+        """The central account's sink in this region, if known: a member links only to its own
+        region's sink (CloudWatch cross-account observability links accounts within one Region)."""
+        return next((arn for arn in self.sink_arns if _sink_region(arn) == region), None)
+
+
+def _sink_region(arn: str) -> str:
+    match = SINK_ARN.match(arn)
+    return match["region"] if match else ""
+
+
+def _sink_arns(key: str, item: dict[str, Any], account: str) -> tuple[str, ...]:
+    """`sink_arn` (one) and/or `sink_arns` (a list): each must be an OAM sink of this account, one per
+    region (an account has one sink per Region)."""
+    raw = item.get("sink_arns", [])
+    arns = [raw] if isinstance(raw, str) else list(raw) if isinstance(raw, list) else [raw]
+    if item.get("sink_arn"):
+        arns.append(item["sink_arn"])
+    for arn in arns:
+        match = SINK_ARN.match(str(arn))
+        if match is None or match["account"] != account:
+            raise ConfigError(
+                f"{PREFIX}{key}.sink_arns: {arn!r} is not an OAM sink ARN of account {account} "
+                "(arn:<partition>:oam:<region>:<account>:sink/<id>, the SinkArn output)"
+            )
+    regions = [_sink_region(str(arn)) for arn in arns]
+    if len(set(regions)) != len(regions):
+        raise ConfigError(
+            f"{PREFIX}{key}.sink_arns: one sink per region (an account has one sink per Region)"
+        )
+    return tuple(str(arn) for arn in arns)
 
 
 def read_places(node: Node, key: str) -> list[Place]:
     """`recycler:environments` (a list) or `recycler:central` (one object), validated by name."""
-    raw = node.try_get_context(f"{PREFIX}{key}")
+    return places_from(key, node.try_get_context(f"{PREFIX}{key}"))
+
+
+def places_from(key: str, raw: Any) -> list[Place]:
     if raw is None:
         return []
     try:
@@ -86,7 +132,8 @@ def read_places(node: Node, key: str) -> list[Place]:
             raise ConfigError(
                 f'{PREFIX}{key}: {item!r} needs a 12-digit "account" and a "region" such as eu-west-1'
             )
-        places.append(Place(str(item["account"]), str(item["region"]), item.get("sink_arn")))
+        account = str(item["account"])
+        places.append(Place(account, str(item["region"]), _sink_arns(key, item, account)))
     if len({(p.account, p.region) for p in places}) != len(places):
         raise ConfigError(f"{PREFIX}{key}: list each account and region once")
     return places
@@ -252,6 +299,7 @@ RUNTIME_KEYS = frozenset(spec.name for spec in fields(DeployConfig)) & frozenset
 KNOWN_KEYS = frozenset({f"{PREFIX}{spec.name}" for spec in fields(DeployConfig)}) | {
     f"{PREFIX}environments",
     f"{PREFIX}central",
+    f"{PREFIX}organization",
 }
 
 

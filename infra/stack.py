@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Acknowledgment, Annotations, App, CfnOutput, Environment, Stack, Validations
+from aws_cdk import (
+    Acknowledgment,
+    Annotations,
+    App,
+    Aws,
+    CfnCondition,
+    CfnMapping,
+    CfnOutput,
+    CfnParameter,
+    DefaultStackSynthesizer,
+    Environment,
+    Fn,
+    Stack,
+    Validations,
+)
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_oam as oam
 from aws_cdk import aws_ssm as ssm
@@ -12,10 +26,11 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from infra.alerts import AlertTopic
-from infra.central import RecyclerCentralStack
+from infra.central import Publishers, RecyclerCentralStack, RecyclerSinkStack
 from infra.config import (
     CENTRAL_KEY_ALIAS,
     PREFIX,
+    ROLE_NAME_PREFIX,
     ConfigError,
     DeployConfig,
     Place,
@@ -25,7 +40,9 @@ from infra.config import (
 from infra.function import RecyclerFunction
 from infra.ledger import Ledger
 from infra.observability import Alarms, Dashboard
+from infra.organization import Organization, read_organization
 from infra.schedule import DailySchedule
+from infra.stackset import MEMBER_STACK, add_organization
 from infra.triggers import PublishTriggers
 
 
@@ -37,9 +54,14 @@ class RecyclerStack(Stack):
         *,
         place: Place | None = None,
         central: Place | None = None,
+        organization: Organization | None = None,
         **kwargs: Any,
     ) -> None:
+        """place and central: one stack of a listed environment. organization: the StackSet's member
+        template (one template for every account and region, so the region is a token)."""
         super().__init__(scope, construct_id, **kwargs)
+        if organization is not None:
+            central = organization.central
         config = DeployConfig.from_node(self.node)
         ledger = Ledger(self, "Ledger")
         alerts = AlertTopic(self, "Alerts", emails=config.alert_emails)
@@ -47,7 +69,7 @@ class RecyclerStack(Stack):
             self,
             "KillSwitch",
             parameter_name=config.kill_switch_parameter,
-            string_value="off",
+            string_value=self._kill_switch_value() if organization else "off",
             description="recycler kill switch: set to 'on' to stop every recycle at once",
         )
         environment = {
@@ -61,10 +83,11 @@ class RecyclerStack(Stack):
             "Recycler",
             config=config,
             environment=environment,
-            role_name=place.role_name if place and central else None,
+            role_name=self._role_name(place, central, organization),
         )
         if central is not None:
             self._publish_centrally(recycler, central)
+            self._link_metrics(central, place, organization)
         ledger.table.grant(
             recycler.role,
             "dynamodb:PutItem",
@@ -100,9 +123,29 @@ class RecyclerStack(Stack):
         CfnOutput(self, "LedgerTable", value=ledger.table.table_name)
         CfnOutput(self, "KillSwitchParameter", value=kill_switch.parameter_name)
 
+    def _kill_switch_value(self) -> str:
+        """A StackSet parameter, so one update-stack-set (with a parameter override) stops every
+        account and region at once (README, Organization rollout)."""
+        return CfnParameter(
+            self,
+            "KillSwitchValue",
+            allowed_values=["off", "on"],
+            default="off",
+            description="recycler kill switch in every stack instance: 'on' stops every recycle",
+        ).value_as_string
+
+    @staticmethod
+    def _role_name(
+        place: Place | None, central: Place | None, organization: Organization | None
+    ) -> str | None:
+        """Fixed names the central policies match by aws:PrincipalArn; roles are global per account, so
+        the region is part of the name (also the StackSet's, resolved per stack instance)."""
+        if organization is not None:
+            return f"{ROLE_NAME_PREFIX}{Aws.REGION}"
+        return place.role_name if place and central else None
+
     def _publish_centrally(self, recycler: RecyclerFunction, central: Place) -> None:
-        """Failure alerts also go to the central topic (an ARN from context, no cross-stack export);
-        metrics are linked to the central sink once its ARN is known."""
+        """Failure alerts also go to the central topic (an ARN from context, no cross-stack export)."""
         recycler.role.add_to_policy(
             iam.PolicyStatement(
                 sid="PublishToCentralTopic", actions=["sns:Publish"], resources=[central.central_topic_arn()]
@@ -112,29 +155,66 @@ class RecyclerStack(Stack):
             iam.PolicyStatement(
                 sid="EncryptForCentralTopic",
                 actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                resources=[f"arn:aws:kms:{central.region}:{central.account}:key/*"],
+                resources=[f"arn:{Aws.PARTITION}:kms:{central.region}:{central.account}:key/*"],
                 conditions={"ForAnyValue:StringEquals": {"kms:ResourceAliases": CENTRAL_KEY_ALIAS}},
             )
         )
         Validations.of(recycler.role).acknowledge(
             Acknowledgment(
-                id=f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:aws:kms:{central.region}:{central.account}:key/*]",
+                id=f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:{central.region}:{central.account}:key/*]",
                 reason="The central key's id is not known before it exists; the statement is limited to the key "
                 f"with the alias {CENTRAL_KEY_ALIAS} by condition.",
             )
         )
-        if central.sink_arn:
+
+    def _link_metrics(self, central: Place, place: Place | None, organization: Organization | None) -> None:
+        """Link this environment's metrics to the central account's sink in the same region, and never
+        to another region's: CloudWatch cross-account observability links accounts within one Region
+        (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch-Cross-Account-Methods.html).
+        Until that region's sink ARN is in recycler:central.sink_arns there is no link (the deploy does
+        not wait on the central account); the deploy after adds it."""
+        if organization is not None:
+            # One template for every region: the region picks its sink from a map of every target region.
+            sinks = CfnMapping(
+                self,
+                "MetricsSinks",
+                mapping={region: {"Arn": central.sink_in(region) or ""} for region in organization.regions},
+            )
+            arn = sinks.find_in_map(Aws.REGION, "Arn")
+            # The central account itself (if in a target OU) sees its metrics already: it does not link.
+            linked = CfnCondition(
+                self,
+                "HasMetricsSink",
+                expression=Fn.condition_and(
+                    Fn.condition_not(Fn.condition_equals(arn, "")),
+                    Fn.condition_not(Fn.condition_equals(Aws.ACCOUNT_ID, central.account)),
+                ),
+            )
+            link = oam.CfnLink(
+                self,
+                "MetricsLink",
+                resource_types=["AWS::CloudWatch::Metric"],
+                sink_identifier=arn,
+                label_template="$AccountName",
+            )
+            link.cfn_options.condition = linked
+            return
+        region = place.region if place else self.region
+        sink = central.sink_in(region)
+        if place is not None and place.account == central.account:
+            return  # the central account's own metrics need no link to its own sink
+        if sink:
             oam.CfnLink(
                 self,
                 "MetricsLink",
                 resource_types=["AWS::CloudWatch::Metric"],
-                sink_identifier=central.sink_arn,
+                sink_identifier=sink,
                 label_template="$AccountName",
             )
         else:
             Annotations.of(self).add_info(
-                "No recycler:central.sink_arn yet: deploy RecyclerCentral, then set sink_arn from its SinkArn "
-                "output to link this environment's metrics to the central dashboard's account."
+                f"No sink for {region} in recycler:central.sink_arns yet: deploy RecyclerCentral (or "
+                f"RecyclerSink-{region}), then add its SinkArn output to link this environment's metrics."
             )
 
     def _acknowledge(self, recycler: RecyclerFunction, schedule: DailySchedule) -> None:
@@ -201,19 +281,27 @@ def build_app(context: dict[str, Any] | None = None) -> App:
     """The app `npx cdk synth` builds (app.py), with cdk-nag AwsSolutions checks as a validation plugin.
 
     Without recycler:environments: one stack, "Recycler", in the CLI's account and region. With it: one
-    stack per environment, and with recycler:central a RecyclerCentral stack they all report to."""
+    stack per environment, and with recycler:central a RecyclerCentral stack they all report to (plus a
+    RecyclerSink-<region> for every other member region). With recycler:organization: the member stack
+    as a service-managed StackSet (RecyclerOrganization, infra/stackset.py) over OUs and regions, its
+    code in a bucket per region (RecyclerAssets-<region>), reporting to organization.central."""
     app = App(context=context)
     check_context_keys(app.node)
     members = read_places(app.node, "environments")
     centrals = read_places(app.node, "central")
+    organization = read_organization(app.node)
     if len(centrals) > 1:
         raise ConfigError(f"{PREFIX}central: one account and region, not a list")
-    central = centrals[0] if centrals else None
-    if central is not None and not members:
+    if organization is not None and centrals:
+        raise ConfigError(
+            f"{PREFIX}central: with {PREFIX}organization, the central account is {PREFIX}organization.central"
+        )
+    central = organization.central if organization else centrals[0] if centrals else None
+    if central is not None and not members and organization is None:
         raise ConfigError(
             f"{PREFIX}central needs {PREFIX}environments: the member environments to report to it"
         )
-    if not members:
+    if not members and organization is None:
         RecyclerStack(app, "Recycler", description=DESCRIPTION)
     for member in members:
         RecyclerStack(
@@ -225,12 +313,32 @@ def build_app(context: dict[str, Any] | None = None) -> App:
             description=f"{DESCRIPTION} ({member.account} {member.region})",
         )
     if central is not None:
+        publishers = Publishers(tuple(members), organization.organizational_units if organization else ())
         RecyclerCentralStack(
             app,
             "RecyclerCentral",
-            members=members,
+            publishers=publishers,
+            regions=organization.regions if organization else (),
             env=Environment(account=central.account, region=central.region),
             description="recycler: one alert topic and dashboard for every environment",
         )
+        member_regions = {m.region for m in members} | set(organization.regions if organization else ())
+        for region in sorted(member_regions - {central.region}):
+            RecyclerSinkStack(
+                app,
+                f"RecyclerSink-{region}",
+                publishers=publishers,
+                env=Environment(account=central.account, region=region),
+                description=f"recycler: the central account's metrics sink for members in {region}",
+            )
+    if organization is not None:
+        org = organization
+
+        def build_member(scope: App, synthesizer: DefaultStackSynthesizer) -> Stack:
+            return RecyclerStack(
+                scope, MEMBER_STACK, organization=org, synthesizer=synthesizer, description=DESCRIPTION
+            )
+
+        add_organization(app, organization, build_member)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
