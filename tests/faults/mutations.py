@@ -243,6 +243,27 @@ AUDIT = (
             f"{SAFETY}::test_a_surge_drains_the_victim_only_after_the_surge_instance_is_in_service_and_healthy",
         ),
     ),
+    removal(
+        "(e) the drain wait ends only when no task runs on the victim",
+        "recycler/workflow/group/drain.py",
+        "            if tasks == 0:\n",
+        "            if True:  # mutated\n",
+        f"{SAFETY}::test_the_victim_is_terminated_only_once_its_drain_left_no_task_running",
+    ),
+    removal(
+        "(f) F18's fault disabled: the emulator never holds the victim in Terminating:Wait",
+        "recycler/local/emulator/faults.py",
+        'plan.startswith("terminating-wait"):',
+        'plan.startswith("fault-disabled"):',
+        f"{LIVING}::test_f18_victim_held_in_terminating_wait_is_not_a_failure",
+    ),
+    removal(
+        "(f) a victim held in Terminating:Wait is named while the wait goes on",
+        "recycler/workflow/health.py",
+        '        return "; ".join([detail, *draining])',
+        "        return detail",
+        f"{LIVING}::test_f18_victim_held_in_terminating_wait_is_not_a_failure",
+    ),
 )
 
 CONTROL = Mutation(
@@ -326,7 +347,7 @@ def run_tests(repo: Path, tests: tuple[str, ...], workers: int) -> Outcome:
             if failure is not None:
                 failed.add(node)
                 lines = (failure.get("message") or "").strip().splitlines() or [""]
-                why.setdefault(node, lines[0][:160])
+                why.setdefault(node, lines[0][:240])
             elif case.find("error") is None and case.find("skipped") is None:
                 passed.add(node)
     tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])

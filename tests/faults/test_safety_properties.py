@@ -197,3 +197,40 @@ def test_a_surge_drains_the_victim_only_after_the_surge_instance_is_in_service_a
     [seen] = at_drain
     [surge_instance] = set(seen) - set(ids)
     assert seen[surge_instance] == ("InService", "Healthy", "ACTIVE"), seen
+
+
+# ---- a drain is waited out: the terminate comes once no task runs on the victim ------------------------
+
+
+def test_the_victim_is_terminated_only_once_its_drain_left_no_task_running(
+    stack: Stack, ecs_timeline: Timeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three service tasks leave the DRAINING victim one per read of the cluster (the emulator's
+    default drain). recycler must poll until none is left: the terminate arrives with 0 tasks, after
+    reads that saw 2, then 1, then 0 running."""
+    from moto.ecs.models import ecs_backends
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    world = stack.world
+    ids = world.group("apps", [9, 5, 2], tags={"recycler:ecs-cluster": "prod"}, max_size=4)
+    ecs = world.session.client("ecs")
+    for arn in emulator.create_ecs_cluster(ecs, "prod", ids, group="apps").values():
+        emulator.run_tasks(ecs, "prod", arn, service=3)
+    reads: list[
+        tuple[str, int]
+    ] = []  # the victim's (status, running tasks) each read before the terminate saw
+    describe = EC2ContainerServiceResponse.describe_container_instances
+
+    def reading(self: Any) -> Any:
+        answer = describe(self)
+        backend = ecs_backends[emulator.DEFAULT_ACCOUNT]["us-east-1"]
+        for found in backend.container_instances.get("prod", {}).values():
+            if found.ec2_instance_id == ids[0] and ("terminate", ids[0], 0) not in ecs_timeline:
+                reads.append((found.status, found.running_tasks_count))
+        return answer
+
+    monkeypatch.setattr(EC2ContainerServiceResponse, "describe_container_instances", reading)
+    report = recycle(stack)
+    assert ecs_timeline[:2] == [("DRAINING", ids[0], 3), ("terminate", ids[0], 0)], ecs_timeline
+    assert [tasks for status, tasks in reads if status == "DRAINING"] == [2, 1, 0], reads
+    assert outcome(report, "apps") == ("recycled", "oldest-instance")
