@@ -1,6 +1,6 @@
 """Mutation audit: break one guard at a time in a throwaway copy of the repo and expect a NAMED test to fail.
 
-`python -m tests.faults.mutations [NAME-OR-TEST-SUBSTRING ...]` (about 6 minutes for all on 2 cores;
+`python -m tests.faults.mutations [NAME-OR-TEST-SUBSTRING ...]` (22 minutes for all on a busy 2-core box;
 `python -m tests.faults.guards_removed` is the same command). Not part of `make test`.
 
 - Every mutation runs in a fresh copy of the working tree (tracked and untracked files, minus .venv,
