@@ -94,14 +94,25 @@ def test_f17_the_replacement_itself_scaled_in_is_not_a_failure(stack: Stack, ter
 def test_f18_victim_held_in_terminating_wait_is_not_a_failure(stack: Stack, terminations: list[Any]) -> None:
     ids = stack.world.group("web", [9, 5, 4])
     emulator.sabotage("web", "terminating-wait", slow_reads=4)
+
+    def slow_replacement() -> None:
+        # The replacement boots over two reads: the wait is seen going on while the victim is held.
+        new = set(emulator.group_instances(stack.world.autoscaling, "web")) - set(ids)
+        emulator.hold_pending(sorted(new), reads=2)
+
     details: list[str] = []
-    port = FaultPort()
+    port = FaultPort(after={"web:terminate": slow_replacement})
     port.on_poll = lambda name, state: details.append(state.detail)
     report = recycle(stack, port)
     web = report_of(report, "web")
     assert (web.outcome, web.reason) == ("recycled", "oldest-instance"), web.detail
     assert terminations == [(ids[0], False)] and stack.alerts() == []
     assert ids[0] not in in_service(stack, "web")
+    # The polls saw the victim held by the hook while the replacement booted, and the wait ended on
+    # the replacement's health, the victim neither counted as capacity nor waited for.
+    held = f"{ids[0]} is being drained by a termination lifecycle hook (Terminating:Wait)"
+    assert any(held in detail for detail in details[:-1]), details
+    assert details[-1] == "all checks passed", details
 
 
 def test_f19_replacement_unhealthy_during_a_scale_out_still_fails_fast(

@@ -21,7 +21,8 @@ def ecs_like_aws() -> None:
     - a DRAINING container instance's service tasks are stopped and started elsewhere (ECS Developer
       Guide, "Container instance draining"); standalone tasks stay until they stop on their own. moto
       never moves a task: here service tasks (startedBy ecs-svc/...) leave after the cluster's drain
-      time (drain_time(), default: at once)."""
+      time (drain_time()), or by default one task per DescribeContainerInstances read of the cluster
+      (so a drain of n service tasks is over at the n-th read after DRAINING, as a poll sees it)."""
     from moto.ecs.models import EC2ContainerServiceBackend
     from moto.ecs.responses import EC2ContainerServiceResponse
 
@@ -57,15 +58,22 @@ def ecs_like_aws() -> None:
 
     def describe_container_instances(self: Any) -> Any:
         cluster = self._get_param("cluster").split("/")[-1]
-        seconds = current_state().drain_times.get(cluster, (0.0, None))[0]
+        timed = current_state().drain_times.get(cluster)
         backend = self.ecs_backend
         for instance_id, (since, clock) in list(current_state().draining_since.items()):
-            if clock() < since + timedelta(seconds=seconds):
+            if timed is not None and clock() < since + timedelta(seconds=timed[0]):
                 continue
-            for task in list(backend.tasks.get(cluster, {}).values()):
-                on_it = (task.container_instance_arn or "").endswith(instance_id)
-                if on_it and task.last_status == "RUNNING" and str(task.started_by).startswith("ecs-svc/"):
-                    backend.stop_task(cluster, task.task_arn, "Service is draining this container instance")
+            leaving = [
+                task
+                for task in backend.tasks.get(cluster, {}).values()
+                if (task.container_instance_arn or "").endswith(instance_id)
+                and task.last_status == "RUNNING"
+                and str(task.started_by).startswith("ecs-svc/")
+            ]
+            # Without a drain time, tasks leave one per read of the cluster's container instances: a
+            # drain is seen in progress over several polls, never over at the first one.
+            for task in leaving if timed is not None else leaving[:1]:
+                backend.stop_task(cluster, task.task_arn, "Service is draining this container instance")
         return original_describe(self)
 
     EC2ContainerServiceResponse.describe_container_instances = describe_container_instances  # type: ignore[method-assign]

@@ -38,6 +38,10 @@ class EmulatorState:
     sabotage: dict[str, str] = field(default_factory=dict)
     # instance ids whose target-group health check fails.
     unhealthy_targets: set[str] = field(default_factory=set)
+    # target group name -> instance ids that fail its health check (and only its), see unhealthy_in().
+    unhealthy_in_target_group: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # group name -> (target group name, the group's instances when staged): later instances fail it.
+    replacements_unhealthy_in: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
     # instance id -> remaining DescribeAutoScalingGroups reads before it leaves Pending.
     slow_instances: dict[str, int] = field(default_factory=dict)
     # instance id -> remaining DescribeAutoScalingGroups reads it stays in Terminating:Wait.

@@ -1,0 +1,413 @@
+"""Mutation audit: break one guard at a time in a throwaway copy of the repo and expect a NAMED test to fail.
+
+`python -m tests.faults.mutations [NAME-OR-TEST-SUBSTRING ...]` (22 minutes for all on a busy 2-core box;
+`python -m tests.faults.guards_removed` is the same command). Not part of `make test`.
+
+- Every mutation runs in a fresh copy of the working tree (tracked and untracked files, minus .venv,
+  node_modules and caches) in a temporary directory: the checkout is never edited, and an interrupted
+  audit leaves nothing behind in it.
+- A mutation is caught only when one of the tests it names FAILS, as pytest's JUnit XML records it. A
+  non-zero exit alone proves nothing: no test collected (exit 5), an import error or a crash of the
+  harness all read as NOT caught.
+- First a baseline: every named test must pass on the unmutated copy, so "fails with the mutation"
+  means "fails because of the mutation".
+- The negative control changes a comment only. It must read NOT caught; if a test fails on it, the
+  audit itself is broken and the exit is non-zero.
+Exit 0 when every mutation is caught and the control is not.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
+SKIPPED_DIRS = frozenset({".venv", "node_modules", ".git", "cdk.out", ".mypy_cache", ".ruff_cache"})
+
+FAULTS = "tests/faults/test_faults.py"
+LIVING = "tests/faults/test_living_fleet.py"
+SURGE = "tests/faults/test_surge.py"
+LIMITS = "tests/faults/test_durable_limits.py"
+CONTAINERS = "tests/faults/test_container_faults.py"
+SAFETY = "tests/faults/test_safety_properties.py"
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str
+    # (original, mutated) pairs applied in order; each original must occur exactly once.
+    edits: tuple[tuple[str, str], ...]
+    # pytest node ids (file::function, every parameter of it); at least one must fail.
+    tests: tuple[str, ...]
+    control: bool = False  # the negative control: must NOT be caught
+
+
+def removal(name: str, path: str, original: str, mutated: str, *tests: str) -> Mutation:
+    return Mutation(name, path, ((original, mutated),), tests)
+
+
+# The 20 guard removals the fault matrix started with (README "Reliability").
+REMOVALS = (
+    removal(
+        "kill switch / alarms re-checked before acting",
+        "recycler/workflow/group/preflight.py",
+        "        pulled = brake_pulled(services, settings)\n        if pulled is not None:\n            return pulled",
+        "        pulled = None",
+        f"{FAULTS}::test_f13_kill_switch_flipped_between_plan_and_terminate",
+        f"{FAULTS}::test_f14_stop_alarm_fires_mid_run_no_new_group_starts",
+    ),
+    removal(
+        "ledger claim before terminating",
+        "recycler/workflow/group/preflight.py",
+        "    try:\n        ledger.claim(",
+        "    try:\n        return Claim(ok=True)\n        ledger.claim(",
+        f"{FAULTS}::test_f10_ledger_unavailable_means_no_termination",
+        f"{FAULTS}::test_f11_duplicate_schedule_and_overlapping_drill_terminate_once",
+    ),
+    removal(
+        "terminate runs in a checkpointed step",
+        "recycler/durable.py",
+        "        data = self.context.step(\n"
+        "            lambda _: encode(fn()), name=name, config=self.ONCE if at_most_once else self.RETRIED\n"
+        "        )",
+        "        data = encode(fn())",
+        f"{FAULTS}::test_f12_durable_replay_after_terminate_never_terminates_twice",
+    ),
+    removal(
+        "fail fast on a Failed launch activity",
+        "recycler/workflow/health.py",
+        "                if a.status in FAILED_ACTIVITY and launched_by_us(a, self.surge_from) is not False",
+        "                if False",
+        f"{FAULTS}::test_f05_failed_launch_activity_fails_fast",
+    ),
+    removal(
+        "botocore retries throttled calls",
+        "recycler/aws/clients.py",
+        'retries={"max_attempts": 10, "mode": "adaptive"}',
+        'retries={"max_attempts": 1, "mode": "adaptive"}',
+        f"{FAULTS}::test_f01_throttled_describe_calls_are_retried",
+    ),
+    removal(
+        "an undelivered alert is reported",
+        "recycler/workflow/group/recycle.py",
+        "        return Published(ok=False, error=str(error))",
+        "        return Published(ok=True)",
+        f"{FAULTS}::test_f09_lambda_raises_when_an_alert_is_not_delivered",
+        f"{FAULTS}::test_f09_sns_publish_failure_fails_the_run",
+    ),
+    removal(
+        "replacement Unhealthy in the group",
+        "recycler/workflow/health.py",
+        '        broken = [i for i in candidates if i.health_status != "Healthy"]',
+        "        broken = []",
+        f"{FAULTS}::test_f06_replacement_unhealthy_in_the_group",
+    ),
+    removal(
+        "replacement healthy in every target group",
+        "recycler/workflow/health.py",
+        "        not_passing = {name: s for name, s in checks.items() if s not in PASSING_STATES}",
+        "        not_passing: dict[str, str] = {}",
+        f"{FAULTS}::test_f07_replacement_unhealthy_in_a_target_group_only",
+    ),
+    removal(
+        "health judged against the group's current desired capacity",
+        "recycler/workflow/health.py",
+        "        required = snapshot.desired_capacity - len(launching_others)",
+        "        required = self.desired_at_act",
+        f"{LIVING}::test_f15_scale_in_of_an_original_during_the_wait_is_not_a_failure",
+    ),
+    removal(
+        "a replacement scaled in before verification is not a failure",
+        "recycler/workflow/health.py",
+        "        if replacement_id is not None and replacement_id not in present:",
+        "        if replacement_id is not None and replacement_id not in present and False:",
+        f"{LIVING}::test_f17_the_replacement_itself_scaled_in_is_not_a_failure",
+    ),
+    removal(
+        "the surge instance is tracked in any lifecycle state",
+        "recycler/workflow/group/surge.py",
+        "    surge_instance = health.replacement or (",
+        "    surge_instance = None and (",
+        f"{SURGE}::test_f21_surge_instance_stuck_pending_until_the_timeout_is_removed",
+    ),
+    removal(
+        "a denied victim terminate after a surge is retried once",
+        "recycler/workflow/group/surge.py",
+        "    if not acted.ok:\n        acted = port.step(",
+        "    if False:\n        acted = port.step(",
+        f"{SURGE}::test_f23_a_failed_rollback_names_the_state_and_the_fix",
+        f"{SURGE}::test_f23_victim_terminate_denied_after_a_healthy_surge",
+    ),
+    removal(
+        "the surge runs in a checkpointed at-most-once step",
+        "recycler/workflow/group/surge.py",
+        '    grown = port.step(ctx.name("surge"), grow, Acted, at_most_once=True)',
+        "    grown = grow()",
+        f"{SURGE}::test_f24_replay_during_the_surge_wait_never_surges_twice",
+    ),
+    removal(
+        "one group's unexpected exception is caught at its boundary",
+        "recycler/workflow/group/recycle.py",
+        "    except Exception as error:\n        # A bug",
+        "    except ArithmeticError as error:\n        # A bug",
+        f"{LIMITS}::test_f25_an_internal_error_in_one_group_fails_only_that_group",
+    ),
+    removal(
+        "a run plans no more recycles than one durable execution holds",
+        "recycler/workflow/planning.py",
+        "        decisions = defer_over_budget(decisions, settings, payload, limits)",
+        "        decisions = list(decisions)",
+        f"{LIMITS}::test_f26_a_run_over_550_due_groups_stays_inside_the_operation_limit",
+    ),
+    removal(
+        "an ECS host is drained before it is terminated",
+        "recycler/workflow/group/drain.py",
+        '    if host.kind != "ecs" or not host.recycler_drains:',
+        "    if True:",
+        f"{CONTAINERS}::test_f31_ecs_throttling_during_the_drain_is_waited_out",
+        f"{CONTAINERS}::test_f33_replays_during_the_drain_wait_never_drain_or_terminate_twice",
+    ),
+    removal(
+        "a drain that times out terminates nothing",
+        "recycler/workflow/group/drain.py",
+        '    if state.status in ("drained", "gone"):',
+        "    if True:",
+        f"{CONTAINERS}::test_f29_a_drain_that_times_out_fails_loudly_and_terminates_nothing",
+    ),
+    removal(
+        "a victim ECS does not know is not terminated",
+        "recycler/workflow/group/drain.py",
+        "        if found is None:\n            return Drained(",
+        "        if found is None:\n            return Drained(ok=True)\n            return Drained(",
+        f"{CONTAINERS}::test_f30_a_victim_ecs_does_not_know_is_not_terminated",
+    ),
+    removal(
+        "a launch hook that never completes is named",
+        "recycler/workflow/health.py",
+        '            if "Pending:Wait" in state.detail and self.launch_hooks:',
+        "            if False:",
+        f"{CONTAINERS}::test_f32_a_launch_hook_that_never_completes_times_out_naming_the_hook",
+    ),
+    removal(
+        "the brakes are read again after a drain",
+        "recycler/workflow/group/drain.py",
+        "        return brakes_after_drain(ctx, drain)",
+        "        return drain",
+        f"{CONTAINERS}::test_f35_a_kill_switch_engaged_during_the_drain_stops_the_terminate",
+    ),
+)
+
+# What the mutation audit of issue 29 found no test noticed (a-f), and the negative control.
+AUDIT = (
+    removal(
+        "(a) the run's failure count survives a durable replay (kept in the ledger)",
+        "recycler/workflow/failures.py",
+        "        self.ledger = ledger\n",
+        "        self.ledger = None  # mutated: the count lives in this invocation's memory only\n",
+        f"{SAFETY}::test_stop_after_failures_counts_failures_from_earlier_invocations",
+    ),
+    removal(
+        "(b) the terminate step is at most once per retry",
+        "recycler/workflow/group/replace.py",
+        '        ctx.name("terminate"), lambda: ctx.terminate_victim(decrement=False), Acted, at_most_once=True',
+        '        ctx.name("terminate"), lambda: ctx.terminate_victim(decrement=False), Acted, at_most_once=False',
+        f"{SAFETY}::test_an_invocation_lost_after_the_terminate_never_sends_it_again",
+    ),
+    removal(
+        "(c) the replacement passes every target group's check, not only the first",
+        "recycler/aws/fleet.py",
+        "        for arn in target_group_arns:\n",
+        "        for arn in target_group_arns[:1]:\n",
+        f"{SAFETY}::test_a_surge_instance_failing_only_its_second_target_group_is_rolled_back",
+    ),
+    Mutation(
+        "(d) a surge drains its ECS victim only after the surge instance is verified",
+        "recycler/workflow/group/surge.py",
+        (
+            (
+                "    health = ctx.wait_healthy(before, desired + 1, grown.at, surge_from=desired)\n",
+                "    drain = drain_victim(ctx)  # mutated: drained before the surge instance is verified\n"
+                "    health = ctx.wait_healthy(before, desired + 1, grown.at, surge_from=desired)\n",
+            ),
+            ("    drain = drain_victim(ctx)\n    if drain.refused", "    if drain.refused"),
+        ),
+        (
+            f"{SAFETY}::test_a_surge_drains_the_victim_only_after_the_surge_instance_is_in_service_and_healthy",
+        ),
+    ),
+    removal(
+        "(e) the drain wait ends only when no task runs on the victim",
+        "recycler/workflow/group/drain.py",
+        "            if tasks == 0:\n",
+        "            if True:  # mutated\n",
+        f"{SAFETY}::test_the_victim_is_terminated_only_once_its_drain_left_no_task_running",
+    ),
+    removal(
+        "(f) F18's fault disabled: the emulator never holds the victim in Terminating:Wait",
+        "recycler/local/emulator/faults.py",
+        'plan.startswith("terminating-wait"):',
+        'plan.startswith("fault-disabled"):',
+        f"{LIVING}::test_f18_victim_held_in_terminating_wait_is_not_a_failure",
+    ),
+    removal(
+        "(f) a victim held in Terminating:Wait is named while the wait goes on",
+        "recycler/workflow/health.py",
+        '        return "; ".join([detail, *draining])',
+        "        return detail",
+        f"{LIVING}::test_f18_victim_held_in_terminating_wait_is_not_a_failure",
+    ),
+)
+
+CONTROL = Mutation(
+    "negative control: a comment reworded, no behaviour changed",
+    "recycler/workflow/failures.py",
+    (
+        (
+            "        self._in_memory: set[str] = set()  # only without a ledger",
+            "        self._in_memory: set[str] = set()  # (control) only when no ledger",
+        ),
+    ),
+    (f"{SAFETY}::test_stop_after_failures_counts_failures_from_earlier_invocations",),
+    control=True,
+)
+
+MUTATIONS: tuple[Mutation, ...] = (*REMOVALS, *AUDIT, CONTROL)
+
+
+def _tree_files(root: Path) -> list[Path]:
+    """The working tree as git sees it (tracked and untracked, not ignored): what a clean copy holds."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=root,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    files = []
+    for raw in listed:
+        if not raw:
+            continue
+        relative = Path(raw.decode())
+        if relative.parts[0] in SKIPPED_DIRS or not (root / relative).is_file():
+            continue  # a deleted file still in the index, or a symlinked directory such as .venv
+        files.append(relative)
+    return files
+
+
+def clean_copy(into: Path) -> Path:
+    """Copy the working tree into `into`/repo; the shared virtualenv is used from the checkout."""
+    repo = into / "repo"
+    for relative in _tree_files(ROOT):
+        target = repo / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / relative, target)
+    return repo
+
+
+def apply(repo: Path, mutation: Mutation) -> None:
+    source_file = repo / mutation.path
+    source = source_file.read_text()
+    for original, mutated in mutation.edits:
+        if source.count(original) != 1:
+            raise SystemExit(f"{mutation.path}: the code of '{mutation.name}' moved; update the mutation")
+        source = source.replace(original, mutated)
+    source_file.write_text(source)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    failed: frozenset[str]  # node ids (file::function) with at least one failing case
+    why: dict[str, str]  # node id -> the first line of its failure message
+    passed: frozenset[str]
+    exit_code: int
+    tail: str
+
+
+def run_tests(repo: Path, tests: tuple[str, ...], workers: int) -> Outcome:
+    junit = repo / "junit.xml"
+    command = [PYTHON, "-m", "pytest", *tests, "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"]
+    if workers > 1:
+        command += ["-n", str(workers)]
+    result = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=900, check=False)
+    failed: set[str] = set()
+    passed: set[str] = set()
+    why: dict[str, str] = {}
+    if junit.exists():
+        for case in ET.parse(junit).iter("testcase"):
+            # classname "tests.faults.test_x" and name "test_y[param]" -> "tests/faults/test_x.py::test_y"
+            node = f"{case.get('classname', '').replace('.', '/')}.py::{case.get('name', '').split('[')[0]}"
+            failure = case.find("failure")
+            if failure is not None:
+                failed.add(node)
+                lines = (failure.get("message") or "").strip().splitlines() or [""]
+                why.setdefault(node, lines[0][:240])
+            elif case.find("error") is None and case.find("skipped") is None:
+                passed.add(node)
+    tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+    return Outcome(frozenset(failed), why, frozenset(passed), result.returncode, tail)
+
+
+def baseline(tests: tuple[str, ...]) -> list[str]:
+    """Every named test passes without any mutation; what does not, in words."""
+    with tempfile.TemporaryDirectory(prefix="recycler-mutation-") as tmp:
+        repo = clean_copy(Path(tmp))
+        seen = run_tests(repo, tests, workers=2)
+    problems = [f"{t}: fails without any mutation" for t in tests if t in seen.failed]
+    problems += [f"{t}: did not run" for t in tests if t not in seen.failed | seen.passed]
+    if problems:
+        problems.append(seen.tail)
+    return problems
+
+
+def verdict(mutation: Mutation) -> tuple[bool, Outcome]:
+    """(caught, what pytest saw) for one mutation, in its own clean copy."""
+    with tempfile.TemporaryDirectory(prefix="recycler-mutation-") as tmp:
+        repo = clean_copy(Path(tmp))
+        apply(repo, mutation)
+        seen = run_tests(repo, mutation.tests, workers=2 if len(mutation.tests) > 1 else 1)
+    return bool(seen.failed & set(mutation.tests)), seen
+
+
+def main(only: list[str]) -> int:
+    """`only`: words that select mutations by name or test id (f06, f15, "(b)", ...); none: all."""
+    chosen = [m for m in MUTATIONS if not only or any(w in m.name or w in " ".join(m.tests) for w in only)]
+    started = time.monotonic()
+    named = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
+    problems = baseline(named)
+    if problems:
+        print("baseline broken, nothing audited:\n" + "\n".join(problems))
+        return 2
+    print(f"baseline: all {len(named)} named tests pass unmutated", flush=True)
+    wrong = 0
+    for mutation in chosen:
+        caught, seen = verdict(mutation)
+        if mutation.control:
+            label = "control ok (not caught)" if not caught else "CONTROL CAUGHT: the audit is broken"
+        else:
+            label = "caught" if caught else "NOT CAUGHT"
+        wrong += caught if mutation.control else not caught
+        by = ", ".join(sorted(t.split("::")[1] for t in seen.failed & set(mutation.tests))) or "-"
+        print(
+            f"{label:<10} {mutation.name} ({mutation.path}; failed: {by}; exit {seen.exit_code})", flush=True
+        )
+        for node in sorted(seen.failed & set(mutation.tests)):
+            print(f"    {node.split('::')[1]}: {seen.why.get(node, '')}", flush=True)
+        if not caught and not mutation.control:
+            print("    " + seen.tail.replace("\n", "\n    "), flush=True)
+    real = [m for m in chosen if not m.control]
+    print(
+        f"{len(chosen) - wrong}/{len(chosen)} verdicts as expected "
+        f"({len(real)} mutations, {len(chosen) - len(real)} control) in {time.monotonic() - started:.0f} s"
+    )
+    return 1 if wrong else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
