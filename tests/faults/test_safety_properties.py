@@ -59,6 +59,10 @@ def test_an_invocation_lost_after_the_terminate_never_sends_it_again(
     assert len(invocations) >= 2, "the lost invocation should have been retried"
     assert terminates(ecs_timeline) == [ids[0]], ecs_timeline
     assert done.status == "SUCCEEDED", done.error
+    # The report says what may have happened, never "nothing was terminated" after a terminate was sent.
+    assert done.report is not None
+    [web] = done.report["groups"]
+    assert "nothing was terminated" not in web["detail"] and "terminate of victim" in web["detail"], web
 
 
 # ---- stop after failures: failures that ended in different invocations --------------------------------
