@@ -116,8 +116,7 @@ class CapacityPort(FaultPort):
         return result
 
 
-@pytest.mark.xfail(strict=True, reason="surge terminates the victim with decrement: AZRebalance follows")
-@pytest.mark.parametrize("victim_zone", [ZONES[1]])
+@pytest.mark.parametrize("victim_zone", ZONES)
 def test_a_two_zone_surge_terminates_only_the_victim_and_its_own_instance(
     stack: Stack, watch: Watch, victim_zone: str
 ) -> None:
@@ -154,7 +153,7 @@ def test_a_two_zone_surge_terminates_only_the_victim_and_its_own_instance(
 def oldest(stack: Stack, zones: dict[str, str]) -> str:
     described = stack.world.ec2.describe_instances(InstanceIds=list(zones))["Reservations"]
     launched = {i["InstanceId"]: i["LaunchTime"] for r in described for i in r["Instances"]}
-    return min(launched, key=lambda i: launched[i])
+    return str(min(launched, key=lambda i: launched[i]))
 
 
 # ---- the emulator's zones, as AWS documents them ------------------------------------------------
@@ -212,3 +211,85 @@ def test_a_scale_out_launches_into_the_zone_with_fewest_and_a_scale_in_empties_t
     assert len(placement(world, "g")) == 1
     world.autoscaling.set_desired_capacity(AutoScalingGroupName="g", DesiredCapacity=3)
     assert sorted(Counter(placement(world, "g").values()).values()) == [1, 2]
+
+
+# ---- the two-zone sequence's own failure paths, replays and ECS hosts --------------------------
+
+
+def two_zone_surge(stack: Stack, name: str = "duo", **tags: str) -> tuple[dict[str, str], str]:
+    """Four instances, two per zone, the oldest in the second zone: the surge lands in the first."""
+    zones = zoned_group(
+        stack.world, name, {ZONES[0]: [6.0, 5.0], ZONES[1]: [9.0, 4.0]}, tags={**SURGE, **tags}
+    )
+    stack.world.publish_patched_image()
+    return zones, oldest(stack, zones)
+
+
+def test_a_broken_replacement_in_the_victims_zone_keeps_the_surge_instance_serving(
+    stack: Stack, watch: Watch
+) -> None:
+    zones, victim = two_zone_surge(stack)
+    port = CapacityPort(stack, "duo", watch)
+    port.before["duo:terminate"] = lambda: emulator.sabotage("duo", "unhealthy")  # the surge was fine
+    report = recycle(stack, port)
+    duo = report.groups[0]
+    assert outcome(report, "duo") == ("failed", "replacement unhealthy")
+    assert f"victim {victim} was terminated" in duo.detail and "keeps serving" in duo.detail
+    assert "terminate-instance-in-auto-scaling-group --instance-id i-" in duo.detail
+    # Only the victim left; desired stays one up so no zone is short: nothing to rebalance.
+    assert watch.terminated == [victim] and watch.terminate_calls == [(victim, False)]
+    assert stack.group_state("duo")["DesiredCapacity"] == len(zones) + 1
+    assert all(serving >= len(zones) for _, serving in watch.serving_at), watch.serving_at
+    assert stack.alerts()[0]["Subject"].startswith("recycler FAILED: duo")
+
+
+def test_a_replayed_two_zone_surge_terminates_each_instance_once(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    from recycler.domain import Mode
+    from recycler.workflow import budget
+    from tests.conftest import run_durable
+
+    zones, victim = two_zone_surge(stack)
+    emulator.sabotage("duo", "slow", slow_reads=6)  # the surge and the replacement: several replays each
+    done = run_durable({"poll_seconds": 15})
+    assert done.status == "SUCCEEDED" and done.report is not None, done.error
+    duo = done.report["groups"][0]
+    assert duo["outcome"] == "recycled"
+    [(first, first_decrement), (surge, surge_decrement)] = terminations
+    assert (first, first_decrement, surge_decrement) == (victim, False, True) and surge not in zones
+    final = placement(stack.world, "duo")
+    assert Counter(final.values()) == Counter(zones.values()) and surge not in final
+    assert duo["replacement"]["instance_id"] in final
+    steps = Counter(str(getattr(op, "name", "")) for op in done.operations)
+    assert steps["duo:surge"] == steps["duo:terminate"] == steps["duo:surge-remove"] == 1
+    per_recycle = len(done.operations) - budget.RUN_OPERATIONS - 1  # minus the run's own and the map
+    assert per_recycle <= budget.RECYCLE_OPERATIONS[Mode.SURGE]
+
+
+def test_an_ecs_surge_instance_is_drained_before_it_goes(stack: Stack, ecs_timeline: list[Any]) -> None:
+    zones, victim = two_zone_surge(stack, "apps", **{"recycler:ecs-cluster": "prod"})
+    ecs = stack.world.session.client("ecs")
+    for arn in emulator.create_ecs_cluster(ecs, "prod", list(zones), group="apps").values():
+        emulator.run_tasks(ecs, "prod", arn, service=2)
+
+    def tasks_land_on_the_surge_instance() -> None:
+        arns = ecs.list_container_instances(cluster="prod")["containerInstanceArns"]
+        found = ecs.describe_container_instances(cluster="prod", containerInstances=arns)[
+            "containerInstances"
+        ]
+        surge = [c for c in found if c["ec2InstanceId"] not in zones]
+        emulator.run_tasks(ecs, "prod", surge[0]["containerInstanceArn"], service=2)
+
+    port = FaultPort(after={"apps:zones": tasks_land_on_the_surge_instance})
+    report = recycle(stack, port, health_timeout_seconds=120)
+    assert outcome(report, "apps") == ("recycled", "oldest-instance"), report.groups[0].detail
+    surge = ecs_timeline[3][1]
+    assert ecs_timeline == [
+        ("surge", "apps", None),
+        ("DRAINING", victim, 2),
+        ("terminate", victim, 0),
+        ("DRAINING", surge, 2),
+        ("terminate", surge, 0),
+    ]
+    assert Counter(placement(stack.world, "apps").values()) == Counter(zones.values())
