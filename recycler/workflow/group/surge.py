@@ -102,8 +102,9 @@ def act(ctx: GroupContext, before: frozenset[str], desired: int) -> GroupReport:
 
     # The victim's terminate is at most once per attempt; a second attempt is its own checkpointed
     # step, so a replay never sends a third. With decrement only when the surge instance took its place
-    # in its own zone (see the module docstring).
-    decrement = zones.shared
+    # in its own zone (see the module docstring), or when a scale-in already took the surge instance
+    # (nothing of ours is left to remove: the group is healthy at its current desired).
+    decrement = zones.shared or health.replacement_scaled_in
     acted = port.step(
         ctx.name("terminate"), lambda: ctx.terminate_victim(decrement=decrement), Acted, at_most_once=True
     )
