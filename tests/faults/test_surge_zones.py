@@ -133,14 +133,20 @@ def test_a_two_zone_surge_terminates_only_the_victim_and_its_own_instance(
 
     assert outcome(report, "duo") == ("recycled", "oldest-instance"), report.groups[0].detail
     activities = emulator.current_state().activities["duo"]
-    launched = [
-        a["Description"].rsplit(" ", 1)[-1] for a in activities if a["Description"].startswith("Launch")
-    ]
+    launches = [a for a in activities if a["Description"].startswith("Launch")]
     assert not [a["Cause"] for a in activities if "balanc" in a["Cause"]], "AZRebalance ran"
     # Nothing but the victim and recycler's own (surge) instance ever left the group.
-    ours = set(launched) - set(zones)
-    assert set(watch.terminated) <= {victim} | ours and victim in watch.terminated
-    assert {i for i, _ in watch.terminate_calls} <= {victim} | ours
+    [surge] = [
+        a["Description"].rsplit(" ", 1)[-1]
+        for a in launches
+        if f"changing the desired capacity from {len(zones)} to {len(zones) + 1}" in a["Cause"]
+    ]
+    # Every scaling activity since: the surge's launch, and across zones the victim's replacement.
+    new_launches = [a for a in launches if a["Description"].rsplit(" ", 1)[-1] not in zones]
+    assert len(new_launches) == (1 if victim_zone == ZONES[0] else 2), new_launches
+    assert not [a for a in activities if a["Description"].startswith("Terminating")]
+    assert victim in watch.terminated and set(watch.terminated) <= {victim, surge}
+    assert {i for i, _ in watch.terminate_calls} <= {victim, surge}
     assert len(watch.terminate_calls) == len(set(watch.terminated)) == len(watch.terminated)
     final = placement(stack.world, "duo")
     assert Counter(final.values()) == began
