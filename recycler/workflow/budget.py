@@ -31,12 +31,18 @@ RUN_OPERATIONS = 4
 # Worst case per recycle, failure paths included:
 #   replace: branch, preflight, claim, terminate, health wait, group read after an internal error,
 #            alert, ledger;
-#   surge:   branch, preflight, claim, surge, health wait, terminate, terminate retry, rollback,
-#            group read after an internal error, alert, ledger.
-RECYCLE_OPERATIONS = {Mode.REPLACE: 8, Mode.SURGE: 11}
+#   surge:   branch, preflight, claim, surge, health wait, zones, terminate, terminate retry, then
+#            rollback or (victim and surge instance in different zones) the replacement's health wait
+#            and the surge instance's removal, group read after an internal error, alert, ledger.
+RECYCLE_OPERATIONS = {Mode.REPLACE: 8, Mode.SURGE: 13}
+# Health waits per recycle: a surge across zones waits for the surge instance, then for the victim's
+# replacement (surge.py).
+HEALTH_WAITS = {Mode.REPLACE: 1, Mode.SURGE: 2}
 # An ECS host recycler drains itself: drain, drain wait, the brakes re-read after it, and putting it back
-# ACTIVE when it timed out or a brake came on.
+# ACTIVE when it timed out or a brake came on; a surge across zones also drains the surge instance
+# (drain, drain wait, ACTIVE again).
 DRAIN_OPERATIONS = 4
+SURGE_DRAIN_OPERATIONS = 3
 # A canary (the first job per unproven image) claims its image, bakes (a start moment and a durable wait)
 # and releases the claim.
 CANARY_OPERATIONS = 4
@@ -85,13 +91,16 @@ def recycles_that_fit(
         times = recycles_per_job[count] if count < len(recycles_per_job) else 1
         first_map = 1 if count == 0 else 0
         drain = drain_timeouts[count] if count < len(drain_timeouts) else 0
-        per_recycle = RECYCLE_OPERATIONS[mode] + (DRAIN_OPERATIONS if drain else 0)
+        waits = HEALTH_WAITS[mode]
+        drain_operations = DRAIN_OPERATIONS + (SURGE_DRAIN_OPERATIONS if mode is Mode.SURGE else 0)
+        per_recycle = RECYCLE_OPERATIONS[mode] + (drain_operations if drain else 0)
         operations -= per_recycle * times + first_map + canary_phase * (1 + CANARY_OPERATIONS)
         drain_bytes = recycle_storage_bytes(drain, poll_seconds) - RECYCLE_STEP_BYTES if drain else 0
+        wait_bytes = waits * (recycle_storage_bytes(timeout, poll_seconds) - RECYCLE_STEP_BYTES)
         bake_bytes = canary_phase * (
             recycle_storage_bytes(bake_seconds, BAKE_POLL_SECONDS) - RECYCLE_STEP_BYTES
         )
-        storage -= (recycle_storage_bytes(timeout, poll_seconds) + drain_bytes) * times + bake_bytes
+        storage -= (wait_bytes + RECYCLE_STEP_BYTES + waits * drain_bytes) * times + bake_bytes
         if operations < 0 or storage < 0:
             return count
     return len(modes)

@@ -5,6 +5,8 @@ capacity, removes instances on scale-in by the group's termination policy, and r
 and termination as a scaling activity that names the instance and its cause. The emulator does the
 same (see reconcile_like_aws), so health checks can be tested in a fleet that scales while recycler
 waits. A launch also takes instances from the warm pool, enters launch hooks and starts ECS agents.
+Which zone each launch goes to, which zone a scale-in empties first and the rebalancing a terminate
+with decrement sets off are zones.py's.
 """
 
 from __future__ import annotations
@@ -17,9 +19,15 @@ from recycler.local.emulator.ecs import start_ecs_agents
 from recycler.local.emulator.launch_hooks import enter_launch_hooks
 from recycler.local.emulator.state import current_state
 from recycler.local.emulator.warm_pools import take_from_warm_pool
+from recycler.local.emulator.zones import (
+    COUNTED_STATES,
+    launch_balanced,
+    launch_into,
+    scale_in_choice,
+    terminate_like_aws,
+)
 
-# Lifecycle states that count toward desired capacity on AWS: an instance launching or in service.
-COUNTED_STATES = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
+__all__ = ["COUNTED_STATES", "reconcile_like_aws", "scale", "termination_policies_like_aws"]
 
 
 def reconcile_like_aws() -> None:
@@ -27,12 +35,12 @@ def reconcile_like_aws() -> None:
 
     AWS (Amazon EC2 Auto Scaling User Guide, "Set capacity limits" and "Control which instances
     terminate during scale in"): the group launches or terminates instances until the instances that
-    are Pending or InService equal desired capacity; on scale-in the default termination policy first
-    balances Availability Zones (left out here: the emulated fleets live in one zone), then picks
-    instances on the oldest launch template or configuration, then (here) the oldest launched.
+    are Pending or InService equal desired capacity; each launch goes to the zone with the fewest
+    instances; on scale-in the termination policy first balances Availability Zones, then (default)
+    picks instances on the oldest launch template or configuration, then (here) the oldest launched.
     Each launch and termination is a scaling activity naming the instance and its cause.
     """
-    from moto.autoscaling.models import FakeAutoScalingGroup
+    from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup
 
     original = FakeAutoScalingGroup.set_desired_capacity
 
@@ -53,26 +61,21 @@ def reconcile_like_aws() -> None:
                 f"capacity from {previous} to {self.desired_capacity}."
             )
         if delta > 0:
-            before = {s.instance.id for s in self.instance_states}
-            self.replace_autoscaling_group_instances(delta, self.get_propagated_tags())
-            launched = [s.instance.id for s in self.instance_states if s.instance.id not in before]
-            pooled = take_from_warm_pool(self, launched)
-            enter_launch_hooks(self, launched)
-            start_ecs_agents(self, launched)
-            for offset, instance_id in enumerate(launched):
-                source = "from warm pool" if instance_id in pooled else ""
-                add_activity(
-                    self.name,
-                    "Successful",
-                    f"Launching a new EC2 instance{' ' + source if source else ''}: {instance_id}",
-                    when=now,
-                    cause=f"{cause} At {stamp} an instance was started in response to a difference "
+            launched = launch_balanced(self, delta, self.get_propagated_tags())
+            _started(
+                self,
+                launched,
+                now,
+                [
+                    f"{cause} At {stamp} an instance was started in response to a difference "
                     "between desired and actual capacity, increasing the capacity from "
-                    f"{len(counted) + offset} to {len(counted) + offset + 1}.".strip(),
-                )
+                    f"{len(counted) + offset} to {len(counted) + offset + 1}.".strip()
+                    for offset in range(len(launched))
+                ],
+            )
         elif delta < 0:
             removable = [s for s in counted if not s.protected_from_scale_in]
-            removed = sorted(removable, key=lambda s: _termination_order(self, s))[:-delta]
+            removed = scale_in_choice(self, removable, -delta, lambda s: _termination_order(self, s))
             self.autoscaling_backend.ec2_backend.terminate_instances([s.instance.id for s in removed])
             self.instance_states = [s for s in self.instance_states if s not in removed]
             for state in removed:
@@ -90,6 +93,32 @@ def reconcile_like_aws() -> None:
             self.autoscaling_backend.update_attached_target_groups(self.name)
 
     FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity  # type: ignore[method-assign]
+    terminate_like_aws(
+        AutoScalingBackend, _rebalancing_launch, lambda s: _termination_order(s.instance.autoscaling_group, s)
+    )
+
+
+def _started(group: Any, launched: list[str], when: datetime, causes: list[str]) -> None:
+    """What follows a launch: the warm pool, launch hooks, ECS agents, and one activity per instance."""
+    pooled = take_from_warm_pool(group, launched)
+    enter_launch_hooks(group, launched)
+    start_ecs_agents(group, launched)
+    for instance_id, cause in zip(launched, causes, strict=True):
+        source = " from warm pool" if instance_id in pooled else ""
+        add_activity(
+            group.name,
+            "Successful",
+            f"Launching a new EC2 instance{source}: {instance_id}",
+            when=when,
+            cause=cause,
+        )
+
+
+def _rebalancing_launch(group: Any, zone: str, cause: str) -> str:
+    """AZRebalance's launch into the short zone, with everything a launch brings."""
+    launched = launch_into(group, zone, 1, group.get_propagated_tags())
+    _started(group, launched, datetime.now(UTC), [cause])
+    return launched[0]
 
 
 def termination_policies_like_aws(response_class: Any) -> None:
