@@ -34,8 +34,10 @@ def test_a_recycle_costs_what_the_budget_counts(stack: Stack) -> None:
     stack.world.group("web", [5, 4])
     done = run_durable({})
     assert done.status == "SUCCEEDED"
-    # start, plan, metrics + one map + branch, preflight, claim, terminate, health, ledger
-    assert len(done.operations) == budget.RUN_OPERATIONS - 1 + 1 + 6
+    # start, plan, metrics + one map + branch, preflight, claim, terminate, health, ledger; the group is
+    # its image's canary: canary claim, bake start, bake, canary release
+    assert len(done.operations) == budget.RUN_OPERATIONS - 1 + 1 + 6 + budget.CANARY_OPERATIONS
+    assert names(done)["web:bake"] == 1 and names(done)["web:canary-claim"] == 1
     assert budget.RECYCLE_OPERATIONS[Mode.REPLACE] >= 6
 
 
@@ -120,8 +122,11 @@ def test_f26_a_run_over_550_due_groups_stays_inside_the_operation_limit(
 def test_deferred_groups_say_which_limit_deferred_them(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     for n in range(12):
         stack.world.group(f"g{n:02d}", [5 + n, 4])
-    # An execution with room for four recycles, the map of their wave and their image's canary phase.
-    small = budget.Budget(operations=4 * budget.RECYCLE_OPERATIONS[Mode.REPLACE] + 2)
+    # An execution with room for four recycles, the map of their wave and their image's canary phase
+    # (its canary's claim, bake and release).
+    small = budget.Budget(
+        operations=4 * budget.RECYCLE_OPERATIONS[Mode.REPLACE] + 2 + budget.CANARY_OPERATIONS
+    )
     port = LocalPort(sleep=lambda _: None)
     monkeypatch.setattr(port, "limits", lambda: small)
     report = run(

@@ -234,6 +234,9 @@ def test_f11_duplicate_schedule_and_overlapping_drill_terminate_once(
     stack: Stack, terminations: list[Any]
 ) -> None:
     stack.world.group("web", [9, 5, 4])
+    # A proven image: this is about the group's claim (a canary would be refused earlier, by its image's
+    # canary claim: tests/integration/test_publish.py).
+    stack.prove(stack.world.images[0])
     reports: list[RunReport] = []
     barrier = threading.Barrier(2)
 
