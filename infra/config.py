@@ -199,7 +199,7 @@ class DeployConfig:
     # deploy. https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
     # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
     reserved_concurrency: int | None = None
-    execution_timeout_hours: int = 12
+    execution_timeout_hours: int = _runtime("execution_timeout_hours")
     # ECS clusters whose container instances recycler may set DRAINING/ACTIVE; empty: any cluster in the
     # account and region (a group names its cluster at run time, by tag or capacity provider).
     ecs_clusters: tuple[str, ...] = ()
@@ -277,6 +277,7 @@ class DeployConfig:
             "RECYCLER_BAKE_MINUTES": str(self.bake_minutes),
             "RECYCLER_MAINTENANCE_WINDOWS": ",".join(self.maintenance_windows),
             "RECYCLER_PUBLISH_DEBOUNCE_SECONDS": str(self.publish_debounce_seconds),
+            "RECYCLER_EXECUTION_TIMEOUT_HOURS": str(self.execution_timeout_hours),
         }
 
     def _reaches_the_function_unchanged(self) -> None:

@@ -79,6 +79,9 @@ class Settings(BaseModel):
     # A publish event waits this long before it plans: a pipeline that updates several parameters at once
     # makes one canary run per image, not one per event.
     publish_debounce_seconds: int = Field(120, ge=0, le=3600)
+    # The durable execution's timeout (the stack's ExecutionTimeout): a run plans only the recycles whose
+    # worst-case waits fit it, and defers the rest (deferred-budget) rather than be stopped mid-recycle.
+    execution_timeout_hours: int = Field(12, ge=1, le=365 * 24)
 
     @field_validator(
         "stop_alarm_names", "blackout_windows", "blackout_weekdays", "maintenance_windows", mode="before"

@@ -60,6 +60,22 @@ class Budget:
 
     operations: int = int(OPERATIONS_LIMIT * OPERATIONS_MARGIN) - RUN_OPERATIONS
     storage_bytes: int = int(STORAGE_LIMIT_BYTES * STORAGE_MARGIN)
+    # The execution's timeout, in seconds, less a margin (planning fills it in from the settings): a run
+    # that outlasts it is stopped by Lambda mid-recycle. None: no time limit (in-process runs).
+    seconds: float | None = None
+
+
+# Of the execution timeout, what the planned recycles may take in the worst case: the rest is room for
+# planning, reads, retries and the work no timeout counts.
+TIME_MARGIN = 0.8
+
+
+def worst_case_seconds(
+    mode: Mode, health_timeout: int, drain_timeout: int, bake_seconds: int, times: int
+) -> int:
+    """The longest one job can take: each of its recycles drains (if recycler drains), waits out every
+    health wait to its timeout, and its canary bakes once."""
+    return (drain_timeout + HEALTH_WAITS[mode] * health_timeout) * times + bake_seconds
 
 
 def recycle_storage_bytes(health_timeout_seconds: int, poll_seconds: int) -> int:
@@ -77,6 +93,7 @@ def recycles_that_fit(
     recycles_per_job: Sequence[int] = (),
     drain_timeouts: Sequence[int] = (),
     bake_seconds: int = 0,
+    max_concurrency: int = 1,
 ) -> int:
     """How many of these jobs (in order) one execution can hold within the budget; a job with a
     freshness target recycles several instances, one after another; an ECS host recycler drains
@@ -84,6 +101,10 @@ def recycles_that_fit(
     left = budget or Budget()
     operations, storage = left.operations, left.storage_bytes
     seen: set[str | None] = set()
+    # Time: the window's slots, each job starting on the first slot that frees (list scheduling, as the
+    # sliding window runs them); the canaries' phase runs first, the jobs waiting on it after.
+    canary_slots = [0.0] * max(1, max_concurrency)
+    slots = [0.0] * max(1, max_concurrency)
     for count, (mode, timeout) in enumerate(zip(modes, health_timeouts, strict=True)):
         image = images[count] if count < len(images) else None
         canary_phase = 1 if image is not None and image not in seen else 0
@@ -101,14 +122,21 @@ def recycles_that_fit(
             recycle_storage_bytes(bake_seconds, BAKE_POLL_SECONDS) - RECYCLE_STEP_BYTES
         )
         storage -= (wait_bytes + RECYCLE_STEP_BYTES + waits * drain_bytes) * times + bake_bytes
-        if operations < 0 or storage < 0:
+        duration = worst_case_seconds(mode, timeout, drain, bake_seconds * canary_phase, times)
+        chosen = canary_slots if canary_phase else slots
+        chosen[chosen.index(min(chosen))] += duration
+        too_long = left.seconds is not None and max(canary_slots) + max(slots) > left.seconds
+        if operations < 0 or storage < 0 or too_long:
             return count
     return len(modes)
 
 
-def describe_limit(fit: int) -> str:
+def describe_limit(fit: int, budget: Budget | None = None) -> str:
+    timeout = ""
+    if budget is not None and budget.seconds is not None:
+        timeout = f", the execution timeout ({budget.seconds / TIME_MARGIN / 3600:g} h) at worst-case waits"
     return (
         f"one run holds {fit} recycles within AWS's durable execution limits "
-        f"({OPERATIONS_LIMIT:,} operations, {STORAGE_LIMIT_BYTES // 2**20} MB written); "
+        f"({OPERATIONS_LIMIT:,} operations, {STORAGE_LIMIT_BYTES // 2**20} MB written{timeout}); "
         "deferred to the next run"
     )

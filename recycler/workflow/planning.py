@@ -19,7 +19,7 @@ from recycler.policy.ranking import keep_first, limit_run, oldest_first
 from recycler.policy.tags import opt_in_state, tag_key
 from recycler.policy.victims import decide
 from recycler.workflow.brakes import run_level_guard
-from recycler.workflow.budget import Budget, describe_limit, recycles_that_fit
+from recycler.workflow.budget import TIME_MARGIN, Budget, describe_limit, recycles_that_fit
 from recycler.workflow.port import Services
 
 
@@ -103,6 +103,7 @@ def defer_over_budget(
 ) -> list[Decision]:
     """Plan only the recycles one durable execution can hold (budget.py); the rest are deferred."""
     ordered = oldest_first(decisions)
+    limits = replace(limits, seconds=settings.execution_timeout_hours * 3600 * TIME_MARGIN)
     timeouts = [payload.health_timeout_seconds or d.health_timeout_seconds for d in ordered]
     poll_seconds = payload.poll_seconds or settings.poll_seconds
     fit = recycles_that_fit(
@@ -113,11 +114,12 @@ def defer_over_budget(
         recycles_per_job=[max(1, len(d.victims)) for d in ordered],
         drain_timeouts=[d.host.drain_timeout_seconds if d.host else 0 for d in ordered],
         bake_seconds=int(settings.bake_minutes * 60),
+        max_concurrency=settings.max_concurrency,
         budget=limits,
     )
     if fit == len(ordered):
         return decisions
-    return keep_first(decisions, fit, Reason.DEFERRED_BUDGET, describe_limit(fit))
+    return keep_first(decisions, fit, Reason.DEFERRED_BUDGET, describe_limit(fit, limits))
 
 
 def with_image_ages(

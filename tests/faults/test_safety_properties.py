@@ -62,7 +62,11 @@ def test_an_invocation_lost_after_the_terminate_never_sends_it_again(
     # The report says what may have happened, never "nothing was terminated" after a terminate was sent.
     assert done.report is not None
     [web] = done.report["groups"]
-    assert "nothing was terminated" not in web["detail"] and "terminate of victim" in web["detail"], web
+    assert (
+        "nothing was terminated" not in web["detail"]
+        and "terminate of victim" in web["detail"]
+        and "may have reached AWS" in web["detail"]
+    ), web
 
 
 # ---- stop after failures: failures that ended in different invocations --------------------------------

@@ -116,3 +116,33 @@ def test_lambda_result_of_a_normal_fleet_is_the_whole_report() -> None:
         "run", NOW.isoformat(), False, 1, [GroupReport(group="web", outcome="skipped", reason="too-young")]
     )
     assert bounded_result(report) == report.model_dump(mode="json")
+
+
+def test_a_run_plans_only_the_recycles_whose_worst_case_waits_fit_the_execution_timeout() -> None:
+    from recycler.domain import Mode
+    from recycler.workflow import budget
+
+    # 15-minute health timeouts, one at a time, a 30-minute bake for the image's canary, a 2-hour
+    # execution: 0.8 x 7,200 s = 5,760 s of worst-case waiting fits the canary (2,700 s) and three more.
+    two_hours = budget.Budget(seconds=2 * 3600 * budget.TIME_MARGIN)
+    fit = budget.recycles_that_fit(
+        [Mode.REPLACE] * 10, [900] * 10, 15, two_hours, images=["ami-1"] * 10, bake_seconds=1800
+    )
+    assert fit == 4
+    # Ten at once finish within the same time: the window is counted, not a sum.
+    assert (
+        budget.recycles_that_fit(
+            [Mode.REPLACE] * 10,
+            [900] * 10,
+            15,
+            two_hours,
+            images=["ami-1"] * 10,
+            bake_seconds=1800,
+            max_concurrency=10,
+        )
+        == 10
+    )
+    # A drain and a surge's two health waits count too.
+    assert budget.recycles_that_fit([Mode.SURGE], [3600], 15, two_hours, drain_timeouts=[3600]) == 0
+    # In-process (no time limit): all of them.
+    assert budget.recycles_that_fit([Mode.REPLACE] * 10, [900] * 10, 15, budget.Budget()) == 10

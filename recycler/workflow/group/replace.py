@@ -16,7 +16,10 @@ def act(ctx: GroupContext, before: frozenset[str], desired: int) -> GroupReport:
         return drain.refused
     # Said before the step: an invocation lost mid-step fails it as interrupted, and the terminate may
     # have reached AWS, so an internal-error report must not claim nothing was terminated.
-    before_terminate, ctx.acted = ctx.acted, f"a terminate of victim {ctx.victim.instance_id} was sent"
+    before_terminate, ctx.acted = (
+        ctx.acted,
+        f"a terminate of victim {ctx.victim.instance_id} was attempted (it may have reached AWS)",
+    )
     acted = ctx.port.step(
         ctx.name("terminate"), lambda: ctx.terminate_victim(decrement=False), Acted, at_most_once=True
     )

@@ -73,7 +73,8 @@ def act(ctx: GroupContext, before: frozenset[str], desired: int) -> GroupReport:
             return Acted(ok=False, error=aws_error_text(error))
         return Acted(ok=True, at=ctx.services.clock().isoformat())
 
-    ctx.acted = f"a raise of desired capacity to {desired + 1} was sent"  # before: a lost step may have acted
+    # Said before the step: a lost invocation may have raised it.
+    ctx.acted = f"a raise of desired capacity to {desired + 1} was attempted (it may have reached AWS)"
     grown = port.step(ctx.name("surge"), grow, Acted, at_most_once=True)
     if not grown.ok:
         return ctx.report("failed", Reason.SURGE_FAILED.value, grown.error)
