@@ -66,6 +66,9 @@ class Reason(StrEnum):
     REPLACEMENT_UNHEALTHY = "replacement unhealthy"
     LAUNCH_FAILED = "launch failed"
     GROUP_DELETED = "group deleted"
+    # Auto Scaling could not launch the replacement for want of capacity (or the account's instance
+    # quota) until the health timeout: not the image's fault.
+    NO_CAPACITY = "no-capacity"
     # Worded with their numbers by messages.py ("replacement unhealthy after 900 s").
     REPLACEMENT_TIMED_OUT = "replacement-timed-out"
     LAUNCH_HOOK_TIMED_OUT = "launch-hook-timed-out"
@@ -77,6 +80,10 @@ class Reason(StrEnum):
 DRAIN_FAILURES = frozenset(
     {Reason.DRAIN_TIMEOUT, Reason.DRAIN_INTERRUPTED, Reason.DRAIN_FAILED, Reason.CONTAINER_INSTANCE_NOT_FOUND}
 )
+
+
+# Failures after the act that say nothing about the image: a canary that failed so does not condemn it.
+NOT_THE_IMAGE = frozenset({Reason.NO_CAPACITY, Reason.GROUP_DELETED})
 
 
 class Mode(StrEnum):

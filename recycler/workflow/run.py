@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
-from recycler.domain import Reason
-from recycler.messages import summary_message
+from recycler.domain import NOT_THE_IMAGE, Reason
+from recycler.messages import failure_code, summary_message
 from recycler.models import ManualPayload, Settings
 from recycler.report import GroupReport, RunReport
 from recycler.workflow.canary import (
@@ -155,12 +155,19 @@ def recycle_all(
             image = report.current_image_id
             if report.canary and image and report.outcome == "recycled":
                 proven.add(image)
-            elif report.canary and image and report.outcome == "failed" and report.waited_seconds is not None:
-                # Only a replacement that launched and failed its checks condemns the image; a canary
-                # that failed before launching anything (terminate denied, say) leaves it unproven.
+            elif report.canary and image and condemns_image(report):
                 failed_canaries[image] = report
         results += done
     return results
+
+
+def condemns_image(report: GroupReport) -> bool:
+    """Only a replacement that launched and failed its checks (or whose launch the image failed)
+    condemns the image. A canary that failed before acting (terminate denied, say) leaves it unproven,
+    and so does one that found no capacity: Auto Scaling could not launch anything to judge."""
+    if report.outcome != "failed" or report.waited_seconds is None:
+        return False
+    return failure_code(report.reason) not in NOT_THE_IMAGE
 
 
 def run_window(

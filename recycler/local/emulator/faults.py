@@ -14,24 +14,37 @@ from datetime import timedelta
 from typing import Any
 
 from recycler.local.emulator.activities import add_activity
+from recycler.local.emulator.capacity_failures import fail_for_capacity, retry_launch
 from recycler.local.emulator.launch_hooks import expire_launch_hooks
 from recycler.local.emulator.state import DEFAULT_ACCOUNT, Clock, current_state
 
-FAILURES = ("unhealthy", "target-unhealthy", "launch-failed", "slow", "terminating-wait")
+FAILURES = (
+    "unhealthy",
+    "target-unhealthy",
+    "launch-failed",
+    "slow",
+    "terminating-wait",
+    "capacity-blip",
+    "no-capacity",
+)
+CAPACITY_FAULTS = ("capacity-blip", "no-capacity")
 
 
-def sabotage(group: str, how: str, *, slow_reads: int = 0) -> None:
+def sabotage(group: str, how: str, *, slow_reads: int = 0, attempts: int = 1) -> None:
     """Make the group's next replacements misbehave the way real ones do.
 
     unhealthy: the replacement is marked Unhealthy by Auto Scaling; target-unhealthy: it stays
     InService but fails its target-group health check; launch-failed: the launch activity Failed;
     slow: the replacement stays Pending for `slow_reads` DescribeAutoScalingGroups reads of its group;
     terminating-wait: the terminated instance stays in the group in Terminating:Wait (a termination
-    lifecycle hook draining it) for `slow_reads` reads while its replacement launches.
+    lifecycle hook draining it) for `slow_reads` reads while its replacement launches;
+    capacity-blip: the next launch fails for capacity `attempts` times (one failed attempt per
+    DescribeAutoScalingGroups read of the group), then succeeds; no-capacity: every launch fails for
+    capacity, for good. See capacity_failures.py.
     """
     if how not in FAILURES:
         raise ValueError(f"sabotage how={how!r}; use one of {', '.join(FAILURES)}")
-    current_state().sabotage[group] = f"{how}:{slow_reads}"
+    current_state().sabotage[group] = f"{how}:{attempts if how in CAPACITY_FAULTS else slow_reads}"
 
 
 def boot_time(group: str, seconds: float, clock: Clock) -> None:
@@ -56,6 +69,9 @@ def _apply_sabotage(backend: Any, group_name: str, before: set[str]) -> None:
     if how == "terminating-wait":
         return
     fresh = [state for state in group.instance_states if state.instance.id not in before]
+    if how in CAPACITY_FAULTS and fresh:
+        fail_for_capacity(group, fresh, int(reads) if how == "capacity-blip" else None)
+        return
     for state in fresh:
         if how == "unhealthy":
             state.health_status = "Unhealthy"
@@ -131,6 +147,7 @@ def sabotage_replacements(response_class: Any) -> None:
             if asked and group.name not in asked:
                 continue
             expire_launch_hooks(group)
+            retry_launch(group)
             for state in list(group.instance_states):
                 waiting = emulated.held_terminating.get(state.instance.id)
                 if waiting is not None:

@@ -58,6 +58,9 @@ class EmulatorState:
     in_launch_hook: dict[str, tuple[str, datetime, Clock, str]] = field(default_factory=dict)
     # group name -> the ECS cluster its instances' ECS agent registers them in when they boot.
     ecs_agents: dict[str, str] = field(default_factory=dict)
+    # group name -> (failed launch attempts for capacity still to come before one succeeds, -1: never;
+    # the instance type the launch asks for).
+    short_of_capacity: dict[str, tuple[int, str]] = field(default_factory=dict)
     # group name -> images of the instances waiting in its warm pool (launched when the pool was made).
     warm_pools: dict[str, list[str]] = field(default_factory=dict)
 

@@ -1,0 +1,81 @@
+"""Fault matrix rows F36-F39: AWS behaviour a fleet shows and moto does not (design.md §11b), taught to
+the emulator: launches that fail for capacity and are retried, ECS managed termination protection, and
+victims that stay Terminating through a load balancer's deregistration delay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recycler.local import emulator
+from tests.conftest import Stack
+from tests.faults.harness import assert_no_worse, healthy, outcome, recycle
+
+
+def two_groups_on_a_new_image(stack: Stack) -> None:
+    """ "big" has the most headroom, so it is the new image's canary; "small" waits for its verdict."""
+    stack.world.group("big", [9, 5, 5, 5], max_size=6)
+    stack.world.group("small", [9, 5], max_size=3)
+    stack.world.publish_patched_image()
+
+
+def canaries(report: Any) -> list[str]:
+    return [g.group for g in report.groups if g.canary]
+
+
+# ---- F36/F37 a launch that fails for capacity is not a verdict on the image ---------------------
+
+
+def test_f36_a_capacity_blip_is_waited_out_and_condemns_no_image(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    two_groups_on_a_new_image(stack)
+    emulator.sabotage("big", "capacity-blip", attempts=3)
+    report = recycle(stack, health_timeout_seconds=300)
+    assert canaries(report) == ["big"]
+    assert outcome(report, "big") == ("recycled", "oldest-instance")
+    assert outcome(report, "small") == ("recycled", "oldest-instance")  # the image was not condemned
+    failed = [
+        a
+        for a in stack.world.autoscaling.describe_scaling_activities(AutoScalingGroupName="big")["Activities"]
+        if a["StatusCode"] == "Failed"
+    ]
+    assert len(failed) == 3 and "do not have sufficient t3.micro capacity" in failed[0]["StatusMessage"]
+    assert failed[0]["Description"].startswith("Launching a new EC2 instance.  Status Reason: We currently")
+    assert len(terminations) == 2 and stack.alerts() == []
+
+
+def test_f37_capacity_that_never_returns_fails_no_capacity_not_the_image(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    two_groups_on_a_new_image(stack)
+    before = healthy(stack.world)
+    emulator.sabotage("big", "no-capacity")
+    report = recycle(stack, health_timeout_seconds=120)
+    # big was the canary; unproven (not condemned) after it, the image gets small as its next canary.
+    assert canaries(report) == ["big", "small"]
+    big = next(g for g in report.groups if g.group == "big")
+    assert (big.outcome, big.reason, big.waited_seconds) == ("failed", "no-capacity", 120)
+    assert "do not have sufficient t3.micro capacity" in big.detail
+    # Nothing launched to judge the image by: the group waiting on the canary still recycles.
+    assert outcome(report, "small") == ("recycled", "oldest-instance")
+    assert_no_worse(before, healthy(stack.world), in_flight={"big"})
+    alert = stack.alerts()[0]
+    assert alert["Subject"] == "recycler FAILED: big - no-capacity"
+    assert "The image is not at fault" in alert["Message"] and len(terminations) == 2
+
+
+def test_an_image_failure_after_a_capacity_failure_still_fails_fast(stack: Stack) -> None:
+    """A capacity failure in the activities does not hide a launch the image failed."""
+    stack.world.group("web", [9, 5])
+    emulator.sabotage("web", "launch-failed")
+    emulator.add_activity(
+        "web",
+        "Failed",
+        "Launching a new EC2 instance.  Status Reason: There is no Spot capacity available that matches "
+        "your request. Launching EC2 instance failed.",
+        "There is no Spot capacity available that matches your request. Launching EC2 instance failed.",
+        cause="an instance was started in response to a difference between desired and actual capacity",
+    )
+    report = recycle(stack, health_timeout_seconds=900)
+    assert outcome(report, "web") == ("failed", "launch failed")
+    assert report.groups[0].waited_seconds == 0
