@@ -131,6 +131,9 @@ class EcsCapacityProvider:
     name: str
     cluster: str | None
     managed_draining: bool
+    # ECS sets scale-in protection on every instance of the group that runs tasks (and clears it when the
+    # last task stops): that protection is ECS's bookkeeping, not an operator's "keep this instance".
+    managed_termination_protection: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,9 @@ class GroupSnapshot:
     override_images: tuple[tuple[str, str | None], ...] = ()  # (instance type, image) per override
     arn: str | None = None
     warm_pool: bool = False
+    # An ECS capacity provider with managed termination protection owns the instances' scale-in
+    # protection (planning reads it when an opted-in group has protected instances).
+    ecs_protection: bool = False
 
     @property
     def standby(self) -> int:

@@ -79,3 +79,40 @@ def test_an_image_failure_after_a_capacity_failure_still_fails_fast(stack: Stack
     report = recycle(stack, health_timeout_seconds=900)
     assert outcome(report, "web") == ("failed", "launch failed")
     assert report.groups[0].waited_seconds == 0
+
+
+# ---- F38 ECS managed termination protection -----------------------------------------------------
+
+
+def test_f38_an_ecs_protected_host_is_recycled_after_its_drain(
+    stack: Stack, ecs_timeline: list[tuple[str, str, int | None]]
+) -> None:
+    world = stack.world
+    ids = world.group("apps", [9, 5, 2], max_size=4)
+    ecs = world.session.client("ecs")
+    arns = emulator.create_ecs_cluster(ecs, "prod", ids, group="apps")
+    for arn in arns.values():
+        emulator.run_tasks(ecs, "prod", arn, service=2)
+    emulator.create_capacity_provider(
+        ecs,
+        "apps-cp",
+        stack.group_state("apps")["AutoScalingGroupARN"],
+        "prod",
+        managed_draining=False,
+        managed_termination_protection=True,
+    )
+    # ECS protects every instance that runs tasks: all three.
+    assert all(i["ProtectedFromScaleIn"] for i in stack.group_state("apps")["Instances"])
+    # Protection set by hand, in a group ECS does not manage, still keeps an instance out.
+    plain = world.group("plain", [9, 5])
+    world.autoscaling.set_instance_protection(
+        AutoScalingGroupName="plain", InstanceIds=[plain[0]], ProtectedFromScaleIn=True
+    )
+    report = recycle(stack)
+    apps = next(g for g in report.groups if g.group == "apps")
+    assert (apps.outcome, apps.container_host) == ("recycled", "ecs:prod (drained by recycler)")
+    assert apps.victim is not None and apps.victim.instance_id == ids[0]
+    # Drained first (2 tasks), terminated once no task ran.
+    assert [e for e in ecs_timeline if e[1] == ids[0]] == [("DRAINING", ids[0], 2), ("terminate", ids[0], 0)]
+    other = next(g for g in report.groups if g.group == "plain")
+    assert other.outcome == "recycled" and other.victim is not None and other.victim.instance_id == plain[1]

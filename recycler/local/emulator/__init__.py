@@ -10,7 +10,7 @@ documents, and lets a test or the demo stage what real replacements do wrong.
 Read top down: `state` (everything the emulator knows, one object; reset() starts a fresh one),
 `patching` (install(): every patch below, once), then one module per AWS service or concern:
 `activities`, `capacity`, `capacity_failures`, `launch_hooks`, `warm_pools`, `faults` (Auto Scaling), `target_health`
-(Elastic Load Balancing), `ecs`, `images` (EC2 and SSM), and `seed` (fleets for tests and the demo).
+(Elastic Load Balancing), `ecs`, `ecs_protection`, `images` (EC2 and SSM), and `seed` (fleets for tests and the demo).
 """
 
 from recycler.local.emulator.activities import add_activity, add_instance_refresh

@@ -11,6 +11,7 @@ import threading
 from recycler.local.emulator.activities import answer_activity_reads
 from recycler.local.emulator.capacity import reconcile_like_aws, termination_policies_like_aws
 from recycler.local.emulator.ecs import ecs_like_aws
+from recycler.local.emulator.ecs_protection import ecs_protection_like_aws
 from recycler.local.emulator.faults import sabotage_replacements
 from recycler.local.emulator.images import resolve_ssm_aliases
 from recycler.local.emulator.launch_hooks import lifecycle_hooks_like_aws
@@ -35,6 +36,7 @@ def install() -> None:
         termination_policies_like_aws(AutoScalingResponse)
         sabotage_target_health()
         ecs_like_aws()
+        ecs_protection_like_aws()
         lifecycle_hooks_like_aws(AutoScalingResponse)
         warm_pools_like_aws(AutoScalingResponse)
         _installed.append(True)
