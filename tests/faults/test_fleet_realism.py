@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from recycler.local import emulator
 from tests.conftest import Stack
-from tests.faults.harness import assert_no_worse, healthy, outcome, recycle
+from tests.faults.harness import FaultPort, assert_no_worse, healthy, outcome, recycle
 
 
 def two_groups_on_a_new_image(stack: Stack) -> None:
@@ -116,3 +118,60 @@ def test_f38_an_ecs_protected_host_is_recycled_after_its_drain(
     assert [e for e in ecs_timeline if e[1] == ids[0]] == [("DRAINING", ids[0], 2), ("terminate", ids[0], 0)]
     other = next(g for g in report.groups if g.group == "plain")
     assert other.outcome == "recycled" and other.victim is not None and other.victim.instance_id == plain[1]
+
+
+# ---- F39 a freshness target behind a load balancer ----------------------------------------------
+
+TARGET = {"recycler:max-age-days": "7", "recycler:max-per-run": "3"}
+AGES = [20.0, 19.0, 18.0, 2.0, 1.5, 1.2]  # three due whatever weekday it is
+
+
+def due_group_behind_a_load_balancer(stack: Stack) -> list[str]:
+    session = stack.world.session
+    target_group = emulator.create_target_group(session.client("ec2"), session.client("elbv2"), "web")
+    ids = stack.world.group("web", AGES, tags=TARGET, max_size=8, target_group_arns=[target_group])
+    stack.world.publish_patched_image()
+    # Each victim stays Terminating (its terminate activity in progress) for ten reads of the group:
+    # through the next victim's preflight and recycle, and the one after.
+    emulator.deregistration_delay("web", reads=10)
+    return ids
+
+
+def test_f39_a_freshness_target_recycles_every_due_instance_through_the_deregistration_delay(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    ids = due_group_behind_a_load_balancer(stack)
+    port = FaultPort()
+    seen: list[list[str]] = []
+    port.before["web:3:preflight"] = lambda: seen.append(
+        [i["LifecycleState"] for i in stack.group_state("web")["Instances"] if i["InstanceId"] in ids[:2]]
+    )
+    report = recycle(stack, port)
+    [web] = report.groups
+    assert seen == [["Terminating", "Terminating"]]  # both earlier victims were still leaving
+    assert [(r.outcome, r.reason) for r in web.recycles] == [("recycled", "oldest-instance")] * 3
+    assert (web.outcome, web.behind_by) == ("recycled", 0)
+    assert [i for i, _ in terminations] == ids[:3]
+
+
+@pytest.mark.parametrize("unrelated", ["instance", "activity"])
+def test_f39_an_unrelated_terminating_instance_or_activity_still_blocks(
+    stack: Stack, terminations: list[Any], unrelated: str
+) -> None:
+    ids = due_group_behind_a_load_balancer(stack)
+
+    def someone_else_terminates() -> None:
+        if unrelated == "instance":  # not one of this run's victims: the group is not steady
+            emulator.hold_terminating(ids[5], reads=100)
+        else:
+            emulator.add_activity("web", "InProgress", f"Terminating EC2 instance: {ids[5]}")
+
+    report = recycle(stack, FaultPort(before={"web:2:preflight": someone_else_terminates}))
+    [web] = report.groups
+    blocked = "not-steady" if unrelated == "instance" else "activity-in-progress"
+    assert (web.recycles[0].outcome, web.recycles[1].outcome, web.recycles[1].reason) == (
+        "recycled",
+        "skipped",
+        blocked,
+    )
+    assert [i for i, _ in terminations] == ids[:1]

@@ -17,6 +17,7 @@ from recycler.local.emulator.activities import add_activity
 from recycler.local.emulator.capacity_failures import fail_for_capacity, retry_launch
 from recycler.local.emulator.launch_hooks import expire_launch_hooks
 from recycler.local.emulator.state import DEFAULT_ACCOUNT, Clock, current_state
+from recycler.local.emulator.terminating import advance_terminating, hold_terminated
 
 FAILURES = (
     "unhealthy",
@@ -116,12 +117,12 @@ def sabotage_replacements(response_class: Any) -> None:
             if name:
                 _apply_sabotage(backend, name, before)
             plan = current_state().sabotage.get(name or "", "")
+            delay = current_state().deregistration_delays.get(name or "")
             if group is not None and held and plan.startswith("terminating-wait"):
-                # A termination lifecycle hook: the instance waits in the group, no longer counted as
-                # capacity, while its replacement launches.
-                held[0].lifecycle_state = "Terminating:Wait"
-                group.instance_states.append(held[0])
-                current_state().held_terminating[held[0].instance.id] = int(plan.split(":")[1])
+                # A termination lifecycle hook (ECS managed draining, say) holds the instance.
+                hold_terminated(group, held[0], "Terminating:Wait", int(plan.split(":")[1]))
+            elif group is not None and held and delay:
+                hold_terminated(group, held[0], "Terminating", delay)  # its load balancer drains it
             return result
 
         setattr(response_class, method_name, wrapped)
@@ -149,13 +150,7 @@ def sabotage_replacements(response_class: Any) -> None:
             expire_launch_hooks(group)
             retry_launch(group)
             for state in list(group.instance_states):
-                waiting = emulated.held_terminating.get(state.instance.id)
-                if waiting is not None:
-                    if waiting <= 0:
-                        group.instance_states.remove(state)
-                        del emulated.held_terminating[state.instance.id]
-                    else:
-                        emulated.held_terminating[state.instance.id] = waiting - 1
+                advance_terminating(group, state)
                 booting = emulated.booting.get(state.instance.id)
                 if booting is not None and booting[1]() >= booting[0]:
                     state.lifecycle_state = "InService"
@@ -187,6 +182,16 @@ def forget_instance(group_name: str, instance_id: str, account: str = DEFAULT_AC
     for group in _groups(account):
         if group.name == group_name:
             group.instance_states = [s for s in group.instance_states if s.instance.id != instance_id]
+
+
+def hold_terminating(instance_id: str, reads: int, account: str = DEFAULT_ACCOUNT) -> None:
+    """Start terminating an instance of a group (someone else's terminate) that stays Terminating, its
+    activity in progress, for `reads` DescribeAutoScalingGroups reads of its group."""
+    for group in _groups(account):
+        for state in list(group.instance_states):
+            if state.instance.id == instance_id:
+                group.instance_states.remove(state)
+                hold_terminated(group, state, "Terminating", reads)
 
 
 def hold_pending(instance_ids: Sequence[str], reads: int, account: str = DEFAULT_ACCOUNT) -> None:

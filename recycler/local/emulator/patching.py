@@ -16,6 +16,7 @@ from recycler.local.emulator.faults import sabotage_replacements
 from recycler.local.emulator.images import resolve_ssm_aliases
 from recycler.local.emulator.launch_hooks import lifecycle_hooks_like_aws
 from recycler.local.emulator.target_health import sabotage_target_health
+from recycler.local.emulator.terminating import deregister_leaving_like_aws
 from recycler.local.emulator.warm_pools import warm_pools_like_aws
 
 _lock = threading.Lock()
@@ -39,4 +40,5 @@ def install() -> None:
         ecs_protection_like_aws()
         lifecycle_hooks_like_aws(AutoScalingResponse)
         warm_pools_like_aws(AutoScalingResponse)
+        deregister_leaving_like_aws()
         _installed.append(True)

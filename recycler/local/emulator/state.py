@@ -42,6 +42,10 @@ class EmulatorState:
     slow_instances: dict[str, int] = field(default_factory=dict)
     # instance id -> remaining DescribeAutoScalingGroups reads it stays in Terminating:Wait.
     held_terminating: dict[str, int] = field(default_factory=dict)
+    # instance id -> its terminate activity (as DescribeScalingActivities answers it) while it is held.
+    terminate_activities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # group name -> reads its terminated instances stay Terminating (a load balancer's deregistration delay).
+    deregistration_delays: dict[str, int] = field(default_factory=dict)
     # group name -> (seconds its replacements take to boot, the clock that measures them).
     boot_times: dict[str, tuple[float, Clock]] = field(default_factory=dict)
     # instance id -> (when it is InService, that clock): a boot measured in time, not reads.
