@@ -175,3 +175,14 @@ def test_f39_an_unrelated_terminating_instance_or_activity_still_blocks(
         blocked,
     )
     assert [i for i, _ in terminations] == ids[:1]
+
+
+def test_a_surge_that_finds_no_capacity_is_undone_and_fails_no_capacity(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    stack.world.group("web", [9, 5], tags={"recycler:mode": "surge"}, max_size=3)
+    emulator.sabotage("web", "no-capacity")
+    report = recycle(stack, health_timeout_seconds=60)
+    assert outcome(report, "web") == ("failed", "no-capacity")
+    assert terminations == []  # the victim stays: the surge instance never came
+    assert stack.group_state("web")["DesiredCapacity"] == 2
