@@ -66,6 +66,9 @@ class Reason(StrEnum):
     REPLACEMENT_UNHEALTHY = "replacement unhealthy"
     LAUNCH_FAILED = "launch failed"
     GROUP_DELETED = "group deleted"
+    # Auto Scaling could not launch the replacement for want of capacity (or the account's instance
+    # quota) until the health timeout: not the image's fault.
+    NO_CAPACITY = "no-capacity"
     # Worded with their numbers by messages.py ("replacement unhealthy after 900 s").
     REPLACEMENT_TIMED_OUT = "replacement-timed-out"
     LAUNCH_HOOK_TIMED_OUT = "launch-hook-timed-out"
@@ -82,6 +85,10 @@ class Reason(StrEnum):
 DRAIN_FAILURES = frozenset(
     {Reason.DRAIN_TIMEOUT, Reason.DRAIN_INTERRUPTED, Reason.DRAIN_FAILED, Reason.CONTAINER_INSTANCE_NOT_FOUND}
 )
+
+
+# Failures after the act that say nothing about the image: a canary that failed so does not condemn it.
+NOT_THE_IMAGE = frozenset({Reason.NO_CAPACITY, Reason.GROUP_DELETED})
 
 
 class Mode(StrEnum):
@@ -129,6 +136,9 @@ class EcsCapacityProvider:
     name: str
     cluster: str | None
     managed_draining: bool
+    # ECS sets scale-in protection on every instance of the group that runs tasks (and clears it when the
+    # last task stops): that protection is ECS's bookkeeping, not an operator's "keep this instance".
+    managed_termination_protection: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,6 +175,9 @@ class GroupSnapshot:
     override_images: tuple[tuple[str, str | None], ...] = ()  # (instance type, image) per override
     arn: str | None = None
     warm_pool: bool = False
+    # An ECS capacity provider with managed termination protection owns the instances' scale-in
+    # protection (planning reads it when an opted-in group has protected instances).
+    ecs_protection: bool = False
 
     @property
     def standby(self) -> int:

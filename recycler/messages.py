@@ -114,6 +114,13 @@ def next_steps(report: GroupReport, checks: dict[str, str], failure: Reason | No
             "deployment that owns the hook (CodeDeploy: the group's latest deployment) and why it has not finished.",
             "  2. If deployments legitimately take longer, raise the group's recycler:health-timeout-minutes.",
         ]
+    if failure is Reason.NO_CAPACITY:
+        return [
+            "  1. Auto Scaling could not launch the replacement (no capacity for the instance type, or the "
+            "account's instance quota); it keeps retrying. The image is not at fault: nothing was condemned.",
+            "  2. Give the group more instance types (a MixedInstancesPolicy) or Availability Zones, or raise "
+            "the quota; the group is one instance short until the launch succeeds.",
+        ]
     if any(check.startswith("ecs ") and state != "ACTIVE" for check, state in checks.items()):
         return [
             "  1. The replacement never joined its ECS cluster: check the ECS agent on it (the AMI's agent, and "
@@ -181,6 +188,17 @@ def timed_out(failure: Reason, timeout_seconds: int, launch_hooks: tuple[str, ..
     if failure is Reason.LAUNCH_HOOK_TIMED_OUT:
         return f"launch hook {', '.join(launch_hooks)} not completed after {timeout_seconds} s"
     return f"{Reason.REPLACEMENT_UNHEALTHY.value} after {timeout_seconds} s"
+
+
+def no_capacity(timeout_seconds: int, last_failure: str) -> str:
+    """The detail of a recycle whose replacement found no capacity until the health timeout."""
+    return (
+        f"no capacity for the replacement in {timeout_seconds} s; Auto Scaling's last attempt: {last_failure}"
+    )
+
+
+def capacity_retry(last_failure: str) -> str:
+    return f"no new instance yet: Auto Scaling retries a launch that failed for capacity ({last_failure})"
 
 
 def aws_error_text(error: Exception) -> str:

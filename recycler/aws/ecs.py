@@ -69,6 +69,7 @@ class EcsHosts:
                 name=provider["name"],
                 cluster=cluster_of.get(provider["name"]),
                 managed_draining=details.get("managedDraining", "ENABLED") == "ENABLED",
+                managed_termination_protection=details.get("managedTerminationProtection") == "ENABLED",
             )
         return found
 

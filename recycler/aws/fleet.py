@@ -10,7 +10,7 @@ max_groups_per_run).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -187,10 +187,12 @@ class Fleet:
         raw = self.describe_group(name)
         return None if raw is None else group_snapshot(raw)
 
-    def activity_in_progress(self, name: str) -> str | None:
-        """A description of a running scaling activity or instance refresh, or None."""
+    def activity_in_progress(self, name: str, leaving: Collection[str] = ()) -> str | None:
+        """A description of a running scaling activity or instance refresh, or None. The terminations
+        of `leaving` (this run's earlier victims, still on their way out) are expected, not news."""
         for activity in self.recent_activities(name, limit=10):
-            if activity.status not in FINISHED_ACTIVITY:
+            expected = not activity.is_launch and activity.instance_id in leaving
+            if activity.status not in FINISHED_ACTIVITY and not expected:
                 return f"scaling activity {activity.status}: {activity.description}"
         refreshes = self.autoscaling.describe_instance_refreshes(AutoScalingGroupName=name, MaxRecords=5)
         for refresh in refreshes.get("InstanceRefreshes", []):

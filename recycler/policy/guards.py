@@ -3,7 +3,8 @@ allowed to act at all (kill switch, stop alarms, blackouts, the ledger's last re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from recycler.domain import (
@@ -24,6 +25,29 @@ from recycler.policy.windows import in_maintenance_window, next_window_open
 BLOCKING_PROCESSES = frozenset(
     {"Launch", "Terminate", "HealthCheck", "ReplaceUnhealthy", "AddToLoadBalancer"}
 )
+
+# On the way out of the group (Auto Scaling User Guide, "Amazon EC2 Auto Scaling instance lifecycle",
+# https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html): a terminated
+# instance behind a load balancer stays Terminating through the deregistration delay (300 s by default),
+# and in Terminating:Wait while a termination hook (ECS managed draining, say) holds it.
+LEAVING_STATES = frozenset({"Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated"})
+
+
+def without_leaving(
+    group: GroupSnapshot, own_victims: Collection[str]
+) -> tuple[GroupSnapshot, frozenset[str]]:
+    """The group as the next recycle of a sequence judges it, and the instances it excused: the earlier
+    victims of this run still on their way out are gone already (not capacity, not unsteady). No other
+    instance is excused."""
+    leaving = frozenset(
+        i.instance_id
+        for i in group.instances
+        if i.instance_id in own_victims and i.lifecycle_state in LEAVING_STATES
+    )
+    if not leaving:
+        return group, leaving
+    staying = tuple(i for i in group.instances if i.instance_id not in leaving)
+    return replace(group, instances=staying), leaving
 
 
 def unsteady_detail(group: GroupSnapshot) -> str | None:

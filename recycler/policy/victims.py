@@ -127,10 +127,15 @@ def decide(
         base, mode=options.mode, health_timeout_seconds=int(options.health_timeout.total_seconds())
     )
 
+    # Scale-in protection does not stop TerminateInstanceInAutoScalingGroup (Auto Scaling User Guide,
+    # "Use instance scale-in protection"): honouring it is recycler's choice, unless the group says to
+    # ignore it, or ECS set it on every instance that runs tasks (managed termination protection), where
+    # the drain before the terminate (recycler's, or ECS managed draining) is what protects the tasks.
+    ignore_protection = options.ignore_protection or group.ecs_protection
     candidates = [
         i
         for i in group.instances
-        if i.in_service_and_healthy and (options.ignore_protection or not i.protected_from_scale_in)
+        if i.in_service_and_healthy and (ignore_protection or not i.protected_from_scale_in)
     ]
     if not candidates:
         return base.skipped(

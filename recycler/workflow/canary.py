@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Collection, Sequence
 
-from recycler.domain import Mode
+from recycler.domain import NOT_THE_IMAGE, Mode, Reason
 from recycler.report import GroupReport
 from recycler.workflow.state import Job
 
@@ -40,9 +40,15 @@ def choose_canaries(jobs: Sequence[Job], proven: Collection[str], rng: random.Ra
 
 
 def condemns_image(report: GroupReport) -> bool:
-    """Only a replacement that launched and failed its checks (or its bake) condemns the image; a canary
-    that failed before launching anything (terminate denied, say) leaves it unproven."""
-    return report.outcome == "failed" and report.waited_seconds is not None
+    """Only a replacement that launched and failed its checks (or its bake, or whose launch the image
+    failed) condemns the image. A canary that failed before acting (terminate denied, say) leaves it
+    unproven, and so does one that found no capacity: Auto Scaling could not launch anything to judge."""
+    if report.outcome != "failed" or report.waited_seconds is None:
+        return False
+    try:
+        return Reason(report.reason) not in NOT_THE_IMAGE
+    except ValueError:  # a worded reason (a timeout's) is the image's
+        return True
 
 
 def waits_for_canary(job: Job, canaries: dict[str, Job]) -> bool:

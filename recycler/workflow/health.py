@@ -20,6 +20,12 @@ from datetime import datetime, timedelta
 from recycler import messages
 from recycler.domain import AWS_ERRORS, Activity, InstanceSnapshot, Reason
 from recycler.messages import aws_error_text
+from recycler.policy.launches import (
+    LaunchFailure,
+    failure_text,
+    launch_failure,
+    launched_by_us,
+)
 from recycler.workflow.port import Services
 from recycler.workflow.state import DrainState, HealthState
 
@@ -31,32 +37,12 @@ FAILED_ACTIVITY = frozenset({"Failed", "Cancelled"})
 DETAIL_CHARS, SCALING_CHARS, MAX_CHECKS, MAX_NEW_INSTANCES = 240, 160, 4, 6
 # Activities start a moment before the API call that caused them returns.
 CLOCK_SLACK = timedelta(seconds=5)
-# Scaling activity causes, as Auto Scaling words them ("At <time> a monitor alarm ... triggered policy
-# ... changing the desired capacity from 3 to 4. At <time> an instance was started in response to a
-# difference between desired and actual capacity, increasing the capacity from 3 to 4.").
-DESIRED_CHANGED = "changing the desired capacity"
-CAPACITY_GAP = "difference between desired and actual capacity"
 PLAIN_STATES = {
     "Pending:Wait": "waiting in a launch lifecycle hook (Pending:Wait)",
     "Pending:Proceed": "finishing its launch lifecycle hook (Pending:Proceed)",
     "Pending": "launching (Pending)",
     "Terminating:Wait": "being drained by a termination lifecycle hook (Terminating:Wait)",
 }
-
-
-def launched_by_us(activity: Activity, surge_from: int | None) -> bool | None:
-    """True: the launch our terminate (or surge) caused; False: a launch for another reason, such as a
-    scaling policy; None: the cause does not say."""
-    cause = activity.cause
-    if surge_from is not None:
-        ours = f"{DESIRED_CHANGED} from {surge_from} to {surge_from + 1}"
-        if ours in cause and "user request" in cause:
-            return True
-        return False if DESIRED_CHANGED in cause else None
-    # Our terminate keeps desired capacity as it was: the launch closes the gap it opened.
-    if DESIRED_CHANGED in cause:
-        return False
-    return True if CAPACITY_GAP in cause else None
 
 
 def trimmed(state: HealthState) -> HealthState:
@@ -67,6 +53,7 @@ def trimmed(state: HealthState) -> HealthState:
         detail=state.detail[:DETAIL_CHARS],
         scaling=state.scaling[:SCALING_CHARS],
         last_activity=state.last_activity[:DETAIL_CHARS] if state.last_activity else None,
+        capacity=state.capacity[:DETAIL_CHARS],
         checks={name[:80]: value[:40] for name, value in checks.items()},
         new_instances=state.new_instances[:MAX_NEW_INSTANCES],
     )
@@ -120,6 +107,10 @@ class HealthCheck:
             state = replace(
                 state, status="waiting", detail=f"health read failed, will retry: {aws_error_text(error)}"
             )
+        if state.status == "waiting" and state.elapsed >= self.timeout and state.capacity:
+            # Auto Scaling retried the launch all along and never found capacity: not the image's fault.
+            code, detail = Reason.NO_CAPACITY.value, messages.no_capacity(self.timeout, state.capacity)
+            state = replace(state, status="failed", code=code, reason=code, detail=detail)
         if state.status == "waiting" and state.elapsed >= self.timeout:
             code = Reason.REPLACEMENT_TIMED_OUT
             if "Pending:Wait" in state.detail and self.launch_hooks:
@@ -169,6 +160,7 @@ class HealthCheck:
             state,
             desired=snapshot.desired_capacity,
             new_instances=seen,
+            capacity="",  # set again below while a capacity failure is all there is to show
             scaling=self._scaling_note(snapshot.desired_capacity, activities),
         )
         others = {
@@ -181,17 +173,23 @@ class HealthCheck:
         )
         state = replace(state, replacement=replacement_id, from_warm_pool=state.from_warm_pool or pooled)
         # Checked after the group is read, so a failed surge still knows which instance to remove.
-        failed = self._own_failed_launch(activities)
-        if failed is not None:
-            text = f"{failed.status}: {failed.description} - {failed.message}"
-            return replace(
-                state,
-                status="failed",
-                code=Reason.LAUNCH_FAILED.value,
-                reason=Reason.LAUNCH_FAILED.value,
-                detail=text,
-                last_activity=text,
-            )
+        failed = self._own_failed_launches(activities)
+        capacity = ""
+        if failed:
+            text = f"{failed[0].status}: {failed[0].description} - {failed[0].message}"
+            kind = launch_failure(failed[0])
+            if kind is not LaunchFailure.CAPACITY:
+                # The launch template fails every time; a quota is not waited out either.
+                failure = (
+                    Reason.LAUNCH_FAILED if kind is LaunchFailure.LAUNCH_TEMPLATE else Reason.NO_CAPACITY
+                )
+                code = failure.value
+                return replace(
+                    state, status="failed", code=code, reason=code, detail=text, last_activity=text
+                )
+            # Auto Scaling makes the launch request again until capacity comes back: keep waiting.
+            capacity = failure_text(failed[0])
+            state = replace(state, last_activity=text)
         present = {i.instance_id: i for i in snapshot.instances}
         healthy = [i for i in snapshot.instances if i.in_service_and_healthy]
 
@@ -218,7 +216,11 @@ class HealthCheck:
         ready = [i for i in candidates if i.in_service_and_healthy]
         if not ready:
             waiting = "; ".join(plain(i) for i in candidates) or "no new instance yet"
-            return replace(state, status="waiting", detail=self._with_victim(waiting, snapshot.instances))
+            capacity = "" if candidates else capacity
+            if capacity:
+                waiting = messages.capacity_retry(capacity)
+            detail = self._with_victim(waiting, snapshot.instances)
+            return replace(state, status="waiting", detail=detail, capacity=capacity)
         chosen = ready[0]
         checks = self._load_balancer_checks(snapshot.target_group_arns, snapshot.load_balancer_names, chosen)
         state = replace(state, replacement=chosen.instance_id, checks=checks)
@@ -255,15 +257,16 @@ class HealthCheck:
             return "agent disconnected"
         return found.status
 
-    def _own_failed_launch(self, activities: Sequence[Activity]) -> Activity | None:
-        """A Failed/Cancelled activity since we acted, unless its cause says someone else's launch."""
-        return next(
+    def _own_failed_launches(self, activities: Sequence[Activity]) -> list[Activity]:
+        """Failed/Cancelled activities since we acted, unless their cause says someone else's launch:
+        the launch template's failures first, then capacity failures, each newest first."""
+        return sorted(
             (
                 a
                 for a in activities
                 if a.status in FAILED_ACTIVITY and launched_by_us(a, self.surge_from) is not False
             ),
-            None,
+            key=lambda a: launch_failure(a) is LaunchFailure.CAPACITY,
         )
 
     def _identify(

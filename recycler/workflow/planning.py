@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from recycler.domain import Decision, GroupSnapshot, PolicySettings, Reason
+from recycler.domain import Decision, EcsCapacityProvider, GroupSnapshot, PolicySettings, Reason
 from recycler.models import ManualPayload, Settings
 from recycler.policy.containers import with_container_host
 from recycler.policy.guards import apply_history
@@ -43,6 +43,7 @@ def plan(
     )
     # With a freshness target, a run replaces what would outgrow it before the next run that may act.
     horizon = settings.next_run(now)
+    snapshots, providers = with_ecs_protection(services, snapshots, rules)
     decisions = [decide(s, rules, now, rng, force=payload.force, horizon=horizon) for s in snapshots]
     decisions = with_image_ages(services, snapshots, decisions, now)
     found = {s.name for s in snapshots}
@@ -65,7 +66,7 @@ def plan(
             apply_history(d, claims.get(d.group), now, interval, force=payload.force) for d in decisions
         ]
     decisions = limit_run(decisions, payload.max_groups or settings.max_groups_per_run)
-    decisions = with_container_hosts(services, snapshots, decisions, rules)
+    decisions = with_container_hosts(services, snapshots, decisions, rules, providers)
     if limits is not None:
         decisions = defer_over_budget(decisions, settings, payload, limits)
 
@@ -76,11 +77,31 @@ def plan(
     return decisions
 
 
+def with_ecs_protection(
+    services: Services, snapshots: Sequence[GroupSnapshot], rules: PolicySettings
+) -> tuple[list[GroupSnapshot], dict[str, EcsCapacityProvider] | None]:
+    """Scale-in protection set by ECS managed termination protection (on every instance running tasks)
+    is ECS's, not an operator's: mark the groups whose capacity provider has it, before victims are
+    chosen. The capacity providers are read (one read per run) only when an opted-in group has a
+    protected instance; the providers read are returned for with_container_hosts to reuse."""
+    protected = [
+        s
+        for s in snapshots
+        if opt_in_state(s, rules) is None and any(i.protected_from_scale_in for i in s.instances)
+    ]
+    if not protected:
+        return list(snapshots), None
+    providers = services.ecs.capacity_providers_by_group()
+    managed = {name for name, p in providers.items() if p.managed_termination_protection}
+    return [replace(s, ecs_protection=True) if s.name in managed else s for s in snapshots], providers
+
+
 def with_container_hosts(
     services: Services,
     snapshots: Sequence[GroupSnapshot],
     decisions: list[Decision],
     rules: PolicySettings,
+    providers: dict[str, EcsCapacityProvider] | None = None,
 ) -> list[Decision]:
     """For the groups this run would recycle: their lifecycle hooks (one DescribeLifecycleHooks per
     group: the API takes one group) and the ECS capacity providers in the region (one read per run)."""
@@ -88,7 +109,8 @@ def with_container_hosts(
     if not planned:
         return decisions
     hooks = services.fleet.lifecycle_hooks(planned)
-    providers = services.ecs.capacity_providers_by_group()
+    if providers is None:
+        providers = services.ecs.capacity_providers_by_group()
     by_name = {s.name: s for s in snapshots}
     return [
         with_container_host(d, by_name[d.group], rules, hooks.get(d.group, ()), providers.get(d.group))

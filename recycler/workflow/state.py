@@ -346,3 +346,4 @@ class HealthState:
     next_poll_seconds: int = 0  # when to poll next (0: the port's poll_seconds)
     replacement_scaled_in: bool = False
     from_warm_pool: bool = False  # the replacement was taken from the group's warm pool
+    capacity: str = ""  # the last launch that failed for capacity, while no replacement launched

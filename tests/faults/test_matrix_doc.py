@@ -10,6 +10,7 @@ from tests.faults import (
     test_container_faults,
     test_durable_limits,
     test_faults,
+    test_fleet_realism,
     test_living_fleet,
     test_surge,
     test_window,
@@ -22,6 +23,7 @@ FAULT_MODULES = (
     test_durable_limits,
     test_window,
     test_container_faults,
+    test_fleet_realism,
 )
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -34,4 +36,4 @@ def test_reliability_table_matches_the_fault_tests() -> None:
     implemented = {name for module in FAULT_MODULES for name in dir(module) if re.match(r"test_f\d\d_", name)}
     assert documented == implemented
     assert all(name.startswith(f"test_{fid.lower()}_") for fid, name in rows)
-    assert {fid for fid, _ in rows} == {f"F{n:02d}" for n in range(1, 36)}
+    assert {fid for fid, _ in rows} == {f"F{n:02d}" for n in range(1, 40)}

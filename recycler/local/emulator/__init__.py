@@ -9,14 +9,22 @@ documents, and lets a test or the demo stage what real replacements do wrong.
 
 Read top down: `state` (everything the emulator knows, one object; reset() starts a fresh one),
 `patching` (install(): every patch below, once), then one module per AWS service or concern:
-`activities`, `capacity`, `zones`, `launch_hooks`, `warm_pools`, `faults` (Auto Scaling), `target_health`
-(Elastic Load Balancing), `ecs`, `images` (EC2 and SSM), and `seed` (fleets for tests and the demo).
+`activities`, `capacity`, `capacity_failures`, `zones`, `launch_hooks`, `warm_pools`, `terminating`,
+`faults` (Auto Scaling), `target_health` (Elastic Load Balancing), `ecs`, `ecs_protection`, `images`
+(EC2 and SSM), and `seed` (fleets for tests and the demo).
 """
 
 from recycler.local.emulator.activities import add_activity, add_instance_refresh
 from recycler.local.emulator.capacity import COUNTED_STATES, scale
 from recycler.local.emulator.ecs import drain_time, ecs_agent
-from recycler.local.emulator.faults import FAILURES, boot_time, forget_instance, hold_pending, sabotage
+from recycler.local.emulator.faults import (
+    FAILURES,
+    boot_time,
+    forget_instance,
+    hold_pending,
+    hold_terminating,
+    sabotage,
+)
 from recycler.local.emulator.images import SSM_ALIAS, set_image_created
 from recycler.local.emulator.launch_hooks import LAUNCH_TRANSITION, hook_clock
 from recycler.local.emulator.patching import install
@@ -40,6 +48,7 @@ from recycler.local.emulator.seed import (
     stock_images,
 )
 from recycler.local.emulator.state import DEFAULT_ACCOUNT, Clock, EmulatorState, current_state, reset
+from recycler.local.emulator.terminating import deregistration_delay
 
 __all__ = [
     "COUNTED_STATES",
@@ -62,12 +71,14 @@ __all__ = [
     "create_ledger_table",
     "create_target_group",
     "current_state",
+    "deregistration_delay",
     "drain_time",
     "ecs_agent",
     "forget_instance",
     "group_instances",
     "group_tags",
     "hold_pending",
+    "hold_terminating",
     "hook_clock",
     "install",
     "point_group_at",

@@ -14,24 +14,38 @@ from datetime import timedelta
 from typing import Any
 
 from recycler.local.emulator.activities import add_activity
+from recycler.local.emulator.capacity_failures import fail_for_capacity, retry_launch
 from recycler.local.emulator.launch_hooks import expire_launch_hooks
 from recycler.local.emulator.state import DEFAULT_ACCOUNT, Clock, current_state
+from recycler.local.emulator.terminating import advance_terminating, hold_terminated
 
-FAILURES = ("unhealthy", "target-unhealthy", "launch-failed", "slow", "terminating-wait")
+FAILURES = (
+    "unhealthy",
+    "target-unhealthy",
+    "launch-failed",
+    "slow",
+    "terminating-wait",
+    "capacity-blip",
+    "no-capacity",
+)
+CAPACITY_FAULTS = ("capacity-blip", "no-capacity")
 
 
-def sabotage(group: str, how: str, *, slow_reads: int = 0) -> None:
+def sabotage(group: str, how: str, *, slow_reads: int = 0, attempts: int = 1) -> None:
     """Make the group's next replacements misbehave the way real ones do.
 
     unhealthy: the replacement is marked Unhealthy by Auto Scaling; target-unhealthy: it stays
     InService but fails its target-group health check; launch-failed: the launch activity Failed;
     slow: the replacement stays Pending for `slow_reads` DescribeAutoScalingGroups reads of its group;
     terminating-wait: the terminated instance stays in the group in Terminating:Wait (a termination
-    lifecycle hook draining it) for `slow_reads` reads while its replacement launches.
+    lifecycle hook draining it) for `slow_reads` reads while its replacement launches;
+    capacity-blip: the next launch fails for capacity `attempts` times (one failed attempt per
+    DescribeAutoScalingGroups read of the group), then succeeds; no-capacity: every launch fails for
+    capacity, for good. See capacity_failures.py.
     """
     if how not in FAILURES:
         raise ValueError(f"sabotage how={how!r}; use one of {', '.join(FAILURES)}")
-    current_state().sabotage[group] = f"{how}:{slow_reads}"
+    current_state().sabotage[group] = f"{how}:{attempts if how in CAPACITY_FAULTS else slow_reads}"
 
 
 def boot_time(group: str, seconds: float, clock: Clock) -> None:
@@ -56,6 +70,9 @@ def _apply_sabotage(backend: Any, group_name: str, before: set[str]) -> None:
     if how == "terminating-wait":
         return
     fresh = [state for state in group.instance_states if state.instance.id not in before]
+    if how in CAPACITY_FAULTS and fresh:
+        fail_for_capacity(group, fresh, int(reads) if how == "capacity-blip" else None)
+        return
     for state in fresh:
         if how == "unhealthy":
             state.health_status = "Unhealthy"
@@ -100,12 +117,12 @@ def sabotage_replacements(response_class: Any) -> None:
             if name:
                 _apply_sabotage(backend, name, before)
             plan = current_state().sabotage.get(name or "", "")
+            delay = current_state().deregistration_delays.get(name or "")
             if group is not None and held and plan.startswith("terminating-wait"):
-                # A termination lifecycle hook: the instance waits in the group, no longer counted as
-                # capacity, while its replacement launches.
-                held[0].lifecycle_state = "Terminating:Wait"
-                group.instance_states.append(held[0])
-                current_state().held_terminating[held[0].instance.id] = int(plan.split(":")[1])
+                # A termination lifecycle hook (ECS managed draining, say) holds the instance.
+                hold_terminated(group, held[0], "Terminating:Wait", int(plan.split(":")[1]))
+            elif group is not None and held and delay:
+                hold_terminated(group, held[0], "Terminating", delay)  # its load balancer drains it
             return result
 
         setattr(response_class, method_name, wrapped)
@@ -131,14 +148,9 @@ def sabotage_replacements(response_class: Any) -> None:
             if asked and group.name not in asked:
                 continue
             expire_launch_hooks(group)
+            retry_launch(group)
             for state in list(group.instance_states):
-                waiting = emulated.held_terminating.get(state.instance.id)
-                if waiting is not None:
-                    if waiting <= 0:
-                        group.instance_states.remove(state)
-                        del emulated.held_terminating[state.instance.id]
-                    else:
-                        emulated.held_terminating[state.instance.id] = waiting - 1
+                advance_terminating(group, state)
                 booting = emulated.booting.get(state.instance.id)
                 if booting is not None and booting[1]() >= booting[0]:
                     state.lifecycle_state = "InService"
@@ -170,6 +182,16 @@ def forget_instance(group_name: str, instance_id: str, account: str = DEFAULT_AC
     for group in _groups(account):
         if group.name == group_name:
             group.instance_states = [s for s in group.instance_states if s.instance.id != instance_id]
+
+
+def hold_terminating(instance_id: str, reads: int, account: str = DEFAULT_ACCOUNT) -> None:
+    """Start terminating an instance of a group (someone else's terminate) that stays Terminating, its
+    activity in progress, for `reads` DescribeAutoScalingGroups reads of its group."""
+    for group in _groups(account):
+        for state in list(group.instance_states):
+            if state.instance.id == instance_id:
+                group.instance_states.remove(state)
+                hold_terminated(group, state, "Terminating", reads)
 
 
 def hold_pending(instance_ids: Sequence[str], reads: int, account: str = DEFAULT_ACCOUNT) -> None:

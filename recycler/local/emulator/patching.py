@@ -11,10 +11,12 @@ import threading
 from recycler.local.emulator.activities import answer_activity_reads
 from recycler.local.emulator.capacity import reconcile_like_aws, termination_policies_like_aws
 from recycler.local.emulator.ecs import ecs_like_aws
+from recycler.local.emulator.ecs_protection import ecs_protection_like_aws
 from recycler.local.emulator.faults import sabotage_replacements
 from recycler.local.emulator.images import resolve_ssm_aliases
 from recycler.local.emulator.launch_hooks import lifecycle_hooks_like_aws
 from recycler.local.emulator.target_health import sabotage_target_health
+from recycler.local.emulator.terminating import deregister_leaving_like_aws
 from recycler.local.emulator.warm_pools import warm_pools_like_aws
 
 _lock = threading.Lock()
@@ -35,6 +37,8 @@ def install() -> None:
         termination_policies_like_aws(AutoScalingResponse)
         sabotage_target_health()
         ecs_like_aws()
+        ecs_protection_like_aws()
         lifecycle_hooks_like_aws(AutoScalingResponse)
         warm_pools_like_aws(AutoScalingResponse)
+        deregister_leaving_like_aws()
         _installed.append(True)

@@ -231,15 +231,26 @@ def run_tasks(
 
 
 def create_capacity_provider(
-    ecs: Any, name: str, group_arn: str, cluster: str | None = None, *, managed_draining: bool = True
+    ecs: Any,
+    name: str,
+    group_arn: str,
+    cluster: str | None = None,
+    *,
+    managed_draining: bool = True,
+    managed_termination_protection: bool = False,
 ) -> None:
-    ecs.create_capacity_provider(
-        name=name,
-        autoScalingGroupProvider={
-            "autoScalingGroupArn": group_arn,
-            "managedDraining": "ENABLED" if managed_draining else "DISABLED",
-        },
-    )
+    """A capacity provider for the group; with managed termination protection ECS keeps every instance
+    that runs tasks protected from scale-in (ecs_protection.py)."""
+    provider: dict[str, Any] = {
+        "autoScalingGroupArn": group_arn,
+        "managedDraining": "ENABLED" if managed_draining else "DISABLED",
+        "managedTerminationProtection": "ENABLED" if managed_termination_protection else "DISABLED",
+    }
+    if managed_termination_protection:
+        # "When using managed termination protection, managed scaling must also be used"
+        # (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_AutoScalingGroupProviderUpdate.html).
+        provider["managedScaling"] = {"status": "ENABLED"}
+    ecs.create_capacity_provider(name=name, autoScalingGroupProvider=provider)
     if cluster is not None:
         ecs.put_cluster_capacity_providers(
             cluster=cluster, capacityProviders=[name], defaultCapacityProviderStrategy=[]

@@ -46,6 +46,10 @@ class EmulatorState:
     slow_instances: dict[str, int] = field(default_factory=dict)
     # instance id -> remaining DescribeAutoScalingGroups reads it stays in Terminating:Wait.
     held_terminating: dict[str, int] = field(default_factory=dict)
+    # instance id -> its terminate activity (as DescribeScalingActivities answers it) while it is held.
+    terminate_activities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # group name -> reads its terminated instances stay Terminating (a load balancer's deregistration delay).
+    deregistration_delays: dict[str, int] = field(default_factory=dict)
     # group name -> (seconds its replacements take to boot, the clock that measures them).
     boot_times: dict[str, tuple[float, Clock]] = field(default_factory=dict)
     # instance id -> (when it is InService, that clock): a boot measured in time, not reads.
@@ -62,6 +66,9 @@ class EmulatorState:
     in_launch_hook: dict[str, tuple[str, datetime, Clock, str]] = field(default_factory=dict)
     # group name -> the ECS cluster its instances' ECS agent registers them in when they boot.
     ecs_agents: dict[str, str] = field(default_factory=dict)
+    # group name -> (failed launch attempts for capacity still to come before one succeeds, -1: never;
+    # the instance type the launch asks for).
+    short_of_capacity: dict[str, tuple[int, str]] = field(default_factory=dict)
     # group name -> images of the instances waiting in its warm pool (launched when the pool was made).
     warm_pools: dict[str, list[str]] = field(default_factory=dict)
 

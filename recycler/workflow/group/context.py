@@ -37,6 +37,9 @@ class GroupContext:
     health: HealthState = field(default_factory=HealthState)
     acted: str = ""  # what this recycle already did to the group, for an internal-error report
     grace_seconds: int = 0
+    # The earlier victims of this group's sequence, terminated by this run (from the checkpointed plan:
+    # a victim is only reached when every one before it was recycled), so a replay excuses the same.
+    own_victims: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self.victim = self.job.victim
@@ -52,6 +55,7 @@ class GroupContext:
 
     def next_victim(self, victim: Victim, index: int) -> None:
         self.victim, self.step_prefix = victim, f"{index}:"
+        self.own_victims = frozenset(v.instance_id for v in self.job.victims[: index - 1])
         self.health, self.acted = HealthState(), ""
 
     def name(self, what: str) -> str:

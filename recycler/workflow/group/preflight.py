@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from recycler.domain import AWS_ERRORS, ClaimRefused, Reason
 from recycler.messages import aws_error_text
-from recycler.policy.guards import check_group
+from recycler.policy.guards import check_group, without_leaving
 from recycler.policy.tags import opt_in_state
 from recycler.workflow.brakes import brake_pulled
 from recycler.workflow.group.context import GroupContext
@@ -49,7 +49,9 @@ def preflight(ctx: GroupContext) -> Preflight:
             return Preflight(
                 ok=False, reason=Reason.OPTED_OUT.value, detail="opt-in tag removed after planning"
             )
-        problem = check_group(snapshot, rules)
+        # A sequence's earlier victims may still be leaving (a deregistration delay, ECS draining).
+        view, leaving = without_leaving(snapshot, ctx.own_victims)
+        problem = check_group(view, rules)
         if problem is not None:
             return Preflight(ok=False, reason=problem[0].value, detail=problem[1])
         victim_id = ctx.victim.instance_id
@@ -59,7 +61,7 @@ def preflight(ctx: GroupContext) -> Preflight:
             return Preflight(
                 ok=False, reason=Reason.NO_CANDIDATE.value, detail=f"victim {victim_id} is {state}"
             )
-        activity = services.fleet.activity_in_progress(ctx.group)
+        activity = services.fleet.activity_in_progress(ctx.group, leaving=leaving)
         if activity:
             return Preflight(ok=False, reason=Reason.ACTIVITY_IN_PROGRESS.value, detail=activity)
     except AWS_ERRORS as error:

@@ -1,0 +1,61 @@
+"""Launch failures classified by Auto Scaling's StatusMessage texts (the AWS troubleshooting pages'
+wording): capacity is waited out, a quota fails fast without blaming the image, anything else is the
+launch template's."""
+
+from __future__ import annotations
+
+import pytest
+
+from recycler.domain import Activity
+from recycler.policy.launches import LaunchFailure, failure_text, launch_failure
+
+CAPACITY = LaunchFailure.CAPACITY
+QUOTA = LaunchFailure.QUOTA
+TEMPLATE = LaunchFailure.LAUNCH_TEMPLATE
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        (
+            "We currently do not have sufficient t3.micro capacity in the Availability Zone you requested "
+            "(us-east-1a). Our system will be working on provisioning additional capacity. You can currently "
+            "get t3.micro capacity by not specifying an Availability Zone in your request or choosing "
+            "us-east-1b. Launching EC2 instance failed.",
+            CAPACITY,
+        ),
+        (
+            "There is no Spot capacity available that matches your request. Launching EC2 instance failed.",
+            CAPACITY,
+        ),
+        ("Server.InsufficientInstanceCapacity: insufficient capacity", CAPACITY),
+        ("20 instance(s) are already running. Launching EC2 instance failed.", QUOTA),
+        ("The AMI ID ami-0abc does not exist. Launching EC2 instance failed.", TEMPLATE),
+        ("InvalidAMIID.NotFound: The image id '[ami-0broken]' does not exist.", TEMPLATE),
+        ("AMI ami-0abc is pending, and cannot be run. Launching EC2 instance failed.", TEMPLATE),
+        ("The requested configuration is currently not supported. Launching EC2 instance failed.", TEMPLATE),
+        ("Invalid device name /dev/sdz. Launching EC2 instance failed.", TEMPLATE),
+        ("EBS block device mappings not supported for instance-store AMIs.", TEMPLATE),
+        ("The security group sg-1 does not exist. Launching EC2 instance failed.", TEMPLATE),
+        (
+            "Your Spot request price of 0.001 is lower than the minimum required Spot request fulfillment price",
+            TEMPLATE,
+        ),
+        ("heartbeat of lifecycle hook deploy timed out", TEMPLATE),
+        ("something nobody documented", TEMPLATE),  # fail safe: not waited out
+    ],
+)
+def test_launch_failures_are_classified_by_their_message(message: str, kind: LaunchFailure) -> None:
+    assert launch_failure(Activity("Failed", "Launching a new EC2 instance.", message, None)) is kind
+
+
+def test_without_a_status_message_the_description_says_why() -> None:
+    activity = Activity(
+        "Failed",
+        "Launching a new EC2 instance.  Status Reason: There is no Spot capacity available that matches "
+        "your request. Launching EC2 instance failed.",
+        "",
+        None,
+    )
+    assert failure_text(activity).startswith("There is no Spot capacity")
+    assert launch_failure(activity) is CAPACITY
