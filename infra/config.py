@@ -130,6 +130,7 @@ class DeployConfig:
     tracing: bool = _runtime("tracing")
     # The infrastructure only.
     schedule_enabled: bool = True
+    events: bool = True  # EventBridge events per group outcome and run, on the default bus (README, Events)
     alert_emails: tuple[str, ...] = ()
     bit_rot_days: float = 14.0
     image_rot_days: float = 30.0  # second bit-rot threshold: days since an instance's AMI was built
@@ -231,6 +232,7 @@ RUNTIME_KEYS = frozenset(spec.name for spec in fields(DeployConfig)) & frozenset
 KNOWN_KEYS = frozenset({f"{PREFIX}{spec.name}" for spec in fields(DeployConfig)}) | {
     f"{PREFIX}environments",
     f"{PREFIX}central",
+    f"{PREFIX}chat",  # infra/chat.py: Slack and Teams channels for the alert topic
 }
 
 

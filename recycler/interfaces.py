@@ -81,3 +81,10 @@ class AlertsPort(Protocol):
     """Where failure and summary alerts go (SNS); returns the message id."""
 
     def publish(self, subject: str, body: str) -> str: ...
+
+
+class EventsPort(Protocol):
+    """Where each group's outcome and the run's summary go as events (EventBridge). `events` are
+    (detail-type, detail) pairs; returns one line per event that was not delivered (empty: all were)."""
+
+    def put(self, events: Sequence[tuple[str, dict[str, Any]]]) -> list[str]: ...

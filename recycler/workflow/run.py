@@ -24,6 +24,7 @@ from recycler.workflow.canary import (
     describe_plan,
     waits_for_canary,
 )
+from recycler.workflow.events import EventsSent, emit
 from recycler.workflow.failures import RunFailures
 from recycler.workflow.group.recycle import publish, recycle_group
 from recycler.workflow.packing import pack_plan, skip_row, unpack_plan
@@ -115,6 +116,10 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
         for g in reports
         if g.outcome == "failed" and not g.alert_published and services.alerts
     )
+    if services.events:
+        # Last, so Run Completed carries the alerts' fate; one step: a replay never emits again.
+        sent = port.step("events", lambda: emit(services, report), EventsSent)
+        report.events_failed.extend(sent.problems)
     return report
 
 

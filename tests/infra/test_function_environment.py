@@ -60,6 +60,7 @@ EVERYTHING = {
     "recycler:execution_timeout_hours": "6",
     "recycler:ecs_clusters": "prod,batch",
     "recycler:reserved_concurrency": "3",
+    "recycler:events": "false",
 }
 MEMBER = {"account": ACCOUNT, "region": REGION}
 CENTRAL = {"account": "999999999999", "region": "eu-central-1"}
@@ -69,7 +70,12 @@ VARIANTS: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {
     "defaults": (
         {},
         "Recycler",
-        {"tracing": False, "max_age_days": None, "kill_switch_parameter": "/recycler/kill-switch"},
+        {
+            "tracing": False,
+            "max_age_days": None,
+            "kill_switch_parameter": "/recycler/kill-switch",
+            "events_bus": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default",
+        },
     ),
     "everything set": (
         EVERYTHING,
@@ -90,6 +96,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {
             "min_age_days": 2.5,
             "min_interval_hours": 30.0,
             "max_age_days": 7.0,
+            "events_bus": None,
         },
     ),
     "many accounts with a central topic": (

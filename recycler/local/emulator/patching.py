@@ -11,6 +11,7 @@ import threading
 from recycler.local.emulator.activities import answer_activity_reads
 from recycler.local.emulator.capacity import reconcile_like_aws, termination_policies_like_aws
 from recycler.local.emulator.ecs import ecs_like_aws
+from recycler.local.emulator.events import events_like_aws
 from recycler.local.emulator.faults import sabotage_replacements
 from recycler.local.emulator.images import resolve_ssm_aliases
 from recycler.local.emulator.launch_hooks import lifecycle_hooks_like_aws
@@ -37,4 +38,5 @@ def install() -> None:
         ecs_like_aws()
         lifecycle_hooks_like_aws(AutoScalingResponse)
         warm_pools_like_aws(AutoScalingResponse)
+        events_like_aws()
         _installed.append(True)
