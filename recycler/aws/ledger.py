@@ -2,7 +2,8 @@
 
 Table layout (created by infra/ledger.py): partition key `group_name`, sort key `record`.
 - `record = "claim"`: the latest claim of the group (one item per group, overwritten by each claim).
-- `record = "run#<iso time>#<run id>"`: history of every recycle attempt, expiring via TTL.
+- `record = "run#<iso time>#<run id>"`: history of every recycle attempt (victim, replacement, both images,
+  outcome, reason, seconds waited), expiring via TTL; read back by `python -m recycler history`.
 - `group_name = "image#<ami id>"`, `record = "proven"`: an image whose replacement passed every health
   check (which group, when): later runs do not canary it again.
 - `group_name = "run#<run id>"`, `record = "failures"`: the groups that failed in that run, read before
@@ -12,7 +13,7 @@ Table layout (created by infra/ledger.py): partition key `group_name`, sort key 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -173,6 +174,57 @@ class Ledger:
                 holder: Any = error.response.get("Item", {})
                 raise ClaimRefused(group, _plain(holder)) from None
             raise
+
+    def history(self, groups: Sequence[str], since: datetime, now: datetime) -> list[dict[str, str]]:
+        """History rows since `since`, newest first, still within their TTL.
+
+        Per named group: a Query on its partition, the sort key bounded to `run#<since>`..: it reads only
+        those rows. No group named: a Scan, since the groups are the partition keys and a table has no
+        list of them (a fleet listing would miss groups deleted since); the filter drops claims, proven
+        images and failures after the read, so a Scan costs the whole table, which holds one claim per
+        group plus the rows within the TTL. Both are paginated (1 MB per page, LastEvaluatedKey):
+        https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.Pagination.html
+        https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Scan.html#Scan.FilterExpression
+        TTL deletes an expired item within a few days, not at once, and until then reads still return
+        it, so rows past `expires_at` are filtered out here:
+        https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html"""
+        values: dict[str, Any] = {
+            ":from": {"S": f"{RUN_KEY}{since.isoformat()}"},
+            ":now": {"N": str(int(now.timestamp()))},
+        }
+        names = {"#r": "record"}
+        rows: list[dict[str, str]] = []
+        if groups:
+            for group in dict.fromkeys(groups):
+                rows += self._pages(
+                    "query",
+                    TableName=self.table,
+                    KeyConditionExpression="group_name = :g AND #r BETWEEN :from AND :to",
+                    FilterExpression="expires_at > :now",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={**values, ":g": {"S": group}, ":to": {"S": RUN_KEY + "~"}},
+                    ScanIndexForward=False,
+                )
+        else:
+            rows = list(
+                self._pages(
+                    "scan",
+                    TableName=self.table,
+                    FilterExpression="begins_with(#r, :run) AND #r >= :from AND expires_at > :now",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={**values, ":run": {"S": RUN_KEY}},
+                )
+            )
+        return sorted(rows, key=lambda row: row["record"], reverse=True)
+
+    def _pages(self, operation: str, **request: Any) -> Iterator[dict[str, str]]:
+        call = getattr(self._dynamodb, operation)
+        while True:
+            response = call(**request)
+            yield from (_plain(item) for item in response.get("Items", []))
+            if not response.get("LastEvaluatedKey"):
+                return
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def finish(self, group: str, run_id: str, now: datetime, outcome: str, record: dict[str, Any]) -> None:
         """Mark the claim with its outcome and append a history row."""
