@@ -215,8 +215,12 @@ def render(report: dict[str, Any]) -> None:
     )
     widest = max((b["instances"] for b in fleet["histogram"]), default=0) or 1
     for bucket in fleet["histogram"]:
-        high = f"{bucket['to_days']}" if bucket["to_days"] is not None else "+"
-        label = f"{bucket['from_days']:>3}-{high:<3} d"
+        span = (
+            f"{bucket['from_days']}-{bucket['to_days']}"
+            if bucket["to_days"] is not None
+            else f"{bucket['from_days']}+"
+        )
+        label = f"{span:>6} d"
         bar = "█" * math.ceil(bucket["instances"] / widest * BAR) if bucket["instances"] else ""
         over = bucket["from_days"] >= limits["bit_rot_days"]
         console.print(f"  {label} [{'red' if over else 'green'}]{bar}[/] {bucket['instances']}")

@@ -88,7 +88,7 @@ def test_table_and_histogram(fleet: World, capsys: pytest.CaptureFixture[str]) -
     assert code == 0
     assert "fleet: 5 instances in 2 groups; instance age p50 3.0 d, p95 40.0 d, max 40.0 d" in out
     assert "2 over 14 d, 5 on an AMI over 30 d" in out
-    assert "  1-3   d " in out and "█" in out
+    assert "   1-3 d " in out and "   90+ d" in out and "█" in out
 
 
 @pytest.mark.parametrize(
