@@ -75,6 +75,9 @@ class LedgerPort(Protocol):
     def finish(
         self, group: str, run_id: str, now: datetime, outcome: str, record: dict[str, Any]
     ) -> None: ...
+    def expected_waits(self, groups: Sequence[str]) -> dict[str, float]:
+        """Seconds each group's last recycle waited for health, for groups that have one."""
+        ...
 
 
 class AlertsPort(Protocol):

@@ -68,6 +68,22 @@ class Ledger:
                 request = response.get("UnprocessedKeys") or None
         return claimed
 
+    def expected_waits(self, groups: Sequence[str]) -> dict[str, float]:
+        """Each group's last health wait, from its claim (the item last_claims reads: no new grant)."""
+        waits: dict[str, float] = {}
+        for batch in chunks(list(dict.fromkeys(groups)), BATCH_GET_LIMIT):
+            request: Any = {
+                self.table: {"Keys": [{"group_name": {"S": g}, "record": {"S": CLAIM}} for g in batch]}
+            }
+            while request:
+                response = self._dynamodb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    plain = _plain(item)
+                    if plain.get("last_waited_seconds"):
+                        waits[plain["group_name"]] = float(plain["last_waited_seconds"])
+                request = response.get("UnprocessedKeys") or None
+        return waits
+
     def proven_images(self, images: Sequence[str]) -> dict[str, str]:
         """Of these images, the ones a healthy recycle proved, with the group that proved it."""
         proven: dict[str, str] = {}
@@ -227,18 +243,24 @@ class Ledger:
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def finish(self, group: str, run_id: str, now: datetime, outcome: str, record: dict[str, Any]) -> None:
-        """Mark the claim with its outcome and append a history row."""
+        """Mark the claim with its outcome (and the wait, which orders the next run's window) and
+        append a history row."""
+        values: dict[str, Any] = {
+            ":outcome": {"S": outcome},
+            ":now": {"S": now.isoformat()},
+            ":run": {"S": run_id},
+        }
+        update = "SET #status = :outcome, finished_at = :now"
+        if record.get("waited_seconds") is not None:
+            update += ", last_waited_seconds = :waited"
+            values[":waited"] = {"N": str(float(record["waited_seconds"]))}
         self._dynamodb.update_item(
             TableName=self.table,
             Key={"group_name": {"S": group}, "record": {"S": CLAIM}},
-            UpdateExpression="SET #status = :outcome, finished_at = :now",
+            UpdateExpression=update,
             ConditionExpression="run_id = :run",
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":outcome": {"S": outcome},
-                ":now": {"S": now.isoformat()},
-                ":run": {"S": run_id},
-            },
+            ExpressionAttributeValues=values,
         )
         item = {
             "group_name": {"S": group},

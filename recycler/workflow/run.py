@@ -27,6 +27,7 @@ from recycler.workflow.canary import (
 from recycler.workflow.events import EventsSent, emit
 from recycler.workflow.failures import RunFailures
 from recycler.workflow.group.recycle import publish, recycle_group
+from recycler.workflow.ordering import ExpectedWaits, longest_first, read_expected
 from recycler.workflow.packing import pack_plan, skip_row, unpack_plan
 from recycler.workflow.planning import plan, proven_images
 from recycler.workflow.port import Port, Services
@@ -88,7 +89,12 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
             poll_seconds=payload.poll_seconds or settings.poll_seconds,
             health_timeout_override=payload.health_timeout_seconds,
         )
-        reports += recycle_all(port, services, settings, context, jobs, proven, started.seed)
+        expected = ExpectedWaits()
+        if services.ledger and len(jobs) > settings.max_concurrency:  # order matters only with a queue
+            expected = port.step("expected-waits", lambda: read_expected(services, jobs), ExpectedWaits)
+        reports += recycle_all(
+            port, services, settings, context, jobs, proven, started.seed, expected=expected.seconds
+        )
 
     reports = [with_image_facts(r, planned) for r in reports]
     reports.sort(key=lambda r: r.group)
@@ -131,6 +137,8 @@ def recycle_all(
     jobs: list[Job],
     proven: set[str],
     seed: int,
+    *,
+    expected: dict[str, float] | None = None,
 ) -> list[GroupReport]:
     """Recycle every job: in each phase, one canary per unproven image plus every job whose image is
     proven or unknown; jobs waiting on a canary go in a later phase, or are skipped when it failed.
@@ -152,6 +160,7 @@ def recycle_all(
             for j in pending
             if j.current_image_id is None or j.current_image_id in proven
         ]
+        batch = longest_first(batch, expected or {})
         started = {item.job.group for item in batch}
         pending = [j for j in pending if j.group not in started]
         done = run_window(port, services, settings, batch, failures, failed_so_far, f"phase-{phase}")
