@@ -15,7 +15,6 @@ from rich.console import Console
 from rich.table import Table
 
 from recycler.local.readout import (
-    EXIT_BAD_INPUT,
     EXIT_OK,
     cannot_run,
     contact_flags,
@@ -140,6 +139,3 @@ def render(rows: list[dict[str, Any]], days: float, ttl_days: int) -> None:
             (r["run_id"] or "")[:8],
         )
     Console(width=200).print(table)
-
-
-__all__ = ["EXIT_BAD_INPUT", "main", "register"]
