@@ -15,7 +15,9 @@ so when the finish right before it (in the real run) ended. Makespan = the last 
 max(sum of boot times / concurrency, longest boot): no schedule can beat it.
 
 The baseline is the code before the sliding window (waves of max_concurrency, each wave waiting for
-its slowest group), kept here only: it swaps `run_window` for `waves`.
+its slowest group), kept here only: it swaps `run_window` for `waves`. "longest-first" is the window
+with a history: each group's claim in the ledger holds its last recycle's wait (here: a previous run on
+the same boot times), so the run starts the longest expected recycles first (recycler/workflow/ordering.py).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import os
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -183,6 +185,10 @@ def simulate(strategy: str, groups: int = GROUPS) -> dict[str, Any]:
             )[0]
             group_of[victim] = name
             emulator.sabotage(name, "slow", slow_reads=reads_to_boot(boot))
+            if strategy == "longest-first":  # a run two days ago recorded how long each group took
+                earlier, ledger = now - timedelta(days=2), Ledger("makespan-ledger", session=session)
+                ledger.claim(name, "earlier", "i-earlier", earlier, timedelta(hours=20))
+                ledger.finish(name, "earlier", earlier, "recycled", {"waited_seconds": boot})
         with scheduling(strategy), recording(group_of) as events:
             result = runner.run(
                 input=json.dumps({"poll_seconds": POLL_SECONDS, "health_timeout_seconds": 3600}),
@@ -206,7 +212,7 @@ def simulate(strategy: str, groups: int = GROUPS) -> dict[str, Any]:
 
 
 def table(groups: int = GROUPS) -> list[dict[str, Any]]:
-    return [simulate("window", groups), simulate("waves", groups)]
+    return [simulate("window", groups), simulate("longest-first", groups), simulate("waves", groups)]
 
 
 def render(rows: list[dict[str, Any]]) -> str:

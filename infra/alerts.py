@@ -13,6 +13,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from infra.chat import ChatChannels, read_chat
+
 CLOUDWATCH = iam.ServicePrincipal("cloudwatch.amazonaws.com")
 
 
@@ -40,6 +42,8 @@ class AlertTopic(Construct):
         )
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
+        chat = read_chat(self.node)  # recycler:chat: Slack and Teams channels, only when configured
+        self.chat = ChatChannels(self, "Chat", alerts=self.topic, key=self.key, chat=chat) if chat else None
 
     def allow_alarms(self, alarms: Iterable[cloudwatch.IAlarm]) -> None:
         """Let exactly these alarms publish. enforce_ssl makes CDK write a topic policy, and a topic

@@ -189,6 +189,7 @@ class DeployConfig:
     # and starts a canary only for images no recycle has proven).
     publish_parameter_prefixes: tuple[str, ...] = ()
     schedule_enabled: bool = True
+    events: bool = True  # EventBridge events per group outcome and run, on the default bus (README, Events)
     alert_emails: tuple[str, ...] = ()
     bit_rot_days: float = 14.0
     image_rot_days: float = 30.0  # second bit-rot threshold: days since an instance's AMI was built
@@ -301,6 +302,7 @@ KNOWN_KEYS = frozenset({f"{PREFIX}{spec.name}" for spec in fields(DeployConfig)}
     f"{PREFIX}environments",
     f"{PREFIX}central",
     f"{PREFIX}organization",
+    f"{PREFIX}chat",  # infra/chat.py: Slack and Teams channels for the alert topic
 }
 
 

@@ -126,6 +126,19 @@ class RecyclerFunction(Construct):
         )
         self.alias = lambda_.Alias(self, "Live", alias_name="live", version=self.function.current_version)
         self._grant_fleet_access(config)
+        if config.events:
+            self._emit_events()
+
+    def _emit_events(self) -> None:
+        """Group outcomes and run summaries as events on the account's default bus (recycler/aws/events.py).
+        PutEvents authorizes the event-bus resource, arn:${Partition}:events:${Region}:${Account}:event-bus/
+        ${EventBusName}: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridge.html
+        The function names the bus by that ARN, so the grant and the call are one string."""
+        bus = f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:event-bus/default"
+        self.function.add_environment("RECYCLER_EVENTS_BUS", bus)
+        self.role.add_to_policy(
+            iam.PolicyStatement(sid="PutEventsOnTheDefaultBus", actions=["events:PutEvents"], resources=[bus])
+        )
 
     def _grant_fleet_access(self, config: DeployConfig) -> None:
         self.role.add_to_policy(

@@ -79,9 +79,19 @@ class LedgerPort(Protocol):
     def record_condemned(self, image: str, group: str, run_id: str, now: datetime, reason: str) -> None: ...
     def condemned_images(self, images: Sequence[str]) -> dict[str, str]: ...
     def release_canary(self, image: str, run_id: str, outcome: str) -> None: ...
+    def expected_waits(self, groups: Sequence[str]) -> dict[str, float]:
+        """Seconds each group's last recycle waited for health, for groups that have one."""
+        ...
 
 
 class AlertsPort(Protocol):
     """Where failure and summary alerts go (SNS); returns the message id."""
 
     def publish(self, subject: str, body: str) -> str: ...
+
+
+class EventsPort(Protocol):
+    """Where each group's outcome and the run's summary go as events (EventBridge). `events` are
+    (detail-type, detail) pairs; returns one line per event that was not delivered (empty: all were)."""
+
+    def put(self, events: Sequence[tuple[str, dict[str, Any]]]) -> list[str]: ...

@@ -66,6 +66,9 @@ class Settings(BaseModel):
     # A many-account deployment's central topic: failure alerts go there too (infra/central.py).
     central_topic_arn: str | None = None
     ledger_table: str | None = None
+    # The EventBridge bus recycler puts its events on (a name or ARN; the stack sets the account's default
+    # bus ARN): None, no events (recycler/workflow/events.py).
+    events_bus: str | None = Field(None, min_length=1, max_length=1600)
     ledger_ttl_days: int = Field(90, ge=1, le=3650)
     # X-Ray subsegments for every AWS call (recycler:tracing): the stack sets RECYCLER_TRACING=true with
     # active tracing. The handler reads the variable before Settings loads (it decides whether the X-Ray

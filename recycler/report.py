@@ -91,6 +91,9 @@ class RunReport(BaseModel):
     groups: list[GroupReport]
     summary: Summary
     alerts_failed: list[str] = Field(default_factory=list)
+    # EventBridge events not delivered (recycler/workflow/events.py): reported and logged, but unlike an
+    # undelivered alert they do not fail the run, since no person is waiting on them.
+    events_failed: list[str] = Field(default_factory=list)
     # Which account and region the run read (the CLI asks STS once), so nobody drills the wrong one.
     account: str | None = None
     region: str | None = None

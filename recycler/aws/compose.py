@@ -11,6 +11,7 @@ import boto3
 from recycler.aws.brakes import Brakes
 from recycler.aws.clients import Clients
 from recycler.aws.ecs import EcsHosts
+from recycler.aws.events import Events
 from recycler.aws.fleet import Fleet
 from recycler.aws.ledger import Ledger
 from recycler.aws.sns import Alerts
@@ -26,7 +27,7 @@ def aws_services(
     clock: Callable[[], datetime] | None = None,
 ) -> Services:
     """Fleet, brakes and ECS on one session's clients; the ledger and alerts only where the settings
-    configure them (a local run without them is warned about, not refused)."""
+    configure them (a local run without them is warned about, not refused), events only with a bus."""
     settings = settings or Settings()
     session = session or boto3.Session()
     clients = Clients(session)
@@ -44,6 +45,7 @@ def aws_services(
         )
         if settings.topic_arn
         else None,
+        events=Events(settings.events_bus, session) if settings.events_bus else None,
         clock=clock or (lambda: datetime.now(UTC)),
         region=region,
     )

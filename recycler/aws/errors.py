@@ -46,6 +46,7 @@ SERVICE_OF_OPERATION = {
     "GetParameter": "ssm",
     "GetCallerIdentity": "sts",
     "Query": "dynamodb",
+    "Scan": "dynamodb",
     "PutItem": "dynamodb",
     "Publish": "sns",
 }

@@ -2,7 +2,8 @@
 
 Table layout (created by infra/ledger.py): partition key `group_name`, sort key `record`.
 - `record = "claim"`: the latest claim of the group (one item per group, overwritten by each claim).
-- `record = "run#<iso time>#<run id>"`: history of every recycle attempt, expiring via TTL.
+- `record = "run#<iso time>#<run id>"`: history of every recycle attempt (victim, replacement, both images,
+  outcome, reason, seconds waited), expiring via TTL; read back by `python -m recycler history`.
 - `group_name = "image#<ami id>"`, `record = "proven"`: an image whose replacement passed every health
   check (which group, when): later runs do not canary it again.
 - `group_name = "run#<run id>"`, `record = "failures"`: the groups that failed in that run, read before
@@ -12,7 +13,7 @@ Table layout (created by infra/ledger.py): partition key `group_name`, sort key 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +69,22 @@ class Ledger:
                     claimed[plain["group_name"]] = datetime.fromisoformat(plain["claimed_at"])
                 request = response.get("UnprocessedKeys") or None
         return claimed
+
+    def expected_waits(self, groups: Sequence[str]) -> dict[str, float]:
+        """Each group's last health wait, from its claim (the item last_claims reads: no new grant)."""
+        waits: dict[str, float] = {}
+        for batch in chunks(list(dict.fromkeys(groups)), BATCH_GET_LIMIT):
+            request: Any = {
+                self.table: {"Keys": [{"group_name": {"S": g}, "record": {"S": CLAIM}} for g in batch]}
+            }
+            while request:
+                response = self._dynamodb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    plain = _plain(item)
+                    if plain.get("last_waited_seconds"):
+                        waits[plain["group_name"]] = float(plain["last_waited_seconds"])
+                request = response.get("UnprocessedKeys") or None
+        return waits
 
     def proven_images(self, images: Sequence[str]) -> dict[str, str]:
         """Of these images, the ones a healthy recycle proved, with the group that proved it."""
@@ -258,19 +275,76 @@ class Ledger:
                 raise ClaimRefused(group, _plain(holder)) from None
             raise
 
+    def history(self, groups: Sequence[str], since: datetime, now: datetime) -> list[dict[str, str]]:
+        """History rows since `since`, newest first, still within their TTL.
+
+        Per named group: a Query on its partition, the sort key bounded to `run#<since>`..: it reads only
+        those rows. No group named: a Scan, since the groups are the partition keys and a table has no
+        list of them (a fleet listing would miss groups deleted since); the filter drops claims, proven
+        images and failures after the read, so a Scan costs the whole table, which holds one claim per
+        group plus the rows within the TTL. Both are paginated (1 MB per page, LastEvaluatedKey):
+        https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.Pagination.html
+        https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Scan.html#Scan.FilterExpression
+        TTL deletes an expired item within a few days, not at once, and until then reads still return
+        it, so rows past `expires_at` are filtered out here:
+        https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html"""
+        values: dict[str, Any] = {
+            ":from": {"S": f"{RUN_KEY}{since.isoformat()}"},
+            ":now": {"N": str(int(now.timestamp()))},
+        }
+        names = {"#r": "record"}
+        rows: list[dict[str, str]] = []
+        if groups:
+            for group in dict.fromkeys(groups):
+                rows += self._pages(
+                    "query",
+                    TableName=self.table,
+                    KeyConditionExpression="group_name = :g AND #r BETWEEN :from AND :to",
+                    FilterExpression="expires_at > :now",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={**values, ":g": {"S": group}, ":to": {"S": RUN_KEY + "~"}},
+                    ScanIndexForward=False,
+                )
+        else:
+            rows = list(
+                self._pages(
+                    "scan",
+                    TableName=self.table,
+                    FilterExpression="begins_with(#r, :run) AND #r >= :from AND expires_at > :now",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={**values, ":run": {"S": RUN_KEY}},
+                )
+            )
+        return sorted(rows, key=lambda row: row["record"], reverse=True)
+
+    def _pages(self, operation: str, **request: Any) -> Iterator[dict[str, str]]:
+        call = getattr(self._dynamodb, operation)
+        while True:
+            response = call(**request)
+            yield from (_plain(item) for item in response.get("Items", []))
+            if not response.get("LastEvaluatedKey"):
+                return
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def finish(self, group: str, run_id: str, now: datetime, outcome: str, record: dict[str, Any]) -> None:
-        """Mark the claim with its outcome and append a history row."""
+        """Mark the claim with its outcome (and the wait, which orders the next run's window) and
+        append a history row."""
+        values: dict[str, Any] = {
+            ":outcome": {"S": outcome},
+            ":now": {"S": now.isoformat()},
+            ":run": {"S": run_id},
+        }
+        update = "SET #status = :outcome, finished_at = :now"
+        if record.get("waited_seconds") is not None:
+            update += ", last_waited_seconds = :waited"
+            values[":waited"] = {"N": str(float(record["waited_seconds"]))}
         self._dynamodb.update_item(
             TableName=self.table,
             Key={"group_name": {"S": group}, "record": {"S": CLAIM}},
-            UpdateExpression="SET #status = :outcome, finished_at = :now",
+            UpdateExpression=update,
             ConditionExpression="run_id = :run",
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":outcome": {"S": outcome},
-                ":now": {"S": now.isoformat()},
-                ":run": {"S": run_id},
-            },
+            ExpressionAttributeValues=values,
         )
         item = {
             "group_name": {"S": group},

@@ -85,6 +85,10 @@ def build_parser() -> ArgumentParser:
     demo.add_argument(
         "--report-file", default="recycler-report.json", metavar="PATH", help="where the JSON report goes"
     )
+    from recycler.local import fleet_report, history
+
+    history.register(commands)
+    fleet_report.register(commands)
     return parser
 
 
@@ -197,6 +201,8 @@ def emit(report: RunReport, as_json: bool, report_file: str | None = None) -> No
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(verbose=os.environ.get("RECYCLER_VERBOSE") == "1")
+    if hasattr(args, "handler"):  # history, fleet: read-only reports with their own modules
+        return int(args.handler(args))
     if args.command == "demo":
         from recycler.local.demo import main as demo_main
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
-from recycler.interfaces import AlertsPort, BrakesPort, EcsPort, FleetPort, LedgerPort
+from recycler.interfaces import AlertsPort, BrakesPort, EcsPort, EventsPort, FleetPort, LedgerPort
 from recycler.workflow.budget import Budget
 
 T = TypeVar("T")
@@ -70,12 +70,14 @@ class Port(Protocol):
 @dataclass
 class Services:
     """The AWS adapters a run uses, as the domain's Protocols: the real ones come from
-    recycler.aws.compose, a test passes its own. The ledger and alerts are optional for local runs."""
+    recycler.aws.compose, a test passes its own. The ledger, alerts and events are optional (events only
+    where RECYCLER_EVENTS_BUS names a bus)."""
 
     fleet: FleetPort
     brakes: BrakesPort
     ecs: EcsPort
     ledger: LedgerPort | None = None
     alerts: AlertsPort | None = None
+    events: EventsPort | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     region: str = "us-east-1"

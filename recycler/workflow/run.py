@@ -26,8 +26,10 @@ from recycler.workflow.canary import (
     describe_plan,
     waits_for_canary,
 )
+from recycler.workflow.events import EventsSent, emit
 from recycler.workflow.failures import RunFailures
 from recycler.workflow.group.recycle import publish, recycle_group
+from recycler.workflow.ordering import ExpectedWaits, longest_first, read_expected
 from recycler.workflow.packing import pack_plan, skip_row, unpack_plan
 from recycler.workflow.planning import condemned_images, plan, proven_images
 from recycler.workflow.port import Port, Services
@@ -95,6 +97,9 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
             poll_seconds=payload.poll_seconds or settings.poll_seconds,
             health_timeout_override=payload.health_timeout_seconds,
         )
+        expected = ExpectedWaits()
+        if services.ledger and len(jobs) > settings.max_concurrency:  # order matters only with a queue
+            expected = port.step("expected-waits", lambda: read_expected(services, jobs), ExpectedWaits)
         reports += recycle_all(
             port,
             services,
@@ -105,6 +110,7 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
             started.seed,
             canary_only=payload.canary_only,
             condemned=planned.condemned_images,
+            expected=expected.seconds,
         )
 
     reports = [with_image_facts(r, planned) for r in reports]
@@ -134,6 +140,10 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
         for g in reports
         if g.outcome == "failed" and not g.alert_published and services.alerts
     )
+    if services.events:
+        # Last, so Run Completed carries the alerts' fate; one step: a replay never emits again.
+        sent = port.step("events", lambda: emit(services, report), EventsSent)
+        report.events_failed.extend(sent.problems)
     return report
 
 
@@ -148,6 +158,7 @@ def recycle_all(
     *,
     canary_only: bool = False,
     condemned: dict[str, str] | None = None,
+    expected: dict[str, float] | None = None,
 ) -> list[GroupReport]:
     """Recycle every job: in each phase, one canary per unproven image plus every job whose image is
     proven or unknown; jobs waiting on a canary go in a later phase, or are skipped when it failed (or
@@ -182,6 +193,7 @@ def recycle_all(
                 for j in pending
                 if j.current_image_id is None or j.current_image_id in proven
             ]
+        batch = longest_first(batch, expected or {})
         started = {item.job.group for item in batch}
         pending = [j for j in pending if j.group not in started]
         done = run_window(port, services, settings, batch, failures, failed_so_far, f"phase-{phase}")

@@ -266,6 +266,54 @@ AUDIT = (
     ),
 )
 
+# Round 3: what fleet realism and fail-early-on-publish guard (each caught by the test named).
+REALISM = "tests/faults/test_fleet_realism.py"
+PUBLISH = "tests/integration/test_publish.py"
+ROUND_3 = (
+    removal(
+        "a capacity failure is waited out, not a verdict on the image",
+        "recycler/workflow/health.py",
+        "            if kind is not LaunchFailure.CAPACITY:",
+        "            if True:",
+        f"{REALISM}::test_f36_a_capacity_blip_is_waited_out_and_condemns_no_image",
+    ),
+    removal(
+        "ECS-managed scale-in protection does not hide candidates",
+        "recycler/policy/victims.py",
+        "    ignore_protection = options.ignore_protection or group.ecs_protection",
+        "    ignore_protection = options.ignore_protection",
+        f"{REALISM}::test_f38_an_ecs_protected_host_is_recycled_after_its_drain",
+    ),
+    removal(
+        "a freshness target's own terminating victims are excused",
+        "recycler/workflow/group/preflight.py",
+        "        view, leaving = without_leaving(snapshot, ctx.own_victims)",
+        "        view, leaving = snapshot, frozenset()",
+        f"{REALISM}::test_f39_a_freshness_target_recycles_every_due_instance_through_the_deregistration_delay",
+    ),
+    removal(
+        "a canary's bake reads the group's own alarms",
+        "recycler/workflow/group/bake.py",
+        "        firing = self.services.brakes.firing_alarms(alarms) if alarms else []",
+        "        firing: list[str] = []",
+        f"{PUBLISH}::test_an_alarm_during_the_bake_fails_the_canary_and_holds_the_image_back",
+    ),
+    removal(
+        "never two canaries for one image at once (the ledger's canary claim)",
+        "recycler/workflow/group/recycle.py",
+        "        if not held.ok:\n            return ctx.report(",
+        "        if False:\n            return ctx.report(",
+        f"{PUBLISH}::test_no_second_canary_while_another_run_tries_the_image",
+    ),
+    removal(
+        "an image whose canary failed is not launched again by a later run",
+        "recycler/workflow/run.py",
+        "    jobs = [j for j in jobs if j.current_image_id not in (condemned or {})]",
+        "    jobs = list(jobs)",
+        f"{PUBLISH}::test_an_image_whose_canary_failed_is_not_launched_again_by_a_later_run",
+    ),
+)
+
 CONTROL = Mutation(
     "negative control: a comment reworded, no behaviour changed",
     "recycler/workflow/failures.py",
@@ -279,7 +327,7 @@ CONTROL = Mutation(
     control=True,
 )
 
-MUTATIONS: tuple[Mutation, ...] = (*REMOVALS, *AUDIT, CONTROL)
+MUTATIONS: tuple[Mutation, ...] = (*REMOVALS, *AUDIT, *ROUND_3, CONTROL)
 
 
 def _tree_files(root: Path) -> list[Path]:

@@ -65,6 +65,7 @@ EVERYTHING = {
     "recycler:publish_debounce_seconds": "60",
     "recycler:publish_triggers": ["ssm", "imagebuilder", "launch-template"],
     "recycler:publish_parameter_prefixes": ["/golden/"],
+    "recycler:events": "false",
 }
 MEMBER = {"account": ACCOUNT, "region": REGION}
 CENTRAL = {"account": "999999999999", "region": "eu-central-1"}
@@ -74,7 +75,12 @@ VARIANTS: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {
     "defaults": (
         {},
         "Recycler",
-        {"tracing": False, "max_age_days": None, "kill_switch_parameter": "/recycler/kill-switch"},
+        {
+            "tracing": False,
+            "max_age_days": None,
+            "kill_switch_parameter": "/recycler/kill-switch",
+            "events_bus": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default",
+        },
     ),
     "everything set": (
         EVERYTHING,
@@ -98,6 +104,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {
             "bake_minutes": 15.0,
             "maintenance_windows": ("MON-FRI 08:00-17:00",),
             "publish_debounce_seconds": 60,
+            "events_bus": None,
         },
     ),
     "many accounts with a central topic": (

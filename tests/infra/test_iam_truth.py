@@ -26,6 +26,8 @@ Resource types and condition keys per action are from the Service Authorization 
   list_amazondynamodb.html  PutItem, UpdateItem, GetItem, BatchGetItem: table arn:...:table/${TableName}.
   list_amazonsns.html  Publish: topic arn:...:${TopicName}. The SNS Developer Guide (sns-key-management.html)
       adds that a publisher to a KMS-encrypted topic needs kms:GenerateDataKey* and kms:Decrypt on its key.
+  list_amazoneventbridge.html  PutEvents: event-bus arn:...:events:${Region}:${Account}:event-bus/${EventBusName}
+      (an entry without EventBusName goes to the default bus).
   list_amazonelasticcontainerservice.html  UpdateContainerInstancesState, DescribeContainerInstances:
       container-instance arn:...:container-instance/${ClusterName}/${ContainerInstanceId} with ecs:cluster;
       DescribeClusters, ListContainerInstances: cluster arn:...:cluster/${ClusterName};
@@ -48,6 +50,7 @@ import pytest
 
 from recycler.aws.clients import Clients
 from recycler.aws.ecs import EcsHosts
+from recycler.aws.events import Events
 from recycler.aws.fleet import Fleet
 from recycler.aws.sns import Alerts
 from recycler.local import emulator
@@ -83,6 +86,7 @@ IAM_PREFIX = {
     "auto-scaling": "autoscaling",
     "elastic-load-balancing": "elasticloadbalancing",
     "elastic-load-balancing-v2": "elasticloadbalancing",
+    "eventbridge": "events",
 }
 GLOBAL_CONTEXT = {
     "aws:requestedregion": (REGION,),
@@ -255,6 +259,10 @@ RESOURCES: dict[str, Callable[[Call], Resources]] = {
         ],
     ),
     "sns:Publish": lambda c: [(c.params.get("TopicArn") or c.params["TargetArn"], {})],
+    "events:PutEvents": lambda c: [
+        (bus if bus.startswith("arn:") else arn("events", f"event-bus/{bus}"), {})
+        for bus in dict.fromkeys(e.get("EventBusName") or "default" for e in c.params["Entries"])
+    ],
     "ecs:DescribeCapacityProviders": lambda c: (
         [
             (p if p.startswith("arn:") else arn("ecs", f"capacity-provider/{p}"), {})
@@ -519,6 +527,15 @@ def alerts(stack: Stack, go: Go) -> None:
     assert "InvalidAMIID.NotFound" in stack.alerts()[0]["Message"]
 
 
+EVENT_BUS = f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:event-bus/default"
+
+
+def events(stack: Stack, go: Go) -> None:
+    stack.world.group("web", [9, 5])
+    report = go(Settings(events_bus=EVENT_BUS))
+    assert outcome(report, "web") == ("recycled", "oldest-instance") and report.events_failed == []
+
+
 SCENARIOS: dict[str, Callable[[Stack, Go], None]] = {
     "replace-success": replace_success,
     "replace-failure": replace_failure,
@@ -529,6 +546,7 @@ SCENARIOS: dict[str, Callable[[Stack, Go], None]] = {
     "brakes": brakes,
     "ledger": ledger,
     "alerts": alerts,
+    "events": events,
 }
 
 
@@ -543,7 +561,11 @@ def record(scenario: Callable[[Stack, Go], None]) -> Recording:
 
         def go(settings: Settings | None = None, **payload: Any) -> RunReport:
             payload = {"poll_seconds": 1, "health_timeout_seconds": 60, **payload}
-            return run(FaultPort(), services(seen), settings or Settings(), ManualPayload(**payload))
+            settings = settings or Settings()
+            built = services(seen)
+            if settings.events_bus:
+                built = replace(built, events=Events(settings.events_bus, seen.world.session))
+            return run(FaultPort(), built, settings, ManualPayload(**payload))
 
         try:
             scenario(stack, go)
@@ -600,6 +622,7 @@ EXPECTED: dict[str, set[str]] = {
     "brakes": {"ssm:GetParameter", "cloudwatch:DescribeAlarms"},
     "ledger": {"dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"},
     "alerts": {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"},
+    "events": {"events:PutEvents"},
 }
 
 
@@ -681,6 +704,17 @@ def test_publishing_to_another_topic_is_denied(stack: Stack, role: Role) -> None
     assert {d.request.resource: d.allowed for d in verdicts(recorder, role, "sns:Publish")} == {
         stack.topic_arn: True,
         other: False,
+    }
+
+
+def test_putting_events_on_another_bus_is_denied(stack: Stack, role: Role) -> None:
+    stack.world.session.client("events").create_event_bus(Name="someone-elses")
+    with recorded(stack) as (seen, recorder):
+        Events(EVENT_BUS, seen.world.session).put([("Run Completed", {})])
+        Events("someone-elses", seen.world.session).put([("Run Completed", {})])
+    assert {d.request.resource: d.allowed for d in verdicts(recorder, role, "events:PutEvents")} == {
+        EVENT_BUS: True,
+        arn("events", "event-bus/someone-elses"): False,
     }
 
 

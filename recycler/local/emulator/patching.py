@@ -12,6 +12,7 @@ from recycler.local.emulator.activities import answer_activity_reads
 from recycler.local.emulator.capacity import reconcile_like_aws, termination_policies_like_aws
 from recycler.local.emulator.ecs import ecs_like_aws
 from recycler.local.emulator.ecs_protection import ecs_protection_like_aws
+from recycler.local.emulator.events import events_like_aws
 from recycler.local.emulator.faults import sabotage_replacements
 from recycler.local.emulator.images import resolve_ssm_aliases
 from recycler.local.emulator.launch_hooks import lifecycle_hooks_like_aws
@@ -41,4 +42,5 @@ def install() -> None:
         lifecycle_hooks_like_aws(AutoScalingResponse)
         warm_pools_like_aws(AutoScalingResponse)
         deregister_leaving_like_aws()
+        events_like_aws()
         _installed.append(True)

@@ -180,6 +180,11 @@ def finish_ledger(ctx: GroupContext, report: GroupReport, *, claimed: bool) -> D
                 {
                     "victim": report.victim.instance_id if report.victim else None,
                     "replacement": report.replacement.instance_id if report.replacement else None,
+                    # The images and the wait, for `recycler history` (a few short strings per row).
+                    "victim_image": report.victim.image_id if report.victim else None,
+                    "replacement_image": report.replacement.image_id if report.replacement else None,
+                    "waited_seconds": report.waited_seconds,
+                    "mode": report.mode.value,
                     "reason": report.reason,
                 },
             )

@@ -1,0 +1,226 @@
+"""`python -m recycler fleet`: how fresh the opted-in fleet is now, from the live fleet alone.
+
+Per opted-in group: instance ages (days since launch, from EC2) and image ages (days since the AMI's
+CreationDate), and how many instances are over the bit-rot and image-rot thresholds; for the whole fleet
+p50/p95/max instance age and an age histogram. `--json` is the document an auditor keeps: when it was
+read, which account and region, the thresholds, and every instance counted.
+
+The thresholds default to the stack's alarm thresholds (infra/config.py: recycler:bit_rot_days 14,
+recycler:image_rot_days 30; tests/unit/test_fleet_report.py holds them equal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from recycler.local.readout import EXIT_OK, contact_flags, positive, read_with, write_csv, write_json
+
+BIT_ROT_DAYS = 14.0
+IMAGE_ROT_DAYS = 30.0
+# Histogram buckets (days): lower bounds; the last is open-ended.
+BUCKETS = (0, 1, 3, 7, 14, 30, 60, 90)
+GROUP_COLUMNS = (
+    "group",
+    "instances",
+    "p50_instance_age_days",
+    "max_instance_age_days",
+    "over_bit_rot",
+    "max_image_age_days",
+    "over_image_rot",
+    "unknown_image_age",
+)
+BAR = 40
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("fleet", help="instance and image ages of every opted-in group, now")
+    parser.add_argument(
+        "--bit-rot-days", type=positive(float), default=BIT_ROT_DAYS, metavar="N", help="default 14"
+    )
+    parser.add_argument(
+        "--image-rot-days", type=positive(float), default=IMAGE_ROT_DAYS, metavar="N", help="default 30"
+    )
+    contact_flags(parser)
+    parser.set_defaults(handler=main)
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile: a value that occurs, never an interpolation between two instances."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def histogram(ages: Sequence[float]) -> list[dict[str, Any]]:
+    rows = []
+    for index, low in enumerate(BUCKETS):
+        high = BUCKETS[index + 1] if index + 1 < len(BUCKETS) else None
+        count = sum(1 for a in ages if a >= low and (high is None or a < high))
+        rows.append({"from_days": low, "to_days": high, "instances": count})
+    return rows
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 2) if value is not None else None
+
+
+def read_fleet(session: Any, tag_prefix: str, now: datetime) -> list[dict[str, Any]]:
+    """Every opted-in group's instances with their ages: the same discovery as a run's plan."""
+    from recycler.aws.clients import Clients
+    from recycler.aws.fleet import Fleet
+    from recycler.domain import PolicySettings
+    from recycler.policy.tags import opt_in_state, tag_key
+
+    rules = PolicySettings(tag_prefix=tag_prefix)
+    fleet = Fleet(clients=Clients(session))
+    raw = fleet.list_groups(tag_key(rules, "enabled"))
+    opted_in = {s.name for s in map(fleet.snapshot, raw) if opt_in_state(s, rules) is None}
+    snapshots = fleet.snapshots(raw, opted_in=opted_in)
+    images = {i.image_id for s in snapshots for i in s.instances if i.image_id}
+    image_ages = fleet.image_ages(sorted(images), now) if images else {}
+    groups = []
+    for snapshot in sorted((s for s in snapshots if s.name in opted_in), key=lambda s: s.name):
+        instances = [
+            {
+                "instance_id": i.instance_id,
+                "lifecycle_state": i.lifecycle_state,
+                "launch_time": i.launch_time.isoformat() if i.launch_time else None,
+                "age_days": _round((now - i.launch_time).total_seconds() / 86400) if i.launch_time else None,
+                "image_id": i.image_id,
+                "image_age_days": _round(image_ages.get(i.image_id)) if i.image_id else None,
+            }
+            for i in snapshot.instances
+        ]
+        groups.append({"group": snapshot.name, "instances": instances})
+    return groups
+
+
+def freshness(groups: list[dict[str, Any]], bit_rot: float, image_rot: float) -> dict[str, Any]:
+    """The report: per group and for the fleet, from read_fleet's groups."""
+    rows, all_ages = [], []
+    for group in groups:
+        ages = [i["age_days"] for i in group["instances"] if i["age_days"] is not None]
+        image_ages = [i["image_age_days"] for i in group["instances"] if i["image_age_days"] is not None]
+        all_ages += ages
+        rows.append(
+            {
+                "group": group["group"],
+                "instances": len(group["instances"]),
+                "p50_instance_age_days": percentile(ages, 50),
+                "max_instance_age_days": max(ages, default=None),
+                "over_bit_rot": sum(1 for a in ages if a > bit_rot),
+                "max_image_age_days": max(image_ages, default=None),
+                "over_image_rot": sum(1 for a in image_ages if a > image_rot),
+                "unknown_image_age": len(group["instances"]) - len(image_ages),
+                "instance_list": group["instances"],
+            }
+        )
+    return {
+        "thresholds": {"bit_rot_days": bit_rot, "image_rot_days": image_rot},
+        "fleet": {
+            "groups": len(rows),
+            "instances": sum(r["instances"] for r in rows),
+            "p50_instance_age_days": percentile(all_ages, 50),
+            "p95_instance_age_days": percentile(all_ages, 95),
+            "max_instance_age_days": max(all_ages, default=None),
+            "over_bit_rot": sum(r["over_bit_rot"] for r in rows),
+            "over_image_rot": sum(r["over_image_rot"] for r in rows),
+            "histogram": histogram(all_ages),
+        },
+        "groups": rows,
+    }
+
+
+def main(args: argparse.Namespace) -> int:
+    from recycler.local.readout import cannot_run
+    from recycler.models import InputError, load_settings
+
+    try:
+        settings = load_settings()
+    except InputError as error:
+        return cannot_run(str(error), args)
+    now = datetime.now(UTC).replace(microsecond=0)
+    found, code = read_with(
+        args,
+        lambda session, account: (
+            account,
+            session.region_name,
+            read_fleet(session, settings.tag_prefix, now),
+        ),
+    )
+    if code != EXIT_OK:
+        return code
+    account, region, groups = found
+    report = {
+        "read_at": now.isoformat(),
+        "account": account,
+        "region": region,
+        **freshness(groups, args.bit_rot_days, args.image_rot_days),
+    }
+    if args.json:
+        write_json(report)
+    elif args.csv:
+        write_csv(report["groups"], GROUP_COLUMNS)
+    else:
+        render(report)
+    return EXIT_OK
+
+
+def _days(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None else "-"
+
+
+def render(report: dict[str, Any]) -> None:
+    console = Console(width=160)
+    limits = report["thresholds"]
+    fleet = report["fleet"]
+    table = Table(
+        title=f"recycler fleet: account {report['account']} {report['region']} at {report['read_at']}",
+        title_justify="left",
+    )
+    for column in (
+        "group",
+        "instances",
+        "p50 age (d)",
+        "max age (d)",
+        f"> {limits['bit_rot_days']:g} d",
+        "max AMI age (d)",
+        f"AMI > {limits['image_rot_days']:g} d",
+    ):
+        table.add_column(column, justify="left" if column == "group" else "right")
+    for g in report["groups"]:
+        table.add_row(
+            g["group"],
+            str(g["instances"]),
+            _days(g["p50_instance_age_days"]),
+            _days(g["max_instance_age_days"]),
+            f"[red]{g['over_bit_rot']}[/]" if g["over_bit_rot"] else "0",
+            _days(g["max_image_age_days"]),
+            f"[red]{g['over_image_rot']}[/]" if g["over_image_rot"] else "0",
+        )
+    console.print(table)
+    console.print(
+        f"fleet: {fleet['instances']} instances in {fleet['groups']} groups; instance age p50 "
+        f"{_days(fleet['p50_instance_age_days'])} d, p95 {_days(fleet['p95_instance_age_days'])} d, max "
+        f"{_days(fleet['max_instance_age_days'])} d; {fleet['over_bit_rot']} over {limits['bit_rot_days']:g} d, "
+        f"{fleet['over_image_rot']} on an AMI over {limits['image_rot_days']:g} d"
+    )
+    widest = max((b["instances"] for b in fleet["histogram"]), default=0) or 1
+    for bucket in fleet["histogram"]:
+        span = (
+            f"{bucket['from_days']}-{bucket['to_days']}"
+            if bucket["to_days"] is not None
+            else f"{bucket['from_days']}+"
+        )
+        label = f"{span:>6} d"
+        bar = "█" * math.ceil(bucket["instances"] / widest * BAR) if bucket["instances"] else ""
+        over = bucket["from_days"] >= limits["bit_rot_days"]
+        console.print(f"  {label} [{'red' if over else 'green'}]{bar}[/] {bucket['instances']}")

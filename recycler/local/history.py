@@ -1,0 +1,141 @@
+"""`python -m recycler history`: every recycle the ledger remembers, newest first.
+
+Reads the ledger table (RECYCLER_LEDGER_TABLE): per named group a Query, or with no group a Scan
+(recycler/aws/ledger.py, Ledger.history, says why and what each costs). Rows live as long as the ledger's
+TTL (RECYCLER_LEDGER_TTL_DAYS, 90 by default): older recycles are gone, whatever --days asks for.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from recycler.local.readout import (
+    EXIT_OK,
+    cannot_run,
+    contact_flags,
+    positive,
+    read_with,
+    write_csv,
+    write_json,
+)
+
+COLUMNS = (
+    "time",
+    "group",
+    "outcome",
+    "victim",
+    "replacement",
+    "victim_image",
+    "replacement_image",
+    "reason",
+    "waited_seconds",
+    "mode",
+    "run_id",
+)
+STYLE = {"recycled": "green", "failed": "bold red"}
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("history", help="the recycles the ledger remembers, newest first")
+    parser.add_argument(
+        "--group", action="append", dest="groups", metavar="NAME", help="only this group (repeatable)"
+    )
+    parser.add_argument(
+        "--days", type=positive(float), default=30.0, metavar="N", help="the last N days (default 30)"
+    )
+    contact_flags(parser)
+    parser.set_defaults(handler=main)
+
+
+def row(item: dict[str, str]) -> dict[str, Any]:
+    """One ledger history item as a report row (an item written before images were recorded has none)."""
+    _, time, run_id = item["record"].split("#", 2)
+    waited = item.get("waited_seconds")
+    return {
+        "time": time,
+        "group": item["group_name"],
+        "outcome": item.get("status"),
+        "victim": item.get("victim"),
+        "replacement": item.get("replacement"),
+        "victim_image": item.get("victim_image"),
+        "replacement_image": item.get("replacement_image"),
+        "reason": item.get("reason"),
+        "waited_seconds": float(waited) if waited else None,
+        "mode": item.get("mode"),
+        "run_id": item.get("run_id") or run_id,
+    }
+
+
+def read_history(
+    session: Any, table: str, ttl_days: int, groups: list[str], days: float
+) -> list[dict[str, Any]]:
+    from recycler.aws.ledger import Ledger
+
+    now = datetime.now(UTC)
+    items = Ledger(table, ttl_days, session).history(groups, now - timedelta(days=days), now)
+    return [row(item) for item in items]
+
+
+def main(args: argparse.Namespace) -> int:
+    from recycler.models import InputError, load_settings
+
+    try:
+        settings = load_settings()
+    except InputError as error:
+        return cannot_run(str(error), args)
+    if not settings.ledger_table:
+        return cannot_run(
+            "RECYCLER_LEDGER_TABLE is not set: set it to the stack's LedgerTable output "
+            "(aws cloudformation describe-stacks --stack-name Recycler)",
+            args,
+        )
+    table = settings.ledger_table
+    rows, code = read_with(
+        args,
+        lambda session, _: read_history(
+            session, table, settings.ledger_ttl_days, args.groups or [], args.days
+        ),
+    )
+    if code != EXIT_OK:
+        return code
+    if args.json:
+        write_json(rows)
+    elif args.csv:
+        write_csv(rows, COLUMNS)
+    else:
+        render(rows, args.days, settings.ledger_ttl_days)
+    return EXIT_OK
+
+
+def render(rows: list[dict[str, Any]], days: float, ttl_days: int) -> None:
+    title = f"recycler history: {len(rows)} recycles in the last {days:g} days (the ledger keeps {ttl_days})"
+    table = Table(title=title, title_justify="left")
+    for column in (
+        "time (UTC)",
+        "group",
+        "outcome",
+        "victim → replacement",
+        "image old → new",
+        "reason",
+        "waited",
+        "run",
+    ):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        outcome = r["outcome"] or "?"
+        table.add_row(
+            r["time"][:16].replace("T", " "),
+            r["group"],
+            f"[{STYLE.get(outcome, 'yellow')}]{outcome}[/]",
+            f"{r['victim'] or '-'} → {r['replacement'] or '-'}",
+            f"{r['victim_image'] or '?'} → {r['replacement_image'] or '?'}",
+            r["reason"] or "",
+            f"{r['waited_seconds']:.0f} s" if r["waited_seconds"] is not None else "-",
+            (r["run_id"] or "")[:8],
+        )
+    Console(width=200).print(table)
