@@ -35,17 +35,6 @@ SIMULATED_HOURS = 48
 SCALING_GROUPS = 10
 
 
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 def verdict_latency(broken: bool) -> tuple[float, str]:
     """Seconds from the publish event to the run's verdict, and the canary's outcome."""
     from moto import mock_aws
@@ -69,18 +58,9 @@ def verdict_latency(broken: bool) -> tuple[float, str]:
         )
         emulator.create_ledger_table(session.client("dynamodb"), "bench-ledger")
         cloudwatch = session.client("cloudwatch")
-        cloudwatch.put_metric_alarm(
-            AlarmName="shop-5xx",
-            MetricName="HTTPCode_Target_5XX_Count",
-            Namespace="AWS/ApplicationELB",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=10,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-        )
+        emulator.create_alarm(cloudwatch, "shop-5xx")
         emulator.publish_image(ec2, template, new)
-        clock = Clock(PUBLISHED)
+        clock = emulator.SimulatedClock(PUBLISHED)
         emulator.boot_time("shop", BOOT_SECONDS, clock)
         bake_started: list[datetime] = []
 

@@ -35,16 +35,7 @@ def seed_release_groups(session: boto3.Session, now: datetime, image: str) -> st
             region="us-east-1",
             tags={"recycler:enabled": "true", **tags},
         )
-    session.client("cloudwatch").put_metric_alarm(
-        AlarmName=ALARM,
-        MetricName="HTTPCode_Target_5XX_Count",
-        Namespace="AWS/ApplicationELB",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=10,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
+    emulator.create_alarm(session.client("cloudwatch"), ALARM)
     return release_image
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from recycler.aws.ledger import Ledger
+from recycler.local import emulator
 from recycler.local.port import LocalPort
 from recycler.models import ManualPayload, Settings
 from recycler.report import RunReport
@@ -140,16 +141,7 @@ def test_a_scheduled_run_waits_for_a_canary_another_run_holds(stack: Stack, term
 
 def alarm(stack: Stack, name: str) -> Any:
     cloudwatch = stack.world.session.client("cloudwatch")
-    cloudwatch.put_metric_alarm(
-        AlarmName=name,
-        MetricName="HTTPCode_Target_5XX_Count",
-        Namespace="AWS/ApplicationELB",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=10,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
+    emulator.create_alarm(cloudwatch, name)
     return cloudwatch
 
 
@@ -199,23 +191,12 @@ def test_an_alarm_during_the_bake_fails_the_canary_and_holds_the_image_back(
     assert any("bake" in a["Subject"] for a in stack.alerts())
 
 
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 def test_an_event_outside_the_maintenance_windows_waits_for_the_next_one(
     stack: Stack, terminations: list[Any]
 ) -> None:
     two_groups_on_a_new_image(stack)
     three_am = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # a Tuesday
-    clock = Clock(three_am)
+    clock = emulator.SimulatedClock(three_am)
     settings = Settings(
         maintenance_windows=("MON-FRI 08:00-17:00",), bake_minutes=1, publish_debounce_seconds=120
     )
@@ -250,8 +231,6 @@ def test_an_unknown_event_is_refused_and_nothing_is_read_or_terminated(
 def test_an_image_whose_canary_failed_is_not_launched_again_by_a_later_run(
     stack: Stack, terminations: list[Any]
 ) -> None:
-    from recycler.local import emulator
-
     two_groups_on_a_new_image(stack)
     emulator.sabotage("web", "unhealthy")
     first = run(FaultPort(), services(stack), Settings(bake_minutes=1), ManualPayload(poll_seconds=5))

@@ -29,8 +29,10 @@ from recycler.local.emulator.images import SSM_ALIAS, set_image_created
 from recycler.local.emulator.launch_hooks import LAUNCH_TRANSITION, hook_clock
 from recycler.local.emulator.patching import install
 from recycler.local.emulator.seed import (
+    SimulatedClock,
     backdate,
     create_aged_group,
+    create_alarm,
     create_alert_topic,
     create_capacity_provider,
     create_ecs_cluster,
@@ -58,11 +60,13 @@ __all__ = [
     "SSM_ALIAS",
     "Clock",
     "EmulatorState",
+    "SimulatedClock",
     "add_activity",
     "add_instance_refresh",
     "backdate",
     "boot_time",
     "create_aged_group",
+    "create_alarm",
     "create_alert_topic",
     "create_capacity_provider",
     "create_ecs_cluster",

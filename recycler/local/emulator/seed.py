@@ -255,3 +255,30 @@ def create_capacity_provider(
         ecs.put_cluster_capacity_providers(
             cluster=cluster, capacityProviders=[name], defaultCapacityProviderStrategy=[]
         )
+
+
+def create_alarm(cloudwatch: Any, name: str) -> None:
+    """A metric alarm (OK until a test or the demo sets its state): a group's 5xx alarm, say."""
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        MetricName="HTTPCode_Target_5XX_Count",
+        Namespace="AWS/ApplicationELB",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=10,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+
+
+class SimulatedClock:
+    """A clock that moves only when a wait sleeps: a port's `sleep` and the services' `clock` in one."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

@@ -13,6 +13,7 @@ instance together with its own undo, which whoever fails after it calls (at most
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -64,26 +65,15 @@ def drain_victim(ctx: GroupContext) -> Drain:
     host = ctx.job.host
     if host.kind != "ecs" or not host.recycler_drains:
         return NOTHING_TO_DRAIN
-    port, victim = ctx.port, ctx.victim.instance_id
-    drained = port.step(
-        ctx.name("drain"),
-        lambda: start_drain(ctx.services, host.cluster, victim),
-        Drained,
-        at_most_once=True,
-    )
+    victim = ctx.victim.instance_id
+
+    def started(drained: Drained) -> None:
+        ctx.acted = f"container instance {drained.container_instance} was set to DRAINING"
+
+    drained, state = drain_and_wait(ctx, victim, "drain", started)
     if not drained.ok:
         return Drain(refused=ctx.report("failed", drained.reason, drained.detail))
-    ctx.acted = f"container instance {drained.container_instance} was set to DRAINING"
     drain = Drain(ctx, drained.container_instance)
-    check = DrainCheck(
-        ctx.services,
-        host.cluster,
-        drained.container_instance,
-        drained.at,
-        ctx.run.poll_seconds,
-        host.drain_timeout_seconds,
-    )
-    state = port.wait_until(ctx.name("drain-wait"), check.poll, DrainState(), ctx.run.poll_seconds)
     if state.status in ("drained", "gone"):
         return brakes_after_drain(ctx, drain)
     undone = drain.undo()
@@ -96,6 +86,32 @@ def drain_victim(ctx: GroupContext) -> Drain:
         waited_seconds=state.elapsed,
     )
     return drain
+
+
+def drain_and_wait(
+    ctx: GroupContext, instance_id: str, step: str, started: Callable[[Drained], None] = lambda _: None
+) -> tuple[Drained, DrainState]:
+    """Set the instance's container instance DRAINING (an at-most-once step named `step`), then wait
+    durably (`step`-wait) until no task runs on it or the drain times out."""
+    host, port = ctx.job.host, ctx.port
+    drained = port.step(
+        ctx.name(step),
+        lambda: start_drain(ctx.services, host.cluster, instance_id),
+        Drained,
+        at_most_once=True,
+    )
+    if not drained.ok:
+        return drained, DrainState()
+    started(drained)
+    check = DrainCheck(
+        ctx.services,
+        host.cluster,
+        drained.container_instance,
+        drained.at,
+        ctx.run.poll_seconds,
+        host.drain_timeout_seconds,
+    )
+    return drained, port.wait_until(ctx.name(f"{step}-wait"), check.poll, DrainState(), ctx.run.poll_seconds)
 
 
 def brakes_after_drain(ctx: GroupContext, drain: Drain) -> Drain:

@@ -43,9 +43,9 @@ from recycler.domain import AWS_ERRORS, Reason
 from recycler.messages import aws_error_text, remove_surge_instance_command
 from recycler.report import GroupReport
 from recycler.workflow.group.context import GroupContext
-from recycler.workflow.group.drain import DrainCheck, drain_victim, reactivate, start_drain
+from recycler.workflow.group.drain import drain_and_wait, drain_victim, reactivate
 from recycler.workflow.health import HealthCheck
-from recycler.workflow.state import Acted, Drained, DrainState, HealthState, RolledBack
+from recycler.workflow.state import Acted, HealthState, RolledBack
 
 logger = logging.getLogger(__name__)
 
@@ -205,23 +205,9 @@ def drain_surge_instance(ctx: GroupContext, instance_id: str) -> tuple[bool, str
     host, port = ctx.job.host, ctx.port
     if host.kind != "ecs" or not host.recycler_drains:
         return True, ""
-    drained = port.step(
-        ctx.name("surge-drain"),
-        lambda: start_drain(ctx.services, host.cluster, instance_id),
-        Drained,
-        at_most_once=True,
-    )
+    drained, state = drain_and_wait(ctx, instance_id, "surge-drain")
     if not drained.ok:
         return False, drained.detail
-    check = DrainCheck(
-        ctx.services,
-        host.cluster,
-        drained.container_instance,
-        drained.at,
-        ctx.run.poll_seconds,
-        host.drain_timeout_seconds,
-    )
-    state = port.wait_until(ctx.name("surge-drain-wait"), check.poll, DrainState(), ctx.run.poll_seconds)
     if state.status in ("drained", "gone"):
         return True, ""
     undone = port.step(
