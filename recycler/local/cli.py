@@ -1,9 +1,11 @@
 """Operator CLI: `python -m recycler plan|run|demo` (design.md §9).
 
-Exit codes: 0 no group failed, 1 a group failed (or an alert was not delivered), 2 bad input or
-could not run (no region, no credentials, endpoint unreachable, not authorized): one or two lines on
-stderr that name the problem and the fix; --debug (or RECYCLER_DEBUG=1) adds the traceback.
-With --json the RunReport is the only thing on stdout; logs and tables go to stderr.
+Exit codes: 0 no group failed, 1 a group failed (or an alert was not delivered, or the run stopped on
+an unexpected error after acting, or the confirmation was answered no), 2 bad input or could not run
+(no region, no credentials, endpoint unreachable, not authorized, a setting that does not resolve):
+one or two lines on stderr that name the problem and the fix, nothing acted on; --debug (or
+RECYCLER_DEBUG=1) adds the traceback. 130: stopped with Ctrl-C (what is in flight is printed).
+With --json (--output json) the RunReport is the only thing on stdout; logs and progress go to stderr.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import traceback
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from recycler.models import InputError, load_settings, parse_payload
+from recycler import __version__
+from recycler.models import InputError, ManualPayload, Settings, load_settings, parse_payload
 from recycler.report import RunReport
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+OUTPUTS = ("table", "json", "csv")
 FLAG_FOR_FIELD = {
     "groups": "--group",
     "health_timeout_seconds": "--health-timeout",
@@ -43,7 +47,23 @@ def _run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--group", action="append", dest="groups", metavar="NAME", help="only this group (repeatable)"
     )
-    parser.add_argument("--json", action="store_true", help="print only the RunReport JSON on stdout")
+    parser.add_argument(
+        "--json", action="store_true", help="print only the RunReport JSON on stdout (--output json)"
+    )
+    parser.add_argument(
+        "--output",
+        choices=OUTPUTS,
+        default=None,
+        help="stdout: a table (default), the RunReport JSON, or CSV rows",
+    )
+    parser.add_argument(
+        "--yes", action="store_true", help="run: do not ask before acting (never asked without a terminal)"
+    )
+    parser.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="use a deployed stack's ledger, topic and kill switch (its outputs), as the Lambda does",
+    )
     parser.add_argument(
         "--health-timeout", type=int, metavar="SECONDS", help="override the health wait timeout"
     )
@@ -59,7 +79,8 @@ def _run_flags(parser: argparse.ArgumentParser) -> None:
         action="append",
         dest="regions",
         metavar="REGION",
-        help="AWS region (default: AWS_REGION or your config); repeat to cover several regions in one report",
+        help="AWS region (default, as the AWS CLI: AWS_REGION, then AWS_DEFAULT_REGION, then the profile's "
+        "region in ~/.aws/config); repeat to cover several regions in one report",
     )
     parser.add_argument("--profile", metavar="NAME", help="AWS named profile (default: AWS_PROFILE)")
     parser.add_argument(
@@ -71,6 +92,7 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="recycler", description="Replace the oldest instance of each opted-in Auto Scaling group."
     )
+    parser.add_argument("--version", action="version", version=f"recycler {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
     _run_flags(commands.add_parser("plan", help="show what a run would do (same as run --dry-run)"))
     _run_flags(commands.add_parser("run", help="recycle opted-in groups now"))
@@ -84,6 +106,11 @@ def build_parser() -> ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, metavar="N", help="seed for tie breaking (default 7)")
     demo.add_argument(
         "--report-file", default="recycler-report.json", metavar="PATH", help="where the JSON report goes"
+    )
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the embedded AWS running afterwards and print the environment to plan against it",
     )
     return parser
 
@@ -120,39 +147,134 @@ def configure_logging(verbose: bool = False) -> None:
     )
 
 
+def output_of(args: argparse.Namespace) -> str:
+    return "json" if args.json else (getattr(args, "output", None) or "table")
+
+
+def interactive(args: argparse.Namespace, dry_run: bool, environ: Any = os.environ) -> bool:
+    """Ask before acting only a person at a terminal: never in CI, with --json, --yes or a pipe."""
+    return not (dry_run or args.yes or output_of(args) != "table" or environ.get("CI")) and sys.stdin.isatty()
+
+
 def run_command(args: argparse.Namespace, err: Any) -> int:
-    from recycler.aws.errors import explain
-    from recycler.local.first_contact import CannotRun, connect
-    from recycler.local.port import LocalPort, local_services
-    from recycler.workflow.run import run
+    from recycler.local.first_contact import CannotRun, check_names, check_report_file
 
     try:
-        settings = load_settings()
         payload = parse_payload(payload_from_args(args))
+        check_report_file(args.report_file)
+        if args.stack and len(args.regions or []) > 1:
+            raise CannotRun("--stack names one stack in one region: use a single --region with it")
+        check_names()
     except InputError as error:
         print(f"recycler: error: {flagify(str(error))}", file=err)
         return EXIT_BAD_INPUT
+    except CannotRun as problem:
+        return _cannot_run(str(problem), err, debug=False)
     debug = args.debug or os.environ.get("RECYCLER_DEBUG") == "1"
     reports = []
     # One region after another, with the caller's credentials; any region that cannot be used stops
     # before the next one is touched.
     for region in args.regions or [None]:
-        try:
-            session, identity = connect(region, args.profile)
-            report = run(LocalPort(), local_services(settings, session), settings, payload)
-        except CannotRun as problem:
-            return _cannot_run(str(problem), err, debug)
-        except Exception as error:
-            message = explain(error)
-            if message is None:
-                raise
-            where = f"{region}: " if len(args.regions or []) > 1 else ""
-            return _cannot_run(where + message, err, debug)
-        report.account, report.region = identity.account, identity.region
-        reports.append(report)
+        where = f"{region}: " if len(args.regions or []) > 1 else ""
+        outcome = run_region(args, region, payload, err, debug, where)
+        if isinstance(outcome, int):
+            return outcome
+        reports.append(outcome)
     combined = reports[0] if len(reports) == 1 else across_regions(reports)
-    emit(combined, args.json, getattr(args, "report_file", None))
+    if not combined.groups and not payload.groups:
+        print(empty_fleet_hint(combined, load_settings()), file=err)
+    try:
+        emit(combined, output_of(args), args.report_file)
+    except OSError as error:
+        print(f"recycler: error: the report could not be written to {args.report_file}: {error}", file=err)
+        return EXIT_FAILED
     return EXIT_FAILED if combined.failed else EXIT_OK
+
+
+def run_region(
+    args: argparse.Namespace, region: str | None, payload: ManualPayload, err: Any, debug: bool, where: str
+) -> RunReport | int:
+    """One region's run: connect, settle every setting, ask, run and watch; an int is the exit code."""
+    from recycler.aws.errors import explain
+    from recycler.local.first_contact import (
+        CannotRun,
+        apply_stack,
+        check_names,
+        connect,
+        probe,
+        stack_outputs,
+    )
+    from recycler.local.port import Interrupted, LocalPort, local_services
+    from recycler.local.watch import Declined, Watch, ask, confirmation
+    from recycler.messages import aws_error_text
+    from recycler.workflow.run import run
+
+    watch: Watch | None = None
+    try:
+        session, identity = connect(region, args.profile)
+        if args.stack:
+            applied = apply_stack(stack_outputs(session, args.stack), os.environ)
+            print(f"recycler: from stack {args.stack}: {', '.join(applied)}", file=err)
+            check_names()
+        settings = load_settings()
+        for warning in probe(session, settings.topic_arn, settings.ledger_table):
+            print(f"recycler: warning: {warning}", file=err)
+        dry_run = settings.dry_run if payload.dry_run is None else payload.dry_run
+        confirm = None
+        if interactive(args, dry_run):
+
+            def confirm(jobs: Any) -> bool:
+                return ask(confirmation(jobs, identity.account, identity.region), err)
+
+        watch = Watch(err, quiet=output_of(args) == "json" or dry_run, confirm=confirm)
+        port = LocalPort(on_poll=watch.on_poll, on_step=watch.on_step)
+        report = run(port, local_services(settings, session), settings, payload)
+    except InputError as error:
+        print(f"recycler: error: {flagify(str(error))}", file=err)
+        return EXIT_BAD_INPUT
+    except CannotRun as problem:
+        return _cannot_run(where + str(problem), err, debug)
+    except Declined:
+        print("recycler: not confirmed; nothing was acted on", file=err)
+        return EXIT_FAILED
+    except (KeyboardInterrupt, Interrupted):
+        print(watch.stopped_line("interrupted (Ctrl-C)") if watch else "recycler: interrupted", file=err)
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        if watch is not None and watch.acted_groups():
+            return _failed_after_acting(args, watch, aws_error_text(error), err, debug)
+        message = explain(error)
+        return _cannot_run(where + (message or f"unexpected error: {aws_error_text(error)}"), err, debug)
+    report.account, report.region = identity.account, identity.region
+    return report
+
+
+def _failed_after_acting(args: argparse.Namespace, watch: Any, error: str, err: Any, debug: bool) -> int:
+    """An error after something was acted on: say what was done, keep the report, exit 1."""
+    import uuid
+    from datetime import UTC, datetime
+
+    if debug:
+        traceback.print_exc(file=err)
+    print(watch.stopped_line(f"the run stopped on an unexpected error ({error})"), file=err)
+    report = RunReport.build(
+        str(uuid.uuid4()), datetime.now(UTC).isoformat(), False, 0, watch.partial_reports(error), []
+    )
+    try:
+        emit(report, output_of(args), args.report_file)
+    except OSError as problem:
+        print(f"recycler: error: the report could not be written: {problem}", file=err)
+    return EXIT_FAILED
+
+
+def empty_fleet_hint(report: RunReport, settings: Settings | None = None) -> str:
+    key = f"{(settings or Settings()).tag_prefix}enabled"
+    where = f" in account {report.account} {report.region}" if report.account else ""
+    return (
+        f"recycler: no Auto Scaling group{where} carries the tag {key}. Opt one in with:\n"
+        f"  aws autoscaling create-or-update-tags --tags "
+        f"ResourceId=NAME,ResourceType=auto-scaling-group,Key={key},Value=true,PropagateAtLaunch=false"
+    )
 
 
 def across_regions(reports: list[RunReport]) -> RunReport:
@@ -181,13 +303,17 @@ def _cannot_run(message: str, err: Any, debug: bool) -> int:
     return EXIT_BAD_INPUT
 
 
-def emit(report: RunReport, as_json: bool, report_file: str | None = None) -> None:
+def emit(report: RunReport, output: str = "table", report_file: str | None = None) -> None:
     text = report.model_dump_json(indent=2)
     if report_file:
         with open(report_file, "w", encoding="utf-8") as handle:
             handle.write(text + "\n")
-    if as_json:
+    if output == "json":
         print(text)
+    elif output == "csv":
+        from recycler.local.render import write_csv
+
+        write_csv(report, sys.stdout)
     else:
         from recycler.local.render import render_report
 
@@ -200,7 +326,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from recycler.local.demo import main as demo_main
 
-        return int(demo_main(args))
+        try:
+            return int(demo_main(args))
+        except InputError as error:
+            print(f"recycler: error: {flagify(str(error))}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     return run_command(args, sys.stderr)
 
 
