@@ -305,9 +305,16 @@ def _cannot_run(message: str, err: Any, debug: bool) -> int:
 
 def emit(report: RunReport, output: str = "table", report_file: str | None = None) -> None:
     text = report.model_dump_json(indent=2)
-    if report_file:
-        with open(report_file, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+    try:
+        _print_report(report, text, output)
+    finally:
+        # Last, so a file that cannot be written (checked before the run, gone since) loses nothing.
+        if report_file:
+            with open(report_file, "w", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+
+
+def _print_report(report: RunReport, text: str, output: str) -> None:
     if output == "json":
         print(text)
     elif output == "csv":

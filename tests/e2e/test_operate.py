@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from recycler.aws.ledger import Ledger
 from recycler.local import emulator
 from tests.conftest import REGION, World
 from tests.e2e.test_cli import ROOT, cli, cli_without, in_service
@@ -73,13 +74,19 @@ class Running:
             cwd=ROOT,
         )
         self.lines: list[str] = []
-        assert self.process.stderr is not None
-        self.reader = threading.Thread(target=self._read, args=(self.process.stderr,), daemon=True)
-        self.reader.start()
+        self.out: list[str] = []
+        # Both pipes read by threads (communicate() would race this reader for stderr's last lines).
+        self.readers = [
+            threading.Thread(target=self._read, args=(stream, into), daemon=True)
+            for stream, into in ((self.process.stderr, self.lines), (self.process.stdout, self.out))
+        ]
+        for reader in self.readers:
+            reader.start()
 
-    def _read(self, stream: Any) -> None:
+    @staticmethod
+    def _read(stream: Any, into: list[str]) -> None:
         for line in stream:
-            self.lines.append(line)
+            into.append(line)
 
     def wait_for(self, *texts: str, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
@@ -91,18 +98,19 @@ class Running:
         raise AssertionError(f"never printed {texts}: {''.join(self.lines)}")
 
     def finish(self) -> tuple[int, str, str]:
-        out, _ = self.process.communicate(timeout=60)
-        self.reader.join(timeout=10)
-        return self.process.returncode, out, "".join(self.lines)
+        self.process.wait(timeout=60)
+        for reader in self.readers:
+            reader.join(timeout=10)
+        return self.process.returncode, "".join(self.out), "".join(self.lines)
 
 
 def test_run_prints_progress_and_ctrl_c_says_what_is_in_flight(server: World) -> None:
     web = server.group("web", [9, 5])
     # Its own template and image: not held back behind web as the canary for the same image.
-    bastion = server.group("bastion", [9], tags={"recycler:mode": "surge"}, max_size=2, template="lt2")
+    bastion = server.group("bastion", [9], tags={"recycler:mode": "surge"}, max_size=3, template="lt2")
     server.publish_patched_image()
     for group in ("web", "bastion"):
-        emulator.sabotage(group, "slow", slow_reads=10_000)  # replacements never finish booting
+        emulator.sabotage(group, "slow", slow_reads=30)  # Pending for 30 reads of the group
     emulator.create_ledger_table(server.session.client("dynamodb"), TABLE)
     env = {"RECYCLER_LEDGER_TABLE": TABLE}
     running = Running("run", "--poll", "1", env=env)
@@ -124,12 +132,24 @@ def test_run_prints_progress_and_ctrl_c_says_what_is_in_flight(server: World) ->
         "AutoScalingGroups"
     ][0]["DesiredCapacity"]
     assert desired == 2  # the surge is in flight, as the line says
-    # The claims stay: a second run does not act on the same groups again.
+    # The claims stay: once the replacements are up, a second run does not act on the groups again.
+    assert set(Ledger(TABLE, session=server.session).last_claims(["web", "bastion"])) == {"web", "bastion"}
+    for group in ("web", "bastion"):
+        settle(server, group)
     again = cli("run", "--json", "--poll", "1", env=env)
     assert again.returncode == 0, again.stderr
     reasons = {g["group"]: (g["outcome"], g["reason"]) for g in json.loads(again.stdout)["groups"]}
     assert reasons == {"web": ("skipped", "recently-recycled"), "bastion": ("skipped", "recently-recycled")}
     assert web[1] in in_service(server, "web") and bastion[0] in in_service(server, "bastion")
+
+
+def settle(world: World, group: str) -> None:
+    """Read the group until its slow replacement is InService (each read counts down its boot)."""
+    for _ in range(60):
+        found = world.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])
+        if all(i["LifecycleState"] == "InService" for i in found["AutoScalingGroups"][0]["Instances"]):
+            return
+    raise AssertionError(f"{group} never settled")
 
 
 def test_run_is_quiet_with_json_and_never_asks_without_a_terminal(server: World) -> None:
