@@ -335,12 +335,24 @@ def test_version_and_csv_output(server: World) -> None:
     assert row.startswith("web,planned,oldest-instance,") and ids[0] in row
 
 
-def test_kept_demo_environment_points_at_the_embedded_aws() -> None:
-    from recycler.local.demo import kept_environment
-
-    env = kept_environment("http://127.0.0.1:5000", "arn:aws:sns:us-east-1:123456789012:t")
-    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5000" and env["AWS_REGION"] == "us-east-1"
-    assert env["RECYCLER_LEDGER_TABLE"] == TABLE
+def test_demo_keep_leaves_the_embedded_aws_up_for_a_plan(tmp_path: Path) -> None:
+    running = Running("demo", "--keep", "--report-file", str(tmp_path / "r.json"), env={})
+    deadline = time.monotonic() + 240
+    while not any("Ctrl-C here stops it" in line for line in running.out):
+        assert time.monotonic() < deadline and running.process.poll() is None, "".join(running.lines)
+        time.sleep(0.5)
+    [exports] = [line for line in running.out if line.strip().startswith("export ")]
+    env = dict(item.split("=", 1) for item in exports.split()[1:])
+    assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:") and env["RECYCLER_LEDGER_TABLE"] == TABLE
+    try:
+        done = cli_without("AWS_DEFAULT_REGION", args=("plan", "--json"), env=env)
+    finally:
+        running.process.send_signal(signal.SIGINT)
+        code, _, _ = running.finish()
+    assert done.returncode == 0, done.stderr
+    groups = {g["group"]: g for g in json.loads(done.stdout)["groups"]}
+    assert groups["web"]["reason"] == "recently-recycled"  # the demo's ledger: it recycled web already
+    assert code == 0
 
 
 def test_no_region_anywhere_names_every_place_to_set_it(server: World) -> None:
