@@ -13,25 +13,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from recycler import __version__
+from recycler.local.runner import EXIT_BAD_INPUT, flagify
 from recycler.models import InputError
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 OUTPUTS = ("table", "json", "csv")
-FLAG_FOR_FIELD = {
-    "groups": "--group",
-    "health_timeout_seconds": "--health-timeout",
-    "poll_seconds": "--poll",
-    "max_groups": "--max-groups",
-    "seed": "--seed",
-    "force": "--force",
-    "dry_run": "--dry-run",
-}
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -111,30 +101,6 @@ def build_parser() -> ArgumentParser:
         help="leave the embedded AWS running afterwards and print the environment to plan against it",
     )
     return parser
-
-
-def payload_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    payload: dict[str, Any] = {"dry_run": bool(args.dry_run or args.command == "plan")}
-    for field, value in (
-        ("groups", args.groups),
-        ("health_timeout_seconds", args.health_timeout),
-        ("poll_seconds", args.poll),
-        ("seed", args.seed),
-        ("max_groups", args.max_groups),
-    ):
-        if value is not None:
-            payload[field] = value
-    if args.force:
-        payload["force"] = True
-    return payload
-
-
-def flagify(message: str) -> str:
-    """Name CLI flags instead of payload fields in validation messages."""
-    for field, flag in FLAG_FOR_FIELD.items():
-        message = re.sub(rf"(?<![\w-]){field}:", f"{flag}:", message)
-        message = re.sub(rf"(?<![\w-]){field}\.", f"{flag} #", message)
-    return message
 
 
 def configure_logging(verbose: bool = False) -> None:

@@ -6,20 +6,48 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import traceback
 from typing import Any
 
-from recycler.local.cli import (
-    EXIT_BAD_INPUT,
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    flagify,
-    payload_from_args,
-)
 from recycler.models import InputError, ManualPayload, Settings, load_settings, parse_payload
 from recycler.report import RunReport
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+FLAG_FOR_FIELD = {
+    "groups": "--group",
+    "health_timeout_seconds": "--health-timeout",
+    "poll_seconds": "--poll",
+    "max_groups": "--max-groups",
+    "seed": "--seed",
+    "force": "--force",
+    "dry_run": "--dry-run",
+}
+
+
+def payload_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    payload: dict[str, Any] = {"dry_run": bool(args.dry_run or args.command == "plan")}
+    for field, value in (
+        ("groups", args.groups),
+        ("health_timeout_seconds", args.health_timeout),
+        ("poll_seconds", args.poll),
+        ("seed", args.seed),
+        ("max_groups", args.max_groups),
+    ):
+        if value is not None:
+            payload[field] = value
+    if args.force:
+        payload["force"] = True
+    return payload
+
+
+def flagify(message: str) -> str:
+    """Name CLI flags instead of payload fields in validation messages."""
+    for field, flag in FLAG_FOR_FIELD.items():
+        message = re.sub(rf"(?<![\w-]){field}:", f"{flag}:", message)
+        message = re.sub(rf"(?<![\w-]){field}\.", f"{flag} #", message)
+    return message
 
 
 def output_of(args: argparse.Namespace) -> str:
