@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime, timedelta
+
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -13,12 +16,35 @@ from constructs import Construct
 
 from infra.config import DeployConfig
 from recycler.domain import METRIC_NAMESPACE, METRIC_SERVICE
+from recycler.schedule import parse_schedule
 
 NAMESPACE = METRIC_NAMESPACE
 # Every recycler metric carries the service dimension (recycler/metrics.py): a metric is identified by
 # its whole dimension set, so each alarm and graph names it too (tests/infra/test_metrics_contract.py).
 SERVICE = {"service": METRIC_SERVICE}
 DAY = Duration.days(1)
+# CloudWatch: Period x EvaluationPeriods may not exceed seven days.
+LONGEST_ALARM_WINDOW = timedelta(days=7)
+GAP_SAMPLES = 400  # scheduled runs looked at: over a year of a daily schedule, both DST changes
+
+
+def longest_gap(expression: str, time_zone: str, start: datetime | None = None) -> timedelta:
+    """The longest time between two scheduled runs (a weekday schedule: the weekend, 72 h)."""
+    schedule = parse_schedule(expression, time_zone)
+    moment = schedule.next(start or datetime(2026, 1, 1, tzinfo=UTC))
+    gap = timedelta(0)
+    for _ in range(GAP_SAMPLES):
+        following = schedule.next(moment)
+        gap, moment = max(gap, following - moment), following
+    return gap
+
+
+def not_running_window(expression: str, time_zone: str) -> timedelta:
+    """How long without a completed run means recycler stopped: a day (a run's own time, retries, a
+    late start) plus the schedule's longest gap, in whole hours, at most CloudWatch's seven days."""
+    window = timedelta(days=1) + longest_gap(expression, time_zone)
+    hours = math.ceil(window.total_seconds() / 3600)
+    return min(timedelta(hours=hours), LONGEST_ALARM_WINDOW)
 
 
 def recycler_metric(
@@ -118,6 +144,25 @@ class Alarms(Construct):
             ),
         ]
         self.alarms: dict[str, cloudwatch.Alarm] = {}
+        # Nothing else notices that runs stopped happening: missing data is the signal here.
+        window = not_running_window(config.schedule_expression, config.schedule_time_zone)
+        self.not_running_window = window
+        not_running = cloudwatch.Alarm(
+            self,
+            "NotRunning",
+            metric=recycler_metric(
+                "RunsCompleted", period=Duration.hours(int(window.total_seconds() // 3600))
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+            alarm_description=f"recycler is not running: no completed run in {window.total_seconds() / 3600:g} h "
+            f"(a day plus the longest gap of {config.schedule_expression} in {config.schedule_time_zone}); "
+            "check the schedule (enabled? its dead-letter queue), the function's errors and the kill switch",
+        )
+        not_running.add_alarm_action(actions.SnsAction(topic))
+        self.alarms["NotRunning"] = not_running
         for name, metric, threshold, meaning in specs:
             alarm = cloudwatch.Alarm(
                 self,
@@ -144,6 +189,11 @@ class Dashboard(Construct):
                 title="Recycles per day",
                 left=[recycler_metric("Recycled"), recycler_metric("Failed"), recycler_metric("Planned")],
                 stacked=True,
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Runs completed per day (none for a day plus the schedule's gap: NotRunning alarm)",
+                left=[recycler_metric("RunsCompleted")],
                 width=12,
             ),
             cloudwatch.GraphWidget(

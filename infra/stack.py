@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from aws_cdk import (
     Acknowledgment,
@@ -122,6 +122,14 @@ class RecyclerStack(Stack):
         CfnOutput(self, "AlertTopicArn", value=alerts.topic.topic_arn)
         CfnOutput(self, "LedgerTable", value=ledger.table.table_name)
         CfnOutput(self, "KillSwitchParameter", value=kill_switch.parameter_name)
+        # Where an operator looks first, and the alias drills invoke (README, Operate).
+        dashboard = cast(Dashboard, self.node.find_child("Observability")).dashboard
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            value=f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region={self.region}"
+            f"#dashboards/dashboard/{dashboard.dashboard_name}",
+        )
 
     def _kill_switch_value(self) -> str:
         """A StackSet parameter, so one update-stack-set (with a parameter override) stops every

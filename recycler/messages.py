@@ -221,6 +221,26 @@ def drain_hook_howto(group: str) -> str:
     )
 
 
+def drainer_howto(group: str) -> list[str]:
+    """The drainer a termination hook needs (without one the hook only delays every termination by its
+    heartbeat): aws-node-termination-handler in queue mode reads the hook's events from an SQS queue an
+    EventBridge rule feeds, drains the node, then completes the hook. Too long for a report's detail
+    (checkpointed, capped): the CLI prints it under the table."""
+    queue = f"{group}-node-drain"
+    pattern = (
+        '{"source":["aws.autoscaling"],"detail-type":["EC2 Instance-terminate Lifecycle Action"],'
+        f'"detail":{{"AutoScalingGroupName":["{group}"]}}}}'
+    )
+    return [
+        drain_hook_howto(group),
+        f"aws sqs create-queue --queue-name {queue}   # its policy: allow events.amazonaws.com sqs:SendMessage",
+        f"aws events put-rule --name {queue} --event-pattern '{pattern}'",
+        f"aws events put-targets --rule {queue} --targets Id=queue,Arn=<the queue's ARN>",
+        "aws-node-termination-handler in queue mode reads it (Helm: enableSqsTerminationDraining=true, "
+        "queueURL=<the queue's URL>) and completes the hook once the node is drained",
+    ]
+
+
 def reactivate_command(cluster: str, container_instance: str) -> str:
     return (
         f"aws ecs update-container-instances-state --cluster {cluster} "

@@ -24,6 +24,9 @@ def publish_metrics(report: RunReport) -> None:
     )
     metrics.add_metric(name="AlertsNotDelivered", unit=MetricUnit.Count, value=len(report.alerts_failed))
     metrics.add_metric(name="InstancesRecycled", unit=MetricUnit.Count, value=summary.instances_recycled)
+    # 1 per run that got this far: the "not running" alarm treats a day plus the schedule's longest gap
+    # without one as recycler having stopped (a disabled or broken schedule, a run failing early).
+    metrics.add_metric(name="RunsCompleted", unit=MetricUnit.Count, value=1)
     metrics.flush_metrics()
     for reason, count in report.skipped_groups_omitted.items():  # a very large fleet's unlisted skips
         _emit("Skipped", MetricUnit.Count, count, "Reason", reason)

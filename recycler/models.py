@@ -26,6 +26,18 @@ from recycler.schedule import next_run_outside, parse_schedule
 # Auto Scaling group names: 1-255 printable characters without ':' is what the API accepts for a name.
 GROUP_NAME_PATTERN = r"^[\x21-\x39\x3b-\x7e][\x20-\x39\x3b-\x7e]{0,254}$"
 GroupName = Annotated[str, StringConstraints(pattern=GROUP_NAME_PATTERN)]
+GROUP_NAME_RULE = (
+    "is not an Auto Scaling group name (1-255 printable characters, no ':', not starting with a space)"
+)
+WEEKDAY_SPELLINGS = frozenset(WEEKDAYS) | {
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+}
 MAX_GROUPS_LIMIT = 1000
 
 
@@ -96,7 +108,8 @@ class Settings(BaseModel):
     @field_validator("blackout_weekdays")
     @classmethod
     def _weekdays(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [d for d in value if d.lower()[:3] not in WEEKDAYS or len(d) < 3]
+        # Exactly a day's abbreviation or its whole English name: `Sundy` is a typo, not Sunday.
+        bad = [d for d in value if d.strip().lower() not in WEEKDAY_SPELLINGS]
         if bad:
             raise ValueError(f"unknown weekday {bad[0]!r}; use Mon, Tue, Wed, Thu, Fri, Sat or Sun")
         return value
@@ -225,6 +238,11 @@ def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
         message = problem["msg"]
         if problem["type"] == "extra_forbidden":
             message = "unknown field; remove it or fix its name"
+        if (
+            problem["type"] == "string_pattern_mismatch"
+            and problem.get("ctx", {}).get("pattern") == GROUP_NAME_PATTERN
+        ):
+            message = f"{problem['input']!r} {GROUP_NAME_RULE}"
         name = f"{prefix}{location.upper()}" if prefix else location
         lines.append(f"{name}: {message}")
     return "; ".join(lines)

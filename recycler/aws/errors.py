@@ -19,6 +19,11 @@ from botocore.exceptions import (
 )
 
 IAM_HELP = "see README, IAM for operators"
+# The order the AWS CLI (and the recycler CLI) reads the region in.
+NO_REGION = (
+    "no AWS region: pass --region, set AWS_REGION (or AWS_DEFAULT_REGION), or set `region` in your "
+    "profile (`aws configure`)"
+)
 DENIED_CODES = frozenset(
     {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess"}
 )
@@ -78,7 +83,7 @@ def explain(error: BaseException) -> str | None:
     """One line naming the problem and the fix, or None for an error these words do not cover."""
     error = unwrapped(error)
     if is_kind(error, NoRegionError):
-        return "no AWS region: pass --region, set AWS_REGION, or run `aws configure`"
+        return NO_REGION
     if is_kind(error, NoCredentialsError, PartialCredentialsError, TokenRetrievalError):
         return (
             "no AWS credentials: pass --profile, set AWS_PROFILE or AWS_ACCESS_KEY_ID/"

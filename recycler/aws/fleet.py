@@ -22,7 +22,7 @@ from recycler.aws.clients import Clients, chunks
 from recycler.aws.groups import group_snapshot, with_details
 from recycler.aws.images import CurrentImage, Images
 from recycler.domain import Activity, GroupSnapshot, LifecycleHook, RawGroup
-from recycler.policy.tags import OPT_IN_VALUE
+from recycler.policy.tags import TagError, parse_bool_tag
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
@@ -76,7 +76,10 @@ class Fleet:
     # ---- discovery --------------------------------------------------------------------------
 
     def list_groups(self, opt_in_tag: str, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        """Opted-in groups (filtered by the API), or exactly the named groups whatever their tags."""
+        """Every group carrying the opt-in tag key whatever its value (the API filters by key), so a
+        misspelt opt-in (`True`, `yes`, `"true "`) reaches the plan as invalid-tag instead of being
+        left out silently; a group tagged off (`false`, `no`, `0`) is left out. Or exactly the named
+        groups, whatever their tags. Planning reads instances only for the opted-in ones."""
         paginator = self.autoscaling.get_paginator("describe_auto_scaling_groups")
         pages: Iterable[Any]
         if names:
@@ -89,9 +92,15 @@ class Fleet:
             )
         else:
             pages = paginator.paginate(
-                Filters=[{"Name": f"tag:{opt_in_tag}", "Values": [OPT_IN_VALUE]}],
+                Filters=[{"Name": "tag-key", "Values": [opt_in_tag]}],
                 PaginationConfig={"PageSize": GROUP_PAGE_SIZE},
             )
+            return [
+                dict(group)
+                for page in pages
+                for group in page["AutoScalingGroups"]
+                if not _tagged_off(group, opt_in_tag)
+            ]
         return [dict(group) for page in pages for group in page["AutoScalingGroups"]]
 
     def instance_details(self, instance_ids: Sequence[str]) -> dict[str, tuple[datetime | None, str | None]]:
@@ -252,3 +261,12 @@ class Fleet:
 
     def image_of(self, instance_id: str) -> str | None:
         return self.instance_details([instance_id]).get(instance_id, (None, None))[1]
+
+
+def _tagged_off(group: Any, key: str) -> bool:
+    """The opt-in tag says no (`false`, `no`, ...): the owner opted out; not worth a row in every plan."""
+    value = next((t.get("Value", "") for t in group.get("Tags", []) if t.get("Key") == key), "")
+    try:
+        return not parse_bool_tag(value, key)
+    except TagError:
+        return False

@@ -1,9 +1,11 @@
 """Operator CLI: `python -m recycler plan|run|demo` (design.md §9).
 
-Exit codes: 0 no group failed, 1 a group failed (or an alert was not delivered), 2 bad input or
-could not run (no region, no credentials, endpoint unreachable, not authorized): one or two lines on
-stderr that name the problem and the fix; --debug (or RECYCLER_DEBUG=1) adds the traceback.
-With --json the RunReport is the only thing on stdout; logs and tables go to stderr.
+Exit codes: 0 no group failed, 1 a group failed (or an alert was not delivered, or the run stopped on
+an unexpected error after acting, or the confirmation was answered no), 2 bad input or could not run
+(no region, no credentials, endpoint unreachable, not authorized, a setting that does not resolve):
+one or two lines on stderr that name the problem and the fix, nothing acted on; --debug (or
+RECYCLER_DEBUG=1) adds the traceback. 130: stopped with Ctrl-C (what is in flight is printed).
+With --json (--output json) the RunReport is the only thing on stdout; logs and progress go to stderr.
 """
 
 from __future__ import annotations
@@ -11,25 +13,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
-import traceback
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from recycler.models import InputError, load_settings, parse_payload
-from recycler.report import RunReport
+from recycler import __version__
+from recycler.local.runner import EXIT_BAD_INPUT, flagify
+from recycler.models import InputError
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-FLAG_FOR_FIELD = {
-    "groups": "--group",
-    "health_timeout_seconds": "--health-timeout",
-    "poll_seconds": "--poll",
-    "max_groups": "--max-groups",
-    "seed": "--seed",
-    "force": "--force",
-    "dry_run": "--dry-run",
-}
+OUTPUTS = ("table", "json", "csv")
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -43,7 +35,23 @@ def _run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--group", action="append", dest="groups", metavar="NAME", help="only this group (repeatable)"
     )
-    parser.add_argument("--json", action="store_true", help="print only the RunReport JSON on stdout")
+    parser.add_argument(
+        "--json", action="store_true", help="print only the RunReport JSON on stdout (--output json)"
+    )
+    parser.add_argument(
+        "--output",
+        choices=OUTPUTS,
+        default=None,
+        help="stdout: a table (default), the RunReport JSON, or CSV rows",
+    )
+    parser.add_argument(
+        "--yes", action="store_true", help="run: do not ask before acting (never asked without a terminal)"
+    )
+    parser.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="use a deployed stack's ledger, topic and kill switch (its outputs), as the Lambda does",
+    )
     parser.add_argument(
         "--health-timeout", type=int, metavar="SECONDS", help="override the health wait timeout"
     )
@@ -59,7 +67,8 @@ def _run_flags(parser: argparse.ArgumentParser) -> None:
         action="append",
         dest="regions",
         metavar="REGION",
-        help="AWS region (default: AWS_REGION or your config); repeat to cover several regions in one report",
+        help="AWS region (default, as the AWS CLI: AWS_REGION, then AWS_DEFAULT_REGION, then the profile's "
+        "region in ~/.aws/config); repeat to cover several regions in one report",
     )
     parser.add_argument("--profile", metavar="NAME", help="AWS named profile (default: AWS_PROFILE)")
     parser.add_argument(
@@ -71,6 +80,7 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="recycler", description="Replace the oldest instance of each opted-in Auto Scaling group."
     )
+    parser.add_argument("--version", action="version", version=f"recycler {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
     _run_flags(commands.add_parser("plan", help="show what a run would do (same as run --dry-run)"))
     _run_flags(commands.add_parser("run", help="recycle opted-in groups now"))
@@ -85,35 +95,17 @@ def build_parser() -> ArgumentParser:
     demo.add_argument(
         "--report-file", default="recycler-report.json", metavar="PATH", help="where the JSON report goes"
     )
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the embedded AWS running afterwards and print the environment to plan against it",
+    )
+
     from recycler.local import fleet_report, history
 
     history.register(commands)
     fleet_report.register(commands)
     return parser
-
-
-def payload_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    payload: dict[str, Any] = {"dry_run": bool(args.dry_run or args.command == "plan")}
-    for field, value in (
-        ("groups", args.groups),
-        ("health_timeout_seconds", args.health_timeout),
-        ("poll_seconds", args.poll),
-        ("seed", args.seed),
-        ("max_groups", args.max_groups),
-    ):
-        if value is not None:
-            payload[field] = value
-    if args.force:
-        payload["force"] = True
-    return payload
-
-
-def flagify(message: str) -> str:
-    """Name CLI flags instead of payload fields in validation messages."""
-    for field, flag in FLAG_FOR_FIELD.items():
-        message = re.sub(rf"(?<![\w-]){field}:", f"{flag}:", message)
-        message = re.sub(rf"(?<![\w-]){field}\.", f"{flag} #", message)
-    return message
 
 
 def configure_logging(verbose: bool = False) -> None:
@@ -124,80 +116,6 @@ def configure_logging(verbose: bool = False) -> None:
     )
 
 
-def run_command(args: argparse.Namespace, err: Any) -> int:
-    from recycler.aws.errors import explain
-    from recycler.local.first_contact import CannotRun, connect
-    from recycler.local.port import LocalPort, local_services
-    from recycler.workflow.run import run
-
-    try:
-        settings = load_settings()
-        payload = parse_payload(payload_from_args(args))
-    except InputError as error:
-        print(f"recycler: error: {flagify(str(error))}", file=err)
-        return EXIT_BAD_INPUT
-    debug = args.debug or os.environ.get("RECYCLER_DEBUG") == "1"
-    reports = []
-    # One region after another, with the caller's credentials; any region that cannot be used stops
-    # before the next one is touched.
-    for region in args.regions or [None]:
-        try:
-            session, identity = connect(region, args.profile)
-            report = run(LocalPort(), local_services(settings, session), settings, payload)
-        except CannotRun as problem:
-            return _cannot_run(str(problem), err, debug)
-        except Exception as error:
-            message = explain(error)
-            if message is None:
-                raise
-            where = f"{region}: " if len(args.regions or []) > 1 else ""
-            return _cannot_run(where + message, err, debug)
-        report.account, report.region = identity.account, identity.region
-        reports.append(report)
-    combined = reports[0] if len(reports) == 1 else across_regions(reports)
-    emit(combined, args.json, getattr(args, "report_file", None))
-    return EXIT_FAILED if combined.failed else EXIT_OK
-
-
-def across_regions(reports: list[RunReport]) -> RunReport:
-    """One report (one table) for several regions: each group named region/group."""
-    groups = [g.model_copy(update={"group": f"{r.region}/{g.group}"}) for r in reports for g in r.groups]
-    first = reports[0]
-    combined = RunReport.build(
-        first.run_id,
-        first.started_at,
-        first.dry_run,
-        first.seed,
-        groups,
-        [problem for r in reports for problem in r.alerts_failed],
-    )
-    combined.account = ",".join(sorted({r.account or "?" for r in reports}))
-    combined.region = ",".join(r.region or "?" for r in reports)
-    return combined
-
-
-def _cannot_run(message: str, err: Any, debug: bool) -> int:
-    if debug:
-        traceback.print_exc(file=err)
-    print(f"recycler: cannot run: {message}", file=err)
-    if not debug:
-        print("recycler: nothing was terminated; add --debug for the traceback", file=err)
-    return EXIT_BAD_INPUT
-
-
-def emit(report: RunReport, as_json: bool, report_file: str | None = None) -> None:
-    text = report.model_dump_json(indent=2)
-    if report_file:
-        with open(report_file, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-    if as_json:
-        print(text)
-    else:
-        from recycler.local.render import render_report
-
-        render_report(report)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(verbose=os.environ.get("RECYCLER_VERBOSE") == "1")
@@ -206,7 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from recycler.local.demo import main as demo_main
 
-        return int(demo_main(args))
+        try:
+            return int(demo_main(args))
+        except InputError as error:
+            print(f"recycler: error: {flagify(str(error))}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    from recycler.local.runner import run_command
+
     return run_command(args, sys.stderr)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import socket
 import threading
 import time
@@ -200,58 +201,25 @@ class Progress:
             self.console.print(f"  [{style}]{text}[/]")
 
 
-def publish_act(
-    console: Any,
-    session: boto3.Session,
-    now: datetime,
-    seeded: dict[str, Any],
-    settings: Any,
-    progress: Progress,
-) -> None:
-    """A new image is published: a Parameter Store Change event starts a canary run within minutes."""
-    from rich.panel import Panel
-
-    from recycler.local import demo_publish
-    from recycler.local.port import LocalPort, local_services
-    from recycler.local.render import render_report
-    from recycler.triggers import payload_of
-    from recycler.workflow.run import run
-
-    release = demo_publish.seed_release_groups(session, now, seeded["patched_image"])
-    session.client("ssm").put_parameter(
-        Name=demo_publish.PARAMETER, Value=release, Type="String", Overwrite=True
-    )
-    console.print(
-        f"\n[bold]A release pipeline moves {demo_publish.PARAMETER} to {release}[/] (groups shop and cart "
-        "resolve it): EventBridge delivers Parameter Store Change; the canary runs now, not at the next "
-        "scheduled run, and bakes before the image counts as proven\n"
-    )
-    spike = demo_publish.SpikeDuringBake(session)
-
-    def on_poll(name: str, state: Any) -> None:
-        if hasattr(state, "status"):  # health, drain and bake polls; not the debounce's clock
-            progress.on_poll(name, state)
-        spike(name, state)
-
-    seen = len(emulator.published(session.client("sqs"), seeded["queue_url"]))
-    event = demo_publish.parameter_changed("123456789012", REGION)
-    report = run(LocalPort(on_poll=on_poll), local_services(settings, session), settings, payload_of(event))
-    render_report(report, console)
-    for alert in emulator.published(session.client("sqs"), seeded["queue_url"])[seen:]:
-        body = alert["Message"].split("\nJSON:")[0]
-        console.print(Panel(body, title=f"SNS alert: {alert['Subject']}", border_style="red", expand=False))
-
-
 def main(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.panel import Panel
 
     from recycler.local.port import LocalPort, local_services
+    from recycler.local.render import console as terminal
     from recycler.local.render import render_report
     from recycler.models import load_settings, parse_payload
     from recycler.workflow.run import run
 
-    console = Console(width=160)
+    # Checked before the embedded AWS starts: a bad flag is a message, not a half-started demo.
+    payload = parse_payload(
+        {
+            "source": "manual",
+            "seed": args.seed,
+            "poll_seconds": args.poll,
+            "health_timeout_seconds": args.health_timeout,
+        }
+    )
+    console = terminal()
     started = time.monotonic()
     now = datetime.now(UTC)
     with embedded_aws() as endpoint:
@@ -260,6 +228,7 @@ def main(args: argparse.Namespace) -> int:
             AWS_ACCESS_KEY_ID="demo",
             AWS_SECRET_ACCESS_KEY="demo",
             AWS_DEFAULT_REGION=REGION,
+            AWS_REGION=REGION,
         )
         os.environ.pop("AWS_PROFILE", None)
         session = boto3.Session(region_name=REGION)
@@ -275,14 +244,6 @@ def main(args: argparse.Namespace) -> int:
         os.environ.setdefault("RECYCLER_BAKE_MINUTES", "0.1")
         os.environ.setdefault("RECYCLER_PUBLISH_DEBOUNCE_SECONDS", "2")
         settings = load_settings()
-        payload = parse_payload(
-            {
-                "source": "manual",
-                "seed": args.seed,
-                "poll_seconds": args.poll,
-                "health_timeout_seconds": args.health_timeout,
-            }
-        )
         console.print(
             f"\nRecycling with poll {args.poll} s, health timeout {args.health_timeout} s, seed {args.seed} "
             f"(launch template now boots {seeded['patched_image']}, was {seeded['old_image']})\n"
@@ -300,13 +261,48 @@ def main(args: argparse.Namespace) -> int:
             console.print(
                 Panel(body, title=f"SNS alert: {alert['Subject']}", border_style="red", expand=False)
             )
-        publish_act(console, session, now, seeded, settings, progress)
-    with open(args.report_file, "w", encoding="utf-8") as handle:
-        handle.write(report.model_dump_json(indent=2) + "\n")
-    console.print(f"JSON report written to [bold]{args.report_file}[/] ({time.monotonic() - started:.0f} s).")
-    console.print(
-        "The failed 'api' group is part of the story: recycler caught a bad AMI on one instance (the "
-        "canary), said so loudly, left the rest of the group serving, and never touched the two other "
-        "groups that would have launched it."
-    )
+        from recycler.local.demo_publish import publish_act
+
+        publish_act(console, session, now, seeded, settings, progress.on_poll)
+        with open(args.report_file, "w", encoding="utf-8") as handle:
+            handle.write(report.model_dump_json(indent=2) + "\n")
+        console.print(
+            f"JSON report written to [bold]{args.report_file}[/] ({time.monotonic() - started:.0f} s)."
+        )
+        console.print(
+            "The failed 'api' group is part of the story: recycler caught a bad AMI on one instance (the "
+            "canary), said so loudly, left the rest of the group serving, and never touched the two other "
+            "groups that would have launched it."
+        )
+        if getattr(args, "keep", False):
+            keep_running(console, endpoint, seeded["topic_arn"])
     return 0
+
+
+def kept_environment(endpoint: str, topic_arn: str) -> dict[str, str]:
+    """What another shell sets to use the kept embedded AWS (and the demo's ledger and topic)."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "demo",
+        "AWS_SECRET_ACCESS_KEY": "demo",
+        "AWS_REGION": REGION,
+        "RECYCLER_LEDGER_TABLE": TABLE,
+        "RECYCLER_TOPIC_ARN": topic_arn,
+    }
+
+
+def keep_running(console: Any, endpoint: str, topic_arn: str) -> None:
+    """--keep: the embedded AWS stays up until Ctrl-C, so `plan` and `run` can be tried against it."""
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in kept_environment(endpoint, topic_arn).items())
+    console.print(
+        "\n[bold]The embedded AWS stays up[/] (--keep). In another shell:\n"
+        f"  export {exports}\n"
+        "  python -m recycler plan            # the ledger now holds today's recycles: see recently-recycled\n"
+        "  python -m recycler plan --force    # what a forced drill would do\n"
+        "Ctrl-C here stops it.",
+        soft_wrap=True,
+    )
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        console.print("embedded AWS stopped")

@@ -3,6 +3,7 @@ own 5xx alarm fires during the bake, so the image is caught before the other gro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,3 +66,42 @@ class SpikeDuringBake:
         if isinstance(state, BakeState) and name.startswith("shop:") and not self.fired:
             self.fired = True
             self.cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="5xx spike")
+
+
+def publish_act(
+    console: Any,
+    session: boto3.Session,
+    now: datetime,
+    seeded: dict[str, Any],
+    settings: Any,
+    progress: Callable[[str, Any], None],
+) -> None:
+    """A new image is published: a Parameter Store Change event starts a canary run within minutes."""
+    from rich.panel import Panel
+
+    from recycler.local.port import LocalPort, local_services
+    from recycler.local.render import render_report
+    from recycler.triggers import payload_of
+    from recycler.workflow.run import run
+
+    release = seed_release_groups(session, now, seeded["patched_image"])
+    session.client("ssm").put_parameter(Name=PARAMETER, Value=release, Type="String", Overwrite=True)
+    console.print(
+        f"\n[bold]A release pipeline moves {PARAMETER} to {release}[/] (groups shop and cart "
+        "resolve it): EventBridge delivers Parameter Store Change; the canary runs now, not at the next "
+        "scheduled run, and bakes before the image counts as proven\n"
+    )
+    spike = SpikeDuringBake(session)
+
+    def on_poll(name: str, state: Any) -> None:
+        if hasattr(state, "status"):  # health, drain and bake polls; not the debounce's clock
+            progress(name, state)
+        spike(name, state)
+
+    seen = len(emulator.published(session.client("sqs"), seeded["queue_url"]))
+    event = parameter_changed("123456789012", "us-east-1")
+    report = run(LocalPort(on_poll=on_poll), local_services(settings, session), settings, payload_of(event))
+    render_report(report, console)
+    for alert in emulator.published(session.client("sqs"), seeded["queue_url"])[seen:]:
+        body = alert["Message"].split("\nJSON:")[0]
+        console.print(Panel(body, title=f"SNS alert: {alert['Subject']}", border_style="red", expand=False))

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import sys
+from typing import TextIO
+
 from rich.console import Console
 from rich.table import Table
 
+from recycler.domain import Reason
+from recycler.messages import drainer_howto
 from recycler.report import GroupReport, RunReport
 
 STYLE = {"recycled": "green", "planned": "cyan", "skipped": "yellow", "failed": "bold red"}
@@ -88,8 +94,81 @@ def report_table(report: RunReport) -> Table:
     return table
 
 
-def render_report(report: RunReport, console: Console | None = None) -> None:
-    console = console or Console(width=160)
-    console.print(report_table(report))
+# Written to a pipe or a file there is no terminal to fit: wide enough not to wrap instance ids.
+UNWRAPPED_WIDTH = 160
+CSV_COLUMNS = (
+    "group",
+    "outcome",
+    "reason",
+    "detail",
+    "mode",
+    "victim",
+    "victim_age_days",
+    "replacement",
+    "waited_seconds",
+    "current_image_id",
+    "canary",
+)
+
+
+def console(stream: TextIO | None = None) -> Console:
+    """The terminal's width (rich reads it); a fixed wide one when not a terminal (a pipe, a file)."""
+    stream = stream or sys.stdout
+    return Console(file=stream, width=None if stream.isatty() else UNWRAPPED_WIDTH)
+
+
+def write_csv(report: RunReport, stream: TextIO) -> None:
+    """One row per recycle (a freshness target's later victims too), for spreadsheets and scripts."""
+    writer = csv.writer(stream)
+    writer.writerow(CSV_COLUMNS)
+    for group in report.groups:
+        victim, replacement = group.victim, group.replacement
+        writer.writerow(
+            [
+                group.group,
+                group.outcome,
+                group.reason,
+                group.detail,
+                group.mode.value,
+                victim.instance_id if victim else "",
+                victim.age_days if victim else "",
+                replacement.instance_id if replacement and replacement.instance_id else "",
+                group.waited_seconds if group.waited_seconds is not None else "",
+                group.current_image_id or "",
+                group.canary,
+            ]
+        )
+        for extra in group.recycles[1:]:
+            writer.writerow(
+                [
+                    group.group,
+                    extra.outcome,
+                    extra.reason,
+                    "",
+                    group.mode.value,
+                    extra.victim.instance_id,
+                    extra.victim.age_days,
+                    extra.replacement.instance_id
+                    if extra.replacement and extra.replacement.instance_id
+                    else "",
+                    extra.waited_seconds if extra.waited_seconds is not None else "",
+                    group.current_image_id or "",
+                    False,
+                ]
+            )
+
+
+def render_report(report: RunReport, out: Console | None = None) -> None:
+    out = out or console()
+    out.print(report_table(report))
     for problem in report.alerts_failed:
-        console.print(f"[bold red]alert not delivered:[/] {problem}")
+        out.print(f"[bold red]alert not delivered:[/] {problem}")
+    for group in report.groups:
+        if group.reason == Reason.NO_DRAIN_HOOK:
+            steps = "\n".join(f"  {step}" for step in drainer_howto(group.group.rsplit("/", 1)[-1]))
+            out.print(
+                f"{group.group}: add a termination hook and the drainer that completes it:\n{steps}",
+                soft_wrap=True,
+                markup=False,
+                highlight=False,
+            )

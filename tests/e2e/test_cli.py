@@ -7,33 +7,19 @@ import os
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
+from recycler.aws.errors import NO_REGION
 from recycler.local import emulator
-from recycler.local.demo import embedded_aws, free_port
+from recycler.local.demo import free_port
 from tests.conftest import NOW, REGION, World
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    emulator.reset()
-    with embedded_aws() as endpoint:
-        # The server's backends live in this process and outlive one test: start from empty.
-        urllib.request.urlopen(
-            urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10
-        )
-        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-        session = boto3.Session(region_name=REGION)
-        yield World(session=session, images=emulator.stock_images(session.client("ec2")))
-    emulator.reset()
 
 
 def cli(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -82,7 +68,7 @@ def test_plan_terminates_nothing_and_prints_a_table(server: World) -> None:
     ids = server.group("web", [9, 5])
     done = cli("plan", "--group", "web")
     assert done.returncode == 0, done.stderr
-    assert "planned" in done.stdout and ids[0] in done.stdout
+    assert "planned" in done.stdout and ids[0] in done.stdout, done.stdout
     assert set(in_service(server, "web")) == set(ids)
 
 
@@ -174,7 +160,7 @@ def assert_cannot_run(done: Any, message: str) -> None:
 
 def test_no_region_is_a_message(server: World) -> None:
     done = cli_without("AWS_DEFAULT_REGION", "AWS_REGION")
-    assert_cannot_run(done, "no AWS region: pass --region, set AWS_REGION, or run `aws configure`")
+    assert_cannot_run(done, NO_REGION)
 
 
 def test_region_flag_and_the_report_names_account_and_region(server: World) -> None:

@@ -128,9 +128,13 @@ def test_a_run_limit_takes_the_groups_where_recycling_fixes_bit_rot_first(world:
 def test_only_the_exact_opt_in_value_is_planned(world: World) -> None:
     world.group("lower", [9, 5])
     world.group("title", [9, 5], enabled="True")
-    assert set(decisions(world)) == {"lower"}  # discovery asks for exactly "true"
-    named = decisions(world, groups=["title"])["title"]
-    assert named.reason == "invalid-tag" and "use lowercase 'true'" in named.detail
+    world.group("off", [9, 5], enabled="false")
+    # Discovery lists every group carrying the key (issue 33): a misspelt opt-in is shown, not dropped;
+    # a group tagged off is left out.
+    fleet = decisions(world)
+    assert set(fleet) == {"lower", "title"} and fleet["lower"].recycle and not fleet["title"].recycle
+    for named in (fleet["title"], decisions(world, groups=["title"])["title"]):
+        assert named.reason == "invalid-tag" and "use lowercase 'true'" in named.detail
 
 
 def test_an_override_with_its_own_template_decides_the_image_for_its_instance_type(world: World) -> None:

@@ -1,0 +1,230 @@
+"""`plan` and `run` from a shell: settle every input before anything acts, run region after region
+on the in-process port with a `Watch` (progress, confirmation, what is in flight), and print the
+report (table, JSON or CSV). Exit codes: see cli.py."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import traceback
+from typing import Any
+
+from recycler.models import InputError, ManualPayload, Settings, load_settings, parse_payload
+from recycler.report import RunReport
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+FLAG_FOR_FIELD = {
+    "groups": "--group",
+    "health_timeout_seconds": "--health-timeout",
+    "poll_seconds": "--poll",
+    "max_groups": "--max-groups",
+    "seed": "--seed",
+    "force": "--force",
+    "dry_run": "--dry-run",
+}
+
+
+def payload_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    payload: dict[str, Any] = {"dry_run": bool(args.dry_run or args.command == "plan")}
+    for field, value in (
+        ("groups", args.groups),
+        ("health_timeout_seconds", args.health_timeout),
+        ("poll_seconds", args.poll),
+        ("seed", args.seed),
+        ("max_groups", args.max_groups),
+    ):
+        if value is not None:
+            payload[field] = value
+    if args.force:
+        payload["force"] = True
+    return payload
+
+
+def flagify(message: str) -> str:
+    """Name CLI flags instead of payload fields in validation messages."""
+    for field, flag in FLAG_FOR_FIELD.items():
+        message = re.sub(rf"(?<![\w-]){field}:", f"{flag}:", message)
+        message = re.sub(rf"(?<![\w-]){field}\.", f"{flag} #", message)
+    return message
+
+
+def output_of(args: argparse.Namespace) -> str:
+    return "json" if args.json else (getattr(args, "output", None) or "table")
+
+
+def interactive(args: argparse.Namespace, dry_run: bool, environ: Any = os.environ) -> bool:
+    """Ask before acting only a person at a terminal: never in CI, with --json, --yes or a pipe."""
+    return not (dry_run or args.yes or output_of(args) != "table" or environ.get("CI")) and sys.stdin.isatty()
+
+
+def run_command(args: argparse.Namespace, err: Any) -> int:
+    from recycler.local.first_contact import CannotRun, check_names, check_report_file
+
+    try:
+        payload = parse_payload(payload_from_args(args))
+        check_report_file(args.report_file)
+        if args.stack and len(args.regions or []) > 1:
+            raise CannotRun("--stack names one stack in one region: use a single --region with it")
+        check_names()
+    except InputError as error:
+        print(f"recycler: error: {flagify(str(error))}", file=err)
+        return EXIT_BAD_INPUT
+    except CannotRun as problem:
+        return _cannot_run(str(problem), err, debug=False)
+    debug = args.debug or os.environ.get("RECYCLER_DEBUG") == "1"
+    reports = []
+    # One region after another, with the caller's credentials; any region that cannot be used stops
+    # before the next one is touched.
+    for region in args.regions or [None]:
+        where = f"{region}: " if len(args.regions or []) > 1 else ""
+        outcome = run_region(args, region, payload, err, debug, where)
+        if isinstance(outcome, int):
+            return outcome
+        reports.append(outcome)
+    combined = reports[0] if len(reports) == 1 else across_regions(reports)
+    if not combined.groups and not payload.groups:
+        print(empty_fleet_hint(combined, load_settings()), file=err)
+    try:
+        emit(combined, output_of(args), args.report_file)
+    except OSError as error:
+        print(f"recycler: error: the report could not be written to {args.report_file}: {error}", file=err)
+        return EXIT_FAILED
+    return EXIT_FAILED if combined.failed else EXIT_OK
+
+
+def run_region(
+    args: argparse.Namespace, region: str | None, payload: ManualPayload, err: Any, debug: bool, where: str
+) -> RunReport | int:
+    """One region's run: connect, settle every setting, ask, run and watch; an int is the exit code."""
+    from recycler.aws.errors import explain
+    from recycler.local.first_contact import (
+        CannotRun,
+        apply_stack,
+        check_names,
+        connect,
+        probe,
+        stack_outputs,
+    )
+    from recycler.local.port import Interrupted, LocalPort, local_services
+    from recycler.local.watch import Declined, Watch, ask, confirmation
+    from recycler.messages import aws_error_text
+    from recycler.workflow.run import run
+
+    watch: Watch | None = None
+    try:
+        session, identity = connect(region, args.profile)
+        if args.stack:
+            applied = apply_stack(stack_outputs(session, args.stack), os.environ)
+            print(f"recycler: from stack {args.stack}: {', '.join(applied)}", file=err)
+            check_names()
+        settings = load_settings()
+        for warning in probe(session, settings.topic_arn, settings.ledger_table):
+            print(f"recycler: warning: {warning}", file=err)
+        dry_run = settings.dry_run if payload.dry_run is None else payload.dry_run
+        confirm = None
+        if interactive(args, dry_run):
+
+            def confirm(jobs: Any) -> bool:
+                return ask(confirmation(jobs, identity.account, identity.region), err)
+
+        watch = Watch(err, quiet=output_of(args) == "json" or dry_run, confirm=confirm)
+        port = LocalPort(on_poll=watch.on_poll, on_step=watch.on_step)
+        report = run(port, local_services(settings, session), settings, payload)
+    except InputError as error:
+        print(f"recycler: error: {flagify(str(error))}", file=err)
+        return EXIT_BAD_INPUT
+    except CannotRun as problem:
+        return _cannot_run(where + str(problem), err, debug)
+    except Declined:
+        print("recycler: not confirmed; nothing was acted on", file=err)
+        return EXIT_FAILED
+    except (KeyboardInterrupt, Interrupted):
+        print(watch.stopped_line("interrupted (Ctrl-C)") if watch else "recycler: interrupted", file=err)
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        if watch is not None and watch.acted_groups():
+            return _failed_after_acting(args, watch, aws_error_text(error), err, debug)
+        message = explain(error)
+        return _cannot_run(where + (message or f"unexpected error: {aws_error_text(error)}"), err, debug)
+    report.account, report.region = identity.account, identity.region
+    return report
+
+
+def _failed_after_acting(args: argparse.Namespace, watch: Any, error: str, err: Any, debug: bool) -> int:
+    """An error after something was acted on: say what was done, keep the report, exit 1."""
+    import uuid
+    from datetime import UTC, datetime
+
+    if debug:
+        traceback.print_exc(file=err)
+    print(watch.stopped_line(f"the run stopped on an unexpected error ({error})"), file=err)
+    report = RunReport.build(
+        str(uuid.uuid4()), datetime.now(UTC).isoformat(), False, 0, watch.partial_reports(error), []
+    )
+    try:
+        emit(report, output_of(args), args.report_file)
+    except OSError as problem:
+        print(f"recycler: error: the report could not be written: {problem}", file=err)
+    return EXIT_FAILED
+
+
+def empty_fleet_hint(report: RunReport, settings: Settings | None = None) -> str:
+    key = f"{(settings or Settings()).tag_prefix}enabled"
+    where = f" in account {report.account} {report.region}" if report.account else ""
+    return (
+        f"recycler: no Auto Scaling group{where} carries the tag {key}. Opt one in with:\n"
+        f"  aws autoscaling create-or-update-tags --tags "
+        f"ResourceId=NAME,ResourceType=auto-scaling-group,Key={key},Value=true,PropagateAtLaunch=false"
+    )
+
+
+def across_regions(reports: list[RunReport]) -> RunReport:
+    """One report (one table) for several regions: each group named region/group."""
+    groups = [g.model_copy(update={"group": f"{r.region}/{g.group}"}) for r in reports for g in r.groups]
+    first = reports[0]
+    combined = RunReport.build(
+        first.run_id,
+        first.started_at,
+        first.dry_run,
+        first.seed,
+        groups,
+        [problem for r in reports for problem in r.alerts_failed],
+    )
+    combined.account = ",".join(sorted({r.account or "?" for r in reports}))
+    combined.region = ",".join(r.region or "?" for r in reports)
+    return combined
+
+
+def _cannot_run(message: str, err: Any, debug: bool) -> int:
+    if debug:
+        traceback.print_exc(file=err)
+    print(f"recycler: cannot run: {message}", file=err)
+    if not debug:
+        print("recycler: nothing was terminated; add --debug for the traceback", file=err)
+    return EXIT_BAD_INPUT
+
+
+def emit(report: RunReport, output: str = "table", report_file: str | None = None) -> None:
+    text = report.model_dump_json(indent=2)
+    try:
+        _print_report(report, text, output)
+    finally:
+        # Last, so a file that cannot be written (checked before the run, gone since) loses nothing.
+        if report_file:
+            with open(report_file, "w", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+
+
+def _print_report(report: RunReport, text: str, output: str) -> None:
+    if output == "json":
+        print(text)
+    elif output == "csv":
+        from recycler.local.render import write_csv
+
+        write_csv(report, sys.stdout)
+    else:
+        from recycler.local.render import render_report
+
+        render_report(report)

@@ -1,0 +1,27 @@
+"""The moto server the e2e tests run the CLI against."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from recycler.local import emulator
+from recycler.local.demo import embedded_aws
+from tests.conftest import REGION, World
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    emulator.reset()
+    with embedded_aws() as endpoint:
+        # The server's backends live in this process and outlive one test: start from empty.
+        urllib.request.urlopen(
+            urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10
+        )
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        session = boto3.Session(region_name=REGION)
+        yield World(session=session, images=emulator.stock_images(session.client("ec2")))
+    emulator.reset()
