@@ -70,7 +70,13 @@ def _run_flags(parser: argparse.ArgumentParser) -> None:
         help="AWS region (default, as the AWS CLI: AWS_REGION, then AWS_DEFAULT_REGION, then the profile's "
         "region in ~/.aws/config); repeat to cover several regions in one report",
     )
-    parser.add_argument("--profile", metavar="NAME", help="AWS named profile (default: AWS_PROFILE)")
+    parser.add_argument(
+        "--profile",
+        action="append",
+        dest="profiles",
+        metavar="NAME",
+        help="AWS named profile (default: AWS_PROFILE); repeat to cover several accounts in one report",
+    )
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback when AWS cannot be reached or used"
     )

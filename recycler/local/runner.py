@@ -65,8 +65,10 @@ def run_command(args: argparse.Namespace, err: Any) -> int:
     try:
         payload = parse_payload(payload_from_args(args))
         check_report_file(args.report_file)
-        if args.stack and len(args.regions or []) > 1:
-            raise CannotRun("--stack names one stack in one region: use a single --region with it")
+        if args.stack and (len(args.regions or []) > 1 or len(args.profiles or []) > 1):
+            raise CannotRun(
+                "--stack names one stack in one account and region: use one --region and --profile"
+            )
         check_names()
     except InputError as error:
         print(f"recycler: error: {flagify(str(error))}", file=err)
@@ -75,11 +77,12 @@ def run_command(args: argparse.Namespace, err: Any) -> int:
         return _cannot_run(str(problem), err, debug=False)
     debug = args.debug or os.environ.get("RECYCLER_DEBUG") == "1"
     reports = []
-    # One region after another, with the caller's credentials; any region that cannot be used stops
-    # before the next one is touched.
-    for region in args.regions or [None]:
-        where = f"{region}: " if len(args.regions or []) > 1 else ""
-        outcome = run_region(args, region, payload, err, debug, where)
+    # One account (profile) and region after another; any that cannot be used stops before the next one
+    # is touched.
+    places = [(p, r) for p in args.profiles or [None] for r in args.regions or [None]]
+    for profile, region in places:
+        where = f"{profile or 'default'}/{region or 'default'}: " if len(places) > 1 else ""
+        outcome = run_region(args, region, payload, err, debug, where, profile)
         if isinstance(outcome, int):
             return outcome
         reports.append(outcome)
@@ -95,7 +98,13 @@ def run_command(args: argparse.Namespace, err: Any) -> int:
 
 
 def run_region(
-    args: argparse.Namespace, region: str | None, payload: ManualPayload, err: Any, debug: bool, where: str
+    args: argparse.Namespace,
+    region: str | None,
+    payload: ManualPayload,
+    err: Any,
+    debug: bool,
+    where: str,
+    profile: str | None = None,
 ) -> RunReport | int:
     """One region's run: connect, settle every setting, ask, run and watch; an int is the exit code."""
     from recycler.aws.errors import explain
@@ -114,7 +123,7 @@ def run_region(
 
     watch: Watch | None = None
     try:
-        session, identity = connect(region, args.profile)
+        session, identity = connect(region, profile)
         if args.stack:
             applied = apply_stack(stack_outputs(session, args.stack), os.environ)
             print(f"recycler: from stack {args.stack}: {', '.join(applied)}", file=err)
@@ -181,8 +190,14 @@ def empty_fleet_hint(report: RunReport, settings: Settings | None = None) -> str
 
 
 def across_regions(reports: list[RunReport]) -> RunReport:
-    """One report (one table) for several regions: each group named region/group."""
-    groups = [g.model_copy(update={"group": f"{r.region}/{g.group}"}) for r in reports for g in r.groups]
+    """One report (one table) for several regions or accounts: each group named region/group, or
+    account/region/group when the reports span accounts."""
+    accounts = {r.account for r in reports}
+
+    def place(r: RunReport) -> str:
+        return f"{r.account}/{r.region}" if len(accounts) > 1 else f"{r.region}"
+
+    groups = [g.model_copy(update={"group": f"{place(r)}/{g.group}"}) for r in reports for g in r.groups]
     first = reports[0]
     combined = RunReport.build(
         first.run_id,

@@ -360,3 +360,60 @@ def test_run_drains_ecs_hosts_skips_undrainable_nodes_and_waits_out_launch_hooks
         ("DRAINING", ids[0], 2),
         ("terminate", ids[0], 0),
     ]
+
+
+def test_several_profiles_in_one_plan(server: World, tmp_path: Path) -> None:
+    """`plan --profile A --profile B`: one table across the accounts (here, regions) the profiles name."""
+    server.group("web", [9, 5])
+    west = boto3.Session(region_name="us-west-2")
+    template = emulator.create_launch_template(
+        west.client("ec2"), "lt", emulator.stock_images(west.client("ec2"))[0]
+    )
+    emulator.create_aged_group(
+        west.client("autoscaling"),
+        "api",
+        template,
+        [8, 4],
+        NOW,
+        region="us-west-2",
+        tags={"recycler:enabled": "true"},
+    )
+    config = tmp_path / "config"
+    config.write_text(f"[profile east]\nregion = {REGION}\n\n[profile west]\nregion = us-west-2\n")
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[east]\naws_access_key_id = testing\naws_secret_access_key = testing\n\n"
+        "[west]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    env = {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(credentials)}
+    done = cli_without(
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        args=("plan", "--json", "--profile", "east", "--profile", "west"),
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert sorted(g["group"] for g in report["groups"]) == [f"{REGION}/web", "us-west-2/api"]
+
+
+def test_reports_across_accounts_name_each_group_by_account_and_region() -> None:
+    from recycler.local.runner import across_regions
+    from recycler.report import GroupReport, RunReport
+
+    def one(account: str, group: str) -> RunReport:
+        report = RunReport.build(
+            "r",
+            "2026-12-01T00:00:00+00:00",
+            True,
+            1,
+            [GroupReport(group=group, outcome="planned", reason="oldest-instance")],
+        )
+        report.account, report.region = account, "eu-west-1"
+        return report
+
+    combined = across_regions([one("111111111111", "web"), one("222222222222", "web")])
+    assert [g.group for g in combined.groups] == ["111111111111/eu-west-1/web", "222222222222/eu-west-1/web"]
+    assert combined.account == "111111111111,222222222222"
