@@ -233,13 +233,6 @@ class DeployConfig:
         if self.log_retention_days not in LOG_RETENTION:
             choices = ", ".join(str(days) for days in LOG_RETENTION)
             raise ConfigError(f"{PREFIX}log_retention_days={self.log_retention_days}: use one of {choices}")
-        # A durable execution may run up to one year (ExecutionTimeout <= 31,536,000 s):
-        # https://docs.aws.amazon.com/lambda/latest/dg/durable-configuration.html
-        if not 1 <= self.execution_timeout_hours <= 365 * 24:
-            raise ConfigError(
-                f"{PREFIX}execution_timeout_hours={self.execution_timeout_hours}: use 1..8760 (Lambda's limit "
-                "for one durable execution is a year)"
-            )
         for cluster in self.ecs_clusters:
             if not ECS_CLUSTER_NAME.match(cluster):
                 raise ConfigError(

@@ -96,6 +96,8 @@ class Settings(BaseModel):
     publish_debounce_seconds: int = Field(120, ge=0, le=3600)
     # The durable execution's timeout (the stack's ExecutionTimeout): a run plans only the recycles whose
     # worst-case waits fit it, and defers the rest (deferred-budget) rather than be stopped mid-recycle.
+    # A durable execution may run up to one year (ExecutionTimeout <= 31,536,000 s):
+    # https://docs.aws.amazon.com/lambda/latest/dg/durable-configuration.html
     execution_timeout_hours: int = Field(12, ge=1, le=365 * 24)
 
     @field_validator(

@@ -22,6 +22,9 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10
         )
         monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        # CLI runs in real time: a canary's 30-minute bake (tests/integration/test_publish.py) would
+        # outlast every subprocess timeout here.
+        monkeypatch.setenv("RECYCLER_BAKE_MINUTES", "0")
         session = boto3.Session(region_name=REGION)
         yield World(session=session, images=emulator.stock_images(session.client("ec2")))
     emulator.reset()

@@ -131,6 +131,8 @@ def due_group_behind_a_load_balancer(stack: Stack) -> list[str]:
     target_group = emulator.create_target_group(session.client("ec2"), session.client("elbv2"), "web")
     ids = stack.world.group("web", AGES, tags=TARGET, max_size=8, target_group_arns=[target_group])
     stack.world.publish_patched_image()
+    # Proven already: no canary bake between the recycles (its polls would outlast the delay below).
+    stack.prove(stack.world.images[1])
     # Each victim stays Terminating (its terminate activity in progress) for ten reads of the group:
     # through the next victim's preflight and recycle, and the one after.
     emulator.deregistration_delay("web", reads=10)

@@ -1,0 +1,124 @@
+"""The ledger's image records: which run's canary is trying an image now, and which images failed their
+canary (`group_name = "image#<ami>"`, `record = "canary"` / `"condemned"`; proven images are in ledger.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from recycler.aws.clients import chunks
+from recycler.domain import ClaimRefused
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+IMAGE_KEY = "image#"
+CANARY = "canary"
+CONDEMNED = "condemned"
+IN_FLIGHT = "in-flight"
+BATCH_GET_LIMIT = 100
+# A forced drill may re-recycle a group inside min_interval, but never while another run is mid-recycle
+# on it, and a canary claim holds its image; an in-flight claim older than this is considered abandoned
+# (a crashed run).
+IN_FLIGHT_LOCK = timedelta(hours=6)
+
+
+def plain_item(item: dict[str, Any]) -> dict[str, str]:
+    """A DynamoDB item without its type tags."""
+    return {key: next(iter(value.values())) for key, value in item.items()}
+
+
+_plain = plain_item
+
+
+class ImageRecords:
+    """Mixed into Ledger, which sets the table, its TTL and the client."""
+
+    table: str
+    ttl: timedelta
+    _dynamodb: DynamoDBClient
+
+    def claim_canary(self, image: str, group: str, run_id: str, now: datetime) -> None:
+        """Claim `image` for this run's canary or raise ClaimRefused: never two canaries for one image at
+        once, whichever runs (several publish events, a scheduled run) plan it. Re-claiming by the same run
+        succeeds (a replay); a claim left by a crashed run expires after IN_FLIGHT_LOCK."""
+        try:
+            self._dynamodb.put_item(
+                TableName=self.table,
+                Item={
+                    "group_name": {"S": IMAGE_KEY + image},
+                    "record": {"S": CANARY},
+                    "canary": {"S": group},
+                    "run_id": {"S": run_id},
+                    "status": {"S": IN_FLIGHT},
+                    "claimed_at": {"S": now.isoformat()},
+                    "claimed_epoch": {"N": str(int(now.timestamp()))},
+                    "expires_at": {"N": str(int((now + self.ttl).timestamp()))},
+                },
+                ConditionExpression="attribute_not_exists(group_name) OR run_id = :run "
+                "OR #status <> :inflight OR claimed_epoch < :stale",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":run": {"S": run_id},
+                    ":inflight": {"S": IN_FLIGHT},
+                    ":stale": {"N": str(int((now - IN_FLIGHT_LOCK).timestamp()))},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                holder: Any = error.response.get("Item", {})
+                raise ClaimRefused(f"image {image}", _plain(holder)) from None
+            raise
+
+    def release_canary(self, image: str, run_id: str, outcome: str) -> None:
+        """This run's canary for `image` is over: another run may canary it (if it is still unproven)."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table,
+                Key={"group_name": {"S": IMAGE_KEY + image}, "record": {"S": CANARY}},
+                UpdateExpression="SET #status = :outcome",
+                ConditionExpression="run_id = :run",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":outcome": {"S": outcome}, ":run": {"S": run_id}},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise  # someone else's claim now (ours expired): nothing of ours to release
+
+    def record_condemned(self, image: str, group: str, run_id: str, now: datetime, reason: str) -> None:
+        """A replacement on `image` failed its canary's checks or bake: later runs do not launch it."""
+        self._dynamodb.put_item(
+            TableName=self.table,
+            Item={
+                "group_name": {"S": IMAGE_KEY + image},
+                "record": {"S": CONDEMNED},
+                "canary": {"S": group},
+                "run_id": {"S": run_id},
+                "reason": {"S": reason[:300]},
+                "failed_at": {"S": now.isoformat()},
+                "expires_at": {"N": str(int((now + self.ttl).timestamp()))},
+            },
+        )
+
+    def condemned_images(self, images: Sequence[str]) -> dict[str, str]:
+        """Of these images, the ones whose canary failed, with who failed it, when and why."""
+        found: dict[str, str] = {}
+        for batch in chunks(list(dict.fromkeys(images)), BATCH_GET_LIMIT):
+            request: Any = {
+                self.table: {
+                    "Keys": [{"group_name": {"S": IMAGE_KEY + i}, "record": {"S": CONDEMNED}} for i in batch]
+                }
+            }
+            while request:
+                response = self._dynamodb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    plain = _plain(item)
+                    found[plain["group_name"].removeprefix(IMAGE_KEY)] = (
+                        f"canary {plain.get('canary', '?')}, {plain.get('failed_at', '?')}: {plain.get('reason', '?')}"
+                    )
+                request = response.get("UnprocessedKeys") or None
+        return found
