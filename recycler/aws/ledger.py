@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import ClientError
 
-from recycler.aws.clients import chunks, client
+from recycler.aws.clients import client
 from recycler.aws.ledger_images import (
-    BATCH_GET_LIMIT,
     IMAGE_KEY,
     IN_FLIGHT,
     IN_FLIGHT_LOCK,
@@ -40,7 +39,6 @@ CLAIM = "claim"
 PROVEN = "proven"
 RUN_KEY = "run#"
 FAILURES = "failures"
-_plain = plain_item
 
 
 class Ledger(ImageRecords):
@@ -51,54 +49,25 @@ class Ledger(ImageRecords):
 
     def last_claims(self, groups: Sequence[str]) -> dict[str, datetime]:
         """When each group was last claimed, for groups that have a claim (batched reads)."""
-        claimed: dict[str, datetime] = {}
-        for batch in chunks(list(dict.fromkeys(groups)), BATCH_GET_LIMIT):
-            request: Any = {
-                self.table: {
-                    "Keys": [{"group_name": {"S": g}, "record": {"S": CLAIM}} for g in batch],
-                    "ConsistentRead": True,
-                }
-            }
-            while request:
-                response = self._dynamodb.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table, []):
-                    plain = _plain(item)
-                    claimed[plain["group_name"]] = datetime.fromisoformat(plain["claimed_at"])
-                request = response.get("UnprocessedKeys") or None
-        return claimed
+        return {
+            plain["group_name"]: datetime.fromisoformat(plain["claimed_at"])
+            for plain in self.batch_items(groups, CLAIM, consistent=True)
+        }
 
     def expected_waits(self, groups: Sequence[str]) -> dict[str, float]:
         """Each group's last health wait, from its claim (the item last_claims reads: no new grant)."""
-        waits: dict[str, float] = {}
-        for batch in chunks(list(dict.fromkeys(groups)), BATCH_GET_LIMIT):
-            request: Any = {
-                self.table: {"Keys": [{"group_name": {"S": g}, "record": {"S": CLAIM}} for g in batch]}
-            }
-            while request:
-                response = self._dynamodb.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table, []):
-                    plain = _plain(item)
-                    if plain.get("last_waited_seconds"):
-                        waits[plain["group_name"]] = float(plain["last_waited_seconds"])
-                request = response.get("UnprocessedKeys") or None
-        return waits
+        return {
+            plain["group_name"]: float(plain["last_waited_seconds"])
+            for plain in self.batch_items(groups, CLAIM)
+            if plain.get("last_waited_seconds")
+        }
 
     def proven_images(self, images: Sequence[str]) -> dict[str, str]:
         """Of these images, the ones a healthy recycle proved, with the group that proved it."""
-        proven: dict[str, str] = {}
-        for batch in chunks(list(dict.fromkeys(images)), BATCH_GET_LIMIT):
-            request: Any = {
-                self.table: {
-                    "Keys": [{"group_name": {"S": IMAGE_KEY + i}, "record": {"S": PROVEN}} for i in batch]
-                }
-            }
-            while request:
-                response = self._dynamodb.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table, []):
-                    plain = _plain(item)
-                    proven[plain["group_name"].removeprefix(IMAGE_KEY)] = plain.get("proven_by", "")
-                request = response.get("UnprocessedKeys") or None
-        return proven
+        return {
+            plain["group_name"].removeprefix(IMAGE_KEY): plain.get("proven_by", "")
+            for plain in self.batch_items([IMAGE_KEY + i for i in images], PROVEN)
+        }
 
     def record_proven(self, image: str, group: str, run_id: str, now: datetime) -> None:
         """A replacement on `image` passed every health check."""
@@ -187,7 +156,7 @@ class Ledger(ImageRecords):
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 holder: Any = error.response.get("Item", {})
-                raise ClaimRefused(group, _plain(holder)) from None
+                raise ClaimRefused(group, plain_item(holder)) from None
             raise
 
     def history(self, groups: Sequence[str], since: datetime, now: datetime) -> list[dict[str, str]]:
@@ -236,7 +205,7 @@ class Ledger(ImageRecords):
         call = getattr(self._dynamodb, operation)
         while True:
             response = call(**request)
-            yield from (_plain(item) for item in response.get("Items", []))
+            yield from (plain_item(item) for item in response.get("Items", []))
             if not response.get("LastEvaluatedKey"):
                 return
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -3,7 +3,7 @@ canary (`group_name = "image#<ami>"`, `record = "canary"` / `"condemned"`; prove
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -31,15 +31,29 @@ def plain_item(item: dict[str, Any]) -> dict[str, str]:
     return {key: next(iter(value.values())) for key, value in item.items()}
 
 
-_plain = plain_item
-
-
 class ImageRecords:
     """Mixed into Ledger, which sets the table, its TTL and the client."""
 
     table: str
     ttl: timedelta
     _dynamodb: DynamoDBClient
+
+    def batch_items(
+        self, keys: Sequence[str], record: str, *, consistent: bool = False
+    ) -> Iterator[dict[str, str]]:
+        """The items (partition key, `record`) of these keys that exist: BatchGetItem 100 at a time, with
+        every unprocessed key asked again."""
+        for batch in chunks(list(dict.fromkeys(keys)), BATCH_GET_LIMIT):
+            request: Any = {
+                self.table: {
+                    "Keys": [{"group_name": {"S": key}, "record": {"S": record}} for key in batch],
+                    **({"ConsistentRead": True} if consistent else {}),
+                }
+            }
+            while request:
+                response = self._dynamodb.batch_get_item(RequestItems=request)
+                yield from (plain_item(item) for item in response.get("Responses", {}).get(self.table, []))
+                request = response.get("UnprocessedKeys") or None
 
     def claim_canary(self, image: str, group: str, run_id: str, now: datetime) -> None:
         """Claim `image` for this run's canary or raise ClaimRefused: never two canaries for one image at
@@ -71,7 +85,7 @@ class ImageRecords:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 holder: Any = error.response.get("Item", {})
-                raise ClaimRefused(f"image {image}", _plain(holder)) from None
+                raise ClaimRefused(f"image {image}", plain_item(holder)) from None
             raise
 
     def release_canary(self, image: str, run_id: str, outcome: str) -> None:
@@ -106,19 +120,9 @@ class ImageRecords:
 
     def condemned_images(self, images: Sequence[str]) -> dict[str, str]:
         """Of these images, the ones whose canary failed, with who failed it, when and why."""
-        found: dict[str, str] = {}
-        for batch in chunks(list(dict.fromkeys(images)), BATCH_GET_LIMIT):
-            request: Any = {
-                self.table: {
-                    "Keys": [{"group_name": {"S": IMAGE_KEY + i}, "record": {"S": CONDEMNED}} for i in batch]
-                }
-            }
-            while request:
-                response = self._dynamodb.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table, []):
-                    plain = _plain(item)
-                    found[plain["group_name"].removeprefix(IMAGE_KEY)] = (
-                        f"canary {plain.get('canary', '?')}, {plain.get('failed_at', '?')}: {plain.get('reason', '?')}"
-                    )
-                request = response.get("UnprocessedKeys") or None
-        return found
+        return {
+            plain["group_name"].removeprefix(IMAGE_KEY): (
+                f"canary {plain.get('canary', '?')}, {plain.get('failed_at', '?')}: {plain.get('reason', '?')}"
+            )
+            for plain in self.batch_items([IMAGE_KEY + i for i in images], CONDEMNED)
+        }

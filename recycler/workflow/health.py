@@ -26,8 +26,8 @@ from recycler.policy.launches import (
     launch_failure,
     launched_by_us,
 )
-from recycler.workflow.port import Services
-from recycler.workflow.state import DrainState, HealthState
+from recycler.workflow.port import Services, Waiting
+from recycler.workflow.state import HealthState
 
 # How each source says "healthy": elbv2 targets, classic ELB instances, Auto Scaling instances, ECS
 # container instances.
@@ -59,11 +59,9 @@ def trimmed(state: HealthState) -> HealthState:
     )
 
 
-def waited_seconds(
-    previous: HealthState | DrainState, started: datetime, now: datetime, poll_seconds: int
-) -> float:
-    """Seconds since `started` as of this poll of a durable wait. Simulated time (skipped waits)
-    advances by the pauses asked for; real time can only be longer."""
+def waited_seconds(previous: Waiting, started: datetime, now: datetime, poll_seconds: int) -> float:
+    """Seconds since `started` as of this poll of a durable wait (health, drain, bake, a moment).
+    Simulated time (skipped waits) advances by the pauses asked for; real time can only be longer."""
     paused = previous.elapsed + (previous.next_poll_seconds or poll_seconds) if previous.attempt else 0.0
     return round(max((now - started).total_seconds(), paused), 1)
 

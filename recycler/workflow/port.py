@@ -34,6 +34,17 @@ class Polled(Protocol):
 S = TypeVar("S", bound=Polled)
 
 
+class Waiting(Protocol):
+    """A durable wait's polled state: how long it has waited, and the pause it asked for last."""
+
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def elapsed(self) -> float: ...
+    @property
+    def next_poll_seconds(self) -> int: ...
+
+
 class Port(Protocol):
     """What the workflow needs from its runtime: checkpointed steps, durable polling, bounded fan-out.
 

@@ -168,9 +168,10 @@ def recycle_all(
     results: list[GroupReport] = []
     failed_canaries: dict[str, GroupReport] = {}
     held: dict[str, GroupReport] = {}  # images another run's canary is trying right now
-    for job in [j for j in jobs if j.current_image_id in (condemned or {})]:
-        results.append(condemned_image(planned_report(job), (condemned or {})[job.current_image_id or ""]))
-    jobs = [j for j in jobs if j.current_image_id not in (condemned or {})]
+    condemned = condemned or {}
+    for job in [j for j in jobs if j.current_image_id in condemned]:
+        results.append(condemned_image(planned_report(job), condemned[job.current_image_id or ""]))
+    jobs = [j for j in jobs if j.current_image_id not in condemned]
     failures = RunFailures(context.run_id, services.ledger, services.clock)
     failed_so_far = 0
     pending = list(jobs)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from recycler.workflow.health import waited_seconds
 from recycler.workflow.port import Port
 
 # The longest single pause: a long wait is several durable waits in a row, each a checkpointed poll.
@@ -35,8 +36,7 @@ def wait_for(port: Port, name: str, since: datetime, seconds: float, clock: Call
     """Wait until `seconds` after `since` (a checkpointed moment), durably."""
 
     def poll(state: Waited) -> Waited:
-        paused = state.elapsed + state.next_poll_seconds if state.attempt else 0.0
-        elapsed = max((clock() - since).total_seconds(), paused)
+        elapsed = waited_seconds(state, since, clock(), LONGEST_PAUSE_SECONDS)
         left = seconds - elapsed
         if left <= 0:
             return replace(state, done=True, attempt=state.attempt + 1, elapsed=elapsed, next_poll_seconds=0)

@@ -292,21 +292,25 @@ def test_debug_shows_the_traceback(server: World) -> None:
     assert done.returncode == 2 and "Traceback" in done.stderr and "no AWS region" in done.stderr
 
 
-def test_several_regions_in_one_plan(server: World) -> None:
-    server.group("web", [9, 5])
+def opted_in_group_in_us_west_2(name: str) -> None:
     west = boto3.Session(region_name="us-west-2")
     template = emulator.create_launch_template(
         west.client("ec2"), "lt", emulator.stock_images(west.client("ec2"))[0]
     )
     emulator.create_aged_group(
         west.client("autoscaling"),
-        "api",
+        name,
         template,
         [8, 4],
         NOW,
         region="us-west-2",
         tags={"recycler:enabled": "true"},
     )
+
+
+def test_several_regions_in_one_plan(server: World) -> None:
+    server.group("web", [9, 5])
+    opted_in_group_in_us_west_2("api")
     done = cli("plan", "--json", "--region", REGION, "--region", "us-west-2")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -365,19 +369,7 @@ def test_run_drains_ecs_hosts_skips_undrainable_nodes_and_waits_out_launch_hooks
 def test_several_profiles_in_one_plan(server: World, tmp_path: Path) -> None:
     """`plan --profile A --profile B`: one table across the accounts (here, regions) the profiles name."""
     server.group("web", [9, 5])
-    west = boto3.Session(region_name="us-west-2")
-    template = emulator.create_launch_template(
-        west.client("ec2"), "lt", emulator.stock_images(west.client("ec2"))[0]
-    )
-    emulator.create_aged_group(
-        west.client("autoscaling"),
-        "api",
-        template,
-        [8, 4],
-        NOW,
-        region="us-west-2",
-        tags={"recycler:enabled": "true"},
-    )
+    opted_in_group_in_us_west_2("api")
     config = tmp_path / "config"
     config.write_text(f"[profile east]\nregion = {REGION}\n\n[profile west]\nregion = us-west-2\n")
     credentials = tmp_path / "credentials"

@@ -24,7 +24,7 @@ from recycler.policy.tags import TagError, bake_minutes, tag_key
 from recycler.report import GroupReport
 from recycler.workflow.budget import BAKE_POLL_SECONDS
 from recycler.workflow.group.context import GroupContext
-from recycler.workflow.health import PASSING_STATES, next_pause
+from recycler.workflow.health import PASSING_STATES, next_pause, waited_seconds
 from recycler.workflow.port import Services
 from recycler.workflow.waits import Moment
 
@@ -53,9 +53,8 @@ class BakeCheck:
     poll_seconds: int
 
     def poll(self, state: BakeState) -> BakeState:
-        paused = state.elapsed + state.next_poll_seconds if state.attempt else 0.0
-        now = self.services.clock()
-        elapsed = round(max((now - datetime.fromisoformat(self.started_at)).total_seconds(), paused), 1)
+        started = datetime.fromisoformat(self.started_at)
+        elapsed = waited_seconds(state, started, self.services.clock(), self.poll_seconds)
         state = replace(state, attempt=state.attempt + 1, elapsed=elapsed)
         try:
             state = self._evaluate(state)
