@@ -223,6 +223,20 @@ class Dashboard(Construct):
         )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
+                title="Fleet instance age (days): p50, p95 and max, as each run's plan read it",
+                left=[
+                    recycler_metric(name, statistic="Maximum", Fleet="all").with_(label=label)
+                    for name, label in (
+                        ("FleetInstanceAgeP50Days", "p50"),
+                        ("FleetInstanceAgeP95Days", "p95"),
+                        ("FleetOldestInstanceAgeDays", "max"),
+                    )
+                ],
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
                 title="Failed AMI canaries, by image",
                 left=[search("CanaryFailed", "ImageId", "Sum", "")],
                 width=12,

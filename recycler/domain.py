@@ -225,6 +225,8 @@ class Decision:
     tier: tuple[str, ...] = ()
     health_timeout_seconds: int = 900
     oldest_age_days: float | None = None
+    # Days since each dated instance launched: the fleet's p50/p95 on the dashboard.
+    instance_ages_days: tuple[float, ...] = ()
     current_image_id: str | None = None
     desired_capacity: int = 0
     # With a freshness target: every victim of this run in order (victim is the first), and how many

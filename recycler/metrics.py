@@ -67,6 +67,13 @@ def publish_metrics(report: RunReport) -> None:
             "Fleet",
             "all",
         )
+    # The fleet's age distribution beside its maximum (the dashboard's p50 / p95 / max widget).
+    for name, value in (
+        ("FleetInstanceAgeP50Days", report.fleet_instance_age_p50_days),
+        ("FleetInstanceAgeP95Days", report.fleet_instance_age_p95_days),
+    ):
+        if value is not None:
+            _emit(name, MetricUnit.Count, value, "Fleet", "all")
     if report.fleet_oldest_image_age_days is not None:
         _emit("FleetOldestImageAgeDays", MetricUnit.Count, report.fleet_oldest_image_age_days, "Fleet", "all")
 

@@ -103,6 +103,9 @@ class RunReport(BaseModel):
     skipped_groups_omitted: dict[str, int] = Field(default_factory=dict)
     fleet_oldest_instance_age_days: float | None = None
     fleet_oldest_image_age_days: float | None = None
+    # Every instance of the decided groups, as the plan read them (before this run replaced any).
+    fleet_instance_age_p50_days: float | None = None
+    fleet_instance_age_p95_days: float | None = None
 
     @classmethod
     def build(
@@ -116,6 +119,7 @@ class RunReport(BaseModel):
         omitted: dict[str, int] | None = None,
         trigger: str | None = None,
         omitted_oldest: tuple[float | None, float | None] = (None, None),
+        fleet_percentiles: tuple[float | None, float | None] = (None, None),
     ) -> RunReport:
         counts = Summary(skipped=sum((omitted or {}).values()))
         for group in groups:
@@ -138,6 +142,8 @@ class RunReport(BaseModel):
                 [g.oldest_instance_age_days for g in groups], omitted_oldest[0]
             ),
             fleet_oldest_image_age_days=_oldest([g.oldest_image_age_days for g in groups], omitted_oldest[1]),
+            fleet_instance_age_p50_days=fleet_percentiles[0],
+            fleet_instance_age_p95_days=fleet_percentiles[1],
         )
 
     def bounded(self, limit_bytes: int) -> dict[str, Any]:

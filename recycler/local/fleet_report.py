@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from recycler.local.readout import EXIT_OK, contact_flags, positive, read_with, write_csv, write_json
+from recycler.policy.ages import percentile
 
 BIT_ROT_DAYS = 14.0
 IMAGE_ROT_DAYS = 30.0
@@ -49,14 +50,6 @@ def register(commands: Any) -> None:
     )
     contact_flags(parser)
     parser.set_defaults(handler=main)
-
-
-def percentile(values: Sequence[float], p: float) -> float | None:
-    """Nearest-rank percentile: a value that occurs, never an interpolation between two instances."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def histogram(ages: Sequence[float]) -> list[dict[str, Any]]:

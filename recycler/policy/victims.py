@@ -96,6 +96,7 @@ def decide(
         recycle=False,
         reason="",
         oldest_age_days=round(max(oldest_ages), 3) if oldest_ages else None,
+        instance_ages_days=tuple(round(a, 3) for a in oldest_ages),
         current_image_id=group.current_image_id,
         desired_capacity=group.desired_capacity,
         current_image_reason=group.current_image_reason,

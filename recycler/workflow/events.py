@@ -96,6 +96,8 @@ def run_detail(report: RunReport) -> dict[str, Any]:
         "failed_groups_omitted": max(0, len(failed) - MAX_NAMES),
         "alerts_failed": report.alerts_failed[:MAX_NAMES],
         "fleet_oldest_instance_age_days": report.fleet_oldest_instance_age_days,
+        "fleet_instance_age_p50_days": report.fleet_instance_age_p50_days,
+        "fleet_instance_age_p95_days": report.fleet_instance_age_p95_days,
         "fleet_oldest_image_age_days": report.fleet_oldest_image_age_days,
     }
 

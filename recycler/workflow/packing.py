@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from recycler.domain import Decision, InstanceSnapshot
+from recycler.policy.ages import percentile
 from recycler.policy.victims import age_days
 from recycler.report import GroupReport
 from recycler.workflow.reports import skip_report
@@ -109,6 +110,7 @@ def pack_plan(
             for d in decisions
             if not d.recycle and (d.standby_instances or d.warm_pool)
         },
+        fleet_instance_age_percentiles=fleet_age_percentiles(decisions),
     )
     size = checkpoint_size(packed)
     if size > CHECKPOINT_BUDGET_BYTES:
@@ -128,6 +130,13 @@ def pack_plan(
             "lower RECYCLER_MAX_GROUPS_PER_RUN"
         )
     return packed
+
+
+def fleet_age_percentiles(decisions: Sequence[Decision]) -> tuple[float | None, float | None]:
+    """p50 and p95 of every instance's age across the decided groups (the max is the fleet's oldest): two
+    numbers in the checkpoint, however large the fleet."""
+    ages = [age for d in decisions for age in d.instance_ages_days]
+    return percentile(ages, 50), percentile(ages, 95)
 
 
 def counted_skips(packed: PlanRows, decisions: Sequence[Decision]) -> PlanRows:

@@ -124,6 +124,7 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
         trigger=payload.trigger,
         omitted=planned.skipped_counts,
         omitted_oldest=(planned.skipped_oldest_instance_age_days, planned.skipped_oldest_image_age_days),
+        fleet_percentiles=planned.fleet_instance_age_percentiles,
     )
     for group in report.groups:
         logger.info("group result", extra={"run_id": report.run_id, **group.model_dump(mode="json")})

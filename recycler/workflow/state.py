@@ -216,6 +216,7 @@ class PlanRows:
     skipped_counts: dict[str, int] = field(default_factory=dict)
     skipped_oldest_instance_age_days: float | None = None
     skipped_oldest_image_age_days: float | None = None
+    fleet_instance_age_percentiles: tuple[float | None, float | None] = (None, None)  # p50, p95, all groups
     # Skipped groups with instances in Standby or a warm pool: (standby count, has a warm pool).
     host_facts: dict[str, tuple[int, bool]] = field(default_factory=dict)
 

@@ -14,6 +14,7 @@ import pytest
 from infra.config import DeployConfig
 from recycler.local import emulator, fleet_report
 from recycler.local.cli import main
+from recycler.policy.ages import percentile
 from tests.conftest import NOW, REGION, World
 
 
@@ -128,7 +129,7 @@ def test_the_default_thresholds_are_the_stacks_alarm_thresholds() -> None:
 
 
 def test_percentile_is_nearest_rank() -> None:
-    assert fleet_report.percentile([], 50) is None
-    assert fleet_report.percentile([5.0], 95) == 5.0
-    assert fleet_report.percentile([float(v) for v in range(1, 101)], 95) == 95.0
-    assert fleet_report.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+    assert percentile([], 50) is None
+    assert percentile([5.0], 95) == 5.0
+    assert percentile([float(v) for v in range(1, 101)], 95) == 95.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
