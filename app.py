@@ -1,4 +1,4 @@
-"""CDK entry point for `npx cdk synth|deploy`; configuration is cdk.json context (see README)."""
+"""CDK entry point for `npx cdk synth|deploy`; configuration is cdk.json context (see docs/configuration.md)."""
 
 from infra.stack import build_app
 

@@ -67,7 +67,7 @@ def read_chat(node: Node) -> ChatConfig | None:
                 f'{KEY}: not JSON; e.g. {{"slack": {{"workspace_id": ..., "channel_id": ...}}}}'
             ) from None
     if not isinstance(raw, dict) or not raw or set(raw) - set(FIELDS):
-        raise ConfigError(f'{KEY}: an object with "slack" and/or "teams" (see README, Chat)')
+        raise ConfigError(f'{KEY}: an object with "slack" and/or "teams" (see docs/record.md, Chat)')
     found: dict[str, dict[str, str]] = {}
     for app, needed in FIELDS.items():
         if app not in raw:

@@ -176,7 +176,7 @@ class DeployConfig:
     # X-Ray subsegments for every AWS call (Powertools Tracer): off by default, since importing the X-Ray
     # SDK adds ~100 ms to every cold start of a job whose calls are already in its logs.
     tracing: bool = _runtime("tracing")
-    # Fail early on publish (README): a canary's bake, when runs may act, and a publish event's debounce.
+    # Fail early on publish (docs/fail-early-on-publish.md): a canary's bake, when runs may act, and a publish event's debounce.
     bake_minutes: float = _runtime("bake_minutes")
     maintenance_windows: tuple[str, ...] = _runtime("maintenance_windows")
     publish_debounce_seconds: int = _runtime("publish_debounce_seconds")
@@ -189,7 +189,7 @@ class DeployConfig:
     # and starts a canary only for images no recycle has proven).
     publish_parameter_prefixes: tuple[str, ...] = ()
     schedule_enabled: bool = True
-    events: bool = True  # EventBridge events per group outcome and run, on the default bus (README, Events)
+    events: bool = True  # EventBridge events per outcome and run, default bus (docs/record.md, Events)
     alert_emails: tuple[str, ...] = ()
     bit_rot_days: float = 14.0
     image_rot_days: float = 30.0  # second bit-rot threshold: days since an instance's AMI was built
@@ -306,7 +306,7 @@ def check_context_keys(node: Node) -> None:
             # Compared without the prefix they all share, which would make every key look close.
             names = sorted(known.removeprefix(PREFIX) for known in KNOWN_KEYS)
             near = difflib.get_close_matches(key.removeprefix(PREFIX), names, n=1)
-            hint = f"did you mean {PREFIX}{near[0]}?" if near else "see README, Context keys"
+            hint = f"did you mean {PREFIX}{near[0]}?" if near else "see docs/configuration.md, Context keys"
             raise ConfigError(f"{key}: unknown context key; {hint}")
 
 

@@ -120,7 +120,7 @@ class RecyclerFunction(Construct):
             # https://docs.aws.amazon.com/lambda/latest/dg/durable-best-practices.html
             # current_version is replaced on every code or configuration change; DESTROY (CDK's default)
             # would delete the version a run still waits on. Old versions are kept and cleaned up by
-            # hand once no execution runs on them (README, "Deploys and runs in flight").
+            # hand once no execution runs on them (docs/deployment.md, "Deploys and runs in flight").
             # https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_lambda.VersionOptions.html
             current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.RETAIN),
         )

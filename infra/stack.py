@@ -133,7 +133,7 @@ class RecyclerStack(Stack):
 
     def _kill_switch_value(self) -> str:
         """A StackSet parameter, so one update-stack-set (with a parameter override) stops every
-        account and region at once (README, Organization rollout)."""
+        account and region at once (docs/many-accounts.md, Organization rollout)."""
         return CfnParameter(
             self,
             "KillSwitchValue",

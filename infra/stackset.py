@@ -202,7 +202,7 @@ class RecyclerOrganizationStack(Stack):
             description="recycler: daily replacement of the oldest instance per Auto Scaling group, every account",
             # Service-managed: StackSets creates the roles in each target account (trusted access with
             # Organizations); targets are OUs. It never deploys to the management account, even when
-            # that account is in a target OU (README: Organization rollout, for how to cover it).
+            # that account is in a target OU (docs/many-accounts.md: Organization rollout, for how to cover it).
             # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeploymentTargets.html
             permission_model="SERVICE_MANAGED",
             # SELF from the management account, DELEGATED_ADMIN from a registered delegated administrator.

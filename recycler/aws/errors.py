@@ -18,7 +18,7 @@ from botocore.exceptions import (
     TokenRetrievalError,
 )
 
-IAM_HELP = "see README, IAM for operators"
+IAM_HELP = "see docs/iam.md, IAM for operators"
 # The order the AWS CLI (and the recycler CLI) reads the region in.
 NO_REGION = (
     "no AWS region: pass --region, set AWS_REGION (or AWS_DEFAULT_REGION), or set `region` in your "

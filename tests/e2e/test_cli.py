@@ -251,7 +251,7 @@ def test_access_denied_on_the_first_read_names_the_permission(server: World) -> 
     assert proxy.denied >= 1
     assert_cannot_run(
         done,
-        "not authorized: the caller needs autoscaling:DescribeAutoScalingGroups; see README, IAM for operators",
+        "not authorized: the caller needs autoscaling:DescribeAutoScalingGroups; see docs/iam.md, IAM for operators",
     )
 
 
@@ -266,7 +266,8 @@ def test_a_policy_without_the_container_host_reads_names_the_missing_permission(
         proxy.close()
     assert proxy.denied >= 1
     assert_cannot_run(
-        done, "not authorized: the caller needs ecs:DescribeCapacityProviders; see README, IAM for operators"
+        done,
+        "not authorized: the caller needs ecs:DescribeCapacityProviders; see docs/iam.md, IAM for operators",
     )
     assert len(in_service(server, "web")) == 2
 

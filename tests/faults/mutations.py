@@ -54,7 +54,7 @@ def removal(name: str, path: str, original: str, mutated: str, *tests: str) -> M
     return Mutation(name, path, ((original, mutated),), tests)
 
 
-# The 20 guard removals the fault matrix started with (README "Reliability").
+# The 20 guard removals the fault matrix started with (docs/reliability.md).
 REMOVALS = (
     removal(
         "kill switch / alarms re-checked before acting",

@@ -116,11 +116,11 @@ def test_bad_settings_stop_before_anything_is_read(
     assert terminations == []
 
 
-def test_readme_quotes_the_messages_users_really_get() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+def test_the_configuration_docs_quote_the_messages_users_really_get() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     with pytest.raises(InputError) as payload_error:
         parse_payload({"dry_run": "yes", "grups": ["web"]})
     with pytest.raises(InputError) as settings_error:
         load_settings({"RECYCLER_MAX_CONCURRENCY": "500"})
-    assert f"`{payload_error.value}`" in readme
-    assert f"`{settings_error.value}`" in readme
+    assert f"`{payload_error.value}`" in docs
+    assert f"`{settings_error.value}`" in docs

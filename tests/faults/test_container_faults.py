@@ -1,4 +1,4 @@
-"""Fault matrix rows for container hosts (README "Reliability", F29-F33): a drain that never ends, a
+"""Fault matrix rows for container hosts (docs/reliability.md, F29-F33): a drain that never ends, a
 victim ECS does not know, ECS throttling during the drain, a launch hook nobody completes, and replays
 while the drain wait is suspended. Each leaves every group as healthy as before and is reported."""
 

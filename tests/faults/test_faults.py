@@ -1,9 +1,9 @@
-"""Fault matrix (README "Reliability"): each fault injected into a real run on the emulator.
+"""Fault matrix (docs/reliability.md): each fault injected into a real run on the emulator.
 
 Every test asserts the same invariants: no group ends with fewer InService+Healthy instances than it
 started with (except the one in-flight recycle that failed), never more than one termination per group,
 the right outcome and reason, an alert where one is due, and a failed run where it failed.
-Row ids (F01...) are the README table's; tests/faults/test_matrix_doc.py keeps the two in step.
+Row ids (F01...) are the docs/reliability.md table's; tests/faults/test_matrix_doc.py keeps the two in step.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def test_an_unknown_key_is_refused_with_the_nearest_known_one() -> None:
         ConfigError, match=r"recycler:max_concurency: unknown .*did you mean recycler:max_concurrency"
     ):
         build(**{"recycler:max_concurency": "3"})
-    with pytest.raises(ConfigError, match=r"recycler:colour: unknown .*README"):
+    with pytest.raises(ConfigError, match=r"recycler:colour: unknown .*docs/configuration.md, Context keys"):
         build(**{"recycler:colour": "blue"})
 
 

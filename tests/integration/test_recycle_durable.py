@@ -198,7 +198,7 @@ def test_lambda_fails_loudly_with_the_same_one_line_cause(
     assert status == "FAILED" and terminations == []
     assert (
         "run failed: not authorized: the caller needs autoscaling:DescribeAutoScalingGroups; "
-        "see README, IAM for operators"
+        "see docs/iam.md, IAM for operators"
     ) in logged
 
 
