@@ -7,6 +7,7 @@ as plain JSON through the workflow's one codec (state.encode/decode).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ from aws_durable_execution_sdk_python.retries import RetryPresets
 from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
 from aws_durable_execution_sdk_python.waits import WaitForConditionConfig, WaitForConditionDecision
 
+from recycler.workflow import budget
 from recycler.workflow.budget import Budget
 from recycler.workflow.port import Polled, Port
 from recycler.workflow.state import decode, encode
@@ -61,8 +63,11 @@ class DurablePort:
     )
     RETRIED = StepConfig(serdes=COMPACT)
 
-    def __init__(self, context: DurableContext) -> None:
+    def __init__(self, context: DurableContext, invocation_started: float | None = None) -> None:
         self.context = context
+        # Each invocation builds a new root port (the handler runs again, replaying): its branches share
+        # its start, so every wait in it knows how long this invocation has run.
+        self.invocation_started = time.monotonic() if invocation_started is None else invocation_started
 
     def step(self, name: str, fn: Callable[[], T], kind: type[T], *, at_most_once: bool = False) -> T:
         data = self.context.step(
@@ -79,10 +84,13 @@ class DurablePort:
             pause = state.get("next_poll_seconds") or poll_seconds
             return WaitForConditionDecision.continue_waiting(Duration.from_seconds(pause))
 
+        def check(state: dict[str, Any], _: Any) -> dict[str, Any]:
+            if time.monotonic() - self.invocation_started >= budget.INVOCATION_YIELD_SECONDS:
+                return yielded(state, poll_seconds)
+            return encode(poll(decode(kind, state)))  # type: ignore[no-any-return]
+
         config = WaitForConditionConfig(wait_strategy=strategy, initial_state=encode(initial), serdes=COMPACT)
-        data = self.context.wait_for_condition(
-            lambda state, _: encode(poll(decode(kind, state))), config=config, name=name
-        )
+        data = self.context.wait_for_condition(check, config=config, name=name)
         return decode(kind, data)
 
     def map(
@@ -93,7 +101,7 @@ class DurablePort:
         every_item: CompletionConfig = CompletionConfig.all_completed()  # type: ignore[no-untyped-call]
         result: Any = self.context.map(
             list(items),
-            lambda branch, item, _index, _all: encode(fn(DurablePort(branch), item)),
+            lambda branch, item, _index, _all: encode(fn(DurablePort(branch, self.invocation_started), item)),
             name=name,
             config=MapConfig(
                 max_concurrency=max_concurrency, completion_config=every_item, item_serdes=COMPACT
@@ -107,3 +115,13 @@ class DurablePort:
 
     def is_fatal(self, error: Exception) -> bool:
         return isinstance(error, UnrecoverableError)
+
+
+def yielded(state: dict[str, Any], poll_seconds: int) -> dict[str, Any]:
+    """A wait's poll skipped for this invocation (budget.INVOCATION_YIELD_SECONDS): no AWS call, the same
+    state with the pause it had asked for counted as waited (as the next poll would count it), and a short
+    pause, which the next invocation ends with the real poll."""
+    waited = float(state.get("elapsed", 0.0))
+    if state.get("attempt"):
+        waited += state.get("next_poll_seconds") or poll_seconds
+    return {**state, "elapsed": round(waited, 1), "next_poll_seconds": budget.YIELD_PAUSE_SECONDS}

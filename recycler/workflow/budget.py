@@ -48,6 +48,14 @@ SURGE_DRAIN_OPERATIONS = 3
 CANARY_OPERATIONS = 4
 # Alarms and health change over minutes: one bake poll a minute keeps a 30-minute bake at 30 polls.
 BAKE_POLL_SECONDS = 60
+# Lambda stops an invocation at its timeout (at most 900 s), wherever it is, a step included. The durable
+# SDK resumes a map's due branches inside the running invocation while any branch is running, and suspends
+# it only when none is (aws_durable_execution_sdk_python/concurrency/executor.py): with many groups
+# polling at once that moment may never come. So a wait polled after this much of an invocation yields
+# instead: it asks for a short pause without calling AWS, every branch soon waits, and the invocation
+# suspends; the next invocation polls. An invocation lasts at most this plus the steps already started.
+INVOCATION_YIELD_SECONDS = 300
+YIELD_PAUSE_SECONDS = 2
 # One health poll checkpoints the whole HealthState; recycler keeps it under this size (health.py
 # trims free text), and every other step of a recycle together stays under RECYCLE_STEP_BYTES.
 POLL_STATE_BYTES = 1536

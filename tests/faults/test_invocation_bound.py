@@ -1,0 +1,100 @@
+"""Fault matrix F45: an invocation is bounded at max_concurrency 50, however busy the waits keep it.
+
+Lambda stops an invocation at its timeout (at most 900 s, "Configure Lambda function timeout",
+https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html), wherever it is, a step
+included. The durable SDK resumes a map's due branches inside the running invocation while any branch
+is running, and suspends the invocation only when none is (its concurrency/executor.py): with 50 groups
+polling, each poll a few AWS round trips, that moment can be long in coming. recycler's waits yield once
+an invocation has run budget.INVOCATION_YIELD_SECONDS: no AWS call, a short pause, and the invocation
+suspends as soon as the steps already started have ended.
+
+Real time here (the runner's skipped waits suspend at every wait, which would hide the executor's
+in-process resumes), scaled down: 1 s polls, boots of 6-12 s, the limit patched to 1 s, and each
+Describe call taking 0.2 s as a round trip to AWS does.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import botocore.client
+import pytest
+
+from recycler.local import emulator
+from recycler.workflow import budget
+from recycler.workflow.health import HealthCheck
+from recycler.workflow.state import HealthState
+from tests.conftest import Stack
+
+GROUPS = 50
+LIMIT_SECONDS = 1.0
+ROUND_TRIP_SECONDS = 0.2
+# A poll that began just before the limit, measured from the wrapper's clock (which starts a moment
+# before the port's): what may separate the two readings.
+EPSILON_SECONDS = 0.5
+STEPS_UNDER_WAY_SECONDS = 5.0
+
+
+def test_f45_no_health_poll_starts_after_the_invocation_yield_at_concurrency_50(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
+
+    from recycler.handler import durable_handler
+
+    monkeypatch.setattr(budget, "INVOCATION_YIELD_SECONDS", LIMIT_SECONDS)
+    monkeypatch.setenv("RECYCLER_MAX_CONCURRENCY", str(GROUPS))
+    monkeypatch.setenv("RECYCLER_MAX_GROUPS_PER_RUN", str(GROUPS))
+    monkeypatch.setenv("RECYCLER_FAILURES_BEFORE_STOP", str(GROUPS))
+    monkeypatch.setenv("RECYCLER_BAKE_MINUTES", "0")
+    rng = random.Random(43)
+    for n in range(GROUPS):
+        name = f"g{n:02d}"
+        stack.world.group(name, [20, 1], grace_seconds=1)
+        emulator.boot_time(name, rng.uniform(6, 12), lambda: datetime.now(UTC))
+
+    make_api_call = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009 - private
+
+    def round_trip(self: Any, operation: str, params: Any) -> Any:
+        if operation.startswith("Describe"):
+            time.sleep(ROUND_TRIP_SECONDS)  # releases the GIL, as waiting on the network does
+        return make_api_call(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", round_trip)
+
+    invocations: list[tuple[float, float]] = []
+    poll_ages: list[float] = []
+
+    def timed(event: Any, context: Any) -> Any:
+        invocations.append((time.monotonic(), 0.0))
+        try:
+            return durable_handler(event, context)
+        finally:
+            invocations[-1] = (invocations[-1][0], time.monotonic())
+
+    poll = HealthCheck.poll
+
+    def polled(self: HealthCheck, state: HealthState) -> HealthState:
+        poll_ages.append(time.monotonic() - invocations[-1][0])
+        return poll(self, state)
+
+    monkeypatch.setattr(HealthCheck, "poll", polled)
+
+    with DurableFunctionTestRunner(handler=timed, skip_time=False) as runner:
+        result = runner.run(
+            input=json.dumps({"poll_seconds": 1, "health_timeout_seconds": 600}), execution_timeout=600
+        )
+    assert result.status.name == "SUCCEEDED", result.error
+    report = json.loads(result.result)
+    assert report["summary"]["recycled"] == GROUPS, report["summary"]
+    assert poll_ages, "no health poll ran"
+    late = [round(age, 2) for age in poll_ages if age > LIMIT_SECONDS + EPSILON_SECONDS]
+    assert late == [], f"{len(late)} of {len(poll_ages)} polls ran past the invocation's yield: {late[:10]}"
+    # After the first (the plan: one step, 50 lifecycle-hook reads), an invocation lasts the limit plus
+    # the steps already under way when it was reached (a preflight, a terminate: a few round trips).
+    durations = [round(end - start, 1) for start, end in invocations[1:]]
+    assert max(durations) <= LIMIT_SECONDS + STEPS_UNDER_WAY_SECONDS, durations
