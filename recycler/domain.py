@@ -127,6 +127,7 @@ class LifecycleHook:
     name: str
     transition: str
     heartbeat_seconds: int
+    global_seconds: int = 0  # GlobalTimeout: the longest wait heartbeats extend it to (0: not read)
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,7 @@ class GroupSnapshot:
     suspended_processes: frozenset[str] = frozenset()
     target_group_arns: tuple[str, ...] = ()
     load_balancer_names: tuple[str, ...] = ()
+    lattice_target_groups: tuple[str, ...] = ()  # TrafficSources of type vpc-lattice (ARNs)
     health_check_grace_period: int = 300
     current_image_id: str | None = None
     status: str | None = None
@@ -242,6 +244,7 @@ class Decision:
     # Container hosts and lifecycle hooks (read for the groups a run would recycle).
     host: ContainerHost | None = None
     launch_hooks: tuple[str, ...] = ()
+    launch_hook_limit_seconds: int = 0  # a wait its hook's owner heartbeats may extend to (0: none)
     standby_instances: int = 0
     warm_pool: bool = False
 

@@ -73,6 +73,10 @@ class Fleet:
     def elb(self) -> ElasticLoadBalancingClient:
         return self._clients.get("elb")  # type: ignore[no-any-return]
 
+    @property
+    def lattice(self) -> Any:
+        return self._clients.get("vpc-lattice")
+
     # ---- discovery --------------------------------------------------------------------------
 
     def list_groups(self, opt_in_tag: str, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -179,6 +183,7 @@ class Fleet:
                     name=h["LifecycleHookName"],
                     transition=h["LifecycleTransition"],
                     heartbeat_seconds=int(h.get("HeartbeatTimeout", 3600)),
+                    global_seconds=int(h.get("GlobalTimeout", 0)),
                 )
                 for h in described
             )
@@ -243,6 +248,17 @@ class Fleet:
                 if description["Target"]["Id"] == instance_id:
                     state = description.get("TargetHealth", {}).get("State", "unknown")
             states[arn] = state
+        return states
+
+    def lattice_health(self, target_group_arns: Sequence[str], instance_id: str) -> dict[str, str]:
+        """Status of the instance in each VPC Lattice target group, keyed by ARN: DRAINING, UNAVAILABLE,
+        HEALTHY, UNHEALTHY, INITIAL or UNUSED (ListTargets,
+        https://docs.aws.amazon.com/vpc-lattice/latest/APIReference/API_TargetSummary.html)."""
+        states: dict[str, str] = {}
+        for arn in target_group_arns:
+            response = self.lattice.list_targets(targetGroupIdentifier=arn, targets=[{"id": instance_id}])
+            found = [t for t in response.get("items", []) if t.get("id") == instance_id]
+            states[arn] = found[0].get("status", "unknown") if found else "unregistered"
         return states
 
     def classic_health(self, load_balancer_names: Sequence[str], instance_id: str) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """What DescribeAutoScalingGroups returns, as the domain's GroupSnapshot: the one place that reads its
-shape (launch template specs, MixedInstancesPolicy overrides, tags, suspended processes)."""
+shape (launch template specs, MixedInstancesPolicy overrides, tags, suspended processes, traffic
+sources)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,21 @@ def override_specs(group: dict[str, Any]) -> list[tuple[str, tuple[str, str, str
     return found
 
 
+def traffic_sources(group: dict[str, Any], kind: str) -> tuple[str, ...]:
+    """The identifiers of the group's TrafficSources of one type: `elb` (a Classic Load Balancer's name),
+    `elbv2` (an ALB/NLB/GWLB target group's ARN) or `vpc-lattice` (a VPC Lattice target group's ARN).
+    https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_TrafficSourceIdentifier.html
+    AttachTrafficSources supersedes AttachLoadBalancerTargetGroups and both may be used on one group
+    (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_AttachLoadBalancerTargetGroups.html);
+    nothing documents that a target group attached as a traffic source is also listed in
+    TargetGroupARNs, so recycler checks the union of both lists."""
+    return tuple(s["Identifier"] for s in group.get("TrafficSources", []) if s.get("Type") == kind)
+
+
+def _union(*lists: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(item for items in lists for item in items))
+
+
 def with_details(
     instance: InstanceSnapshot, launch_time: datetime | None, image_id: str | None
 ) -> InstanceSnapshot:
@@ -63,8 +79,9 @@ def group_snapshot(group: dict[str, Any]) -> GroupSnapshot:
         ),
         tags={t["Key"]: t.get("Value", "") for t in group.get("Tags", [])},
         suspended_processes=frozenset(p["ProcessName"] for p in group.get("SuspendedProcesses", [])),
-        target_group_arns=tuple(group.get("TargetGroupARNs", [])),
-        load_balancer_names=tuple(group.get("LoadBalancerNames", [])),
+        target_group_arns=_union(tuple(group.get("TargetGroupARNs", [])), traffic_sources(group, "elbv2")),
+        load_balancer_names=_union(tuple(group.get("LoadBalancerNames", [])), traffic_sources(group, "elb")),
+        lattice_target_groups=traffic_sources(group, "vpc-lattice"),
         health_check_grace_period=int(group.get("HealthCheckGracePeriod", 300)),
         status=group.get("Status"),
         arn=group.get("AutoScalingGroupARN"),

@@ -20,6 +20,18 @@ from recycler.domain import (
 )
 from recycler.policy.tags import group_options, tag_key
 
+# A launch hook's wait, however often its owner records heartbeats, ends at its global timeout: the
+# lesser of 48 hours and 100 x its heartbeat timeout (API_LifecycleHook GlobalTimeout,
+# https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_LifecycleHook.html).
+GLOBAL_TIMEOUT_CAP, GLOBAL_TIMEOUT_HEARTBEATS = 48 * 3600, 100
+
+
+def global_timeout(hook: LifecycleHook) -> int:
+    """How long the hook can hold an instance in its wait state, heartbeats included."""
+    documented = min(GLOBAL_TIMEOUT_CAP, GLOBAL_TIMEOUT_HEARTBEATS * hook.heartbeat_seconds)
+    return hook.global_seconds or documented
+
+
 # How a group says its instances are Kubernetes nodes: the cluster-autoscaler / EKS tag, or the tag EKS
 # managed node groups put on their group.
 KUBERNETES_TAG_PREFIX = "kubernetes.io/cluster/"
@@ -50,11 +62,18 @@ def with_container_host(
         return decision
     options = group_options(group, settings)
     launch = [h for h in hooks if h.transition == LAUNCHING]
-    timeout = decision.health_timeout_seconds
+    timeout, limit = decision.health_timeout_seconds, 0
     if launch and not options.health_timeout_tagged:
         longest = max(h.heartbeat_seconds for h in launch)
         margin = settings.health_timeout_margin.total_seconds()
         timeout = max(timeout, int(group.health_check_grace_period + longest + margin))
+        # RecordLifecycleActionHeartbeat restarts the heartbeat timeout
+        # (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RecordLifecycleActionHeartbeat.html):
+        # a replacement still in Pending:Wait past its heartbeat timeout has an owner heartbeating (else
+        # Auto Scaling would have taken the default result), so the wait may last to the hook's global
+        # timeout. The plan budgets `timeout`; only a heartbeating owner takes the rest.
+        longest_global = max(global_timeout(h) for h in launch)
+        limit = max(timeout, int(group.health_check_grace_period + longest_global + margin))
     ordered = sorted(launch, key=lambda h: -h.heartbeat_seconds)
     detail = decision.detail
     if ordered and timeout != decision.health_timeout_seconds:
@@ -67,6 +86,7 @@ def with_container_host(
         detail=detail,
         health_timeout_seconds=timeout,
         launch_hooks=tuple(h.name for h in ordered),
+        launch_hook_limit_seconds=limit,
     )
     cluster = kubernetes_cluster(group)
     if cluster is not None:

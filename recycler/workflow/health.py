@@ -26,12 +26,10 @@ from recycler.policy.launches import (
     launch_failure,
     launched_by_us,
 )
+from recycler.workflow.checks import PASSING_STATES, traffic_checks
 from recycler.workflow.port import Services, Waiting
 from recycler.workflow.state import HealthState
 
-# How each source says "healthy": elbv2 targets, classic ELB instances, Auto Scaling instances, ECS
-# container instances.
-PASSING_STATES = frozenset({"healthy", "InService", "Healthy", "ACTIVE"})
 FAILED_ACTIVITY = frozenset({"Failed", "Cancelled"})
 # Bounds that keep one checkpointed poll under budget.POLL_STATE_BYTES (a test holds them to it).
 DETAIL_CHARS, SCALING_CHARS, MAX_CHECKS, MAX_NEW_INSTANCES = 240, 160, 4, 6
@@ -93,6 +91,7 @@ class HealthCheck:
     grace_seconds: int = 0
     launch_hooks: tuple[str, ...] = ()  # the group's launch lifecycle hooks, longest heartbeat first
     ecs_cluster: str = ""  # an ECS host group: the replacement must join this cluster to count
+    hook_limit: int = 0  # how long a launch hook whose owner records heartbeats may hold the wait
 
     def poll(self, state: HealthState) -> HealthState:
         attempt = state.attempt + 1
@@ -109,7 +108,10 @@ class HealthCheck:
             # Auto Scaling retried the launch all along and never found capacity: not the image's fault.
             code, detail = Reason.NO_CAPACITY.value, messages.no_capacity(self.timeout, state.capacity)
             state = replace(state, status="failed", code=code, reason=code, detail=detail)
-        if state.status == "waiting" and state.elapsed >= self.timeout:
+        if "Pending:Wait" in state.detail and state.status == "waiting":
+            state = replace(state, hook_held=state.elapsed)
+        timeout = self._limit(state)
+        if state.status == "waiting" and state.elapsed >= timeout:
             code = Reason.REPLACEMENT_TIMED_OUT
             if "Pending:Wait" in state.detail and self.launch_hooks:
                 # A deployment (CodeDeploy, say) that never completed its launch hook: name the hook.
@@ -118,7 +120,7 @@ class HealthCheck:
                 state,
                 status="failed",
                 code=code.value,
-                reason=messages.timed_out(code, self.timeout, self.launch_hooks),
+                reason=messages.timed_out(code, timeout, self.launch_hooks),
                 detail=f"timed out waiting: {state.detail}",
             )
         return trimmed(
@@ -128,11 +130,20 @@ class HealthCheck:
                 # Until the grace period ends Auto Scaling does not act on failed health checks, so a
                 # verdict before then is not final: the poll right after the act is followed by one at
                 # the end of the grace period, then one every poll_seconds.
-                next_poll_seconds=next_pause(
-                    state.elapsed, self.poll_seconds, self.timeout, self.grace_seconds
-                ),
+                next_poll_seconds=next_pause(state.elapsed, self.poll_seconds, timeout, self.grace_seconds),
             )
         )
+
+    def _limit(self, state: HealthState) -> int:
+        """The health timeout; a replacement still in Pending:Wait past it is held by a launch hook whose
+        owner records heartbeats (else Auto Scaling would have taken the hook's default result): the
+        wait goes on up to hook_limit, and a replacement the hook lets go late gets a whole health
+        timeout from then, within the same limit."""
+        if not self.launch_hooks or self.hook_limit <= self.timeout or state.hook_held < self.timeout:
+            return self.timeout
+        if "Pending:Wait" in state.detail:
+            return self.hook_limit
+        return min(self.hook_limit, math.ceil(state.hook_held) + self.timeout)
 
     def _evaluate(self, state: HealthState, started: datetime) -> HealthState:
         fleet = self.services.fleet
@@ -220,7 +231,7 @@ class HealthCheck:
             detail = self._with_victim(waiting, snapshot.instances)
             return replace(state, status="waiting", detail=detail, capacity=capacity)
         chosen = ready[0]
-        checks = self._load_balancer_checks(snapshot.target_group_arns, snapshot.load_balancer_names, chosen)
+        checks = {"auto-scaling": chosen.health_status, **traffic_checks(fleet, snapshot, chosen.instance_id)}
         state = replace(state, replacement=chosen.instance_id, checks=checks)
 
         # Scale-out instances still launching are the group's business, not a failed recycle.
@@ -315,17 +326,6 @@ class HealthCheck:
             detail=f"replacement {replacement_id} was scaled in before it was verified; "
             f"the group is healthy at desired {desired}",
         )
-
-    def _load_balancer_checks(
-        self, target_groups: Sequence[str], load_balancers: Sequence[str], instance: InstanceSnapshot
-    ) -> dict[str, str]:
-        fleet = self.services.fleet
-        checks: dict[str, str] = {"auto-scaling": instance.health_status}
-        for arn, health in fleet.target_health(target_groups, instance.instance_id).items():
-            checks[f"target-group {arn.split(':')[-1]}"] = health
-        for name, health in fleet.classic_health(load_balancers, instance.instance_id).items():
-            checks[f"elb {name}"] = health
-        return checks
 
     def _scaling_note(self, desired: int, activities: Sequence[Activity]) -> str:
         notes = []

@@ -58,6 +58,7 @@ def host_of(decision: Decision) -> Host:
         launch_hooks=decision.launch_hooks,
         standby=decision.standby_instances,
         warm_pool=decision.warm_pool,
+        launch_hook_limit_seconds=decision.launch_hook_limit_seconds,
     )
 
 

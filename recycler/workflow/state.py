@@ -9,7 +9,7 @@ JSON and back, in the durable port and the local port alike.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
@@ -82,6 +82,7 @@ class Host:
     launch_hooks: tuple[str, ...] = ()  # launch lifecycle hooks, longest heartbeat first
     standby: int = 0
     warm_pool: bool = False
+    launch_hook_limit_seconds: int = 0  # how long a heartbeating launch hook may hold the replacement
 
     def describe(self) -> str | None:
         if not self.kind:
@@ -115,7 +116,7 @@ class Job:
 # Rows keep a plan of a few thousand groups inside one checkpoint: field names are stored once, here.
 SkipRow = tuple[str, str, str, str, float | None, str | None]
 VictimRow = tuple[str, str | None, str | None, float | None]
-HostRow = tuple[str, str, bool, int, tuple[str, ...], int, bool]
+HostRow = tuple[str, str, bool, int, tuple[str, ...], int, bool, int]
 JobRow = tuple[
     str,
     str,
@@ -150,15 +151,7 @@ def job_row(job: Job) -> JobRow:
         job.desired,
         tuple((m.instance_id, m.launch_time, m.image_id, m.age_days) for m in job.more_victims),
         job.behind_by,
-        (
-            job.host.kind,
-            job.host.cluster,
-            job.host.recycler_drains,
-            job.host.drain_timeout_seconds,
-            job.host.launch_hooks,
-            job.host.standby,
-            job.host.warm_pool,
-        ),
+        astuple(job.host),  # HostRow: Host's fields in order
     )
 
 
@@ -348,3 +341,4 @@ class HealthState:
     replacement_scaled_in: bool = False
     from_warm_pool: bool = False  # the replacement was taken from the group's warm pool
     capacity: str = ""  # the last launch that failed for capacity, while no replacement launched
+    hook_held: float = 0.0  # the last poll (seconds) that found the replacement in Pending:Wait

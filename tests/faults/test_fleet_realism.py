@@ -1,16 +1,23 @@
-"""Fault matrix rows F36-F39: AWS behaviour a fleet shows and moto does not (design.md §11b), taught to
-the emulator: launches that fail for capacity and are retried, ECS managed termination protection, and
-victims that stay Terminating through a load balancer's deregistration delay."""
+"""Fault matrix rows F36-F44: AWS behaviour a fleet shows and moto does not (design.md §11b), taught to
+the emulator: launches that fail for capacity and are retried, ECS managed termination protection,
+victims that stay Terminating through a load balancer's deregistration delay, launch hooks whose owner
+records heartbeats, and traffic sources (VPC Lattice target groups, target groups attached as one)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from recycler.local import emulator
-from tests.conftest import Stack
+from recycler.local.emulator.target_health import replacements_unhealthy_in
+from recycler.local.port import LocalPort
+from recycler.models import ManualPayload, Settings
+from recycler.workflow.run import run
+from tests.conftest import NOW, Stack
 from tests.faults.harness import FaultPort, assert_no_worse, healthy, outcome, recycle
+from tests.faults.harness import services as harness_services
 
 
 def two_groups_on_a_new_image(stack: Stack) -> None:
@@ -188,3 +195,195 @@ def test_a_surge_that_finds_no_capacity_is_undone_and_fails_no_capacity(
     assert outcome(report, "web") == ("failed", "no-capacity")
     assert terminations == []  # the victim stays: the surge instance never came
     assert stack.group_state("web")["DesiredCapacity"] == 2
+
+
+# ---- F40-F42 a launch hook whose owner records heartbeats ------------------------------------------
+
+HOOK = "deploy-api"
+HEARTBEAT = 30  # AWS's smallest: its global timeout is 100 x 30 s = 3000 s
+GRACE, MARGIN = 5, 600  # the group's grace period, the default health timeout margin (10 minutes)
+
+
+def hooked_api(stack: Stack) -> tuple[list[str], emulator.SimulatedClock]:
+    """A group whose replacements wait in a launch hook (default ABANDON), on a simulated clock that
+    moves only when the health wait sleeps, so hours of heartbeats take a moment."""
+    ids = stack.world.group("api", [9, 5], grace_seconds=GRACE)
+    stack.world.autoscaling.put_lifecycle_hook(
+        AutoScalingGroupName="api",
+        LifecycleHookName=HOOK,
+        LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
+        HeartbeatTimeout=HEARTBEAT,
+        DefaultResult="ABANDON",
+    )
+    clock = emulator.SimulatedClock(NOW)
+    emulator.hook_clock("api", clock)
+    return ids, clock
+
+
+def hook_owner(
+    stack: Stack, clock: emulator.SimulatedClock, heartbeats_for: float, then: str | None
+) -> tuple[LocalPort, list[float]]:
+    """A port whose polls (every 20 s, inside the heartbeat timeout) let the hook's owner act: it
+    records a heartbeat for each replacement it holds until `heartbeats_for` seconds after it entered
+    the hook, then completes the action with `then` (None: it falls silent)."""
+    entered: dict[str, Any] = {}
+    beats: list[float] = []
+    asg = stack.world.autoscaling
+
+    def act(name: str, state: Any) -> None:
+        for instance in stack.group_state("api")["Instances"]:
+            if instance["LifecycleState"] != "Pending:Wait":
+                continue
+            held = (clock() - entered.setdefault(instance["InstanceId"], clock())).total_seconds()
+            action = {"AutoScalingGroupName": "api", "LifecycleHookName": HOOK}
+            if held < heartbeats_for:
+                asg.record_lifecycle_action_heartbeat(**action, InstanceId=instance["InstanceId"])
+                beats.append(held)
+            elif then is not None:
+                asg.complete_lifecycle_action(
+                    **action, InstanceId=instance["InstanceId"], LifecycleActionResult=then
+                )
+
+    return LocalPort(sleep=clock.sleep, on_poll=act), beats
+
+
+def cancelled_launch(stack: Stack) -> tuple[str, str]:
+    """The abandoned replacement and why (the Cancelled launch activity Auto Scaling recorded)."""
+    activities = stack.world.autoscaling.describe_scaling_activities(AutoScalingGroupName="api")
+    [cancelled] = [a for a in activities["Activities"] if a["StatusCode"] == "Cancelled"]
+    instance = cancelled["Description"].split("instance: ")[1].split(".")[0]
+    return instance, cancelled["StatusMessage"]
+
+
+def run_on(
+    stack: Stack, port: LocalPort, clock: emulator.SimulatedClock, settings: Settings | None = None
+) -> Any:
+    """A scheduled-style run (no drill timeout: the plan's own) whose services read the simulated clock."""
+    services = replace(harness_services(stack), clock=clock)
+    return run(port, services, settings or Settings(failures_before_stop=10), ManualPayload(poll_seconds=20))
+
+
+def test_f40_a_launch_hook_heartbeated_past_its_heartbeat_timeout_is_waited_out(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    ids, clock = hooked_api(stack)
+    # The deployment takes 15 minutes, past the plan's health timeout (5 + 30 + 600 = 635 s): its owner
+    # keeps the replacement in Pending:Wait with heartbeats, then lets it go on.
+    port, beats = hook_owner(stack, clock, heartbeats_for=900, then="CONTINUE")
+    report = run_on(stack, port, clock)
+    [api] = report.groups
+    assert (api.outcome, api.reason) == ("recycled", "oldest-instance")
+    assert api.waited_seconds is not None and api.waited_seconds >= 900 > api.health_timeout_seconds
+    assert len(beats) > 900 // 20 - 2  # heartbeats all along, each inside the 30 s heartbeat timeout
+    assert terminations == [(ids[0], False)]
+    states = {i["InstanceId"]: i["LifecycleState"] for i in stack.group_state("api")["Instances"]}
+    assert len(states) == 2 and set(states.values()) == {"InService"} and ids[1] in states
+    assert stack.alerts() == []
+
+
+def test_f41_a_launch_hook_owner_that_stops_heartbeating_gets_the_default_result(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    ids, clock = hooked_api(stack)
+    port, beats = hook_owner(stack, clock, heartbeats_for=200, then=None)  # the deployment dies
+    report = run_on(stack, port, clock)
+    [api] = report.groups
+    # The heartbeat timeout runs out 30 s after the last heartbeat: Auto Scaling abandons the replacement.
+    assert (api.outcome, api.reason) == ("failed", "launch failed")
+    assert "Lifecycle Action Completed with ABANDON Result" in api.detail
+    assert api.waited_seconds is not None and 200 <= api.waited_seconds <= 200 + HEARTBEAT + 20
+    assert beats and max(beats) < 200
+    abandoned, why = cancelled_launch(stack)
+    assert why == f"heartbeat of lifecycle hook {HOOK} timed out"
+    assert terminations == [(ids[0], False)]  # recycler terminated the victim, nothing else
+    group = stack.group_state("api")
+    assert abandoned not in {i["InstanceId"] for i in group["Instances"]}
+    assert len(group["Instances"]) == group["DesiredCapacity"] == 2  # Auto Scaling launched another
+
+
+@pytest.mark.parametrize("bound", ["global-timeout", "execution-budget"])
+def test_f42_a_launch_hook_heartbeated_forever_ends_at_its_global_timeout(
+    stack: Stack, terminations: list[Any], bound: str
+) -> None:
+    ids, clock = hooked_api(stack)
+    before = healthy(stack.world)
+    port, _ = hook_owner(stack, clock, heartbeats_for=float("inf"), then=None)
+    if bound == "global-timeout":
+        # Heartbeats cannot hold an instance past the hook's global timeout (100 x 30 s): Auto Scaling
+        # then takes the default result, ABANDON.
+        report = run_on(stack, port, clock)
+        [api] = report.groups
+        assert (api.outcome, api.reason) == ("failed", "launch failed")
+        assert cancelled_launch(stack)[1] == f"global timeout of lifecycle hook {HOOK} timed out"
+        # Seen a poll after the read that took the default result (activities are read before the group).
+        assert api.waited_seconds is not None and 3000 <= api.waited_seconds <= 3000 + 2 * 20
+    else:
+        # A one-hour execution timeout holds 2880 s of waits (80 %): recycler gives up there, naming the
+        # hook, before Lambda would stop the execution.
+        report = run_on(stack, port, clock, Settings(failures_before_stop=10, execution_timeout_hours=1))
+        [api] = report.groups
+        assert (api.outcome, api.reason) == ("failed", f"launch hook {HOOK} not completed after 2880 s")
+        assert api.waited_seconds == 2880
+        assert "is waiting in a launch lifecycle hook (Pending:Wait)" in api.detail
+        held = [i for i in stack.group_state("api")["Instances"] if i["LifecycleState"] == "Pending:Wait"]
+        assert len(held) == 1  # still held by its hook: recycler neither terminated nor abandoned it
+    assert terminations == [(ids[0], False)]
+    assert_no_worse(before, healthy(stack.world), in_flight={"api"})
+    assert stack.alerts()[0]["Subject"].startswith("recycler FAILED: api")
+
+
+# ---- F43/F44 traffic sources: VPC Lattice, and a target group attached as one ----------------------
+
+
+def lattice_target_group(stack: Stack, name: str) -> str:
+    lattice = stack.world.session.client("vpc-lattice")
+    config = {"port": 80, "protocol": "HTTP", "vpcIdentifier": "vpc-0example"}
+    return str(lattice.create_target_group(name=name, type="INSTANCE", config=config)["arn"])
+
+
+def attach(stack: Stack, group: str, identifier: str, kind: str) -> None:
+    stack.world.autoscaling.attach_traffic_sources(
+        AutoScalingGroupName=group, TrafficSources=[{"Identifier": identifier, "Type": kind}]
+    )
+
+
+def test_f43_a_replacement_unhealthy_in_its_vpc_lattice_target_group_fails_the_recycle(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    ids = stack.world.group("api", [9, 5])
+    attach(stack, "api", lattice_target_group(stack, "api-lattice"), "vpc-lattice")
+    replacements_unhealthy_in("api", "api-lattice")  # Lattice's health check fails it
+    before = healthy(stack.world)
+    report = recycle(stack)
+    [api] = report.groups
+    assert outcome(report, "api") == ("failed", "replacement unhealthy after 60 s")
+    assert "checks pending: lattice tg-" in api.detail and "=UNHEALTHY" in api.detail
+    assert terminations == [(ids[0], False)]
+    assert_no_worse(before, healthy(stack.world), in_flight={"api"})
+    assert "lattice" in stack.alerts()[0]["Message"]
+
+
+def test_a_replacement_healthy_in_its_vpc_lattice_target_group_is_recycled(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    ids = stack.world.group("api", [9, 5])
+    attach(stack, "api", lattice_target_group(stack, "api-lattice"), "vpc-lattice")
+    report = recycle(stack)
+    assert outcome(report, "api") == ("recycled", "oldest-instance")
+    assert terminations == [(ids[0], False)]
+
+
+def test_f44_a_target_group_attached_as_a_traffic_source_is_checked(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    session = stack.world.session
+    arn = emulator.create_target_group(session.client("ec2"), session.client("elbv2"), "api")
+    stack.world.group("api", [9, 5])
+    attach(stack, "api", arn, "elbv2")  # AttachTrafficSources, not AttachLoadBalancerTargetGroups
+    assert stack.group_state("api")["TrafficSources"] == [{"Identifier": arn, "Type": "elbv2"}]
+    replacements_unhealthy_in("api", "api")
+    report = recycle(stack)
+    api = next(g for g in report.groups if g.group == "api")
+    assert outcome(report, "api") == ("failed", "replacement unhealthy after 60 s")
+    assert "checks pending: target-group targetgroup/api/" in api.detail and "=unhealthy" in api.detail
+    assert len(terminations) == 1

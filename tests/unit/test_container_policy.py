@@ -42,6 +42,18 @@ def test_the_longest_launch_hook_sets_the_health_timeout() -> None:
     assert with_container_host(decision, snapshot, RULES, [], None).health_timeout_seconds == 120 + 600
 
 
+def test_heartbeats_may_extend_the_launch_hook_wait_to_its_global_timeout() -> None:
+    snapshot, decision = planned()
+    # GlobalTimeout: the lesser of 48 h and 100 x the heartbeat timeout, unless DescribeLifecycleHooks says.
+    hooks = [LifecycleHook("deploy", LAUNCHING, 3600), LifecycleHook("short", LAUNCHING, 300)]
+    hooked = with_container_host(decision, snapshot, RULES, hooks, None)
+    assert hooked.launch_hook_limit_seconds == 120 + 48 * 3600 + 600
+    short = with_container_host(decision, snapshot, RULES, [LifecycleHook("s", LAUNCHING, 300, 7200)], None)
+    assert short.launch_hook_limit_seconds == 120 + 7200 + 600
+    tagged, decision = planned(**{"recycler:health-timeout-minutes": "20"})
+    assert with_container_host(decision, tagged, RULES, hooks, None).launch_hook_limit_seconds == 0
+
+
 def test_a_health_timeout_tag_wins_over_launch_hooks() -> None:
     snapshot, decision = planned(**{"recycler:health-timeout-minutes": "30"})
     hooked = with_container_host(decision, snapshot, RULES, [LifecycleHook("deploy", LAUNCHING, 3600)], None)

@@ -10,7 +10,8 @@ documents, and lets a test or the demo stage what real replacements do wrong.
 Read top down: `state` (everything the emulator knows, one object; reset() starts a fresh one),
 `patching` (install(): every patch below, once), then one module per AWS service or concern:
 `activities`, `capacity`, `capacity_failures`, `zones`, `launch_hooks`, `warm_pools`, `terminating`,
-`faults` (Auto Scaling), `target_health` (Elastic Load Balancing), `ecs`, `ecs_protection`, `images`
+`faults`, `traffic_sources` (Auto Scaling), `target_health` (Elastic Load Balancing; VPC Lattice's
+ListTargets is in `traffic_sources`), `ecs`, `ecs_protection`, `images`
 (EC2 and SSM), and `seed` (fleets for tests and the demo).
 """
 

@@ -1,7 +1,10 @@
 """Auto Scaling launch lifecycle hooks, which moto 5.2 does not honour (it launches every instance
 straight to InService): a new instance waits in Pending:Wait until CompleteLifecycleAction or its
 hook's heartbeat timeout, then takes the result (CONTINUE: InService; ABANDON: terminated, its launch
-activity Cancelled, and another instance launched).
+activity Cancelled, and another instance launched). RecordLifecycleActionHeartbeat (moto lacks it)
+restarts the heartbeat timeout, never past the hook's global timeout: the lesser of 48 hours and 100
+times the heartbeat timeout (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_LifecycleHook.html,
+https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RecordLifecycleActionHeartbeat.html).
 """
 
 from __future__ import annotations
@@ -14,6 +17,12 @@ from recycler.local.emulator.activities import add_activity
 from recycler.local.emulator.state import Clock, current_state
 
 LAUNCH_TRANSITION = "autoscaling:EC2_INSTANCE_LAUNCHING"
+GLOBAL_TIMEOUT_CAP = 48 * 3600
+
+
+def global_timeout(hook: Any) -> int:
+    """DescribeLifecycleHooks' GlobalTimeout: the lesser of 48 hours and 100 x HeartbeatTimeout."""
+    return min(GLOBAL_TIMEOUT_CAP, 100 * int(hook.heartbeat_timeout))
 
 
 def hook_clock(group: str, clock: Clock) -> None:
@@ -37,12 +46,13 @@ def enter_launch_hooks(group: Any, launched: Sequence[str]) -> None:
     for state in group.instance_states:
         if state.instance.id in launched:
             state.lifecycle_state = "Pending:Wait"
-            deadline = clock() + timedelta(seconds=hook.heartbeat_timeout)
+            entered = clock()
             current_state().in_launch_hook[state.instance.id] = (
                 hook.name,
-                deadline,
+                entered + timedelta(seconds=hook.heartbeat_timeout),
                 clock,
                 hook.default_result,
+                entered + timedelta(seconds=global_timeout(hook)),
             )
 
 
@@ -51,10 +61,11 @@ def expire_launch_hooks(group: Any) -> None:
         held = current_state().in_launch_hook.get(state.instance.id)
         if held is None or state.lifecycle_state != "Pending:Wait":
             continue
-        name, deadline, clock, result = held
-        if clock() < deadline:
+        name, deadline, clock, result, cap = held
+        if clock() < min(deadline, cap):
             continue
-        _complete_launch_hook(group, state, result, f"heartbeat of lifecycle hook {name} timed out")
+        what = "global timeout" if clock() >= cap else "heartbeat"
+        _complete_launch_hook(group, state, result, f"{what} of lifecycle hook {name} timed out")
 
 
 def _complete_launch_hook(group: Any, state: Any, result: str, why: str) -> None:
@@ -103,4 +114,30 @@ def lifecycle_hooks_like_aws(response_class: Any) -> None:
                 _complete_launch_hook(group, state, result, "the lifecycle action was completed with ABANDON")
         return EmptyResult()
 
+    def record_lifecycle_action_heartbeat(self: Any) -> Any:
+        """The hook's owner needs more time: the heartbeat timeout starts again, within the global one."""
+        instance_id = self._get_param("InstanceId")
+        held = current_state().in_launch_hook.get(instance_id)
+        if held is None:
+            from moto.autoscaling.exceptions import ValidationError
+
+            raise ValidationError(f"No active Lifecycle Action found with instance ID {instance_id}")
+        name, _, clock, result, cap = held
+        group = self._get_param("AutoScalingGroupName")
+        hooks = self.autoscaling_backend.lifecycle_hooks.values()
+        hook = next(h for h in hooks if h.name == name and h.auto_scaling_group_name == group)
+        deadline = min(clock() + timedelta(seconds=hook.heartbeat_timeout), cap)
+        current_state().in_launch_hook[instance_id] = (name, deadline, clock, result, cap)
+        return EmptyResult()
+
+    original_put = response_class.put_lifecycle_hook
+
+    def put_lifecycle_hook(self: Any) -> Any:
+        answer = original_put(self)
+        for hook in self.autoscaling_backend.lifecycle_hooks.values():
+            hook.global_timeout = global_timeout(hook)  # DescribeLifecycleHooks answers GlobalTimeout
+        return answer
+
     response_class.complete_lifecycle_action = complete_lifecycle_action
+    response_class.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
+    response_class.put_lifecycle_hook = put_lifecycle_hook

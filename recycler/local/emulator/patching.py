@@ -18,6 +18,7 @@ from recycler.local.emulator.images import resolve_ssm_aliases
 from recycler.local.emulator.launch_hooks import lifecycle_hooks_like_aws
 from recycler.local.emulator.target_health import sabotage_target_health
 from recycler.local.emulator.terminating import deregister_leaving_like_aws
+from recycler.local.emulator.traffic_sources import traffic_sources_like_aws
 from recycler.local.emulator.warm_pools import warm_pools_like_aws
 
 _lock = threading.Lock()
@@ -40,6 +41,7 @@ def install() -> None:
         ecs_like_aws()
         ecs_protection_like_aws()
         lifecycle_hooks_like_aws(AutoScalingResponse)
+        traffic_sources_like_aws(AutoScalingResponse)
         warm_pools_like_aws(AutoScalingResponse)
         deregister_leaving_like_aws()
         events_like_aws()

@@ -62,8 +62,11 @@ class EmulatorState:
     draining_since: dict[str, tuple[datetime, Clock]] = field(default_factory=dict)
     # group name -> the clock its launch lifecycle hooks time out on (default: real time).
     hook_clocks: dict[str, Clock] = field(default_factory=dict)
-    # instance id -> (hook name, when its heartbeat runs out, that clock, the hook's default result).
-    in_launch_hook: dict[str, tuple[str, datetime, Clock, str]] = field(default_factory=dict)
+    # instance id -> (hook name, when its heartbeat runs out, that clock, the hook's default result,
+    # when its global timeout ends the wait whatever the heartbeats).
+    in_launch_hook: dict[str, tuple[str, datetime, Clock, str, datetime]] = field(default_factory=dict)
+    # group name -> its traffic sources (AttachTrafficSources), as DescribeAutoScalingGroups lists them.
+    traffic_sources: defaultdict[str, list[dict[str, str]]] = field(default_factory=lambda: defaultdict(list))
     # group name -> the ECS cluster its instances' ECS agent registers them in when they boot.
     ecs_agents: dict[str, str] = field(default_factory=dict)
     # group name -> (failed launch attempts for capacity still to come before one succeeds, -1: never;

@@ -35,7 +35,8 @@ def _instance_ids(group: Any) -> set[str]:
     return {s.instance.id for s in group.instance_states}
 
 
-def _fails(target_group: str, instance_id: str, account: str) -> bool:
+def fails_check(target_group: str, instance_id: str, account: str) -> bool:
+    """The instance fails the health check of the target group (elbv2 or VPC Lattice) of this name."""
     emulated = current_state()
     if instance_id in emulated.unhealthy_targets:
         return True
@@ -74,7 +75,7 @@ def sabotage_target_health() -> None:
                 "Target.FailedHealthChecks",
                 "Health checks failed",
             )
-            if _fails(name, d.instance_id, account)
+            if fails_check(name, d.instance_id, account)
             else d
             for d in descriptions
         ]

@@ -23,8 +23,9 @@ from recycler.models import Settings
 from recycler.policy.tags import TagError, bake_minutes, tag_key
 from recycler.report import GroupReport
 from recycler.workflow.budget import BAKE_POLL_SECONDS
+from recycler.workflow.checks import PASSING_STATES, traffic_checks
 from recycler.workflow.group.context import GroupContext
-from recycler.workflow.health import PASSING_STATES, next_pause, waited_seconds
+from recycler.workflow.health import next_pause, waited_seconds
 from recycler.workflow.port import Services
 from recycler.workflow.waits import Moment
 
@@ -92,10 +93,7 @@ class BakeCheck:
                 detail=f"{self.replacement} turned {instance.lifecycle_state}/{instance.health_status} "
                 f"{state.elapsed:.0f} s into the bake",
             )
-        checks = {
-            **self.services.fleet.target_health(snapshot.target_group_arns, self.replacement),
-            **self.services.fleet.classic_health(snapshot.load_balancer_names, self.replacement),
-        }
+        checks = traffic_checks(self.services.fleet, snapshot, self.replacement)
         failing = {name: s for name, s in checks.items() if s not in PASSING_STATES}
         if failing:
             name, health = next(iter(failing.items()))

@@ -11,6 +11,7 @@ from recycler.domain import AWS_ERRORS
 from recycler.messages import aws_error_text
 from recycler.models import Settings
 from recycler.report import GroupReport, Outcome
+from recycler.workflow.budget import TIME_MARGIN
 from recycler.workflow.failures import RunFailures
 from recycler.workflow.health import HealthCheck
 from recycler.workflow.port import Port, Services
@@ -52,6 +53,16 @@ class GroupContext:
     def health_timeout(self) -> int:
         """The drill's timeout, else the plan's (grace period, launch hooks, tag)."""
         return self.run.health_timeout_override or self.job.health_timeout_seconds
+
+    @property
+    def hook_limit(self) -> int:
+        """How long a launch hook whose owner records heartbeats may hold the replacement: up to the
+        hook's global timeout (the plan's launch_hook_limit_seconds), never past the execution's time
+        budget (budget.TIME_MARGIN of its timeout); a drill's timeout is not extended."""
+        if self.run.health_timeout_override:
+            return 0
+        budget = int(self.settings.execution_timeout_hours * 3600 * TIME_MARGIN)
+        return min(self.job.host.launch_hook_limit_seconds, budget)
 
     def next_victim(self, victim: Victim, index: int) -> None:
         self.victim, self.step_prefix = victim, f"{index}:"
@@ -100,6 +111,7 @@ class GroupContext:
             grace_seconds=self.grace_seconds,
             launch_hooks=self.job.host.launch_hooks,
             ecs_cluster=self.job.host.cluster if self.job.host.kind == "ecs" else "",
+            hook_limit=self.hook_limit,
         )
         self.health = self.port.wait_until(self.name("health"), checker.poll, HealthState(), poll_seconds)
         return self.health

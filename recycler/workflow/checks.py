@@ -1,0 +1,24 @@
+"""The load balancer checks a replacement must pass: every elbv2 target group (TargetGroupARNs and
+elbv2 traffic sources), every Classic Load Balancer, every VPC Lattice target group (vpc-lattice
+traffic sources), each keyed by a short name for the report."""
+
+from __future__ import annotations
+
+from recycler.domain import GroupSnapshot
+from recycler.interfaces import FleetPort
+
+# How each source says "healthy": elbv2 targets, classic ELB instances, Auto Scaling instances, ECS
+# container instances, VPC Lattice targets (API_TargetSummary status HEALTHY).
+PASSING_STATES = frozenset({"healthy", "InService", "Healthy", "ACTIVE", "HEALTHY"})
+
+
+def traffic_checks(fleet: FleetPort, snapshot: GroupSnapshot, instance_id: str) -> dict[str, str]:
+    """The instance's state in each of the group's load balancers and VPC Lattice target groups."""
+    checks: dict[str, str] = {}
+    for arn, health in fleet.target_health(snapshot.target_group_arns, instance_id).items():
+        checks[f"target-group {arn.split(':')[-1]}"] = health
+    for name, health in fleet.classic_health(snapshot.load_balancer_names, instance_id).items():
+        checks[f"elb {name}"] = health
+    for arn, health in fleet.lattice_health(snapshot.lattice_target_groups, instance_id).items():
+        checks[f"lattice {arn.split('/')[-1]}"] = health
+    return checks
