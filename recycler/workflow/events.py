@@ -97,6 +97,8 @@ def run_detail(report: RunReport) -> dict[str, Any]:
         "alerts_failed": report.alerts_failed[:MAX_NAMES],
         "fleet_oldest_instance_age_days": report.fleet_oldest_instance_age_days,
         "fleet_oldest_image_age_days": report.fleet_oldest_image_age_days,
+        # revert_on_canary_failure: each launch path of a condemned image, put back or why not.
+        "reverted": [r.model_dump(mode="json") for r in report.reverted],
     }
 
 
