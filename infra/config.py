@@ -180,6 +180,9 @@ class DeployConfig:
     bake_minutes: float = _runtime("bake_minutes")
     maintenance_windows: tuple[str, ...] = _runtime("maintenance_windows")
     publish_debounce_seconds: int = _runtime("publish_debounce_seconds")
+    # Put a condemned image's launch path back (README, "Put the launch path back"): the function's
+    # switch, and the grants of infra/function.py (none of them without it).
+    revert_on_canary_failure: bool = _runtime("revert_on_canary_failure")
     # The infrastructure only.
     # Which publish events start a canary run (each an EventBridge rule on the function's alias): "ssm"
     # (Parameter Store Change), "imagebuilder" (image AVAILABLE), "launch-template" (CloudTrail API calls:
@@ -244,6 +247,11 @@ class DeployConfig:
                 f"{PREFIX}publish_triggers: {unknown[0]!r} is not a trigger; use any of "
                 + ", ".join(sorted(PUBLISH_TRIGGERS))
             )
+        if self.revert_on_canary_failure and not self.publish_parameter_prefixes:
+            raise ConfigError(
+                f"{PREFIX}revert_on_canary_failure needs {PREFIX}publish_parameter_prefixes: the parameter "
+                "name prefixes recycler may put back (its ssm:PutParameter grant is scoped to them)"
+            )
         for email in self.alert_emails:
             if "@" not in email:
                 raise ConfigError(f"{PREFIX}alert_emails: {email!r} is not an e-mail address")
@@ -272,6 +280,7 @@ class DeployConfig:
             "RECYCLER_MAINTENANCE_WINDOWS": ",".join(self.maintenance_windows),
             "RECYCLER_PUBLISH_DEBOUNCE_SECONDS": str(self.publish_debounce_seconds),
             "RECYCLER_EXECUTION_TIMEOUT_HOURS": str(self.execution_timeout_hours),
+            "RECYCLER_REVERT_ON_CANARY_FAILURE": str(self.revert_on_canary_failure).lower(),
         }
 
     def _reaches_the_function_unchanged(self) -> None:

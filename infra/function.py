@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import AssetHashType, Aws, Duration, RemovalPolicy
+from aws_cdk import Acknowledgment, AssetHashType, Aws, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -126,6 +126,8 @@ class RecyclerFunction(Construct):
         )
         self.alias = lambda_.Alias(self, "Live", alias_name="live", version=self.function.current_version)
         self._grant_fleet_access(config)
+        if config.revert_on_canary_failure:
+            self._grant_reverts(config)
         if config.events:
             self._emit_events()
 
@@ -139,6 +141,63 @@ class RecyclerFunction(Construct):
         self.role.add_to_policy(
             iam.PolicyStatement(sid="PutEventsOnTheDefaultBus", actions=["events:PutEvents"], resources=[bus])
         )
+
+    def _grant_reverts(self, config: DeployConfig) -> None:
+        """recycler:revert_on_canary_failure (recycler/workflow/revert.py), and only with it: read and put
+        back the SSM parameters under recycler:publish_parameter_prefixes, and set the default version of
+        launch templates that opted in with the tag <prefix>revert=true.
+
+        Service Authorization Reference (docs.aws.amazon.com/service-authorization/latest/reference/):
+        list_awssystemsmanager.html: GetParameter, GetParameterHistory and PutParameter authorize the
+        parameter resource arn:${Partition}:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash};
+        PutParameter's ssm:Overwrite condition key (Systems Manager User Guide, "Preventing access to
+        Parameter Store API operations") keeps the grant to overwriting a parameter, never creating one.
+        list_amazonec2.html: ModifyLaunchTemplate authorizes launch-template
+        arn:${Partition}:ec2:${Region}:${Account}:launch-template/${LaunchTemplateId} with
+        aws:ResourceTag/${TagKey}; DescribeLaunchTemplates has no resource-level permissions ("*")."""
+        account = f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        parameters = [f"{account}:parameter/{p.lstrip('/')}*" for p in config.publish_parameter_prefixes]
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadPublishedParameters",
+                actions=["ssm:GetParameter", "ssm:GetParameterHistory"],
+                resources=parameters,
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PutPublishedParametersBack",
+                actions=["ssm:PutParameter"],
+                resources=parameters,
+                conditions={"StringEquals": {"ssm:Overwrite": "true"}},
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadLaunchTemplateTags", actions=["ec2:DescribeLaunchTemplates"], resources=["*"]
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="SetDefaultVersionOfOptedInTemplates",
+                actions=["ec2:ModifyLaunchTemplate"],
+                resources=[f"arn:{Aws.PARTITION}:ec2:{Aws.REGION}:{Aws.ACCOUNT_ID}:launch-template/*"],
+                conditions={"StringEquals": {f"aws:ResourceTag/{config.tag_prefix}revert": "true"}},
+            )
+        )
+        wildcards = {
+            f"Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/{p.lstrip('/')}*": "The parameters recycler:publish_parameter_prefixes names: the ones whose publish starts a "
+            "canary; PutParameter only overwrites (ssm:Overwrite = true)."
+            for p in config.publish_parameter_prefixes
+        }
+        wildcards["Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:launch-template/*"] = (
+            "Launch template ids are assigned at creation; ModifyLaunchTemplate is limited by the condition "
+            f"aws:ResourceTag/{config.tag_prefix}revert = true to the templates that opted in."
+        )
+        for finding, reason in wildcards.items():
+            Validations.of(self.role).acknowledge(
+                Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[{finding}]", reason=reason)
+            )
 
     def _grant_fleet_access(self, config: DeployConfig) -> None:
         self.role.add_to_policy(

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from recycler.domain import DRAIN_FAILURES, AdapterError, Reason
 
 if TYPE_CHECKING:
-    from recycler.report import GroupReport, RunReport
+    from recycler.report import GroupReport, RevertReport, RunReport
 
 SUBJECT_LIMIT = 100
 SNS_MESSAGE_BYTES = 256 * 1024  # SNS's maximum message size
@@ -153,6 +153,7 @@ def summary_message(report: RunReport) -> tuple[str, str]:
             f"{held} other group(s) that would launch it were not touched by recycler, but launch it on "
             "their next scale-out until their launch path is put back:",
             "  " + launch_path_steps(canary.current_image_id),
+            *revert_lines([r for r in report.reverted if r.image == canary.current_image_id]),
             "",
         ]
     every_group = len(report.groups) <= LISTED_GROUPS
@@ -252,6 +253,37 @@ def remove_surge_instance_command(instance_id: str) -> str:
     return (
         f"aws autoscaling terminate-instance-in-auto-scaling-group --instance-id {instance_id} "
         "--should-decrement-desired-capacity"
+    )
+
+
+def revert_lines(reverted: list[RevertReport]) -> list[str]:
+    """What recycler:revert_on_canary_failure did with each launch path of a condemned image."""
+    if not reverted:
+        return []
+    lines = ["  Launch paths (recycler:revert_on_canary_failure):"]
+    for r in reverted:
+        moved = f" {r.restored_from} -> {r.restored_to}" if r.restored_to else ""
+        lines.append(f"    {r.path}: {r.outcome}{moved}; {r.detail} (groups: {', '.join(r.groups)})")
+    return lines
+
+
+def manual_revert(
+    image: str, why: str, template: str | None, version: str | None, image_ref: str | None = None
+) -> str:
+    """The command for a launch path recycler does not put back itself."""
+    if template is None:
+        return f"{why}: point the group at a launch template version that launches a proven image"
+    if image_ref and image_ref.startswith("resolve:ssm:"):
+        return (
+            f"the ImageId {image_ref} names a parameter version, label or another account's parameter: "
+            "move the label (aws ssm label-parameter-version) or ask its owner to put it back"
+        )
+    if version == "$Default":
+        return f"aws ec2 modify-launch-template --launch-template-id {template} --default-version <last good>"
+    return (
+        f"the groups launch version {version}, which holds {image}: aws ec2 create-launch-template-version "
+        f"--launch-template-id {template} --source-version <last good> (for $Latest), or aws autoscaling "
+        f"update-auto-scaling-group --launch-template LaunchTemplateId={template},Version=<last good>"
     )
 
 

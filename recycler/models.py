@@ -99,6 +99,10 @@ class Settings(BaseModel):
     # A durable execution may run up to one year (ExecutionTimeout <= 31,536,000 s):
     # https://docs.aws.amazon.com/lambda/latest/dg/durable-configuration.html
     execution_timeout_hours: int = Field(12, ge=1, le=365 * 24)
+    # When a canary condemns an image, put back the launch paths recycler can restore safely (an SSM
+    # parameter a template resolves, a template's default version) if they still hold the broken id
+    # (recycler/workflow/revert.py). The stack grants the writes only with this on.
+    revert_on_canary_failure: bool = False
 
     @field_validator(
         "stop_alarm_names", "blackout_windows", "blackout_weekdays", "maintenance_windows", mode="before"

@@ -75,6 +75,19 @@ class GroupReport(BaseModel):
     warm_pool: bool = False
 
 
+class RevertReport(BaseModel):
+    """One launch path a condemned image was found on, and what recycler:revert_on_canary_failure did
+    with it (recycler/workflow/revert.py): outcome is a policy.revert.RevertOutcome value."""
+
+    image: str  # the condemned image
+    path: str  # "ssm parameter /golden/ami", "launch template lt-... (name) version $Default"
+    groups: list[str] = Field(default_factory=list)  # the groups that launch through it
+    outcome: str
+    restored_from: str | None = None  # the broken id (or the version that held it)
+    restored_to: str | None = None  # the proven value or version now in place
+    detail: str = ""
+
+
 class Summary(BaseModel):
     recycled: int = 0
     planned: int = 0
@@ -106,6 +119,8 @@ class RunReport(BaseModel):
     # Every instance of the decided groups, as the plan read them (before this run replaced any).
     fleet_instance_age_p50_days: float | None = None
     fleet_instance_age_p95_days: float | None = None
+    # Launch paths of images a canary condemned in this run, put back or not (revert_on_canary_failure).
+    reverted: list[RevertReport] = Field(default_factory=list)
 
     @classmethod
     def build(
@@ -120,6 +135,7 @@ class RunReport(BaseModel):
         trigger: str | None = None,
         omitted_oldest: tuple[float | None, float | None] = (None, None),
         fleet_percentiles: tuple[float | None, float | None] = (None, None),
+        reverted: list[RevertReport] | None = None,
     ) -> RunReport:
         counts = Summary(skipped=sum((omitted or {}).values()))
         for group in groups:
@@ -144,6 +160,7 @@ class RunReport(BaseModel):
             fleet_oldest_image_age_days=_oldest([g.oldest_image_age_days for g in groups], omitted_oldest[1]),
             fleet_instance_age_p50_days=fleet_percentiles[0],
             fleet_instance_age_p95_days=fleet_percentiles[1],
+            reverted=reverted or [],
         )
 
     def bounded(self, limit_bytes: int) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from recycler.aws.clients import Clients
 from recycler.aws.ecs import EcsHosts
 from recycler.aws.events import Events
 from recycler.aws.fleet import Fleet
+from recycler.aws.launch_paths import LaunchPaths
 from recycler.aws.ledger import Ledger
 from recycler.aws.sns import Alerts
 from recycler.models import Settings
@@ -46,6 +47,7 @@ def aws_services(
         if settings.topic_arn
         else None,
         events=Events(settings.events_bus, session) if settings.events_bus else None,
+        launch_paths=LaunchPaths(clients),
         clock=clock or (lambda: datetime.now(UTC)),
         region=region,
     )

@@ -99,6 +99,8 @@ def run_detail(report: RunReport) -> dict[str, Any]:
         "fleet_instance_age_p50_days": report.fleet_instance_age_p50_days,
         "fleet_instance_age_p95_days": report.fleet_instance_age_p95_days,
         "fleet_oldest_image_age_days": report.fleet_oldest_image_age_days,
+        # revert_on_canary_failure: each launch path of a condemned image, put back or why not.
+        "reverted": [r.model_dump(mode="json") for r in report.reverted],
     }
 
 

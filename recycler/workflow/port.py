@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
-from recycler.interfaces import AlertsPort, BrakesPort, EcsPort, EventsPort, FleetPort, LedgerPort
+from recycler.interfaces import (
+    AlertsPort,
+    BrakesPort,
+    EcsPort,
+    EventsPort,
+    FleetPort,
+    LaunchPathsPort,
+    LedgerPort,
+)
 from recycler.workflow.budget import Budget
 
 T = TypeVar("T")
@@ -90,5 +98,7 @@ class Services:
     ledger: LedgerPort | None = None
     alerts: AlertsPort | None = None
     events: EventsPort | None = None
+    # Read and written only with recycler:revert_on_canary_failure (recycler/workflow/revert.py).
+    launch_paths: LaunchPathsPort | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     region: str = "us-east-1"

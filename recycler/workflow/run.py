@@ -18,7 +18,7 @@ from recycler.domain import Reason
 from recycler.messages import summary_message
 from recycler.models import ManualPayload, Settings
 from recycler.policy.windows import next_window_open
-from recycler.report import GroupReport, RunReport
+from recycler.report import GroupReport, RevertReport, RunReport
 from recycler.workflow.canary import (
     canary_rng,
     choose_canaries,
@@ -43,6 +43,7 @@ from recycler.workflow.reports import (
     stopped_after_failures,
     with_image_facts,
 )
+from recycler.workflow.revert import revert_launch_paths
 from recycler.workflow.state import Job, PlanRows, Published, RecycleItem, RunContext, Started
 from recycler.workflow.waits import wait_for
 
@@ -79,6 +80,7 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
 
     planned = port.step("plan", planning, PlanRows)
     reports, jobs = unpack_plan(planned)
+    reverted: list[RevertReport] = []
     proven = set(planned.proven_images)
     if dry_run:
         canaries = choose_canaries(jobs, proven, canary_rng(started.seed, 0))
@@ -111,6 +113,7 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
             canary_only=payload.canary_only,
             condemned=planned.condemned_images,
             expected=expected.seconds,
+            reverted=reverted,
         )
 
     reports = [with_image_facts(r, planned) for r in reports]
@@ -125,6 +128,7 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
         omitted=planned.skipped_counts,
         omitted_oldest=(planned.skipped_oldest_instance_age_days, planned.skipped_oldest_image_age_days),
         fleet_percentiles=planned.fleet_instance_age_percentiles,
+        reverted=reverted,
     )
     for group in report.groups:
         logger.info("group result", extra={"run_id": report.run_id, **group.model_dump(mode="json")})
@@ -160,12 +164,15 @@ def recycle_all(
     canary_only: bool = False,
     condemned: dict[str, str] | None = None,
     expected: dict[str, float] | None = None,
+    reverted: list[RevertReport] | None = None,
 ) -> list[GroupReport]:
     """Recycle every job: in each phase, one canary per unproven image plus every job whose image is
     proven or unknown; jobs waiting on a canary go in a later phase, or are skipped when it failed (or
     another run's canary holds the image). With canary_only (a publish event), only the first phase's
     canaries run; every other job waits for its scheduled run.
-    Phases depend only on checkpointed results, so a replay rebuilds the same ones."""
+    Phases depend only on checkpointed results, so a replay rebuilds the same ones. With
+    revert_on_canary_failure, an image a canary condemns has its launch paths put back right after its
+    phase, before any later phase (appended to `reverted`)."""
     results: list[GroupReport] = []
     failed_canaries: dict[str, GroupReport] = {}
     held: dict[str, GroupReport] = {}  # images another run's canary is trying right now
@@ -208,6 +215,9 @@ def recycle_all(
                 proven.add(image)
             elif report.canary and image and condemns_image(report):
                 failed_canaries[image] = report
+                launching = [j.group for j in jobs if j.current_image_id == image]
+                if reverted is not None:
+                    reverted += revert_launch_paths(port, services, settings, image, launching, proven)
         results += done
     return results
 

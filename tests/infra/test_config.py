@@ -106,3 +106,12 @@ def test_cdk_json_repeats_no_default() -> None:
         == (tuple(value) if isinstance(value, list) else value)
     ]
     assert repeated == []
+
+
+def test_revert_on_canary_failure_needs_the_parameters_it_may_put_back() -> None:
+    """Its ssm:PutParameter grant is scoped to recycler:publish_parameter_prefixes: none, no grant."""
+    with pytest.raises(
+        ConfigError, match="revert_on_canary_failure needs recycler:publish_parameter_prefixes"
+    ):
+        build(**{"recycler:revert_on_canary_failure": "true"})
+    build(**{"recycler:revert_on_canary_failure": "true", "recycler:publish_parameter_prefixes": "/golden/"})

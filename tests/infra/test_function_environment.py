@@ -65,6 +65,7 @@ EVERYTHING = {
     "recycler:publish_debounce_seconds": "60",
     "recycler:publish_triggers": ["ssm", "imagebuilder", "launch-template"],
     "recycler:publish_parameter_prefixes": ["/golden/"],
+    "recycler:revert_on_canary_failure": "true",
     "recycler:events": "false",
 }
 MEMBER = {"account": ACCOUNT, "region": REGION}
@@ -104,6 +105,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {
             "bake_minutes": 15.0,
             "maintenance_windows": ("MON-FRI 08:00-17:00",),
             "publish_debounce_seconds": 60,
+            "revert_on_canary_failure": True,
             "events_bus": None,
         },
     ),

@@ -23,6 +23,9 @@ Resource types and condition keys per action are from the Service Authorization 
   list_awssystemsmanager.html  GetParameter(s), GetParameterHistory: parameter
       arn:...:parameter/${ParameterNameWithoutLeadingSlash}; DescribeParameters: "*". AWS's public
       parameters (/aws/service/...) have no account in their ARN.
+  list_awssystemsmanager.html  PutParameter: parameter, with ssm:Overwrite (the request's Overwrite flag).
+  list_amazonec2.html  ModifyLaunchTemplate: launch-template* arn:...:launch-template/${LaunchTemplateId} with
+      aws:ResourceTag/${TagKey} and ec2:ResourceTag/${TagKey}; DescribeLaunchTemplates: "*".
   list_amazondynamodb.html  PutItem, UpdateItem, GetItem, BatchGetItem: table arn:...:table/${TableName}.
   list_amazonsns.html  Publish: topic arn:...:${TopicName}. The SNS Developer Guide (sns-key-management.html)
       adds that a publisher to a KMS-encrypted topic needs kms:GenerateDataKey* and kms:Decrypt on its key.
@@ -133,7 +136,12 @@ def physical_values(template: Mapping[str, Any]) -> tuple[dict[str, str], dict[s
 
 @pytest.fixture(scope="module")
 def role() -> Role:
-    template = synth(**CONTEXT).to_json()
+    return build_role(CONTEXT)
+
+
+def build_role(context: dict[str, Any]) -> Role:
+    """The function's role, as synthesized with this context."""
+    template = synth(**context).to_json()
     [function] = [
         r
         for r in template["Resources"].values()
@@ -234,6 +242,7 @@ RESOURCES: dict[str, Callable[[Call], Resources]] = {
             "elasticloadbalancing:DescribeInstanceHealth",
             "ecs:ListClusters",
             "ssm:DescribeParameters",
+            "ec2:DescribeLaunchTemplates",
         ],
         _star,
     ),
@@ -251,6 +260,19 @@ RESOURCES: dict[str, Callable[[Call], Resources]] = {
         ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParameterHistory"],
         lambda c: [(parameter_arn(n), {}) for n in c.params.get("Names") or [c.params["Name"]]],
     ),
+    "ssm:PutParameter": lambda c: [
+        (parameter_arn(c.params["Name"]), {"ssm:overwrite": (str(bool(c.params.get("Overwrite"))).lower(),)})
+    ],
+    "ec2:ModifyLaunchTemplate": lambda c: [
+        (
+            arn("ec2", f"launch-template/{c.facts['template_id']}"),
+            {
+                f"{prefix}:resourcetag/{key}".lower(): (value,)
+                for key, value in c.facts["tags"].items()
+                for prefix in ("aws", "ec2")
+            },
+        )
+    ],
     **dict.fromkeys(
         ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:BatchGetItem"],
         lambda c: [
@@ -348,6 +370,15 @@ class Recorder:
                 Filters=[{"Name": "auto-scaling-group", "Values": [name]}]
             )["Tags"]
             call.facts = {"group_arn": self._group_arns[name], "tags": {t["Key"]: t["Value"] for t in tags}}
+        if call.name == "ec2:ModifyLaunchTemplate":
+            query: dict[str, Any] = (
+                {"LaunchTemplateIds": [call.params["LaunchTemplateId"]]}
+                if "LaunchTemplateId" in call.params
+                else {"LaunchTemplateNames": [call.params["LaunchTemplateName"]]}
+            )
+            [template] = self._ec2.describe_launch_templates(**query)["LaunchTemplates"]
+            template_tags = {t["Key"]: t["Value"] for t in template.get("Tags", [])}
+            call.facts = {"template_id": template["LaunchTemplateId"], "tags": template_tags}
         if call.name == "ec2:DescribeLaunchTemplateVersions" and call.params.get("ResolveAlias"):
             unresolved = {k: v for k, v in call.params.items() if k != "ResolveAlias"}
             versions = self._ec2.describe_launch_template_versions(**unresolved)["LaunchTemplateVersions"]

@@ -1,0 +1,230 @@
+"""recycler:revert_on_canary_failure on the emulator: a canary condemns an image, and the launch path that
+would launch it on the next scale-out is put back once, only while it still holds the broken id. Every
+test reads the emulator's side (the parameter's history, the template's default version), not only the
+report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from recycler.aws.ledger import Ledger
+from recycler.local import emulator
+from recycler.models import Settings
+from recycler.policy.revert import RevertOutcome
+from tests.conftest import NOW, REGION, Stack, run_durable
+from tests.faults.harness import FaultPort, recycle
+
+PARAMETER = "/golden/ami"
+ALIAS = f"resolve:ssm:{PARAMETER}"
+PROTECTED = Settings(revert_on_canary_failure=True, bake_minutes=0, failures_before_stop=5)
+
+
+def third_image(stack: Stack) -> str:
+    return emulator.stock_images(stack.world.ec2, 3)[2]
+
+
+def history(stack: Stack) -> list[tuple[int, str]]:
+    ssm = stack.world.session.client("ssm")
+    return [(p["Version"], p["Value"]) for p in ssm.get_parameter_history(Name=PARAMETER)["Parameters"]]
+
+
+def prove(stack: Stack, image: str) -> None:
+    Ledger(stack.table, session=stack.world.session).record_proven(image, "web", "an-earlier-run", NOW)
+
+
+def template(stack: Stack, name: str, image: str, tags: dict[str, str] | None = None) -> str:
+    extra: dict[str, Any] = (
+        {
+            "TagSpecifications": [
+                {"ResourceType": "launch-template", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+            ]
+        }
+        if tags
+        else {}
+    )
+    created = stack.world.ec2.create_launch_template(
+        LaunchTemplateName=name, LaunchTemplateData={"ImageId": image, "InstanceType": "t3.micro"}, **extra
+    )
+    return str(created["LaunchTemplate"]["LaunchTemplateId"])
+
+
+def groups_on(stack: Stack, template_id: str, version: str, names: dict[str, list[float]]) -> None:
+    for name, ages in names.items():
+        emulator.create_aged_group(
+            stack.world.autoscaling,
+            name,
+            template_id,
+            ages,
+            NOW,
+            region=REGION,
+            tags={"recycler:enabled": "true"},
+        )
+        emulator.point_group_at(stack.world.autoscaling, name, template_id, version)
+
+
+def alias_fleet(stack: Stack, *, proven: bool = True) -> tuple[str, str]:
+    """web (the canary: most headroom) and api launch resolve:ssm:/golden/ami, published good then broken."""
+    good, broken = stack.world.images[0], stack.world.images[1]
+    ssm = stack.world.session.client("ssm")
+    ssm.put_parameter(Name=PARAMETER, Value=good, Type="String", DataType="aws:ec2:image")
+    groups_on(stack, template(stack, "golden", ALIAS), "$Default", {"web": [14, 3, 2], "api": [12, 2]})
+    if proven:
+        prove(stack, good)
+    ssm.put_parameter(Name=PARAMETER, Value=broken, Type="String", DataType="aws:ec2:image", Overwrite=True)
+    emulator.sabotage("web", "unhealthy")
+    return good, broken
+
+
+def test_a_failed_canary_puts_the_parameter_back_once_and_a_replay_does_not_write_again(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good, broken = alias_fleet(stack)
+    # A second, good image on another template: its canary is proven in phase 0 and its other group
+    # recycles in phase 1, after the revert, so the durable runner replays through the revert step.
+    other = template(stack, "other", third_image(stack))
+    groups_on(stack, other, "$Latest", {"x": [11, 2, 2], "y": [10, 2]})
+    puts: list[dict[str, Any]] = []
+    from moto.ssm.models import SimpleSystemManagerBackend
+
+    original = SimpleSystemManagerBackend.put_parameter
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        puts.append(kwargs or {"args": args})
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SimpleSystemManagerBackend, "put_parameter", counted)
+    for key, value in {
+        "RECYCLER_REVERT_ON_CANARY_FAILURE": "true",
+        "RECYCLER_BAKE_MINUTES": "0",
+        "RECYCLER_FAILURES_BEFORE_STOP": "5",
+    }.items():
+        monkeypatch.setenv(key, value)
+    done = run_durable({"poll_seconds": 5, "health_timeout_seconds": 60})
+    assert done.status == "SUCCEEDED", done.error
+    assert done.report is not None
+    groups = {g["group"]: (g["outcome"], g["reason"]) for g in done.report["groups"]}
+    assert groups["web"][0] == "failed" and groups["api"] == ("skipped", "canary-failed")
+    assert groups["y"] == ("recycled", "oldest-instance")  # phase 1: the run replayed past the revert
+    assert history(stack) == [(1, good), (2, broken), (3, good)]  # the emulator's side: one new version
+    assert len(puts) == 1
+    [row] = done.report["reverted"]
+    assert (row["path"], row["outcome"], row["restored_from"], row["restored_to"]) == (
+        f"ssm parameter {PARAMETER}",
+        RevertOutcome.RESTORED,
+        broken,
+        good,
+    )
+    assert row["groups"] == ["api", "web"]
+    assert sum(1 for op in done.operations if str(op.name).startswith("revert:")) == 1
+    [alert] = [a for a in stack.alerts() if a["Subject"].startswith("recycler run")]
+    assert f"ssm parameter {PARAMETER}: restored {broken} -> {good}" in alert["Message"]
+    # What the next scale-out launches now: the good image again.
+    data = stack.world.ec2.describe_launch_template_versions(
+        LaunchTemplateName="golden", Versions=["$Default"], ResolveAlias=True
+    )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    assert data["ImageId"] == good
+
+
+def test_a_parameter_published_again_before_the_restore_is_left_alone(stack: Stack) -> None:
+    good, broken = alias_fleet(stack)
+    fix = third_image(stack)
+    ssm = stack.world.session.client("ssm")
+
+    def someone_publishes_a_fix() -> None:
+        ssm.put_parameter(Name=PARAMETER, Value=fix, Type="String", DataType="aws:ec2:image", Overwrite=True)
+
+    report = recycle(stack, FaultPort(before={f"revert:{broken}:0": someone_publishes_a_fix}), PROTECTED)
+    assert history(stack) == [(1, good), (2, broken), (3, fix)]  # nothing written after the fix
+    [row] = report.reverted
+    assert row.outcome == RevertOutcome.NO_LONGER_BROKEN and fix in row.detail
+
+
+def test_a_default_template_is_pointed_back_and_a_latest_one_is_only_reported(stack: Stack) -> None:
+    good, broken = stack.world.images[0], stack.world.images[1]
+    default = template(stack, "default-lt", good, tags={"recycler:revert": "true"})
+    latest = template(stack, "latest-lt", good, tags={"recycler:revert": "true"})
+    groups_on(stack, default, "$Default", {"web": [14, 3, 2]})
+    groups_on(stack, latest, "$Latest", {"api": [12, 2]})
+    prove(stack, good)
+    ec2 = stack.world.ec2
+    for template_id in (default, latest):
+        ec2.create_launch_template_version(
+            LaunchTemplateId=template_id, SourceVersion="1", LaunchTemplateData={"ImageId": broken}
+        )
+    ec2.modify_launch_template(LaunchTemplateId=default, DefaultVersion="2")
+    emulator.sabotage("web", "unhealthy")
+    emulator.sabotage("api", "unhealthy")
+    report = recycle(stack, FaultPort(), PROTECTED, canary=True)
+    templates = {
+        t["LaunchTemplateId"]: (t["DefaultVersionNumber"], t["LatestVersionNumber"])
+        for t in ec2.describe_launch_templates(LaunchTemplateIds=[default, latest])["LaunchTemplates"]
+    }
+    assert templates == {default: (1, 2), latest: (1, 2)}  # $Default back to 1; $Latest untouched
+    outcomes = {r.path.split(" ")[2]: r for r in report.reverted}
+    assert outcomes[default].outcome == RevertOutcome.RESTORED
+    assert outcomes[default].restored_to == f"version 1 ({good})"
+    assert outcomes[latest].outcome == RevertOutcome.MANUAL_ONLY
+    assert f"create-launch-template-version --launch-template-id {latest}" in outcomes[latest].detail
+
+
+def test_an_untagged_default_template_is_not_touched(stack: Stack) -> None:
+    good, broken = stack.world.images[0], stack.world.images[1]
+    default = template(stack, "default-lt", good)
+    groups_on(stack, default, "$Default", {"web": [14, 3, 2]})
+    prove(stack, good)
+    stack.world.ec2.create_launch_template_version(
+        LaunchTemplateId=default, SourceVersion="1", LaunchTemplateData={"ImageId": broken}
+    )
+    stack.world.ec2.modify_launch_template(LaunchTemplateId=default, DefaultVersion="2")
+    emulator.sabotage("web", "unhealthy")
+    report = recycle(stack, FaultPort(), PROTECTED)
+    [found] = stack.world.ec2.describe_launch_templates(LaunchTemplateIds=[default])["LaunchTemplates"]
+    assert found["DefaultVersionNumber"] == 2
+    assert [r.outcome for r in report.reverted] == [RevertOutcome.NOT_OPTED_IN]
+
+
+def test_protection_off_writes_nothing(stack: Stack) -> None:
+    good, broken = alias_fleet(stack)
+    report = recycle(stack, FaultPort(), Settings(bake_minutes=0, failures_before_stop=5))
+    assert report.groups[0].outcome == "failed" or any(g.outcome == "failed" for g in report.groups)
+    assert history(stack) == [(1, good), (2, broken)]
+    assert report.reverted == []
+
+
+def test_no_proven_previous_value_writes_nothing_and_says_so(stack: Stack) -> None:
+    good, broken = alias_fleet(stack, proven=False)
+    report = recycle(stack, FaultPort(), PROTECTED)
+    assert history(stack) == [(1, good), (2, broken)]
+    [row] = report.reverted
+    assert row.outcome == RevertOutcome.NO_PROVEN_PREVIOUS
+    [alert] = [a for a in stack.alerts() if a["Subject"].startswith("recycler run")]
+    assert "no-proven-previous" in alert["Message"]
+
+
+def test_a_deregistered_proven_image_is_not_put_back(stack: Stack) -> None:
+    good, broken = alias_fleet(stack)
+    stack.world.ec2.deregister_image(ImageId=good)
+    report = recycle(stack, FaultPort(), PROTECTED)
+    assert history(stack) == [(1, good), (2, broken)]
+    assert [r.outcome for r in report.reverted] == [RevertOutcome.NO_PROVEN_PREVIOUS]
+
+
+def test_the_revert_comes_right_after_the_canary_phase(stack: Stack) -> None:
+    """Before any later phase starts: a later phase's recycles take as long as their health waits."""
+    alias_fleet(stack)
+    steps: list[str] = []
+
+    class Recording(FaultPort):
+        def step(self, name: str, fn: Any, kind: Any, *, at_most_once: bool = False) -> Any:
+            steps.append(name)
+            return super().step(name, fn, kind, at_most_once=at_most_once)
+
+        def map(self, name: str, items: Any, fn: Any, kind: Any, max_concurrency: int) -> Any:
+            steps.append(name)
+            return super().map(name, items, fn, kind, max_concurrency)
+
+    recycle(stack, Recording(), PROTECTED)
+    reverts = [i for i, name in enumerate(steps) if name.startswith("revert:")]
+    assert reverts and all(steps.index("phase-0") < i < steps.index("phase-1") for i in reverts)
