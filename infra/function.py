@@ -203,6 +203,24 @@ class RecyclerFunction(Construct):
         self.role.add_to_policy(
             iam.PolicyStatement(sid="ReadFleet", actions=READ_ONLY_ACTIONS, resources=["*"])
         )
+        # A group's VPC Lattice traffic sources: the replacement's target health (ListTargets takes a
+        # target group, resource type TargetGroup, arn:...:vpc-lattice:<region>:<account>:targetgroup/<id>:
+        # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonvpclattice.html).
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadLatticeTargetHealth",
+                actions=["vpc-lattice:ListTargets"],
+                resources=[f"arn:{Aws.PARTITION}:vpc-lattice:{Aws.REGION}:{Aws.ACCOUNT_ID}:targetgroup/*"],
+            )
+        )
+        Validations.of(self.role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:vpc-lattice:<AWS::Region>:"
+                "<AWS::AccountId>:targetgroup/*]",
+                reason="The groups' Lattice target groups are known only when their traffic sources are read; "
+                "ListTargets only reads target health.",
+            )
+        )
         # DescribeLaunchTemplateVersions(ResolveAlias) resolves resolve:ssm: image aliases: it reads the
         # account's own parameters and AWS's public ones (e.g. /aws/service/ami-amazon-linux-latest/...).
         self.role.add_to_policy(

@@ -256,6 +256,7 @@ RESOURCES: dict[str, Callable[[Call], Resources]] = {
         _group,
     ),
     "cloudwatch:DescribeAlarms": _alarms,
+    "vpc-lattice:ListTargets": lambda c: [(c.params["targetGroupIdentifier"], {})],
     **dict.fromkeys(
         ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParameterHistory"],
         lambda c: [(parameter_arn(n), {}) for n in c.params.get("Names") or [c.params["Name"]]],
@@ -438,6 +439,14 @@ def replace_success(stack: Stack, go: Go) -> None:
         AvailabilityZones=[f"{REGION}a"],
     )
     world.autoscaling.attach_load_balancers(AutoScalingGroupName="web", LoadBalancerNames=["classic"])
+    lattice = session.client("vpc-lattice").create_target_group(
+        name="web-lattice",
+        type="INSTANCE",
+        config={"port": 80, "protocol": "HTTP", "vpcIdentifier": "vpc-0a"},
+    )
+    world.autoscaling.attach_traffic_sources(
+        AutoScalingGroupName="web", TrafficSources=[{"Identifier": lattice["arn"], "Type": "vpc-lattice"}]
+    )
     world.publish_patched_image()
     world.autoscaling.create_launch_configuration(
         LaunchConfigurationName="legacy", ImageId=world.images[0], InstanceType="t3.micro"
@@ -626,6 +635,7 @@ EXPECTED: dict[str, set[str]] = {
         "autoscaling:TerminateInstanceInAutoScalingGroup",
         "elasticloadbalancing:DescribeTargetHealth",
         "elasticloadbalancing:DescribeInstanceHealth",
+        "vpc-lattice:ListTargets",
         "autoscaling:DescribeLaunchConfigurations",
         "dynamodb:BatchGetItem",
         "dynamodb:PutItem",
