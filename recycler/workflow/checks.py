@@ -8,8 +8,12 @@ from recycler.domain import GroupSnapshot
 from recycler.interfaces import FleetPort
 
 # How each source says "healthy": elbv2 targets, classic ELB instances, Auto Scaling instances, ECS
-# container instances, VPC Lattice targets (API_TargetSummary status HEALTHY).
-PASSING_STATES = frozenset({"healthy", "InService", "Healthy", "ACTIVE", "HEALTHY"})
+# container instances, VPC Lattice targets (API_TargetSummary status HEALTHY). Lattice also says there is
+# nothing to wait for: UNAVAILABLE ("Health checks are unavailable for the target group": off, the default
+# for HTTP2, and never for gRPC) and UNUSED ("Target group is not used in a service"): failing those
+# would terminate a healthy instance and then fail on a check that can never pass
+# (https://docs.aws.amazon.com/vpc-lattice/latest/APIReference/API_TargetSummary.html).
+PASSING_STATES = frozenset({"healthy", "InService", "Healthy", "ACTIVE", "HEALTHY", "UNAVAILABLE", "UNUSED"})
 
 
 def traffic_checks(fleet: FleetPort, snapshot: GroupSnapshot, instance_id: str) -> dict[str, str]:

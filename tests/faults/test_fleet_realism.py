@@ -373,6 +373,19 @@ def test_a_replacement_healthy_in_its_vpc_lattice_target_group_is_recycled(
     assert terminations == [(ids[0], False)]
 
 
+def test_a_lattice_target_group_without_health_checks_does_not_hold_the_recycle(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    lattice = stack.world.session.client("vpc-lattice")
+    config = {"port": 80, "protocol": "HTTP", "protocolVersion": "HTTP2", "vpcIdentifier": "vpc-0example"}
+    arn = lattice.create_target_group(name="grpc-ish", type="INSTANCE", config=config)["arn"]
+    ids = stack.world.group("api", [9, 5])
+    attach(stack, "api", arn, "vpc-lattice")  # HTTP2: Lattice health checks are off by default
+    report = recycle(stack)
+    assert outcome(report, "api") == ("recycled", "oldest-instance")
+    assert terminations == [(ids[0], False)]
+
+
 def test_f44_a_target_group_attached_as_a_traffic_source_is_checked(
     stack: Stack, terminations: list[Any]
 ) -> None:

@@ -60,6 +60,17 @@ def traffic_sources_like_aws(response_class: Any) -> None:
     _lattice_targets()
 
 
+def health_checked(config: dict[str, Any]) -> bool:
+    """VPC Lattice User Guide, "Health checks for your VPC Lattice target groups": health checks are on by
+    default for protocol version HTTP1, off by default for HTTP2, and gRPC is not supported; a target of a
+    group without them reports UNAVAILABLE (API_TargetSummary: "Health checks are unavailable for the
+    target group")."""
+    enabled = (config.get("healthCheck") or {}).get("enabled")
+    if enabled is not None:
+        return bool(enabled)
+    return str(config.get("protocolVersion", "HTTP1")).upper() == "HTTP1"
+
+
 def _lattice_targets() -> None:
     from moto.autoscaling.models import autoscaling_backends
     from moto.vpclattice.responses import VPCLatticeResponse
@@ -80,7 +91,9 @@ def _lattice_targets() -> None:
                 instance_id = state.instance.id
                 if asked and instance_id not in asked:
                     continue
-                if fails_check(target_group.name, instance_id, self.current_account):
+                if not health_checked(target_group.config):
+                    status, reason = "UNAVAILABLE", "HealthCheckDisabled"
+                elif fails_check(target_group.name, instance_id, self.current_account):
                     status, reason = "UNHEALTHY", "HealthCheckFailed"
                 elif state.lifecycle_state.startswith("Pending"):
                     status, reason = "INITIAL", "RegistrationInProgress"
