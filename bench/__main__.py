@@ -1,8 +1,10 @@
-"""`make bench`: planning cost vs fleet size, cold import, compute billed per recycle, one large run,
-fleet makespan.
+"""`make bench`: planning cost vs fleet size, one large run with throttling, fleet makespan, cold
+import, compute billed per recycle, publish -> verdict latency, freshness.
 
-Prints one table and writes bench/results.json. Goals (issue #6): planning calls <= 1.5x the lower
-bound at every size; handler import <= 2x a bare `import boto3`; billed compute <= 2% of wait time.
+Each section is a function returning a dict (with its goal); bench/report.py renders the one results
+table from them. A full run writes bench/results.json and rewrites the table in bench/README.md;
+`BENCH_QUICK=1` runs a tenth of the size and only prints the table; `--readme` rewrites the README
+table from the committed bench/results.json without running anything.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import platform
 import random
 import statistics
 import subprocess
@@ -20,12 +23,13 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 
-from bench import fast_moto, freshness, makespan
+from bench import fast_moto, freshness, makespan, report, throttle
 from bench.server import seed
 from recycler.aws.compose import aws_services
 from recycler.aws.fleet import Fleet, planning_call_floor
@@ -54,28 +58,37 @@ NOT_OPTED_IN = 100 if QUICK else 1000
 os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
 IMAGE = "ami-0bench00000000001"
 INSTANCE_TYPE: Any = "a1.2xlarge"
+PLANNING_GOAL_RATIO = 1.5  # issue 6: planning calls <= 1.5x the lower bound at every size
+IMPORT_GOAL_RATIO = 2.0  # handler import <= 2x a bare `import boto3`
+BILLED_GOAL_PERCENT = 2.0  # billed compute <= 2 % of the wait
+SCALE_CONCURRENCY = 10
+THROTTLE_EVERY = 200  # the large run: 1 in 200 EC2 / Auto Scaling Describe* and Terminate* requests throttled
 
 
 class CallLog:
+    """API calls by operation (one per call, however many attempts), botocore's retries (the
+    RetryAttempts of every response), and calls that still ended throttled after them."""
+
     def __init__(self, session: boto3.Session) -> None:
         self.calls: Counter[str] = Counter()
         self.retries = 0
+        self.throttled_surfaced = 0
         session.events.register("before-parameter-build", self._call)
-        session.events.register("needs-retry", self._retry)
+        session.events.register("after-call", self._after_call)
 
     def _call(self, model: Any, **_: Any) -> None:
         self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
 
-    def _retry(self, response: Any = None, attempts: int = 0, **_: Any) -> None:
-        if response is not None and response[1].get("Error", {}).get("Code") in (
-            "Throttling",
-            "ThrottlingException",
-        ):
-            self.retries += 1
+    def _after_call(self, parsed: Any = None, **_: Any) -> None:
+        parsed = parsed or {}
+        self.retries += int(parsed.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+        if parsed.get("Error", {}).get("Code") in throttle.THROTTLE_CODES:
+            self.throttled_surfaced += 1
 
     def reset(self) -> None:
         self.calls.clear()
         self.retries = 0
+        self.throttled_surfaced = 0
 
 
 class Emulator:
@@ -174,6 +187,9 @@ def bench_planning(session: boto3.Session, seeder: Emulator) -> list[dict[str, A
         rows.append(
             {
                 "groups": size,
+                "instances_per_group": INSTANCES_PER_GROUP,
+                "not_opted_in": NOT_OPTED_IN,
+                "goal_ratio": PLANNING_GOAL_RATIO,
                 "calls": calls,
                 "by_operation": dict(log.calls),
                 "lower_bound": lower_bound(size),
@@ -225,25 +241,39 @@ def _scale_run(session: boto3.Session) -> dict[str, Any]:
     emulator.create_ledger_table(session.client("dynamodb"), "bench-ledger")
     log = CallLog(session)
     settings = Settings(
-        min_age_days=0, max_groups_per_run=1000, max_concurrency=10, failures_before_stop=1000
+        min_age_days=0,
+        max_groups_per_run=1000,
+        max_concurrency=SCALE_CONCURRENCY,
+        failures_before_stop=1000,
     )
     services = replace(aws_services(session, region=REGION), ledger=Ledger("bench-ledger", session=session))
     started = time.perf_counter()
-    report = run(
-        LocalPort(sleep=lambda _: None),
-        services,
-        settings,
-        ManualPayload(poll_seconds=1, health_timeout_seconds=600),
-    )
+    with throttle.throttling(THROTTLE_EVERY) as throttler:
+        report = run(
+            LocalPort(sleep=lambda _: None),
+            services,
+            settings,
+            ManualPayload(poll_seconds=1, health_timeout_seconds=600),
+        )
     seconds = time.perf_counter() - started
+    failed = [g for g in report.groups if g.outcome == "failed"]
     return {
         "groups": len(report.groups),
+        "concurrency": SCALE_CONCURRENCY,
         "recycled": report.summary.recycled,
         "failed": report.summary.failed,
         "calls": sum(log.calls.values()),
         "calls_per_group": round(sum(log.calls.values()) / max(1, len(report.groups)), 1),
         "wall_seconds": round(seconds, 1),
-        "throttle_retries": log.retries,
+        "throttle_every": THROTTLE_EVERY,
+        "throttles_injected": throttler.total,
+        "throttles_by_operation": dict(throttler.injected),
+        "retries": log.retries,
+        "throttled_calls_surfaced": log.throttled_surfaced,
+        # A failed group whose reason or detail names throttling: what "surfaced" means in the report.
+        "throttling_failures": sum(
+            1 for g in failed if throttle.mentions_throttling(f"{g.reason} {g.detail}")
+        ),
     }
 
 
@@ -277,6 +307,7 @@ def bench_cold_import() -> dict[str, Any]:
             top.append((int(parts[1]), parts[2]))  # cumulative microseconds of top-level packages
     top.sort(reverse=True)
     return {
+        "goal_ratio": IMPORT_GOAL_RATIO,
         "handler_ms": round(handler * 1000, 1),
         "boto3_ms": round(boto * 1000, 1),
         "ratio": round(handler / boto, 2),
@@ -284,7 +315,7 @@ def bench_cold_import() -> dict[str, Any]:
     }
 
 
-def bench_billed_compute(grace_seconds: int) -> dict[str, Any]:
+def bench_billed_compute(grace_seconds: int, label: str) -> dict[str, Any]:
     """One recycle whose replacement turns healthy after 10 simulated minutes, polled every 15 s after
     a first poll at the end of the group's grace period (0: every 15 s from the start, as before)."""
     from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
@@ -339,23 +370,63 @@ def bench_billed_compute(grace_seconds: int) -> dict[str, Any]:
             execution_timeout=3600,
         )
     HealthCheck.poll = original_poll  # type: ignore[method-assign]
+    logging.getLogger("recycler").setLevel(logging.ERROR)  # the handler's Logger set its own level
     report = json.loads(result.result)
     group = report["groups"][0]
     billed = sum(spans)
+    # The group is the image's canary: after the health wait it bakes, polled too; both are waiting.
+    waited = group["waited_seconds"] + (group.get("baked_seconds") or 0)
     return {
+        "label": label,
+        "boot_seconds": wait_seconds,
+        "goal_percent": BILLED_GOAL_PERCENT,
         "grace_seconds": grace_seconds,
         "health_polls": len(polls),
         "outcome": group["outcome"],
         "simulated_wait_seconds": group["waited_seconds"],
+        "baked_seconds": group.get("baked_seconds") or 0,
         "invocations": len(spans),
         "billed_seconds": round(billed, 2),
-        "billed_percent_of_wait": round(100 * billed / group["waited_seconds"], 2),
+        "billed_percent_of_wait": round(100 * billed / waited, 2),
     }
 
 
-def main() -> int:
+def bench_makespan() -> dict[str, Any]:
+    measured = makespan.measure(makespan.GROUPS // 5, makespan.SEEDS[:2]) if QUICK else makespan.measure()
+    goals = {"plan order": makespan.GOAL_RATIO, "longest-first": makespan.LONGEST_FIRST_GOAL}
+    return {**measured, "goals": goals}
+
+
+def bench_publish() -> dict[str, Any]:
+    """bench/publish.py in its own interpreter: it uses moto's stock AMIs, which this one skips."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MOTO_EC2_LOAD_DEFAULT_AMIS", "AWS_ENDPOINT_URL")}
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.publish"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=HERE.parent,
+    ).stdout
+    measured: dict[str, Any] = json.loads(out)
+    return measured
+
+
+def bench_freshness() -> list[dict[str, Any]]:
+    target = 7.0
+    return [
+        {**asdict(row), "target_days": None if row.policy.startswith("one per run") else target}
+        for row in freshness.table(target_days=target)
+    ]
+
+
+def main(argv: list[str]) -> int:
+    if "--readme" in argv:  # the README table from the committed results; runs nothing
+        report.rewrite_readme(report.load())
+        return 0
     # Every bench template pins one image, so each recycle would warn "stale AMI"; that is expected here.
     logging.getLogger("recycler").setLevel(logging.ERROR)
+    began = time.perf_counter()
     results: dict[str, Any] = {}
     print("planning cost vs fleet size ...", file=sys.stderr)
     with server() as seeder:
@@ -367,74 +438,39 @@ def main() -> int:
         )
         session = boto3.Session(region_name=REGION)
         results["planning"] = bench_planning(session, seeder)
-    print(f"one run recycling {SIZES[-1]:,} groups ...", file=sys.stderr)
+    print(f"one run recycling {SIZES[-1]:,} groups, throttles injected ...", file=sys.stderr)
     results["scale_run"] = bench_scale_run()
+    print("fleet makespan: plan order, longest-first, waves ...", file=sys.stderr)
+    results["makespan"] = bench_makespan()
     print("cold import ...", file=sys.stderr)
     results["cold_import"] = bench_cold_import()
     print("compute billed per recycle ...", file=sys.stderr)
-    results["billed_compute"] = bench_billed_compute(300)
     # A grace period shorter than a poll behaves as recycler did before for every group (moto reads 0 as 300).
-    results["billed_compute_every_poll"] = bench_billed_compute(1)
-    print("fleet makespan, sliding window vs waves ...", file=sys.stderr)
-    results["makespan"] = makespan.table(makespan.GROUPS // 5 if QUICK else makespan.GROUPS)
+    results["billed_compute_every_poll"] = bench_billed_compute(
+        1, "polled every 15 s from the start (before)"
+    )
+    results["billed_compute"] = bench_billed_compute(300, "first poll after a 300 s grace period")
+    print("publish -> verdict latency ...", file=sys.stderr)
+    results["publish"] = bench_publish()
     print("freshness target, 60 simulated days ...", file=sys.stderr)
-    results["freshness"] = [asdict(row) for row in freshness.table()]
+    results["freshness"] = bench_freshness()
+    results["run"] = {
+        "command": "BENCH_QUICK=1 .venv/bin/python -m bench" if QUICK else "make bench",
+        "date": datetime.now(UTC).date().isoformat(),
+        "wall_seconds": round(time.perf_counter() - began),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
     if QUICK:
-        print("quick run: bench/results.json keeps the full run's figures", file=sys.stderr)
+        print(
+            "quick run: bench/results.json and bench/README.md keep the full run's figures", file=sys.stderr
+        )
     else:
-        (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(render(results))
+        report.RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        report.rewrite_readme(results)
+    print(report.table(results))
     return 0
 
 
-def render(results: dict[str, Any]) -> str:
-    lines = ["| benchmark | measured | goal | met |", "|---|---|---|---|"]
-    for row in results["planning"]:
-        lines.append(
-            f"| plan {row['groups']:>5} groups x {INSTANCES_PER_GROUP} (+{NOT_OPTED_IN:,} not opted in) | {row['calls']} calls (bound {row['lower_bound']}, "
-            f"ratio {row['ratio']}), median {row['median_seconds']} s, peak {row['peak_mib']} MiB | calls <= 1.5x bound | "
-            f"{'yes' if row['ratio'] <= 1.5 else 'NO'} |"
-        )
-    cold = results["cold_import"]
-    lines.append(
-        f"| cold import recycler.handler | {cold['handler_ms']} ms vs import boto3 {cold['boto3_ms']} ms "
-        f"(ratio {cold['ratio']}) | <= 2x boto3 | {'yes' if cold['ratio'] <= 2 else 'NO'} |"
-    )
-    for key, how in (
-        ("billed_compute_every_poll", "polled every 15 s from the start (before)"),
-        ("billed_compute", "first poll after the 300 s grace period"),
-    ):
-        billed = results[key]
-        lines.append(
-            f"| compute billed per recycle, {how} | {billed['health_polls']} polls, {billed['invocations']} invocations, {billed['billed_seconds']} s inside the handler for "
-            f"{billed['simulated_wait_seconds']} s of waiting ({billed['billed_percent_of_wait']} %) | <= 2 % of wait | "
-            f"{'yes' if billed['billed_percent_of_wait'] <= 2 else 'NO'} |"
-        )
-    for row in results["makespan"]:
-        lines.append(
-            f"| fleet makespan, {row['groups']} groups, concurrency {makespan.CONCURRENCY}, {row['strategy']} | "
-            f"{row['makespan_minutes']} min vs lower bound {row['lower_bound_minutes']} min (ratio {row['ratio']}) | "
-            f"ratio <= {makespan.GOAL_RATIO} | {'yes' if row['ratio'] <= makespan.GOAL_RATIO else 'NO'}"
-            f"{' (baseline)' if row['strategy'] == 'waves' else ''} |"
-        )
-    scale = results["scale_run"]
-    lines.append(
-        f"| one run, {SIZES[-1]:,} groups, concurrency 10 | {scale['recycled']} recycled, {scale['failed']} failed, {scale['calls']} calls "
-        f"({scale['calls_per_group']}/group), {scale['wall_seconds']} s, {scale['throttle_retries']} throttling retries | "
-        f"no throttling error surfaces | {'yes' if scale['failed'] == 0 else 'NO'} |"
-    )
-    lines.append("")
-    lines.append(
-        "Freshness target (bench/freshness.py: the real policy, weekday schedule, backlog over 60 days):"
-    )
-    lines.append(freshness.render([freshness.GroupResult(**row) for row in results["freshness"]]))
-    lines.append("")
-    lines.append(
-        "import time, top packages (ms): "
-        + ", ".join(f"{k} {v}" for k, v in cold["top_offenders_ms"].items())
-    )
-    return "\n".join(lines)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

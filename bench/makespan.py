@@ -1,32 +1,32 @@
 """Fleet makespan: how long one run takes to recycle a fleet whose replacements boot at uneven speeds.
 
-100 groups, max_concurrency 10, replacement boot times drawn (fixed seed) between 3 and 15 minutes,
-polled every 30 s after a 180 s health check grace period. The real Lambda handler runs under the
-durable test runner with skipped waits.
+100 groups, max_concurrency 10, replacement boot times drawn uniformly between 3 and 15 minutes (one
+draw per seed, five seeds), polled every 30 s after a 180 s health check grace period. The real
+workflow (recycler.workflow.run.run: plan, the window, every group's recycle and health wait) runs on
+the emulator through bench/events.py's EventPort: a discrete-event simulation of the durable map, in
+which every wait arms its branch's own timer and at most max_concurrency branches are in flight. The
+emulator's boots run on the same simulated clock, so a replacement is Pending for exactly its boot
+time after its terminate. Makespan = the end of the last branch, from the run's start; each branch's
+start and end are recorded in simulated time, and the bench asserts that no instant had more than
+max_concurrency branches in flight.
 
-Simulated time. The runner's skip clock jumps forward as soon as any branch arms a timer, even while
-other branches are still mid-invocation, so concurrent branches' waits come out stretched (a 30 s
-poll pause measured as up to 180 s). That is the runner, not Lambda, where each wait has its own
-timer. So each recycle's duration is its own health wait as the workflow counts it (the pauses it
-asked for, which is what Lambda waits), each replacement boots for its number of polls (the poll
-schedule above turned into DescribeAutoScalingGroups reads of its group), and the schedule is
-rebuilt from the order in which the real run started and finished groups: a group that starts does
-so when the finish right before it (in the real run) ended. Makespan = the last finish. The lower bound is
-max(sum of boot times / concurrency, longest boot): no schedule can beat it.
+The lower bound is max(sum of boot times / concurrency, longest boot): no schedule can beat it. Part
+of the gap is polling (a health wait sees the boot at its next poll), part is the order; "bound of
+the waits" is the same bound on the branches' own measured durations, so its ratio is the order alone.
 
-The baseline is the code before the sliding window (waves of max_concurrency, each wave waiting for
-its slowest group), kept here only: it swaps `run_window` for `waves`. "longest-first" is the window
-with a history: each group's claim in the ledger holds its last recycle's wait (here: a previous run on
-the same boot times), so the run starts the longest expected recycles first (recycler/workflow/ordering.py).
+Strategies: "plan order" is the window as it runs without history (the plan's order, oldest
+instance first); "longest-first" is the window with a history: the ledger holds each group's last
+health wait, here the one the plan-order run of the same seed recorded, and the run starts the
+longest expected recycles first (recycler/workflow/ordering.py); "waves" is the code before the
+sliding window (one map per max_concurrency groups, each waiting for its slowest), kept only here as
+the baseline: it swaps `run_window` for `waves`.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
-import math
-import os
 import random
+import statistics
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -34,76 +34,34 @@ from typing import Any
 
 import boto3
 
-from recycler.aws.fleet import Fleet
+from bench.events import EventClock, EventPort, max_in_flight
+from recycler.aws.compose import aws_services
+from recycler.aws.ledger import Ledger
 from recycler.local import emulator
-from recycler.models import Settings
+from recycler.models import ManualPayload, Settings
 from recycler.report import GroupReport
 from recycler.workflow.failures import RunFailures
-from recycler.workflow.health import HealthCheck
 from recycler.workflow.port import Port, Services
-from recycler.workflow.run import recycle_branch
-from recycler.workflow.state import HealthState, RecycleItem
+from recycler.workflow.run import recycle_branch, run
+from recycler.workflow.state import RecycleItem
 
 REGION = "us-east-1"
 GROUPS, CONCURRENCY, POLL_SECONDS, GRACE_SECONDS = 100, 10, 30, 180
 BOOT_RANGE_SECONDS = (180.0, 900.0)
-SEED = 20261125
-GOAL_RATIO = 1.15
+SEEDS = tuple(20261125 + n for n in range(5))
+START = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+GOAL_RATIO = 1.15  # the window (issue 14)
+LONGEST_FIRST_GOAL = 1.05  # longest expected first (issue 31)
+STRATEGIES = ("plan order", "longest-first", "waves")
 
 
-def boot_times(groups: int = GROUPS, seed: int = SEED) -> list[float]:
+def boot_times(groups: int, seed: int) -> list[float]:
     rng = random.Random(seed)
-    return [round(rng.uniform(*BOOT_RANGE_SECONDS)) for _ in range(groups)]
+    return [float(round(rng.uniform(*BOOT_RANGE_SECONDS))) for _ in range(groups)]
 
 
-def reads_to_boot(seconds: float) -> int:
-    """Health polls read the group right after the terminate, at the end of the grace period, then
-    every POLL_SECONDS: the reads before the first one at or after `seconds`."""
-    if seconds <= 0:
-        return 0
-    if seconds <= GRACE_SECONDS:
-        return 1
-    return 1 + math.ceil((seconds - GRACE_SECONDS) / POLL_SECONDS)
-
-
-def rebuild_schedule(events: list[tuple[str, str]], durations: dict[str, float], slots: int) -> float:
-    """Simulated makespan from the real order of starts and finishes: the first `slots` groups start
-    at 0; a later group starts when the finish that came right before it (in the real run) ended."""
-    start: dict[str, float] = {}
-    running, last_finish = 0, 0.0
-    for kind, group in events:
-        if kind == "start":
-            running += 1
-            if running > slots:
-                raise AssertionError(f"{group} started while {slots} groups were running")
-            start[group] = 0.0 if len(start) < slots else last_finish
-        else:
-            running -= 1
-            last_finish = start[group] + durations[group]
-    return max(start[g] + durations[g] for g in start)
-
-
-@contextmanager
-def recording(group_of: dict[str, str]) -> Iterator[list[tuple[str, str]]]:
-    """Every terminate (a group starts) and every end of a health wait (it finishes), in order."""
-    events: list[tuple[str, str]] = []
-    terminate, poll = Fleet.terminate, HealthCheck.poll
-
-    def terminating(self: Fleet, instance_id: str, *, decrement: bool) -> str:
-        events.append(("start", group_of[instance_id]))
-        return terminate(self, instance_id, decrement=decrement)
-
-    def polling(self: HealthCheck, state: HealthState) -> HealthState:
-        result = poll(self, state)
-        if result.done:
-            events.append(("finish", self.group))
-        return result
-
-    Fleet.terminate, HealthCheck.poll = terminating, polling  # type: ignore[method-assign]
-    try:
-        yield events
-    finally:
-        Fleet.terminate, HealthCheck.poll = terminate, poll  # type: ignore[method-assign]
+def lower_bound(durations: list[float], slots: int = CONCURRENCY) -> float:
+    return max(sum(durations) / slots, *durations)
 
 
 def waves(
@@ -140,96 +98,120 @@ def scheduling(strategy: str) -> Iterator[None]:
         run_module.run_window = original
 
 
-def simulate(strategy: str, groups: int = GROUPS) -> dict[str, Any]:
-    from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
+def simulate(strategy: str, boots: list[float], history: dict[str, float] | None = None) -> dict[str, Any]:
+    """One run over groups g000... whose replacements boot in `boots` seconds; `history` is the
+    ledger's last health wait per group (what a previous run recorded)."""
     from moto import mock_aws
 
-    from recycler.aws.ledger import Ledger
-    from recycler.handler import durable_handler
-
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION=REGION,
-        POWERTOOLS_TRACE_DISABLED="1",
-        RECYCLER_LEDGER_TABLE="makespan-ledger",
-        RECYCLER_MAX_CONCURRENCY=str(CONCURRENCY),
-        RECYCLER_MAX_GROUPS_PER_RUN=str(groups),
-        RECYCLER_FAILURES_BEFORE_STOP=str(groups),
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
+    groups = len(boots)
     emulator.install()
     emulator.reset()
-    boots = boot_times(groups)
-    now = datetime.now(UTC)
-    group_of: dict[str, str] = {}
-    with mock_aws(), DurableFunctionTestRunner(handler=durable_handler, skip_time=True) as runner:
+    clock = EventClock(START)
+    settings = Settings(
+        max_concurrency=CONCURRENCY,
+        max_groups_per_run=groups,
+        failures_before_stop=groups,
+        ledger_table="makespan-ledger",
+    )
+    with mock_aws():
         session = boto3.Session(region_name=REGION)
         ec2, autoscaling = session.client("ec2"), session.client("autoscaling")
         image = "ami-0makespan00000001"  # a bare id: the bench skips moto's default AMI catalogue
         template = emulator.create_launch_template(ec2, "lt", image)
         emulator.create_ledger_table(session.client("dynamodb"), "makespan-ledger")
+        ledger = Ledger("makespan-ledger", session=session)
         # The fleet's image is already proven: no canary phase, only the window is measured.
-        Ledger("makespan-ledger", session=session).record_proven(image, "earlier", "run-0", now)
+        ledger.record_proven(image, "earlier", "run-0", START)
         for n, boot in enumerate(boots):
             name = f"g{n:03d}"
-            victim = emulator.create_aged_group(
+            emulator.create_aged_group(
                 autoscaling,
                 name,
                 template,
                 [20 + (groups - n) / 1000, 1],  # plan order g000, g001, ...
-                now,
+                START,
                 region=REGION,
                 tags={"recycler:enabled": "true"},
                 grace_seconds=GRACE_SECONDS,
-            )[0]
-            group_of[victim] = name
-            emulator.sabotage(name, "slow", slow_reads=reads_to_boot(boot))
-            if strategy == "longest-first":  # a run two days ago recorded how long each group took
-                earlier, ledger = now - timedelta(days=2), Ledger("makespan-ledger", session=session)
-                ledger.claim(name, "earlier", "i-earlier", earlier, timedelta(hours=20))
-                ledger.finish(name, "earlier", earlier, "recycled", {"waited_seconds": boot})
-        with scheduling(strategy), recording(group_of) as events:
-            result = runner.run(
-                input=json.dumps({"poll_seconds": POLL_SECONDS, "health_timeout_seconds": 3600}),
-                execution_timeout=3600,
             )
-    report = json.loads(result.result)
-    durations = {g["group"]: float(g["waited_seconds"] or 0) for g in report["groups"]}
-    makespan = rebuild_schedule(events, durations, CONCURRENCY)
-    bound = max(sum(boots) / CONCURRENCY, *boots)
-    lags = [durations[f"g{n:03d}"] - boot for n, boot in enumerate(boots)]
+            emulator.boot_time(name, boot, clock)
+            if history and name in history:  # a run two days ago recorded how long the group took
+                earlier = START - timedelta(days=2)
+                ledger.claim(name, "earlier", "i-earlier", earlier, timedelta(hours=20))
+                ledger.finish(name, "earlier", earlier, "recycled", {"waited_seconds": history[name]})
+        port = EventPort(clock, label=lambda item: item.job.group)
+        services = aws_services(session, settings=settings, region=REGION, clock=clock)
+        with scheduling(strategy):
+            report = run(
+                port,
+                services,
+                settings,
+                ManualPayload(poll_seconds=POLL_SECONDS, health_timeout_seconds=3600),
+            )
+    emulator.reset()
+    peak = max_in_flight(port.timeline)
+    assert peak <= CONCURRENCY, f"{peak} groups in flight at once, max_concurrency {CONCURRENCY}"
+    assert set(port.concurrency) == {CONCURRENCY}, port.concurrency
+    durations = [i.end - i.start for i in port.timeline if i.end is not None]
+    makespan = max(i.end for i in port.timeline if i.end is not None)
+    bound = lower_bound(boots)
+    waits = {g.group: float(g.waited_seconds or 0) for g in report.groups}
     return {
         "strategy": strategy,
-        "groups": groups,
-        "recycled": report["summary"]["recycled"],
-        "makespan_minutes": round(makespan / 60, 1),
-        "lower_bound_minutes": round(bound / 60, 1),
+        "recycled": report.summary.recycled,
+        "makespan_seconds": makespan,
+        "lower_bound_seconds": bound,
         "ratio": round(makespan / bound, 3),
-        # How long after its boot each health wait saw the replacement healthy (poll granularity).
-        "mean_detection_lag_seconds": round(sum(lags) / max(1, len(lags)), 1),
+        "ratio_to_wait_bound": round(makespan / lower_bound(durations), 3),
+        "most_in_flight": peak,
+        "mean_detection_lag_seconds": round(
+            statistics.mean(waits[f"g{n:03d}"] - b for n, b in enumerate(boots)), 1
+        ),
+        "waits": waits,
     }
 
 
-def table(groups: int = GROUPS) -> list[dict[str, Any]]:
-    return [simulate("window", groups), simulate("longest-first", groups), simulate("waves", groups)]
+def spread(values: list[float]) -> dict[str, float]:
+    return {"min": min(values), "median": round(statistics.median(values), 3), "max": max(values)}
 
 
-def render(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| schedule | groups recycled | makespan | lower bound | ratio |",
-        "|---|---|---|---|---|",
-    ]
-    for row in rows:
-        lines.append(
-            f"| {row['strategy']} | {row['recycled']}/{row['groups']} | {row['makespan_minutes']} min | "
-            f"{row['lower_bound_minutes']} min | {row['ratio']} |"
-        )
-    return "\n".join(lines)
+def measure(groups: int = GROUPS, seeds: tuple[int, ...] = SEEDS) -> dict[str, Any]:
+    runs: list[dict[str, Any]] = []
+    for seed in seeds:
+        boots = boot_times(groups, seed)
+        plan_order = simulate("plan order", boots)
+        longest = simulate("longest-first", boots, history=plan_order["waits"])
+        for row in (plan_order, longest, simulate("waves", boots)):
+            row.pop("waits")
+            runs.append({"seed": seed, **row})
+    summary = {}
+    for strategy in STRATEGIES:
+        mine = [r for r in runs if r["strategy"] == strategy]
+        summary[strategy] = {
+            "ratio": spread([r["ratio"] for r in mine]),
+            "ratio_to_wait_bound": spread([r["ratio_to_wait_bound"] for r in mine]),
+            "makespan_minutes": spread([round(r["makespan_seconds"] / 60, 1) for r in mine]),
+            "lower_bound_minutes": spread([round(r["lower_bound_seconds"] / 60, 1) for r in mine]),
+            "recycled": sum(r["recycled"] for r in mine),
+            "most_in_flight": max(r["most_in_flight"] for r in mine),
+            "mean_detection_lag_seconds": round(
+                statistics.mean(r["mean_detection_lag_seconds"] for r in mine), 1
+            ),
+        }
+    return {
+        "groups": groups,
+        "concurrency": CONCURRENCY,
+        "seeds": list(seeds),
+        "summary": summary,
+        "runs": runs,
+    }
 
 
 if __name__ == "__main__":
+    import json
     import logging
+    import sys
 
     logging.getLogger("recycler").setLevel(logging.ERROR)
-    print(render(table()))
+    quick = "--quick" in sys.argv
+    print(json.dumps(measure(20 if quick else GROUPS, SEEDS[:2] if quick else SEEDS)["summary"], indent=2))
