@@ -1,1 +1,1 @@
-"""Benchmarks (`make bench`): figures for bench/README.md and the README's Performance section."""
+"""Benchmarks (`make bench`): figures for bench/README.md and docs/performance.md."""

@@ -117,6 +117,14 @@ def publish(r: dict[str, Any]) -> list[Row]:
             "-",
         ),
         (
+            "broken launches after the verdict, 48 h of hourly scale-outs of 10 groups on one SSM alias",
+            f"{r['broken_launched_after_verdict_unprotected']} with revert_on_canary_failure off; "
+            f"{r['broken_launched_after_verdict_protected']} with it on (the run put the parameter back: "
+            f"{r['revert_on_canary_failure']})",
+            "0 with it on",
+            "yes" if r["broken_launched_after_verdict_protected"] == 0 else "**no**",
+        ),
+        (
             "publish → verdict, next scheduled run only (baseline)",
             f"{r['next_scheduled_run_hours']} h; {r['broken_launched_before_verdict_scheduled_only']} broken launches "
             "before it",
