@@ -50,7 +50,7 @@ CANARY_OPERATIONS = 4
 BAKE_POLL_SECONDS = 60
 # Lambda stops an invocation at its timeout (at most 900 s), wherever it is, a step included. The durable
 # SDK resumes a map's due branches inside the running invocation while any branch is running, and suspends
-# it only when none is (aws_durable_execution_sdk_python/concurrency/executor.py): with many groups
+# it only when none is (the SDK's concurrency/executor.py): with many groups
 # polling at once that moment may never come. So a wait polled after this much of an invocation yields
 # instead: it asks for a short pause without calling AWS, every branch soon waits, and the invocation
 # suspends; the next invocation polls. An invocation lasts at most this plus the steps already started.
