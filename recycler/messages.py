@@ -297,3 +297,11 @@ def launch_path_steps(image: str | None) -> str:
         "then aws ssm put-parameter --name <name> --value <previous AMI> --overwrite; $Latest: create a "
         "version with the previous AMI (aws ec2 create-launch-template-version --source-version <last good>)."
     )
+
+
+def past_deadline(left_seconds: float, needs_seconds: int) -> str:
+    return (
+        f"the durable execution has {max(left_seconds, 0) / 60:.0f} min left of its time budget and this "
+        f"recycle may take up to {needs_seconds / 60:.0f} min (health timeout, drain, bake): not started, "
+        "so Lambda never stops it mid-wait; the next run takes it"
+    )

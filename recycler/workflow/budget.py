@@ -76,6 +76,14 @@ class Budget:
 # Of the execution timeout, what the planned recycles may take in the worst case: the rest is room for
 # planning, reads, retries and the work no timeout counts.
 TIME_MARGIN = 0.8
+# A publish event waits for a maintenance window only while the run would still have this much of that
+# time once the window opens: a canary's health wait and bake, with room (run.window_wait_limit).
+RUN_ROOM_SECONDS = 2 * 3600
+
+
+def execution_budget_seconds(timeout_hours: int) -> float:
+    """What the planned recycles of one execution may take, from its start."""
+    return timeout_hours * 3600 * TIME_MARGIN
 
 
 def worst_case_seconds(

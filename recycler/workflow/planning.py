@@ -19,7 +19,7 @@ from recycler.policy.ranking import keep_first, limit_run, oldest_first
 from recycler.policy.tags import opt_in_state, tag_key
 from recycler.policy.victims import decide
 from recycler.workflow.brakes import run_level_guard
-from recycler.workflow.budget import TIME_MARGIN, Budget, describe_limit, recycles_that_fit
+from recycler.workflow.budget import Budget, describe_limit, execution_budget_seconds, recycles_that_fit
 from recycler.workflow.port import Services
 
 
@@ -125,7 +125,8 @@ def defer_over_budget(
 ) -> list[Decision]:
     """Plan only the recycles one durable execution can hold (budget.py); the rest are deferred."""
     ordered = oldest_first(decisions)
-    limits = replace(limits, seconds=settings.execution_timeout_hours * 3600 * TIME_MARGIN)
+    if limits.seconds is None:
+        limits = replace(limits, seconds=execution_budget_seconds(settings.execution_timeout_hours))
     timeouts = [payload.health_timeout_seconds or d.health_timeout_seconds for d in ordered]
     poll_seconds = payload.poll_seconds or settings.poll_seconds
     fit = recycles_that_fit(

@@ -12,6 +12,7 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from recycler.domain import Reason
@@ -19,6 +20,7 @@ from recycler.messages import summary_message
 from recycler.models import ManualPayload, Settings
 from recycler.policy.windows import next_window_open
 from recycler.report import GroupReport, RevertReport, RunReport
+from recycler.workflow.budget import RUN_ROOM_SECONDS, execution_budget_seconds
 from recycler.workflow.canary import (
     canary_rng,
     choose_canaries,
@@ -66,9 +68,15 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
     started = port.step("start", start, Started)
     plan_at = wait_before_planning(port, services, settings, payload, started)
 
+    budget_seconds = execution_budget_seconds(settings.execution_timeout_hours)
+    began = datetime.fromisoformat(started.started_at)
+    limits = port.limits()
+    if limits is not None:  # what a publish event's waits already took is not the recycles' any more
+        limits = replace(limits, seconds=budget_seconds - (plan_at - began).total_seconds())
+
     def planning() -> PlanRows:
         now = plan_at
-        decisions = plan(services, settings, payload, now, random.Random(started.seed), port.limits())
+        decisions = plan(services, settings, payload, now, random.Random(started.seed), limits)
         proven = proven_images(services, decisions, payload)
         packed = pack_plan(decisions, now, proven, condemned_images(services, decisions, payload, proven))
         if packed.skipped_counts:
@@ -98,6 +106,7 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
             force=payload.force,
             poll_seconds=payload.poll_seconds or settings.poll_seconds,
             health_timeout_override=payload.health_timeout_seconds,
+            deadline=(began + timedelta(seconds=budget_seconds)).isoformat() if limits is not None else None,
         )
         expected = ExpectedWaits()
         if services.ledger and len(jobs) > settings.max_concurrency:  # order matters only with a queue
@@ -253,10 +262,14 @@ def recycle_branch(
     return lambda branch, item: recycle_group(branch, services, settings, item, failures)
 
 
-# One durable execution runs at most this long on the stack (execution_timeout_hours, default 12): a
-# publish event waits for a maintenance window only when it opens sooner; otherwise the run acts on
-# nothing (outside-maintenance-window, the detail says when the next opens) and the schedule takes it.
-WINDOW_WAIT_LIMIT = timedelta(hours=10)
+def window_wait_limit(settings: Settings) -> timedelta:
+    """How long a publish event may wait for a maintenance window: one durable execution runs at most
+    execution_timeout_hours (12 by default), and once the window opens the run still needs time for its
+    canaries (budget.RUN_ROOM_SECONDS of the execution's time budget: 7.6 h of waiting at 12 h, none at
+    2 h or less). A window further away: the run acts on nothing (outside-maintenance-window, the detail
+    says when the next opens) and the schedule takes it."""
+    budget = execution_budget_seconds(settings.execution_timeout_hours)
+    return timedelta(seconds=max(0.0, budget - RUN_ROOM_SECONDS))
 
 
 def wait_before_planning(
@@ -273,7 +286,7 @@ def wait_before_planning(
         at += timedelta(seconds=wait_for(port, "debounce", at, debounce, services.clock).elapsed)
     windows = settings.maintenance()
     opens = next_window_open(at, windows, settings.schedule_time_zone)
-    if opens > at and opens - at <= WINDOW_WAIT_LIMIT:
+    if opens > at and opens - at <= window_wait_limit(settings):
         logger.info("waiting for the maintenance window", extra={"opens": opens.isoformat()})
         at += timedelta(
             seconds=wait_for(port, "window", at, (opens - at).total_seconds(), services.clock).elapsed

@@ -222,6 +222,7 @@ class RunContext:
     force: bool
     poll_seconds: int
     health_timeout_override: int | None = None
+    deadline: str | None = None  # a durable execution's: no recycle starts that could end after it
 
 
 @dataclass(frozen=True)

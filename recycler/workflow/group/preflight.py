@@ -4,17 +4,36 @@ in the ledger so no other run acts on it at the same time."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from recycler import messages
 from recycler.domain import AWS_ERRORS, ClaimRefused, Reason
 from recycler.messages import aws_error_text
 from recycler.policy.guards import check_group, without_leaving
 from recycler.policy.tags import opt_in_state
 from recycler.workflow.brakes import brake_pulled
+from recycler.workflow.budget import worst_case_seconds
 from recycler.workflow.group.context import GroupContext
 from recycler.workflow.state import Claim, Preflight
 
 logger = logging.getLogger(__name__)
+
+
+def past_deadline(ctx: GroupContext) -> Preflight | None:
+    """A recycle that could end after the execution's time budget does not start. The plan fitted the
+    run into it, but a wait may run longer than planned (a launch hook heartbeated past its heartbeat
+    timeout, a drain that took its whole timeout): Lambda would stop the execution mid-recycle."""
+    if ctx.run.deadline is None:  # in-process: no execution timeout
+        return None
+    left = (datetime.fromisoformat(ctx.run.deadline) - ctx.services.clock()).total_seconds()
+    bake = int(ctx.settings.bake_minutes * 60) if ctx.canary and not ctx.step_prefix else 0
+    drain = ctx.job.host.drain_timeout_seconds
+    needs = worst_case_seconds(ctx.job.mode, ctx.health_timeout, drain, bake, 1)
+    if needs <= left:
+        return None
+    return Preflight(
+        ok=False, reason=Reason.DEFERRED_BUDGET.value, detail=messages.past_deadline(left, needs)
+    )
 
 
 def preflight(ctx: GroupContext) -> Preflight:
@@ -36,6 +55,9 @@ def preflight(ctx: GroupContext) -> Preflight:
                 reason=Reason.STOPPED_AFTER_FAILURES.value,
                 detail=f"{failed} group(s) failed in this run; limit {settings.failures_before_stop}",
             )
+        late = past_deadline(ctx)
+        if late is not None:
+            return late
         pulled = brake_pulled(services, settings)
         if pulled is not None:
             return pulled
