@@ -29,7 +29,7 @@ from typing import Any
 
 import boto3
 
-from bench import fast_moto, freshness, makespan, report, throttle
+from bench import concurrency, fast_moto, freshness, makespan, report, throttle
 from bench.server import seed
 from recycler.aws.compose import aws_services
 from recycler.aws.fleet import Fleet, planning_call_floor
@@ -450,6 +450,8 @@ def main(argv: list[str]) -> int:
         1, "polled every 15 s from the start (before)"
     )
     results["billed_compute"] = bench_billed_compute(300, "first poll after a 300 s grace period")
+    print("fifty groups at once: billed compute, longest invocation ...", file=sys.stderr)
+    results["concurrency_50"] = concurrency.measure()
     print("publish -> verdict latency ...", file=sys.stderr)
     results["publish"] = bench_publish()
     print("freshness target, 60 simulated days ...", file=sys.stderr)

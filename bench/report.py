@@ -100,6 +100,29 @@ def billed_compute(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def concurrency_50(r: dict[str, Any]) -> list[Row]:
+    billed, on, off = r["billed"], r["with_yield"], r["without_yield"]
+    return [
+        (
+            f"compute billed, {billed['groups']} groups at once (concurrency 50), 10-minute boots, 300 s grace",
+            f"{billed['recycled']} recycled; {billed['invocations']} invocations, {billed['billed_seconds']} s "
+            f"inside the handler for {billed['health_wait_seconds']:,} s of health waits "
+            f"({billed['billed_percent_of_wait']} %)",
+            f"≤ {billed['goal_percent']} % of the waits",
+            met(billed["billed_percent_of_wait"] <= billed["goal_percent"]),
+        ),
+        (
+            "longest invocation, 50 groups at once, real time scaled down (1 s polls, 6-12 s boots, "
+            "0.2 s round trips), invocation yield at 1 s",
+            f"{on['longest_after_plan_seconds']} s after the plan's ({on['plan_invocation_seconds']} s: one "
+            f"step); {on['polls_past_limit']} of {on['polls']} polls started past the limit; without the yield "
+            f"{off['longest_after_plan_seconds']} s and {off['polls_past_limit']} of {off['polls']} polls past it",
+            "no poll past the limit",
+            met(on["polls_past_limit"] == 0),
+        ),
+    ]
+
+
 def publish(r: dict[str, Any]) -> list[Row]:
     return [
         (
@@ -164,6 +187,7 @@ SECTIONS: dict[str, Callable[[Any], list[Row]]] = {
     "cold_import": cold_import,
     "billed_compute_every_poll": billed_compute,
     "billed_compute": billed_compute,
+    "concurrency_50": concurrency_50,
     "publish": publish,
     "freshness": freshness,
 }
