@@ -12,6 +12,7 @@ import logging
 import os
 import shlex
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -294,11 +295,13 @@ def kept_environment(endpoint: str, topic_arn: str) -> dict[str, str]:
 def keep_running(console: Any, endpoint: str, topic_arn: str) -> None:
     """--keep: the embedded AWS stays up until Ctrl-C, so `plan` and `run` can be tried against it."""
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in kept_environment(endpoint, topic_arn).items())
+    # The interpreter running the demo is the one with recycler installed (make demo: .venv/bin/python).
+    python = shlex.quote(os.path.relpath(sys.executable)) if sys.executable else "python"
     console.print(
-        "\n[bold]The embedded AWS stays up[/] (--keep). In another shell:\n"
+        "\n[bold]The embedded AWS stays up[/] (--keep). In another shell, in this directory:\n"
         f"  export {exports}\n"
-        "  python -m recycler plan            # the ledger now holds today's recycles: see recently-recycled\n"
-        "  python -m recycler plan --force    # what a forced drill would do\n"
+        f"  {python} -m recycler plan            # the ledger now holds today's recycles: recently-recycled\n"
+        f"  {python} -m recycler plan --force    # what a forced drill would do\n"
         "Ctrl-C here stops it.",
         soft_wrap=True,
     )

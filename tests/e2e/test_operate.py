@@ -344,8 +344,19 @@ def test_demo_keep_leaves_the_embedded_aws_up_for_a_plan(tmp_path: Path) -> None
     [exports] = [line for line in running.out if line.strip().startswith("export ")]
     env = dict(item.split("=", 1) for item in exports.split()[1:])
     assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:") and env["RECYCLER_LEDGER_TABLE"] == TABLE
+    # The command it prints, exactly as printed: the interpreter that has recycler installed.
+    plans = [line.split("#")[0].split() for line in running.out if "-m recycler plan" in line]
+    [printed] = [command for command in plans if "--force" not in command]
     try:
-        done = cli_without("AWS_DEFAULT_REGION", args=("plan", "--json"), env=env)
+        done = subprocess.run(
+            [*printed, "--json"],
+            check=False,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={k: v for k, v in os.environ.items() if k != "AWS_DEFAULT_REGION"} | env,
+            timeout=120,
+        )
     finally:
         running.process.send_signal(signal.SIGINT)
         code, _, _ = running.finish()
