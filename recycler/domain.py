@@ -1,10 +1,9 @@
 """The domain: the nouns every layer speaks.
 
-Like chaosmonkey's root package, this module and `interfaces.py` beside it declare what a recycle is
-about (groups, instances, decisions, reasons) and what the workflow asks of the outside world (a fleet
-to read and act on, brakes to read, ECS hosts to drain, a ledger, an alert channel), and nothing about
-how: the adapters in `recycler/aws/` implement the interfaces with boto3, the tests inject their own, and
-the policy in `recycler/policy/` decides with plain data. Nothing here imports another recycler module.
+This module and `interfaces.py` beside it declare what a recycle is about (groups, instances, decisions,
+reasons) and what the workflow asks of the outside world, and nothing about how: `recycler/aws/`
+implements the interfaces with boto3, the tests inject their own, and `recycler/policy/` decides with
+plain data. Nothing here imports another recycler module.
 """
 
 from __future__ import annotations
@@ -86,9 +85,10 @@ DRAIN_FAILURES = frozenset(
     {Reason.DRAIN_TIMEOUT, Reason.DRAIN_INTERRUPTED, Reason.DRAIN_FAILED, Reason.CONTAINER_INSTANCE_NOT_FOUND}
 )
 
-
-# Failures after the act that say nothing about the image: a canary that failed so does not condemn it.
-NOT_THE_IMAGE = frozenset({Reason.NO_CAPACITY, Reason.GROUP_DELETED})
+# Failures that say nothing about the image (a canary failing so does not condemn it): capacity, a deleted
+# group, and all that stops a recycle before its replacement launched (a drain's report has waited_seconds).
+ACT_REFUSED = frozenset({Reason.TERMINATE_FAILED, Reason.SURGE_FAILED})
+NOT_THE_IMAGE = DRAIN_FAILURES | ACT_REFUSED | {Reason.NO_CAPACITY, Reason.GROUP_DELETED}
 
 
 class Mode(StrEnum):

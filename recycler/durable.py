@@ -119,9 +119,11 @@ class DurablePort:
 
 def yielded(state: dict[str, Any], poll_seconds: int) -> dict[str, Any]:
     """A wait's poll skipped for this invocation (budget.INVOCATION_YIELD_SECONDS): no AWS call, the same
-    state with the pause it had asked for counted as waited (as the next poll would count it), and a short
-    pause, which the next invocation ends with the real poll."""
+    state with the pause it had asked for counted as waited (as the next poll would count it), and a pause
+    of about its poll interval, which the next invocation ends with the real poll."""
     waited = float(state.get("elapsed", 0.0))
     if state.get("attempt"):
         waited += state.get("next_poll_seconds") or poll_seconds
-    return {**state, "elapsed": round(waited, 1), "next_poll_seconds": budget.YIELD_PAUSE_SECONDS}
+    shortest, longest = budget.YIELD_PAUSE_SECONDS
+    pause = max(shortest, min(poll_seconds, longest))
+    return {**state, "elapsed": round(waited, 1), "next_poll_seconds": pause}

@@ -191,6 +191,11 @@ def timed_out(failure: Reason, timeout_seconds: int, launch_hooks: tuple[str, ..
     return f"{Reason.REPLACEMENT_UNHEALTHY.value} after {timeout_seconds} s"
 
 
+def is_replacement_timeout(reason: str) -> bool:
+    """The reason timed_out words for a replacement that never passed every check in time."""
+    return reason.startswith(f"{Reason.REPLACEMENT_UNHEALTHY.value} after ")
+
+
 def no_capacity(timeout_seconds: int, last_failure: str) -> str:
     """The detail of a recycle whose replacement found no capacity until the health timeout."""
     return (
@@ -305,3 +310,21 @@ def past_deadline(left_seconds: float, needs_seconds: int) -> str:
         f"recycle may take up to {needs_seconds / 60:.0f} min (health timeout, drain, bake): not started, "
         "so Lambda never stops it mid-wait; the next run takes it"
     )
+
+
+def not_a_verdict(canary: str, reason: str) -> str:
+    return (
+        f"{canary} failed with {reason}, which does not prove the image broken: no launch path rewritten; "
+        "the groups on it are held back until a recycle proves it"
+    )
+
+
+def version_differs(template: str, version: int, default: int) -> str:
+    return (
+        f"version {version} of {template} launches a proven image but differs from default version {default} "
+        "in more than its image: setting it back would undo those changes too, so recycler left it"
+    )
+
+
+def revert_unreadable(error: Exception) -> str:
+    return f"the launch path could not be read ({type(error).__name__}: {error}): nothing written"

@@ -256,9 +256,17 @@ class Fleet:
         https://docs.aws.amazon.com/vpc-lattice/latest/APIReference/API_TargetSummary.html)."""
         states: dict[str, str] = {}
         for arn in target_group_arns:
-            response = self.lattice.list_targets(targetGroupIdentifier=arn, targets=[{"id": instance_id}])
-            found = [t for t in response.get("items", []) if t.get("id") == instance_id]
-            states[arn] = found[0].get("status", "unknown") if found else "unregistered"
+            # Every registration of the instance, on any port: a `targets` filter without a port names
+            # the protocol's default port (API_Target: 80 for HTTP, 443 for HTTPS), so it would miss an
+            # instance registered on 8080. One status if they agree; otherwise all of them, which no
+            # check passes (the wait goes on until every registration is healthy).
+            found = [
+                str(t.get("status", "unknown"))
+                for page in self.lattice.get_paginator("list_targets").paginate(targetGroupIdentifier=arn)
+                for t in page.get("items", [])
+                if t.get("id") == instance_id
+            ]
+            states[arn] = "/".join(sorted(set(found))) if found else "unregistered"
         return states
 
     def classic_health(self, load_balancer_names: Sequence[str], instance_id: str) -> dict[str, str]:

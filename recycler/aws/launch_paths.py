@@ -12,6 +12,7 @@ the time between that read and the write.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -106,15 +107,18 @@ class LaunchPaths:
 
     # ---- launch templates ---------------------------------------------------------------------
 
-    def template_versions(self, template_id: str) -> list[tuple[int, str | None]]:
-        """Every version's (number, unresolved ImageId), oldest first."""
-        versions: list[tuple[int, str | None]] = []
+    def template_versions(self, template_id: str) -> list[tuple[int, str | None, str]]:
+        """Every version's (number, unresolved ImageId, everything else it launches with as canonical
+        JSON), oldest first: a default version set back brings back all of its data, not only its image."""
+        versions: list[tuple[int, str | None, str]] = []
         for page in self.ec2.get_paginator("describe_launch_template_versions").paginate(
             LaunchTemplateId=template_id, PaginationConfig={"PageSize": VERSIONS_PAGE}
         ):
             for version in page["LaunchTemplateVersions"]:
-                image = version.get("LaunchTemplateData", {}).get("ImageId")
-                versions.append((int(version["VersionNumber"]), str(image) if image else None))
+                data = dict(version.get("LaunchTemplateData", {}))
+                image = data.pop("ImageId", None)
+                rest = json.dumps(data, sort_keys=True, default=str)
+                versions.append((int(version["VersionNumber"]), str(image) if image else None, rest))
         return sorted(versions)
 
     def default_version(self, template_id: str) -> tuple[int, str | None]:

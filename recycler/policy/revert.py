@@ -32,6 +32,9 @@ class RevertOutcome(StrEnum):
     NOT_OPTED_IN = "template-not-opted-in"  # a $Default template without the revert tag
     ACCESS_DENIED = "access-denied"
     FAILED = "failed"  # another AWS error, or an interrupted write (it may have reached AWS)
+    # The canary failed in a way that does not prove the image broken (a launch hook, a timeout before
+    # any replacement was seen): held back, but no launch path rewritten for it.
+    NO_IMAGE_VERDICT = "not-a-verdict-on-the-image"
 
 
 @dataclass(frozen=True)

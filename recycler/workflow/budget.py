@@ -55,7 +55,12 @@ BAKE_POLL_SECONDS = 60
 # instead: it asks for a short pause without calling AWS, every branch soon waits, and the invocation
 # suspends; the next invocation polls. An invocation lasts at most this plus the steps already started.
 INVOCATION_YIELD_SECONDS = 300
-YIELD_PAUSE_SECONDS = 2
+# A yielded wait pauses its own poll interval, within these bounds: long enough that it is not due again
+# while the steps under way finish (each resumed branch is busy for a checkpoint round trip, and the SDK
+# suspends only when none is), short enough not to delay the next real poll much. Each yield writes one
+# checkpoint the storage count does not know about: at most a few per wait per invocation, inside the
+# storage margin.
+YIELD_PAUSE_SECONDS = (2, 30)
 # One health poll checkpoints the whole HealthState; recycler keeps it under this size (health.py
 # trims free text), and every other step of a recycle together stays under RECYCLE_STEP_BYTES.
 POLL_STATE_BYTES = 1536

@@ -15,6 +15,8 @@ import random
 from collections.abc import Collection, Sequence
 
 from recycler.domain import NOT_THE_IMAGE, Mode, Reason
+from recycler.messages import is_replacement_timeout
+from recycler.policy.launches import TEMPLATE_TEXTS
 from recycler.report import GroupReport
 from recycler.workflow.state import Job
 
@@ -49,6 +51,21 @@ def condemns_image(report: GroupReport) -> bool:
         return Reason(report.reason) not in NOT_THE_IMAGE
     except ValueError:  # a worded reason (a timeout's) is the image's
         return True
+
+
+def proves_image_broken(report: GroupReport) -> bool:
+    """A verdict on the image itself: the only failures that may put a launch path back for every group
+    that uses it (revert_on_canary_failure), a stricter test than condemns_image, which only holds groups
+    back. The replacement launched and failed a check or its bake, or stayed unhealthy until the timeout
+    once it was seen, or its launch failed naming the image or the launch template. Not a launch hook
+    that timed out or abandoned (the deployment's doing as likely as the image's), nor an internal error."""
+    if not (report.canary and condemns_image(report)):
+        return False
+    if report.reason in (Reason.REPLACEMENT_UNHEALTHY, Reason.BAKE_FAILED):
+        return True
+    if report.reason == Reason.LAUNCH_FAILED:
+        return TEMPLATE_TEXTS.search(report.detail) is not None
+    return is_replacement_timeout(report.reason) and report.replacement is not None
 
 
 def waits_for_canary(job: Job, canaries: dict[str, Job]) -> bool:

@@ -8,12 +8,20 @@ from recycler.domain import GroupSnapshot
 from recycler.interfaces import FleetPort
 
 # How each source says "healthy": elbv2 targets, classic ELB instances, Auto Scaling instances, ECS
-# container instances, VPC Lattice targets (API_TargetSummary status HEALTHY). Lattice also says there is
-# nothing to wait for: UNAVAILABLE ("Health checks are unavailable for the target group": off, the default
-# for HTTP2, and never for gRPC) and UNUSED ("Target group is not used in a service"): failing those
-# would terminate a healthy instance and then fail on a check that can never pass
+# container instances.
+PASSING_STATES = frozenset({"healthy", "InService", "Healthy", "ACTIVE"})
+# VPC Lattice targets (API_TargetSummary): HEALTHY, and two that say there is nothing to wait for:
+# UNAVAILABLE ("Health checks are unavailable for the target group": off, the default for HTTP2, never for
+# gRPC) and UNUSED ("Target group is not used in a service"). Failing those would terminate a healthy
+# instance, then fail on a check that can never pass
 # (https://docs.aws.amazon.com/vpc-lattice/latest/APIReference/API_TargetSummary.html).
-PASSING_STATES = frozenset({"healthy", "InService", "Healthy", "ACTIVE", "HEALTHY", "UNAVAILABLE", "UNUSED"})
+LATTICE_PASSING_STATES = frozenset({"HEALTHY", "UNAVAILABLE", "UNUSED"})
+LATTICE = "lattice "
+
+
+def passes(check: str, state: str) -> bool:
+    """Whether one check's state passes, read as its own source words it."""
+    return state in (LATTICE_PASSING_STATES if check.startswith(LATTICE) else PASSING_STATES)
 
 
 def traffic_checks(fleet: FleetPort, snapshot: GroupSnapshot, instance_id: str) -> dict[str, str]:
@@ -24,5 +32,5 @@ def traffic_checks(fleet: FleetPort, snapshot: GroupSnapshot, instance_id: str) 
     for name, health in fleet.classic_health(snapshot.load_balancer_names, instance_id).items():
         checks[f"elb {name}"] = health
     for arn, health in fleet.lattice_health(snapshot.lattice_target_groups, instance_id).items():
-        checks[f"lattice {arn.split('/')[-1]}"] = health
+        checks[f"{LATTICE}{arn.split('/')[-1]}"] = health
     return checks

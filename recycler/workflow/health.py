@@ -26,7 +26,7 @@ from recycler.policy.launches import (
     launch_failure,
     launched_by_us,
 )
-from recycler.workflow.checks import PASSING_STATES, traffic_checks
+from recycler.workflow.checks import passes, traffic_checks
 from recycler.workflow.port import Services, Waiting
 from recycler.workflow.state import HealthState
 
@@ -245,7 +245,7 @@ class HealthCheck:
         if self.ecs_cluster:
             checks = {**checks, f"ecs {self.ecs_cluster}": self._container_state(chosen.instance_id)}
             state = replace(state, checks=checks)
-        not_passing = {name: s for name, s in checks.items() if s not in PASSING_STATES}
+        not_passing = {name: s for name, s in checks.items() if not passes(name, s)}
         if not_passing:
             bad = ", ".join(f"{name}={s}" for name, s in not_passing.items())
             return replace(state, status="waiting", detail=f"checks pending: {bad}")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
+from recycler import messages
 from recycler.domain import AWS_ERRORS
 from recycler.messages import aws_error_text, manual_revert
 from recycler.models import Settings
@@ -151,6 +152,11 @@ def restorer(
             return report.model_copy(
                 update={"outcome": RevertOutcome.FAILED, "detail": aws_error_text(error)}
             )
+        except (KeyError, ValueError, TypeError) as error:  # a response shape not expected: the reads
+            # come before the one write, which is the last AWS call of each restore
+            return report.model_copy(
+                update={"outcome": RevertOutcome.FAILED, "detail": messages.revert_unreadable(error)}
+            )
 
     return restore
 
@@ -221,15 +227,30 @@ def restore_default_version(
             }
         )
     default, _ = paths.default_version(template)
-    versions: list[tuple[int, str]] = [(n, i) for n, i in paths.template_versions(template) if i]
+    described = paths.template_versions(template)
+    rest_of = {n: rest for n, _, rest in described}
+    versions: list[tuple[int, str]] = [(n, i) for n, i, _ in described if i]
     good = good_images(services, candidates(versions, default, image), proven)
-    choice = previous_proven(versions, default, image, good)
+    # Only a version that differs from the default in its image alone: any other would also undo the
+    # user data, security groups or instance type changed since (ModifyLaunchTemplate sets a whole version).
+    same_rest = [(n, i) for n, i in versions if rest_of.get(n) == rest_of.get(default)]
+    choice = previous_proven(same_rest, default, image, good)
+    differs = previous_proven(versions, default, image, good) if choice is None else None
     now, image_now = paths.default_version(template)  # the last read before the write
     if image_now != image or now != default:
         return report.model_copy(
             update={
                 "outcome": RevertOutcome.NO_LONGER_BROKEN,
                 "detail": f"{template}'s default is version {now} ({image_now}) now, not {image}: left alone",
+            }
+        )
+    if choice is None and differs is not None:
+        return report.model_copy(
+            update={
+                "outcome": RevertOutcome.MANUAL_ONLY,
+                "detail": messages.version_differs(template, differs[0], default)
+                + "; "
+                + manual_revert(image, "", template, path.version),
             }
         )
     if choice is None:

@@ -15,9 +15,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from recycler import messages
 from recycler.domain import Reason
 from recycler.messages import summary_message
 from recycler.models import ManualPayload, Settings
+from recycler.policy.revert import RevertOutcome
 from recycler.policy.windows import next_window_open
 from recycler.report import GroupReport, RevertReport, RunReport
 from recycler.workflow.budget import RUN_ROOM_SECONDS, execution_budget_seconds
@@ -26,6 +28,7 @@ from recycler.workflow.canary import (
     choose_canaries,
     condemns_image,
     describe_plan,
+    proves_image_broken,
     waits_for_canary,
 )
 from recycler.workflow.events import EventsSent, emit
@@ -225,8 +228,12 @@ def recycle_all(
             elif report.canary and image and condemns_image(report):
                 failed_canaries[image] = report
                 launching = [j.group for j in jobs if j.current_image_id == image]
-                if reverted is not None:
+                if reverted is None or not settings.revert_on_canary_failure:
+                    continue
+                if proves_image_broken(report):
                     reverted += revert_launch_paths(port, services, settings, image, launching, proven)
+                else:
+                    reverted.append(not_a_verdict(image, launching, report))
         results += done
     return results
 
@@ -265,8 +272,8 @@ def recycle_branch(
 def window_wait_limit(settings: Settings) -> timedelta:
     """How long a publish event may wait for a maintenance window: one durable execution runs at most
     execution_timeout_hours (12 by default), and once the window opens the run still needs time for its
-    canaries (budget.RUN_ROOM_SECONDS of the execution's time budget: 7.6 h of waiting at 12 h, none at
-    2 h or less). A window further away: the run acts on nothing (outside-maintenance-window, the detail
+    canaries (budget.RUN_ROOM_SECONDS of the execution's time budget: 7.6 h of waiting, debounce
+    included, at 12 h; none up to 2.5 h). A window further away: the run acts on nothing (outside-maintenance-window, the detail
     says when the next opens) and the schedule takes it."""
     budget = execution_budget_seconds(settings.execution_timeout_hours)
     return timedelta(seconds=max(0.0, budget - RUN_ROOM_SECONDS))
@@ -278,7 +285,7 @@ def wait_before_planning(
     """When the plan is made: at the start, or for a publish event after its debounce (so several events
     from one pipeline make one canary run per image) and, outside the maintenance windows, after the next
     one opens. Both waits are durable and count from the checkpointed start, so a replay waits the same."""
-    at = datetime.fromisoformat(started.started_at)
+    at = began = datetime.fromisoformat(started.started_at)
     if payload.source != "publish":
         return at
     debounce = settings.publish_debounce_seconds
@@ -286,9 +293,20 @@ def wait_before_planning(
         at += timedelta(seconds=wait_for(port, "debounce", at, debounce, services.clock).elapsed)
     windows = settings.maintenance()
     opens = next_window_open(at, windows, settings.schedule_time_zone)
-    if opens > at and opens - at <= window_wait_limit(settings):
+    if opens > at and opens - began <= window_wait_limit(settings):  # the debounce counts too
         logger.info("waiting for the maintenance window", extra={"opens": opens.isoformat()})
         at += timedelta(
             seconds=wait_for(port, "window", at, (opens - at).total_seconds(), services.clock).elapsed
         )
     return at
+
+
+def not_a_verdict(image: str, groups: list[str], canary: GroupReport) -> RevertReport:
+    """The revert's row for a canary failure that holds the image back without proving it broken."""
+    return RevertReport(
+        image=image,
+        path="every launch path of the image",
+        groups=groups,
+        outcome=RevertOutcome.NO_IMAGE_VERDICT,
+        detail=messages.not_a_verdict(canary.group, canary.reason),
+    )

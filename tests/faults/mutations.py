@@ -269,6 +269,7 @@ AUDIT = (
 # Round 3: what fleet realism and fail-early-on-publish guard (each caught by the test named).
 REALISM = "tests/faults/test_fleet_realism.py"
 PUBLISH = "tests/integration/test_publish.py"
+EXECUTION = "tests/faults/test_execution_time.py"
 ROUND_3 = (
     removal(
         "a capacity failure is waited out, not a verdict on the image",
@@ -314,6 +315,54 @@ ROUND_3 = (
     ),
 )
 
+# This round's: the invocation yield, the execution's deadline, the window wait's bound, the revert's
+# re-read, VPC Lattice health, and a heartbeated launch hook.
+ROUND_4 = (
+    removal(
+        "a wait polled past the invocation's yield limit calls nothing and lets the invocation suspend",
+        "recycler/durable.py",
+        "            if time.monotonic() - self.invocation_started >= budget.INVOCATION_YIELD_SECONDS:",
+        "            if False:",
+        "tests/faults/test_invocation_bound.py::"
+        "test_f45_no_health_poll_starts_after_the_invocation_yield_at_concurrency_50",
+    ),
+    removal(
+        "a recycle that could end past the execution's deadline does not start",
+        "recycler/workflow/group/preflight.py",
+        "        late = past_deadline(ctx)",
+        "        late = None",
+        f"{EXECUTION}::test_f46_a_wait_longer_than_planned_defers_the_next_recycle_instead_of_outrunning_the_execution",
+    ),
+    removal(
+        "a publish waits for its maintenance window only while the execution has time for the canary",
+        "recycler/workflow/run.py",
+        "opens - began <= window_wait_limit(settings)",
+        "opens - at <= timedelta(hours=10)",
+        f"{EXECUTION}::test_f47_a_publish_waits_for_its_window_only_while_the_execution_has_time_for_the_canary",
+    ),
+    removal(
+        "the revert writes only while the parameter still holds the broken id",
+        "recycler/workflow/revert.py",
+        "    if value != image:",
+        "    if False:",
+        "tests/integration/test_revert.py::test_a_parameter_published_again_before_the_restore_is_left_alone",
+    ),
+    removal(
+        "every VPC Lattice target group of the group is checked",
+        "recycler/workflow/checks.py",
+        "fleet.lattice_health(snapshot.lattice_target_groups, instance_id).items()",
+        "{}.items()",
+        f"{REALISM}::test_f43_a_replacement_unhealthy_in_its_vpc_lattice_target_group_fails_the_recycle",
+    ),
+    removal(
+        "a launch hook whose owner heartbeats holds the wait past the health timeout",
+        "recycler/workflow/health.py",
+        '        if "Pending:Wait" in state.detail:\n            return self.hook_limit',
+        "        if False:\n            return self.hook_limit",
+        f"{REALISM}::test_f40_a_launch_hook_heartbeated_past_its_heartbeat_timeout_is_waited_out",
+    ),
+)
+
 CONTROL = Mutation(
     "negative control: a comment reworded, no behaviour changed",
     "recycler/workflow/failures.py",
@@ -327,7 +376,7 @@ CONTROL = Mutation(
     control=True,
 )
 
-MUTATIONS: tuple[Mutation, ...] = (*REMOVALS, *AUDIT, *ROUND_3, CONTROL)
+MUTATIONS: tuple[Mutation, ...] = (*REMOVALS, *AUDIT, *ROUND_3, *ROUND_4, CONTROL)
 
 
 def _tree_files(root: Path) -> list[Path]:

@@ -88,3 +88,30 @@ def test_f47_a_publish_waits_for_its_window_only_while_the_execution_has_time_fo
     )
     assert outcome(report, "web") == ("skipped", "deferred-budget")
     assert clock.now >= datetime(2026, 12, 1, 8, 0, tzinfo=UTC) and terminations == []
+
+
+def test_f46_a_launch_hook_that_starts_late_is_waited_out_only_until_the_deadline(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    # One slot, a one-hour execution (48 min of time budget). admin goes first and its replacement boots
+    # for 20 minutes; then api's replacement is held by a launch hook whose owner heartbeats forever.
+    # The hook could hold it 48 minutes from api's terminate: 68 minutes into a 60-minute execution.
+    # (admin is listed first, so the window takes it first.)
+    stack.world.group("admin", [10, 4], grace_seconds=5, tags={"recycler:health-timeout-minutes": "30"})
+    ids, clock = hooked_api(stack)
+    emulator.boot_time("admin", 1200, clock)
+    Ledger(stack.table, session=stack.world.session).record_proven(stack.world.images[0], "x", "r0", NOW)
+    started = clock.now
+    port, _ = hook_owner(stack, clock, heartbeats_for=float("inf"), then=None)
+    durable = ExecutionPort(sleep=clock.sleep, on_poll=port.on_poll)
+    settings = Settings(failures_before_stop=10, max_concurrency=1, execution_timeout_hours=1, bake_minutes=0)
+    report = run(
+        durable, replace(harness_services(stack), clock=clock), settings, ManualPayload(poll_seconds=20)
+    )
+    assert outcome(report, "admin") == ("recycled", "oldest-instance")
+    [api] = [g for g in report.groups if g.group == "api"]
+    assert api.outcome == "failed" and api.reason.startswith("launch hook deploy-api not completed after")
+    # The wait ended at the execution's deadline (48 min), not 48 minutes after api's terminate.
+    assert (clock.now - started).total_seconds() <= 48 * 60 + 2 * 20
+    assert api.waited_seconds is not None and 25 * 60 <= api.waited_seconds <= 29 * 60
+    assert ids[0] in {t[0] for t in terminations}

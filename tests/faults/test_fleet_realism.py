@@ -373,6 +373,19 @@ def test_a_replacement_healthy_in_its_vpc_lattice_target_group_is_recycled(
     assert terminations == [(ids[0], False)]
 
 
+def test_a_lattice_target_on_another_port_than_the_protocols_default_is_found(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    lattice = stack.world.session.client("vpc-lattice")
+    config = {"port": 8080, "protocol": "HTTP", "vpcIdentifier": "vpc-0example"}
+    arn = lattice.create_target_group(name="api-8080", type="INSTANCE", config=config)["arn"]
+    ids = stack.world.group("api", [9, 5])
+    attach(stack, "api", arn, "vpc-lattice")  # registered on 8080; a filter without a port means 80
+    report = recycle(stack)
+    assert outcome(report, "api") == ("recycled", "oldest-instance")
+    assert terminations == [(ids[0], False)]
+
+
 def test_a_lattice_target_group_without_health_checks_does_not_hold_the_recycle(
     stack: Stack, terminations: list[Any]
 ) -> None:

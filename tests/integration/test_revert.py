@@ -5,16 +5,20 @@ report."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from recycler.aws.ledger import Ledger
 from recycler.local import emulator
-from recycler.models import Settings
+from recycler.local.port import LocalPort
+from recycler.models import ManualPayload, Settings
 from recycler.policy.revert import RevertOutcome
+from recycler.workflow.run import run
 from tests.conftest import NOW, REGION, Stack, run_durable
 from tests.faults.harness import FaultPort, recycle
+from tests.faults.harness import services as harness_services
 
 PARAMETER = "/golden/ami"
 ALIAS = f"resolve:ssm:{PARAMETER}"
@@ -64,7 +68,7 @@ def groups_on(stack: Stack, template_id: str, version: str, names: dict[str, lis
         emulator.point_group_at(stack.world.autoscaling, name, template_id, version)
 
 
-def alias_fleet(stack: Stack, *, proven: bool = True) -> tuple[str, str]:
+def alias_fleet(stack: Stack, *, proven: bool = True, sabotaged: bool = True) -> tuple[str, str]:
     """web (the canary: most headroom) and api launch resolve:ssm:/golden/ami, published good then broken."""
     good, broken = stack.world.images[0], stack.world.images[1]
     ssm = stack.world.session.client("ssm")
@@ -73,7 +77,8 @@ def alias_fleet(stack: Stack, *, proven: bool = True) -> tuple[str, str]:
     if proven:
         prove(stack, good)
     ssm.put_parameter(Name=PARAMETER, Value=broken, Type="String", DataType="aws:ec2:image", Overwrite=True)
-    emulator.sabotage("web", "unhealthy")
+    if sabotaged:
+        emulator.sabotage("web", "unhealthy")
     return good, broken
 
 
@@ -228,3 +233,46 @@ def test_the_revert_comes_right_after_the_canary_phase(stack: Stack) -> None:
     recycle(stack, Recording(), PROTECTED)
     reverts = [i for i, name in enumerate(steps) if name.startswith("revert:")]
     assert reverts and all(steps.index("phase-0") < i < steps.index("phase-1") for i in reverts)
+
+
+def test_a_default_version_that_differs_in_more_than_its_image_is_not_set_back(stack: Stack) -> None:
+    """ModifyLaunchTemplate sets a whole version: going back to version 1 would also undo version 2's
+    instance type (or user data, security groups): recycler leaves it and says why."""
+    good, broken = stack.world.images[0], stack.world.images[1]
+    default = template(stack, "default-lt", good, tags={"recycler:revert": "true"})
+    groups_on(stack, default, "$Default", {"web": [14, 3, 2]})
+    prove(stack, good)
+    stack.world.ec2.create_launch_template_version(
+        LaunchTemplateId=default,
+        SourceVersion="1",
+        LaunchTemplateData={"ImageId": broken, "InstanceType": "t3.large"},
+    )
+    stack.world.ec2.modify_launch_template(LaunchTemplateId=default, DefaultVersion="2")
+    emulator.sabotage("web", "unhealthy")
+    report = recycle(stack, FaultPort(), PROTECTED)
+    [found] = stack.world.ec2.describe_launch_templates(LaunchTemplateIds=[default])["LaunchTemplates"]
+    assert found["DefaultVersionNumber"] == 2
+    [row] = report.reverted
+    assert row.outcome == RevertOutcome.MANUAL_ONLY and "differs from default version 2" in row.detail
+
+
+def test_a_canary_failure_that_does_not_prove_the_image_broken_rewrites_nothing(stack: Stack) -> None:
+    """The canary's launch abandoned by a launch hook (its deployment failed: as likely the pipeline's
+    doing as the image's): the image is held back, but no launch path is rewritten for every group."""
+    good, broken = alias_fleet(stack, sabotaged=False)
+    stack.world.autoscaling.put_lifecycle_hook(
+        AutoScalingGroupName="web",
+        LifecycleHookName="deploy",
+        LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
+        HeartbeatTimeout=30,
+        DefaultResult="ABANDON",
+    )
+    clock = emulator.SimulatedClock(NOW)
+    emulator.hook_clock("web", clock)
+    services = replace(harness_services(stack), clock=clock)
+    report = run(LocalPort(sleep=clock.sleep), services, PROTECTED, ManualPayload(poll_seconds=20))
+    groups = {g.group: (g.outcome, g.reason) for g in report.groups}
+    assert groups == {"web": ("failed", "launch failed"), "api": ("skipped", "canary-failed")}
+    assert history(stack) == [(1, good), (2, broken)]  # the emulator's side: nothing written
+    [row] = report.reverted
+    assert row.outcome == RevertOutcome.NO_IMAGE_VERDICT and sorted(row.groups) == ["api", "web"]

@@ -54,6 +54,27 @@ def resolve_ssm_aliases() -> None:
         return result
 
     LaunchTemplates.describe_launch_template_versions = describe_launch_template_versions  # type: ignore[method-assign]
+    original_create = LaunchTemplates.create_launch_template_version
+
+    def create_launch_template_version(self: Any) -> Any:
+        # AWS (CreateLaunchTemplateVersion, SourceVersion): "The new version inherits the same launch
+        # parameters as the source version, except for parameters that you specify in LaunchTemplateData";
+        # moto ignores SourceVersion and stores only the parameters given.
+        source = self._get_param("SourceVersion")
+        if source:
+            ident, name = self._get_param("LaunchTemplateId"), self._get_param("LaunchTemplateName")
+            backend = self.ec2_backend
+            template = (
+                backend.get_launch_template(ident) if ident else backend.get_launch_template_by_name(name)
+            )
+            merged = {**template.get_version(source).data, **self._get_param("LaunchTemplateData", {})}
+            given = self._get_param
+            self._get_param = lambda key, default=None: (
+                merged if key == "LaunchTemplateData" else given(key, default)
+            )
+        return original_create(self)
+
+    LaunchTemplates.create_launch_template_version = create_launch_template_version  # type: ignore[method-assign]
 
 
 def set_image_created(image_id: str, created: datetime, region: str, account: str = DEFAULT_ACCOUNT) -> None:

@@ -80,7 +80,11 @@ def _lattice_targets() -> None:
         path = unquote(self.path.split("?")[0]).rstrip("/").removesuffix("/listtargets")
         identifier = path.split("/targetgroups/", 1)[1].split("/")[-1]
         target_group = self.backend.get_target_group(identifier)
-        asked = {t["id"] for t in (self._get_param("targets") or [])}
+        # A `targets` filter matches an (id, port) registration; a target given without a port means the
+        # protocol's default port (API_Target: "For HTTP, the default is 80. For HTTPS, the default is 443").
+        protocol = str(target_group.config.get("protocol", "HTTP")).upper()
+        default_port = 443 if protocol == "HTTPS" else 80
+        asked = {(t["id"], int(t.get("port", default_port))) for t in (self._get_param("targets") or [])}
         items = []
         groups = autoscaling_backends[self.current_account][self.region].autoscaling_groups
         for group in groups.values():
@@ -89,7 +93,8 @@ def _lattice_targets() -> None:
                 continue
             for state in group.instance_states:
                 instance_id = state.instance.id
-                if asked and instance_id not in asked:
+                port = int(target_group.config.get("port", 80))
+                if asked and (instance_id, port) not in asked:
                     continue
                 if not health_checked(target_group.config):
                     status, reason = "UNAVAILABLE", "HealthCheckDisabled"
@@ -99,7 +104,6 @@ def _lattice_targets() -> None:
                     status, reason = "INITIAL", "RegistrationInProgress"
                 else:
                     status, reason = "HEALTHY", ""
-                port = target_group.config.get("port", 80)
                 items.append({"id": instance_id, "port": port, "status": status, "reasonCode": reason})
         return json.dumps({"items": items})
 

@@ -23,7 +23,7 @@ from recycler.models import Settings
 from recycler.policy.tags import TagError, bake_minutes, tag_key
 from recycler.report import GroupReport
 from recycler.workflow.budget import BAKE_POLL_SECONDS
-from recycler.workflow.checks import PASSING_STATES, traffic_checks
+from recycler.workflow.checks import passes, traffic_checks
 from recycler.workflow.group.context import GroupContext
 from recycler.workflow.health import next_pause, waited_seconds
 from recycler.workflow.port import Services
@@ -94,7 +94,7 @@ class BakeCheck:
                 f"{state.elapsed:.0f} s into the bake",
             )
         checks = traffic_checks(self.services.fleet, snapshot, self.replacement)
-        failing = {name: s for name, s in checks.items() if s not in PASSING_STATES}
+        failing = {name: s for name, s in checks.items() if not passes(name, s)}
         if failing:
             name, health = next(iter(failing.items()))
             return replace(

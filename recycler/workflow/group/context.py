@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from recycler.domain import AWS_ERRORS
 from recycler.messages import aws_error_text
 from recycler.models import Settings
 from recycler.report import GroupReport, Outcome
-from recycler.workflow.budget import TIME_MARGIN
+from recycler.workflow.budget import execution_budget_seconds
 from recycler.workflow.failures import RunFailures
 from recycler.workflow.health import HealthCheck
 from recycler.workflow.port import Port, Services
@@ -54,15 +55,21 @@ class GroupContext:
         """The drill's timeout, else the plan's (grace period, launch hooks, tag)."""
         return self.run.health_timeout_override or self.job.health_timeout_seconds
 
-    @property
-    def hook_limit(self) -> int:
+    def hook_limit(self, acted_at: str) -> int:
         """How long a launch hook whose owner records heartbeats may hold the replacement: up to the
         hook's global timeout (the plan's launch_hook_limit_seconds), never past the execution's time
-        budget (budget.TIME_MARGIN of its timeout); a drill's timeout is not extended."""
+        budget (budget.TIME_MARGIN of its timeout), counted from the act (both checkpointed) when the run
+        has a deadline, and never below the health timeout; a drill's timeout is not extended."""
         if self.run.health_timeout_override:
             return 0
-        budget = int(self.settings.execution_timeout_hours * 3600 * TIME_MARGIN)
-        return min(self.job.host.launch_hook_limit_seconds, budget)
+        limit = min(
+            self.job.host.launch_hook_limit_seconds,
+            int(execution_budget_seconds(self.settings.execution_timeout_hours)),
+        )
+        if self.run.deadline is not None:
+            left = datetime.fromisoformat(self.run.deadline) - datetime.fromisoformat(acted_at)
+            limit = min(limit, max(int(left.total_seconds()), self.health_timeout))
+        return limit
 
     def next_victim(self, victim: Victim, index: int) -> None:
         self.victim, self.step_prefix = victim, f"{index}:"
@@ -111,7 +118,7 @@ class GroupContext:
             grace_seconds=self.grace_seconds,
             launch_hooks=self.job.host.launch_hooks,
             ecs_cluster=self.job.host.cluster if self.job.host.kind == "ecs" else "",
-            hook_limit=self.hook_limit,
+            hook_limit=self.hook_limit(acted_at),
         )
         self.health = self.port.wait_until(self.name("health"), checker.poll, HealthState(), poll_seconds)
         return self.health

@@ -163,7 +163,7 @@ def finish_in_the_victims_zone(
         grace_seconds=ctx.grace_seconds,
         launch_hooks=ctx.job.host.launch_hooks,
         ecs_cluster=ctx.job.host.cluster if ctx.job.host.kind == "ecs" else "",
-        hook_limit=ctx.hook_limit,
+        hook_limit=ctx.hook_limit(terminated_at),
     )
     ctx.acted = (
         f"victim {ctx.victim.instance_id} was terminated for a replacement in its zone; surge instance "
