@@ -152,10 +152,14 @@ def recycles_that_fit(
     return len(modes)
 
 
-def describe_limit(fit: int, budget: Budget | None = None) -> str:
+def describe_limit(fit: int, budget: Budget | None = None, timeout_hours: int | None = None) -> str:
     timeout = ""
-    if budget is not None and budget.seconds is not None:
-        timeout = f", the execution timeout ({budget.seconds / TIME_MARGIN / 3600:g} h) at worst-case waits"
+    if budget is not None and budget.seconds is not None and timeout_hours is not None:
+        # budget.seconds is what is left for the recycles (a publish event's waits came out of it)
+        timeout = (
+            f", the execution timeout ({timeout_hours:g} h, {max(budget.seconds, 0) / 60:.0f} min of it left "
+            "for recycles) at worst-case waits"
+        )
     return (
         f"one run holds {fit} recycles within AWS's durable execution limits "
         f"({OPERATIONS_LIMIT:,} operations, {STORAGE_LIMIT_BYTES // 2**20} MB written{timeout}); "

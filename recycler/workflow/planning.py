@@ -142,7 +142,8 @@ def defer_over_budget(
     )
     if fit == len(ordered):
         return decisions
-    return keep_first(decisions, fit, Reason.DEFERRED_BUDGET, describe_limit(fit, limits))
+    detail = describe_limit(fit, limits, settings.execution_timeout_hours)
+    return keep_first(decisions, fit, Reason.DEFERRED_BUDGET, detail)
 
 
 def with_image_ages(

@@ -87,6 +87,8 @@ def test_f47_a_publish_waits_for_its_window_only_while_the_execution_has_time_fo
         ExecutionPort(sleep=clock.sleep), replace(harness_services(stack), clock=clock), settings, publish
     )
     assert outcome(report, "web") == ("skipped", "deferred-budget")
+    [web] = report.groups
+    assert "the execution timeout (3 h, 124 min of it left for recycles)" in web.detail
     assert clock.now >= datetime(2026, 12, 1, 8, 0, tzinfo=UTC) and terminations == []
 
 
