@@ -4,29 +4,13 @@ switch (an SSM parameter, read fresh every time)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from recycler.aws.clients import Clients, chunks
-
-if TYPE_CHECKING:
-    from mypy_boto3_cloudwatch import CloudWatchClient
-    from mypy_boto3_ssm import SSMClient
+from recycler.aws.clients import OnClients, chunks
 
 ALARM_BATCH_SIZE = 100  # DescribeAlarms AlarmNames maximum
 
 
-class Brakes:
-    def __init__(self, clients: Clients) -> None:
-        self._clients = clients
-
-    @property
-    def cloudwatch(self) -> CloudWatchClient:
-        return self._clients.get("cloudwatch")  # type: ignore[no-any-return]
-
-    @property
-    def ssm(self) -> SSMClient:
-        return self._clients.get("ssm")  # type: ignore[no-any-return]
-
+class Brakes(OnClients):
     def firing_alarms(self, names: Sequence[str]) -> list[str]:
         """Stop-condition alarms in ALARM; an alarm that does not exist counts as firing (unknown)."""
         found: dict[str, str] = {}

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_elb import ElasticLoadBalancingClient
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_ssm import SSMClient
 
 # Standard retry mode with a generous attempt budget: throttling on describe calls is retried with
 # backoff by botocore instead of failing the run; adaptive mode adds client-side rate limiting.
@@ -34,6 +43,45 @@ class Clients:
             if service not in self._clients:
                 self._clients[service] = client(service, self.session)
             return self._clients[service]
+
+
+class OnClients:
+    """An adapter over the run's shared clients, each client typed for the calls made on it."""
+
+    def __init__(self, clients: Clients) -> None:
+        self._clients = clients
+
+    @property
+    def autoscaling(self) -> AutoScalingClient:
+        return self._clients.get("autoscaling")  # type: ignore[no-any-return]
+
+    @property
+    def ec2(self) -> EC2Client:
+        return self._clients.get("ec2")  # type: ignore[no-any-return]
+
+    @property
+    def elbv2(self) -> ElasticLoadBalancingv2Client:
+        return self._clients.get("elbv2")  # type: ignore[no-any-return]
+
+    @property
+    def elb(self) -> ElasticLoadBalancingClient:
+        return self._clients.get("elb")  # type: ignore[no-any-return]
+
+    @property
+    def lattice(self) -> Any:  # no type stubs installed for vpc-lattice
+        return self._clients.get("vpc-lattice")
+
+    @property
+    def ecs(self) -> ECSClient:
+        return self._clients.get("ecs")  # type: ignore[no-any-return]
+
+    @property
+    def cloudwatch(self) -> CloudWatchClient:
+        return self._clients.get("cloudwatch")  # type: ignore[no-any-return]
+
+    @property
+    def ssm(self) -> SSMClient:
+        return self._clients.get("ssm")  # type: ignore[no-any-return]
 
 
 def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:

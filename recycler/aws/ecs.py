@@ -4,13 +4,10 @@ draining one container instance before its EC2 instance is terminated."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from recycler.aws.clients import Clients, chunks
+from recycler.aws.clients import OnClients, chunks
 from recycler.domain import AdapterError, ContainerInstance, EcsCapacityProvider
-
-if TYPE_CHECKING:
-    from mypy_boto3_ecs import ECSClient
 
 CLUSTER_BATCH_SIZE = 100  # DescribeClusters clusters per call
 CONTAINER_INSTANCE_BATCH_SIZE = 100  # DescribeContainerInstances per call
@@ -26,15 +23,8 @@ def group_name_of(arn: str) -> str:
     return arn.split(GROUP_ARN_NAME, 1)[1] if GROUP_ARN_NAME in arn else arn
 
 
-class EcsHosts:
+class EcsHosts(OnClients):
     """Reads ECS capacity providers and drains container instances; shares the run's clients."""
-
-    def __init__(self, clients: Clients) -> None:
-        self._clients = clients
-
-    @property
-    def ecs(self) -> ECSClient:
-        return self._clients.get("ecs")  # type: ignore[no-any-return]
 
     def capacity_providers_by_group(self) -> dict[str, EcsCapacityProvider]:
         """Every Auto Scaling capacity provider in the region, keyed by the group it points at, with

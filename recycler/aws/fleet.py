@@ -13,22 +13,16 @@ import math
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-from recycler.aws.clients import Clients, chunks
+from recycler.aws.clients import Clients, OnClients, chunks
 from recycler.aws.groups import group_snapshot, with_details
 from recycler.aws.images import CurrentImage, Images
 from recycler.domain import Activity, GroupSnapshot, LifecycleHook, RawGroup
 from recycler.policy.tags import TagError, parse_bool_tag
-
-if TYPE_CHECKING:
-    from mypy_boto3_autoscaling import AutoScalingClient
-    from mypy_boto3_ec2 import EC2Client
-    from mypy_boto3_elb import ElasticLoadBalancingClient
-    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
 
 GROUP_PAGE_SIZE = 100  # DescribeAutoScalingGroups MaxRecords maximum
 INSTANCE_BATCH_SIZE = 200  # values allowed in one DescribeInstances filter
@@ -50,32 +44,12 @@ def planning_call_floor(groups: int, instances: int, launch_templates: int, plan
     )
 
 
-class Fleet:
+class Fleet(OnClients):
     """Reads and acts on Auto Scaling groups. One instance per run; clients are created lazily."""
 
     def __init__(self, session: boto3.Session | None = None, clients: Clients | None = None) -> None:
-        self._clients = clients or Clients(session)
+        super().__init__(clients or Clients(session))
         self._images = Images(self._clients)
-
-    @property
-    def autoscaling(self) -> AutoScalingClient:
-        return self._clients.get("autoscaling")  # type: ignore[no-any-return]
-
-    @property
-    def ec2(self) -> EC2Client:
-        return self._clients.get("ec2")  # type: ignore[no-any-return]
-
-    @property
-    def elbv2(self) -> ElasticLoadBalancingv2Client:
-        return self._clients.get("elbv2")  # type: ignore[no-any-return]
-
-    @property
-    def elb(self) -> ElasticLoadBalancingClient:
-        return self._clients.get("elb")  # type: ignore[no-any-return]
-
-    @property
-    def lattice(self) -> Any:
-        return self._clients.get("vpc-lattice")
 
     # ---- discovery --------------------------------------------------------------------------
 

@@ -10,16 +10,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
-from recycler.aws.clients import Clients, chunks
+from recycler.aws.clients import OnClients, chunks
 from recycler.aws.groups import launch_template_spec, override_specs
-
-if TYPE_CHECKING:
-    from mypy_boto3_autoscaling import AutoScalingClient
-    from mypy_boto3_ec2 import EC2Client
 
 logger = logging.getLogger(__name__)
 
@@ -37,19 +33,8 @@ class CurrentImage:
     overrides: tuple[tuple[str, str | None], ...] = ()
 
 
-class Images:
+class Images(OnClients):
     """Reads what a group launches and how old an AMI is; shares the run's clients."""
-
-    def __init__(self, clients: Clients) -> None:
-        self._clients = clients
-
-    @property
-    def autoscaling(self) -> AutoScalingClient:
-        return self._clients.get("autoscaling")  # type: ignore[no-any-return]
-
-    @property
-    def ec2(self) -> EC2Client:
-        return self._clients.get("ec2")  # type: ignore[no-any-return]
 
     def current_images(self, groups: Sequence[dict[str, Any]]) -> dict[str, CurrentImage]:
         """The image each group would launch now, as AWS resolves it at launch; one call per distinct

@@ -14,39 +14,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from recycler.aws.clients import Clients, chunks
+from recycler.aws.clients import OnClients, chunks
 from recycler.aws.groups import launch_template_spec
 from recycler.policy.revert import LaunchPath
-
-if TYPE_CHECKING:
-    from mypy_boto3_autoscaling import AutoScalingClient
-    from mypy_boto3_ec2 import EC2Client
-    from mypy_boto3_ssm import SSMClient
 
 GROUP_BATCH = 50  # DescribeAutoScalingGroups names per call
 HISTORY_PAGE = 50  # GetParameterHistory MaxResults maximum
 VERSIONS_PAGE = 200  # DescribeLaunchTemplateVersions MaxResults maximum
 
 
-class LaunchPaths:
+class LaunchPaths(OnClients):
     """The launch-path reads and writes of one run; shares the run's clients."""
-
-    def __init__(self, clients: Clients) -> None:
-        self._clients = clients
-
-    @property
-    def autoscaling(self) -> AutoScalingClient:
-        return self._clients.get("autoscaling")  # type: ignore[no-any-return]
-
-    @property
-    def ec2(self) -> EC2Client:
-        return self._clients.get("ec2")  # type: ignore[no-any-return]
-
-    @property
-    def ssm(self) -> SSMClient:
-        return self._clients.get("ssm")  # type: ignore[no-any-return]
 
     def of_groups(self, names: Sequence[str]) -> dict[str, LaunchPath | str]:
         """Each group's launch path, or in words why it has none recycler can read."""
