@@ -4,6 +4,7 @@ in the ledger so no other run acts on it at the same time."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from recycler import messages
@@ -103,22 +104,32 @@ def claim(ctx: GroupContext) -> Claim:
             "no ledger configured: at-most-once per interval is not enforced", extra={"group": ctx.group}
         )
         return Claim(ok=True)
-    try:
-        ledger.claim(
+    return ledger_claim(
+        lambda: ledger.claim(
             ctx.group,
             ctx.run.run_id,
             ctx.victim.instance_id,
             ctx.services.clock(),
             timedelta(hours=ctx.settings.min_interval_hours),
             force=ctx.run.force,
-        )
-    except ClaimRefused as refused:
-        return Claim(ok=False, reason=Reason.RECENTLY_RECYCLED.value, detail=str(refused))
+        ),
+        Reason.RECENTLY_RECYCLED,
+        "the group",
+    )
+
+
+def ledger_claim(write: Callable[[], None], refused: Reason, what: str) -> Claim:
+    """One claim in the ledger: another run's claim is a skip with `refused`; a ledger that cannot be
+    reached fails loudly, and nothing is terminated."""
+    try:
+        write()
+    except ClaimRefused as error:
+        return Claim(ok=False, reason=refused.value, detail=str(error))
     except AWS_ERRORS as error:
         return Claim(
             ok=False,
             failed=True,
             reason=Reason.LEDGER_UNAVAILABLE.value,
-            detail=f"could not claim the group, nothing terminated: {aws_error_text(error)}",
+            detail=f"could not claim {what}, nothing terminated: {aws_error_text(error)}",
         )
     return Claim(ok=True)

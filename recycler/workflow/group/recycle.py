@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from recycler.domain import AWS_ERRORS, ClaimRefused, Mode, Reason
+from recycler.domain import AWS_ERRORS, Mode, Reason
 from recycler.messages import aws_error_text, failure_code, failure_message
 from recycler.models import Settings
 from recycler.report import GroupReport
@@ -18,7 +18,7 @@ from recycler.workflow.failures import RunFailures
 from recycler.workflow.group import replace, surge
 from recycler.workflow.group.bake import bake
 from recycler.workflow.group.context import GroupContext
-from recycler.workflow.group.preflight import claim, preflight
+from recycler.workflow.group.preflight import claim, ledger_claim, preflight
 from recycler.workflow.port import Port, Services
 from recycler.workflow.reports import group_of_recycles
 from recycler.workflow.state import Claim, Done, GroupRead, Preflight, Published, RecycleItem
@@ -103,19 +103,13 @@ def recycle_group(
 
 
 def claim_canary(ctx: GroupContext, image: str) -> Claim:
-    assert ctx.services.ledger is not None
-    try:
-        ctx.services.ledger.claim_canary(image, ctx.group, ctx.run.run_id, ctx.services.clock())
-    except ClaimRefused as refused:
-        return Claim(ok=False, reason=Reason.CANARY_IN_PROGRESS.value, detail=str(refused))
-    except AWS_ERRORS as error:
-        return Claim(
-            ok=False,
-            failed=True,
-            reason=Reason.LEDGER_UNAVAILABLE.value,
-            detail=f"could not claim the canary for {image}, nothing terminated: {aws_error_text(error)}",
-        )
-    return Claim(ok=True)
+    ledger = ctx.services.ledger
+    assert ledger is not None
+    return ledger_claim(
+        lambda: ledger.claim_canary(image, ctx.group, ctx.run.run_id, ctx.services.clock()),
+        Reason.CANARY_IN_PROGRESS,
+        f"the canary for {image}",
+    )
 
 
 def done_or_not(write: Callable[[], None]) -> Done:
