@@ -321,8 +321,6 @@ def bench_billed_compute(grace_seconds: int, label: str) -> dict[str, Any]:
     from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
     from moto import mock_aws
 
-    from recycler import handler
-
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench",
         AWS_SECRET_ACCESS_KEY="bench",
@@ -332,14 +330,7 @@ def bench_billed_compute(grace_seconds: int, label: str) -> dict[str, Any]:
     os.environ.pop("AWS_ENDPOINT_URL", None)
     emulator.install()
     emulator.reset()
-    spans: list[float] = []
-
-    def timed(event: Any, context: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return handler.durable_handler(event, context)
-        finally:
-            spans.append(time.perf_counter() - started)
+    timed = concurrency.Invocations()
 
     polls: list[int] = []
     original_poll = HealthCheck.poll
@@ -373,7 +364,7 @@ def bench_billed_compute(grace_seconds: int, label: str) -> dict[str, Any]:
     logging.getLogger("recycler").setLevel(logging.ERROR)  # the handler's Logger set its own level
     report = json.loads(result.result)
     group = report["groups"][0]
-    billed = sum(spans)
+    billed = timed.billed_seconds
     # The group is the image's canary: after the health wait it bakes, polled too; both are waiting.
     waited = group["waited_seconds"] + (group.get("baked_seconds") or 0)
     return {
@@ -385,7 +376,7 @@ def bench_billed_compute(grace_seconds: int, label: str) -> dict[str, Any]:
         "outcome": group["outcome"],
         "simulated_wait_seconds": group["waited_seconds"],
         "baked_seconds": group.get("baked_seconds") or 0,
-        "invocations": len(spans),
+        "invocations": len(timed.spans),
         "billed_seconds": round(billed, 2),
         "billed_percent_of_wait": round(100 * billed / waited, 2),
     }

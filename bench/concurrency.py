@@ -76,25 +76,40 @@ def fleet(groups: int, grace_seconds: int, boots: list[float], clock: Any) -> No
         emulator.boot_time(name, boots[n], clock)
 
 
+class Invocations:
+    """The real Lambda handler, recording when each invocation started and ended (monotonic clock)."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[float, float]] = []
+
+    def __call__(self, event: Any, context: Any) -> Any:
+        from recycler import handler
+
+        self.spans.append((time.monotonic(), 0.0))
+        try:
+            return handler.durable_handler(event, context)
+        finally:
+            self.spans[-1] = (self.spans[-1][0], time.monotonic())
+
+    @property
+    def billed_seconds(self) -> float:
+        """The time spent inside the handler, which is what Lambda bills."""
+        return sum(end - start for start, end in self.spans)
+
+    def age(self) -> float:
+        """How long the invocation running now has run."""
+        return time.monotonic() - self.spans[-1][0]
+
+
 def billed_compute(groups: int = GROUPS) -> dict[str, Any]:
     from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
     from moto import mock_aws
-
-    from recycler import handler
 
     environment()
     emulator.install()
     emulator.reset()
     rng = random.Random(SEED)
-    spans: list[float] = []
-
-    def timed(event: Any, context: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return handler.durable_handler(event, context)
-        finally:
-            spans.append(time.perf_counter() - started)
-
+    timed = Invocations()
     with mock_aws(), DurableFunctionTestRunner(handler=timed, skip_time=True) as runner:
         fleet(groups, 300, [rng.uniform(540, 660) for _ in range(groups)], runner._clock.now)
         result = runner.run(
@@ -102,11 +117,11 @@ def billed_compute(groups: int = GROUPS) -> dict[str, Any]:
         )
     report = json.loads(result.result)
     waited = sum(g["waited_seconds"] or 0 for g in report["groups"])
-    billed = sum(spans)
+    billed = timed.billed_seconds
     return {
         "groups": groups,
         "recycled": report["summary"]["recycled"],
-        "invocations": len(spans),
+        "invocations": len(timed.spans),
         "billed_seconds": round(billed, 1),
         "health_wait_seconds": round(waited),
         "billed_percent_of_wait": round(100 * billed / max(waited, 1), 2),
@@ -135,27 +150,17 @@ def invocations(yield_seconds: float | None, groups: int = GROUPS) -> dict[str, 
     from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
     from moto import mock_aws
 
-    from recycler import handler
-
     environment()
     emulator.install()
     emulator.reset()
     rng = random.Random(SEED)
     limit = yield_seconds if yield_seconds is not None else float("inf")
-    spans: list[tuple[float, float]] = []
+    timed = Invocations()
     poll_ages: list[float] = []
-
-    def timed(event: Any, context: Any) -> Any:
-        spans.append((time.monotonic(), 0.0))
-        try:
-            return handler.durable_handler(event, context)
-        finally:
-            spans[-1] = (spans[-1][0], time.monotonic())
-
     poll = HealthCheck.poll
 
     def polled(self: HealthCheck, state: HealthState) -> HealthState:
-        poll_ages.append(time.monotonic() - spans[-1][0])
+        poll_ages.append(timed.age())
         return poll(self, state)
 
     original_limit = budget.INVOCATION_YIELD_SECONDS
@@ -175,6 +180,7 @@ def invocations(yield_seconds: float | None, groups: int = GROUPS) -> dict[str, 
         budget.INVOCATION_YIELD_SECONDS = original_limit
         HealthCheck.poll = poll  # type: ignore[method-assign]
     report = json.loads(result.result)
+    spans = timed.spans
     after_plan = [end - start for start, end in spans[1:]]
     measure_from = yield_seconds if yield_seconds is not None else 1.0
     return {

@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from datetime import UTC, datetime
-from typing import Any
 
-import botocore.client
 import pytest
 
+from bench.concurrency import Invocations, round_trips
 from recycler.local import emulator
 from recycler.workflow import budget
 from recycler.workflow.health import HealthCheck
@@ -44,8 +42,6 @@ def test_f45_no_health_poll_starts_after_the_invocation_yield_at_concurrency_50(
 ) -> None:
     from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
 
-    from recycler.handler import durable_handler
-
     monkeypatch.setattr(budget, "INVOCATION_YIELD_SECONDS", LIMIT_SECONDS)
     monkeypatch.setenv("RECYCLER_MAX_CONCURRENCY", str(GROUPS))
     monkeypatch.setenv("RECYCLER_MAX_GROUPS_PER_RUN", str(GROUPS))
@@ -57,34 +53,17 @@ def test_f45_no_health_poll_starts_after_the_invocation_yield_at_concurrency_50(
         stack.world.group(name, [20, 1], grace_seconds=1)
         emulator.boot_time(name, rng.uniform(6, 12), lambda: datetime.now(UTC))
 
-    make_api_call = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009 - private
-
-    def round_trip(self: Any, operation: str, params: Any) -> Any:
-        if operation.startswith("Describe"):
-            time.sleep(ROUND_TRIP_SECONDS)  # releases the GIL, as waiting on the network does
-        return make_api_call(self, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", round_trip)
-
-    invocations: list[tuple[float, float]] = []
+    timed = Invocations()
     poll_ages: list[float] = []
-
-    def timed(event: Any, context: Any) -> Any:
-        invocations.append((time.monotonic(), 0.0))
-        try:
-            return durable_handler(event, context)
-        finally:
-            invocations[-1] = (invocations[-1][0], time.monotonic())
-
     poll = HealthCheck.poll
 
     def polled(self: HealthCheck, state: HealthState) -> HealthState:
-        poll_ages.append(time.monotonic() - invocations[-1][0])
+        poll_ages.append(timed.age())
         return poll(self, state)
 
     monkeypatch.setattr(HealthCheck, "poll", polled)
 
-    with DurableFunctionTestRunner(handler=timed, skip_time=False) as runner:
+    with round_trips(ROUND_TRIP_SECONDS), DurableFunctionTestRunner(handler=timed, skip_time=False) as runner:
         result = runner.run(
             input=json.dumps({"poll_seconds": 1, "health_timeout_seconds": 600}), execution_timeout=600
         )
@@ -96,5 +75,5 @@ def test_f45_no_health_poll_starts_after_the_invocation_yield_at_concurrency_50(
     assert late == [], f"{len(late)} of {len(poll_ages)} polls ran past the invocation's yield: {late[:10]}"
     # After the first (the plan: one step, 50 lifecycle-hook reads), an invocation lasts the limit plus
     # the steps already under way when it was reached (a preflight, a terminate: a few round trips).
-    durations = [round(end - start, 1) for start, end in invocations[1:]]
+    durations = [round(end - start, 1) for start, end in timed.spans[1:]]
     assert max(durations) <= LIMIT_SECONDS + STEPS_UNDER_WAY_SECONDS, durations
