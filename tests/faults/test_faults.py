@@ -12,12 +12,12 @@ import threading
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError
 
 from recycler.aws.fleet import Fleet
 from recycler.aws.sns import Alerts
 from recycler.local import emulator
+from recycler.local.emulator.throttling import throttling
 from recycler.models import Settings
 from recycler.report import RunReport
 from tests.conftest import Stack, invoke_durable
@@ -26,33 +26,12 @@ from tests.faults.harness import FaultPort, assert_no_worse, healthy, outcome, p
 # ---- F01 throttling ---------------------------------------------------------------------------
 
 
-class _Body:
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def stream(self, **_: Any) -> Any:
-        yield self.body
-
-    def read(self, *_: Any, **__: Any) -> bytes:
-        return self.body
-
-
 def test_f01_throttled_describe_calls_are_retried(stack: Stack, terminations: list[Any]) -> None:
     ids = stack.world.group("web", [9, 5])
-    throttled = {"left": 3}
-
-    def throttle(request: Any, **_: Any) -> AWSResponse | None:
-        if throttled["left"] > 0:
-            throttled["left"] -= 1
-            error = b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>"
-            return AWSResponse(request.url, 400, HTTPHeaders(), _Body(error))
-        return None
-
-    # A before-send hook may return a response; botocore's stub types say None.
-    hook: Any = throttle
-    stack.world.session.events.register_first("before-send.auto-scaling.DescribeAutoScalingGroups", hook)
-    report = recycle(stack)
-    assert throttled["left"] == 0, "the fault was never injected"
+    # Throttled where the emulator answers: the three throttled reads never reach moto, as on AWS.
+    with throttling(1, limit=3, only=("auto-scaling.DescribeAutoScalingGroups",)) as throttler:
+        report = recycle(stack)
+    assert throttler.total == 3, "the fault was never injected"
     assert outcome(report, "web") == ("recycled", "oldest-instance")
     assert terminations == [(ids[0], False)] and not report.failed
 

@@ -12,7 +12,8 @@ Read top down: `state` (everything the emulator knows, one object; reset() start
 `activities`, `capacity`, `capacity_failures`, `zones`, `launch_hooks`, `warm_pools`, `terminating`,
 `faults`, `traffic_sources` (Auto Scaling), `target_health` (Elastic Load Balancing; VPC Lattice's
 ListTargets is in `traffic_sources`), `ecs`, `ecs_protection`, `images`
-(EC2 and SSM), and `seed` (fleets for tests and the demo).
+(EC2 and SSM), `throttling` (throttled requests, answered before moto sees them), and `seed` (fleets
+for tests and the demo).
 """
 
 from recycler.local.emulator.activities import add_activity, add_instance_refresh

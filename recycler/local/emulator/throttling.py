@@ -1,5 +1,9 @@
-"""Throttling injected where the emulator answers: every Nth EC2 or Auto Scaling Describe* or
-Terminate* request is answered the way AWS throttles it, instead of by moto.
+"""Throttling injected where the emulator answers: every Nth EC2 or Auto Scaling request (Describe* and
+Terminate* by default, or the operations named) is answered the way AWS throttles it, instead of by moto.
+
+AWS: EC2 throttles with `RequestLimitExceeded` ("Request throttling for the Amazon EC2 API",
+https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html), Auto Scaling with `Throttling`
+("Rate exceeded"); either request did nothing, and the SDK's retry mode backs off and sends it again.
 
 `throttling()` wraps moto's request stubber (the `before-send` handler in-process moto answers from):
 a throttled request never reaches moto's backends, so a throttled terminate terminates nothing, as on
@@ -21,11 +25,11 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 EC2 = (
     b"<?xml version='1.0' encoding='UTF-8'?><Response><Errors><Error><Code>RequestLimitExceeded</Code>"
-    b"<Message>Request limit exceeded.</Message></Error></Errors><RequestID>bench</RequestID></Response>"
+    b"<Message>Request limit exceeded.</Message></Error></Errors><RequestID>emulator</RequestID></Response>"
 )
 AUTOSCALING = (
     b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
-    b"</Error><RequestId>bench</RequestId></ErrorResponse>"
+    b"</Error><RequestId>emulator</RequestId></ErrorResponse>"
 )
 SERVICES = {"ec2": (503, EC2), "auto-scaling": (400, AUTOSCALING)}
 THROTTLE_CODES = ("Throttling", "ThrottlingException", "RequestLimitExceeded")
@@ -43,23 +47,34 @@ class _Body:
 
 
 class Throttler:
-    """Answers one in `every` matching requests with a throttling error; counts what it injected."""
+    """Answers one in `every` matching requests with a throttling error, at most `limit` of them (None: no
+    limit); matching: `only`'s "service.Operation" names, else every Describe* and Terminate*. Counts
+    what it injected."""
 
-    def __init__(self, every: int) -> None:
+    def __init__(self, every: int, limit: int | None = None, only: tuple[str, ...] = ()) -> None:
         self.every = every
+        self.limit = limit
+        self.only = only
         self.seen = 0
         self.injected: Counter[str] = Counter()
         self._lock = threading.Lock()
+
+    def matches(self, service: str, operation: str) -> bool:
+        if service not in SERVICES:
+            return False
+        if self.only:
+            return f"{service}.{operation}" in self.only
+        return operation.startswith(("Describe", "Terminate"))
 
     def answer(self, event_name: str, request: Any) -> AWSResponse | None:
         """The throttling response for this request, or None to let moto answer it."""
         parts = [*event_name.split("."), "", ""]
         service, operation = parts[1], parts[2]
-        if service not in SERVICES or not operation.startswith(("Describe", "Terminate")):
+        if not self.matches(service, operation):
             return None
         with self._lock:
             self.seen += 1
-            if self.seen % self.every:
+            if self.seen % self.every or (self.limit is not None and self.total >= self.limit):
                 return None
             self.injected[f"{service}.{operation}"] += 1
         status, body = SERVICES[service]
@@ -71,11 +86,11 @@ class Throttler:
 
 
 @contextmanager
-def throttling(every: int) -> Iterator[Throttler]:
+def throttling(every: int, limit: int | None = None, only: tuple[str, ...] = ()) -> Iterator[Throttler]:
     """While inside, in-process moto answers one in `every` matching requests with a throttle."""
     from moto.core.botocore_stubber import BotocoreStubber
 
-    throttler = Throttler(every)
+    throttler = Throttler(every, limit, only)
     original = BotocoreStubber.__call__
 
     def call(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
@@ -90,8 +105,3 @@ def throttling(every: int) -> Iterator[Throttler]:
         yield throttler
     finally:
         BotocoreStubber.__call__ = original  # type: ignore[method-assign]
-
-
-def mentions_throttling(text: str | None) -> bool:
-    lowered = (text or "").lower()
-    return any(word in lowered for word in ("throttl", "rate exceeded", "requestlimitexceeded"))
