@@ -27,7 +27,7 @@ import boto3
 from recycler.aws.compose import aws_services
 from recycler.aws.ledger import Ledger
 from recycler.local import emulator
-from recycler.local.port import LocalPort
+from recycler.local.port import LocalPort, PollHook
 from recycler.models import ManualPayload, Settings
 from recycler.schedule import parse_schedule
 from recycler.workflow.run import run
@@ -37,6 +37,19 @@ PUBLISHED = datetime(2026, 12, 4, 11, 0, tzinfo=UTC)  # a Friday
 BOOT_SECONDS = 300
 SIMULATED_HOURS = 48
 SCALING_GROUPS = 10
+
+
+def alarm_during_bake(cloudwatch: Any, clock: emulator.SimulatedClock, *, fires: bool) -> PollHook:
+    """The broken image's tell: the canary group's 5xx alarm goes into ALARM 10 minutes into its bake."""
+    bake_started: list[datetime] = []
+
+    def on_poll(name: str, state: Any) -> None:
+        if name.endswith(":bake") and not bake_started:
+            bake_started.append(clock.now)
+        if fires and bake_started and clock.now - bake_started[0] >= timedelta(minutes=10):
+            cloudwatch.set_alarm_state(AlarmName="shop-5xx", StateValue="ALARM", StateReason="bench")
+
+    return on_poll
 
 
 def verdict_latency(broken: bool) -> tuple[float, str]:
@@ -66,13 +79,7 @@ def verdict_latency(broken: bool) -> tuple[float, str]:
         emulator.publish_image(ec2, template, new)
         clock = emulator.SimulatedClock(PUBLISHED)
         emulator.boot_time("shop", BOOT_SECONDS, clock)
-        bake_started: list[datetime] = []
-
-        def on_poll(name: str, state: Any) -> None:
-            if name.endswith(":bake") and not bake_started:
-                bake_started.append(clock.now)
-            if broken and bake_started and clock.now - bake_started[0] >= timedelta(minutes=10):
-                cloudwatch.set_alarm_state(AlarmName="shop-5xx", StateValue="ALARM", StateReason="bench")
+        on_poll = alarm_during_bake(cloudwatch, clock, fires=broken)
 
         services = replace(
             aws_services(session, region=REGION), ledger=Ledger("bench-ledger", session=session), clock=clock
@@ -126,13 +133,7 @@ def exposure_after_verdict(protected: bool) -> tuple[int, float, str]:
         ssm.put_parameter(Name=PARAMETER, Value=new, Type="String", DataType="aws:ec2:image", Overwrite=True)
         clock = emulator.SimulatedClock(PUBLISHED)
         emulator.boot_time("shop-0", BOOT_SECONDS, clock)
-        bake_started: list[datetime] = []
-
-        def on_poll(name: str, state: Any) -> None:
-            if name.endswith(":bake") and not bake_started:
-                bake_started.append(clock.now)
-            if bake_started and clock.now - bake_started[0] >= timedelta(minutes=10):
-                cloudwatch.set_alarm_state(AlarmName="shop-5xx", StateValue="ALARM", StateReason="bench")
+        on_poll = alarm_during_bake(cloudwatch, clock, fires=True)
 
         services = replace(aws_services(session, region=REGION), ledger=ledger, clock=clock)
         payload = ManualPayload(source="publish", canary_only=True, trigger="bench", poll_seconds=15)
