@@ -16,6 +16,7 @@ https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-ke
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,20 +217,24 @@ def member_metric(member: Place, name: str, statistic: str = "Sum") -> cloudwatc
     )
 
 
-def environment_widgets(member: Place) -> list[cloudwatch.IWidget]:
-    title = f"{member.account} {member.region}"
+def fleet_widgets(title: str, metric: Callable[[str], cloudwatch.IMetric]) -> list[cloudwatch.IWidget]:
+    """The two graphs the central dashboard shows for one environment, or for every account of a region."""
     return [
         cloudwatch.GraphWidget(
             title=f"{title}: recycled and failed per day",
-            left=[member_metric(member, "Recycled"), member_metric(member, "Failed")],
+            left=[metric("Recycled"), metric("Failed")],
             width=12,
         ),
         cloudwatch.GraphWidget(
             title=f"{title}: stale-AMI replacements and alerts not delivered",
-            left=[member_metric(member, "StaleAmiReplacements"), member_metric(member, "AlertsNotDelivered")],
+            left=[metric("StaleAmiReplacements"), metric("AlertsNotDelivered")],
             width=12,
         ),
     ]
+
+
+def environment_widgets(member: Place) -> list[cloudwatch.IWidget]:
+    return fleet_widgets(f"{member.account} {member.region}", lambda name: member_metric(member, name))
 
 
 def region_search(region: str, name: str) -> cloudwatch.MathExpression:
@@ -244,15 +249,4 @@ def region_search(region: str, name: str) -> cloudwatch.MathExpression:
 
 
 def region_widgets(region: str) -> list[cloudwatch.IWidget]:
-    return [
-        cloudwatch.GraphWidget(
-            title=f"{region}, every linked account: recycled and failed per day",
-            left=[region_search(region, "Recycled"), region_search(region, "Failed")],
-            width=12,
-        ),
-        cloudwatch.GraphWidget(
-            title=f"{region}, every linked account: stale-AMI replacements and alerts not delivered",
-            left=[region_search(region, "StaleAmiReplacements"), region_search(region, "AlertsNotDelivered")],
-            width=12,
-        ),
-    ]
+    return fleet_widgets(f"{region}, every linked account", lambda name: region_search(region, name))
