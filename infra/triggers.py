@@ -57,6 +57,9 @@ class PublishTriggers(Construct):
                 {
                     "eventSource": ["ec2.amazonaws.com"],
                     "eventName": ["CreateLaunchTemplateVersion", "ModifyLaunchTemplate"],
+                    # CloudTrail records failed calls too (errorCode set): they changed nothing. Exists
+                    # matching: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern-operators.html
+                    "errorCode": [{"exists": False}],
                 },
                 target,
             )

@@ -228,6 +228,28 @@ def test_an_unknown_event_is_refused_and_nothing_is_read_or_terminated(
     assert terminations == []
 
 
+def test_a_failed_launch_template_call_starts_no_run(stack: Stack, terminations: list[Any]) -> None:
+    """CloudTrail records failed calls too, with errorCode: the template did not change. Even if a rule
+    let one through (the synthesized rule filters errorCode out, tests/infra/test_publish_rules.py), the
+    handler refuses it and the fleet is untouched."""
+    two_groups_on_a_new_image(stack)
+    before = {g: stack.group_state(g)["Instances"] for g in ("web", "api")}
+    failed = envelope(
+        "aws.ec2",
+        "AWS API Call via CloudTrail",
+        {
+            **TEMPLATE_VERSION["detail"],
+            "errorCode": "Client.UnauthorizedOperation",
+            "errorMessage": "You are not authorized to perform this operation.",
+        },
+    )
+    status, report, _ = invoke_durable(failed)
+    assert status == "SUCCEEDED" and report is not None
+    assert {g: stack.group_state(g)["Instances"] for g in ("web", "api")} == before
+    assert terminations == []
+    assert "failed (Client.UnauthorizedOperation)" in report.get("refused", "")
+
+
 def test_an_image_whose_canary_failed_is_not_launched_again_by_a_later_run(
     stack: Stack, terminations: list[Any]
 ) -> None:
