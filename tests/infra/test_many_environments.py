@@ -210,6 +210,19 @@ def test_without_environments_the_single_stack_is_unchanged() -> None:
             },
             "not an OAM sink ARN of account 999999999999",
         ),
+        (
+            # An account has one OAM sink per Region: a second one there would be a stack that fails to
+            # deploy ("An account can have one sink", in each Region: AWS::Oam::Sink,
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-oam-sink.html)
+            {
+                "recycler:environments": MEMBERS,
+                "recycler:central": {
+                    **CENTRAL,
+                    "sink_arns": [SINKS["eu-west-1"], "arn:aws:oam:eu-west-1:999999999999:sink/another"],
+                },
+            },
+            r"recycler:central.sink_arns: one sink per region",
+        ),
     ],
 )
 def test_bad_environment_context_names_the_key(context: dict[str, Any], named: str) -> None:

@@ -142,7 +142,13 @@ def test_a_run_plans_only_the_recycles_whose_worst_case_waits_fit_the_execution_
         )
         == 10
     )
-    # A drain and a surge's two health waits count too.
-    assert budget.recycles_that_fit([Mode.SURGE], [3600], 15, two_hours, drain_timeouts=[3600]) == 0
+    # A drain and a surge's two health waits count too, each on its own: 5,760 s holds one health wait
+    # of 3,000 s (or a drain of 2,000 s and one wait of 2,000 s) but not two waits, nor the drain too.
+    assert budget.recycles_that_fit([Mode.REPLACE], [3000], 15, two_hours) == 1
+    assert budget.recycles_that_fit([Mode.SURGE], [3000], 15, two_hours) == 0  # across zones: two waits
+    assert budget.recycles_that_fit([Mode.REPLACE], [2000], 15, two_hours, drain_timeouts=[2000]) == 1
+    assert budget.recycles_that_fit([Mode.REPLACE], [2000], 15, two_hours, drain_timeouts=[4000]) == 0
+    assert budget.recycles_that_fit([Mode.SURGE], [2000], 15, two_hours, drain_timeouts=[1000]) == 1
+    assert budget.recycles_that_fit([Mode.SURGE], [2000], 15, two_hours, drain_timeouts=[2000]) == 0
     # In-process (no time limit): all of them.
     assert budget.recycles_that_fit([Mode.REPLACE] * 10, [900] * 10, 15, budget.Budget()) == 10
