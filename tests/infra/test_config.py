@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import fields
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ import pytest
 
 from infra.config import INFRA_DEFAULTS, ConfigError, DeployConfig
 from infra.stack import build_app
-from recycler.models import Settings
+from recycler.domain import Reason
+from recycler.models import Settings, load_settings
+from recycler.policy.guards import run_guard
 
 ROOT = Path(__file__).resolve().parents[2]
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
@@ -73,8 +76,21 @@ def test_an_unknown_key_is_refused_with_the_nearest_known_one() -> None:
 
 
 def test_what_synth_accepts_is_what_the_function_loads() -> None:
-    """Context that passes synth, e.g. "0" as 'no freshness target', reaches Settings as it means."""
-    build(**{"recycler:max_age_days": "0", "recycler:blackout_weekdays": "sat,SUN"})
+    """Context that passes synth, e.g. "0" as 'no freshness target', reaches Settings as it means: the
+    synthesized function's environment, loaded as the handler loads it on every run."""
+    from tests.infra.test_function_environment import function_environment
+
+    environment = function_environment(
+        {"recycler:max_age_days": "0", "recycler:blackout_weekdays": "sat,SUN"}, "Recycler"
+    )
+    settings = load_settings(environment)
+    assert settings.max_age_days is None  # no freshness target, not "every instance is due"
+    saturday, sunday, monday = (datetime(2026, 12, day, 12, tzinfo=UTC) for day in (5, 6, 7))
+    brakes = {"kill_switch": None, "firing_alarms": (), "blackout_weekdays": settings.blackout_weekdays}
+    assert run_guard(saturday, **brakes) == (Reason.BLACKOUT, "sat is a blackout weekday")
+    assert run_guard(sunday, **brakes) == (Reason.BLACKOUT, "sun is a blackout weekday")
+    assert run_guard(monday, **brakes) is None
+    assert "RECYCLER_MAX_AGE_DAYS" not in environment
 
 
 def test_a_value_that_would_not_reach_the_function_unchanged_is_refused() -> None:
@@ -86,13 +102,22 @@ def test_a_value_that_would_not_reach_the_function_unchanged_is_refused() -> Non
 
 
 def test_defaults_come_from_the_runtime_settings() -> None:
+    """A stack synthesized without any recycler:* context runs a function whose settings are the
+    runtime's defaults (what a CLI run without RECYCLER_* variables uses), read from the synthesized
+    environment, not from DeployConfig."""
+    from tests.infra.test_function_environment import function_environment
+
     runtime = set(Settings.model_fields) & {spec.name for spec in fields(DeployConfig)}
     assert {"tag_prefix", "max_concurrency", "schedule_expression", "tracing", "max_age_days"} <= runtime
-    for spec in fields(DeployConfig):
-        if spec.name in runtime and spec.name not in INFRA_DEFAULTS:
-            assert spec.default == Settings.model_fields[spec.name].default, spec.name
+    deployed = load_settings(function_environment({}, "Recycler"))
+    local = Settings()
+    differs = {
+        name: (getattr(deployed, name), getattr(local, name))
+        for name in sorted(runtime)
+        if getattr(deployed, name) != getattr(local, name)
+    }
     # The one exception says why: the stack creates the parameter, so it always has a name.
-    assert set(INFRA_DEFAULTS) == {"kill_switch_parameter"}
+    assert differs == {"kill_switch_parameter": (INFRA_DEFAULTS["kill_switch_parameter"], None)}
 
 
 def test_cdk_json_repeats_no_default() -> None:
