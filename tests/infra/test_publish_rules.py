@@ -37,7 +37,9 @@ def patterns() -> dict[str, dict[str, Any]]:
     )
     template = build_app(context).synth().get_stack_by_name("Recycler").template
     rules = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
-    publish = [r["EventPattern"] for r in rules if r["EventPattern"].get("source", [""])[0].startswith("aws.")]
+    publish = [
+        r["EventPattern"] for r in rules if r["EventPattern"].get("source", [""])[0].startswith("aws.")
+    ]
     return {p["source"][0]: p for p in publish}
 
 
@@ -80,7 +82,9 @@ def eventbridge(patterns: dict[str, dict[str, Any]]) -> Iterator[tuple[Any, Any,
         for source, pattern in patterns.items():
             name = source.replace(".", "-")
             url = sqs.create_queue(QueueName=name)["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
             events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
             events.put_targets(Rule=name, Targets=[{"Id": "function", "Arn": arn}])
             queues[source] = url

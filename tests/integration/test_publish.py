@@ -14,6 +14,7 @@ from recycler.local import emulator
 from recycler.local.port import LocalPort
 from recycler.models import ManualPayload, Settings
 from recycler.report import RunReport
+from recycler.workflow.port import Services
 from recycler.workflow.run import run
 from tests.conftest import REGION, Stack, invoke_durable
 from tests.faults.harness import FaultPort, services
@@ -189,6 +190,97 @@ def test_an_alarm_during_the_bake_fails_the_canary_and_holds_the_image_back(
     assert len(terminations) == 1  # api never launched the image
     assert Ledger(stack.table, session=stack.world.session).proven_images([stack.world.images[1]]) == {}
     assert any("bake" in a["Subject"] for a in stack.alerts())
+
+
+def at_bake_minute(stack: Stack, minute: int, act: Any) -> tuple[LocalPort, Services]:
+    """A port and services on one simulated clock; `act(replacement)` runs once, at the first bake poll
+    `minute` minutes or more into web's bake (the bake polls once a minute)."""
+    clock = emulator.SimulatedClock(datetime.now(UTC))
+    before = {i["InstanceId"] for i in stack.group_state("web")["Instances"]}
+    done: list[float] = []
+
+    def polled(name: str, state: Any) -> None:
+        if name == "web:bake" and state.elapsed >= minute * 60 and not done:
+            done.append(state.elapsed)
+            [replacement] = [
+                i["InstanceId"]
+                for i in stack.group_state("web")["Instances"]
+                if i["InstanceId"] not in before
+            ]
+            act(replacement)
+
+    return LocalPort(sleep=clock.sleep, on_poll=polled), replace(services(stack), clock=clock)
+
+
+def image_records(stack: Stack) -> dict[str, str]:
+    """What the ledger (DynamoDB) holds about the new image: record -> the group that wrote it."""
+    items = stack.ledger_items(f"image#{stack.world.images[1]}")
+    return {item["record"]: item.get("proven_by") or item.get("group", "") for item in items}
+
+
+def test_a_replacement_unhealthy_at_minute_10_of_its_bake_fails_the_canary(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    """Many bad images pass a boot and fail minutes later (a crash loop, a leak): Auto Scaling marks the
+    replacement Unhealthy ten minutes into a thirty-minute bake."""
+    two_groups_on_a_new_image(stack)
+    api_before = stack.group_state("api")["Instances"]
+    autoscaling = stack.world.autoscaling
+
+    def turns_unhealthy(replacement: str) -> None:
+        autoscaling.set_instance_health(InstanceId=replacement, HealthStatus="Unhealthy")
+
+    port, running = at_bake_minute(stack, 10, turns_unhealthy)
+    report = run(
+        port, running, Settings(bake_minutes=30, failures_before_stop=5), ManualPayload(poll_seconds=5)
+    )
+    assert "proven" not in image_records(stack)  # the emulator's DynamoDB: the image is not proven
+    assert stack.group_state("api")["Instances"] == api_before  # api never launched it
+    assert len(terminations) == 1
+    groups = {g.group: g for g in report.groups}
+    assert (groups["web"].reason, groups["api"].reason) == ("bake-failed", "canary-failed")
+    assert "turned InService/Unhealthy 660 s into the bake" in groups["web"].detail  # the poll after
+
+
+def test_a_stop_alarm_firing_during_the_bake_fails_the_canary(stack: Stack, terminations: list[Any]) -> None:
+    """The run's own stop-condition alarms (not only the group's recycler:alarms) are read at every bake
+    poll: a checkout 5xx alarm firing at minute 10 of the canary's bake holds the image back."""
+    two_groups_on_a_new_image(stack)
+    cloudwatch = alarm(stack, "checkout-5xx")
+    api_before = stack.group_state("api")["Instances"]
+
+    def fires(_: str) -> None:
+        cloudwatch.set_alarm_state(AlarmName="checkout-5xx", StateValue="ALARM", StateReason="5xx")
+
+    port, running = at_bake_minute(stack, 10, fires)
+    settings = Settings(bake_minutes=30, failures_before_stop=5, stop_alarm_names=("checkout-5xx",))
+    report = run(port, running, settings, ManualPayload(poll_seconds=5))
+    assert "proven" not in image_records(stack)
+    assert stack.group_state("api")["Instances"] == api_before
+    assert len(terminations) == 1
+    web = next(g for g in report.groups if g.group == "web")
+    assert web.reason == "bake-failed" and "checkout-5xx" in web.detail
+
+
+def test_an_inconclusive_bake_proves_nothing(stack: Stack, terminations: list[Any]) -> None:
+    """A scale-in takes the canary's replacement at minute 10 of its bake: not the image's fault, and not
+    a proof either. The image stays unproven, so its next group is a canary again."""
+    two_groups_on_a_new_image(stack)
+    autoscaling = stack.world.autoscaling
+
+    def scaled_in(replacement: str) -> None:
+        autoscaling.terminate_instance_in_auto_scaling_group(
+            InstanceId=replacement, ShouldDecrementDesiredCapacity=True
+        )
+
+    port, running = at_bake_minute(stack, 10, scaled_in)
+    payload = ManualPayload(source="publish", canary_only=True, trigger="test", poll_seconds=5)
+    report = run(port, running, Settings(bake_minutes=30, publish_debounce_seconds=0), payload)
+    records = image_records(stack)  # the emulator's DynamoDB: neither proven nor condemned
+    assert "proven" not in records and "condemned" not in records
+    assert Ledger(stack.table, session=stack.world.session).proven_images([stack.world.images[1]]) == {}
+    web = next(g for g in report.groups if g.group == "web")
+    assert (web.outcome, web.baked) == ("recycled", False) and "left the group" in web.detail
 
 
 def test_an_event_outside_the_maintenance_windows_waits_for_the_next_one(
