@@ -276,3 +276,75 @@ def test_a_canary_failure_that_does_not_prove_the_image_broken_rewrites_nothing(
     assert history(stack) == [(1, good), (2, broken)]  # the emulator's side: nothing written
     [row] = report.reverted
     assert row.outcome == RevertOutcome.NO_IMAGE_VERDICT and sorted(row.groups) == ["api", "web"]
+
+
+def test_the_newest_earlier_proven_value_is_put_back(stack: Stack) -> None:
+    """A parameter with several proven values before the broken one: the restore writes the newest of
+    them (the last image the fleet ran well), not the oldest (months of missing patches)."""
+    old, broken = stack.world.images[0], stack.world.images[1]
+    newer = third_image(stack)
+    ssm = stack.world.session.client("ssm")
+    ssm.put_parameter(Name=PARAMETER, Value=old, Type="String", DataType="aws:ec2:image")
+    groups_on(stack, template(stack, "golden", ALIAS), "$Default", {"web": [14, 3, 2], "api": [12, 2]})
+    prove(stack, old)
+    ssm.put_parameter(Name=PARAMETER, Value=newer, Type="String", DataType="aws:ec2:image", Overwrite=True)
+    prove(stack, newer)
+    ssm.put_parameter(Name=PARAMETER, Value=broken, Type="String", DataType="aws:ec2:image", Overwrite=True)
+    emulator.sabotage("web", "unhealthy")
+    recycle(stack, FaultPort(), PROTECTED)
+    assert history(stack) == [(1, old), (2, newer), (3, broken), (4, newer)]
+
+
+def test_the_newest_earlier_proven_template_version_becomes_the_default(stack: Stack) -> None:
+    old, broken = stack.world.images[0], stack.world.images[1]
+    newer = third_image(stack)
+    default = template(stack, "default-lt", old, tags={"recycler:revert": "true"})
+    groups_on(stack, default, "$Default", {"web": [14, 3, 2]})
+    ec2 = stack.world.ec2
+    for image in (newer, broken):  # versions 2 and 3, each differing from version 1 in its image alone
+        ec2.create_launch_template_version(
+            LaunchTemplateId=default, SourceVersion="1", LaunchTemplateData={"ImageId": image}
+        )
+    ec2.modify_launch_template(LaunchTemplateId=default, DefaultVersion="3")
+    prove(stack, old)
+    prove(stack, newer)
+    emulator.sabotage("web", "unhealthy")
+    recycle(stack, FaultPort(), PROTECTED)
+    [found] = ec2.describe_launch_templates(LaunchTemplateIds=[default])["LaunchTemplates"]
+    assert found["DefaultVersionNumber"] == 2
+
+
+def test_a_default_version_changed_while_the_revert_decides_is_left_alone(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone points the default at a fixed version after recycler read the template and before it
+    writes: recycler reads the default once more right before ModifyLaunchTemplate, and leaves the fix."""
+    from recycler.aws.launch_paths import LaunchPaths
+
+    good, broken = stack.world.images[0], stack.world.images[1]
+    fix = third_image(stack)
+    default = template(stack, "default-lt", good, tags={"recycler:revert": "true"})
+    groups_on(stack, default, "$Default", {"web": [14, 3, 2]})
+    prove(stack, good)
+    ec2 = stack.world.ec2
+    ec2.create_launch_template_version(
+        LaunchTemplateId=default, SourceVersion="1", LaunchTemplateData={"ImageId": broken}
+    )
+    ec2.modify_launch_template(LaunchTemplateId=default, DefaultVersion="2")
+    emulator.sabotage("web", "unhealthy")
+    read_versions = LaunchPaths.template_versions
+
+    def someone_publishes_a_fix_meanwhile(self: LaunchPaths, template_id: str) -> Any:
+        versions = read_versions(self, template_id)
+        ec2.create_launch_template_version(
+            LaunchTemplateId=template_id, SourceVersion="1", LaunchTemplateData={"ImageId": fix}
+        )
+        ec2.modify_launch_template(LaunchTemplateId=template_id, DefaultVersion="3")
+        return versions
+
+    monkeypatch.setattr(LaunchPaths, "template_versions", someone_publishes_a_fix_meanwhile)
+    report = recycle(stack, FaultPort(), PROTECTED)
+    [found] = ec2.describe_launch_templates(LaunchTemplateIds=[default])["LaunchTemplates"]
+    assert found["DefaultVersionNumber"] == 3  # the fix stays the default
+    [row] = report.reverted
+    assert row.outcome == RevertOutcome.NO_LONGER_BROKEN
