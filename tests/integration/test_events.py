@@ -128,6 +128,42 @@ def test_puts_batch_by_ten_entries_and_by_256_kb(
     assert len(too_big) == 1 and "over PutEvents" in too_big[0]
 
 
+def test_entries_put_events_refused_are_sent_again(stack: Stack, tap: str) -> None:
+    """AWS may refuse some entries of a request and accept the rest (FailedEntryCount, an ErrorCode per
+    refused entry): the refused ones are sent once more, and every event reaches the bus once."""
+    events = Events(BUS, stack.world.session)
+    emulator.refuse_events(3)  # 3 of the first request's 5 entries are throttled
+    problems = events.put([("Recycle Succeeded", {"group": f"g{i}"}) for i in range(5)])
+    received = Counter(e["detail"]["group"] for e in events_of(stack, tap))
+    assert received == {f"g{i}": 1 for i in range(5)}
+    assert problems == []
+    assert len(emulator.current_state().refused_events) == 3
+
+
+def test_entries_refused_twice_are_reported_by_name(stack: Stack, tap: str) -> None:
+    events = Events(BUS, stack.world.session)
+    emulator.refuse_events(5, "InternalFailure")  # the first request's 3 entries, then 2 of the resend
+    problems = events.put(
+        [("Recycle Failed", {"group": "a"}), ("Recycle Failed", {"group": "b"}), ("Run Completed", {})]
+    )
+    assert [e["detail-type"] for e in events_of(stack, tap)] == ["Run Completed"]
+    assert problems == ["Recycle Failed: InternalFailure: Rate exceeded"] * 2
+
+
+def test_a_run_whose_events_are_partly_throttled_delivers_each_once(
+    stack: Stack, tap: str, invocations: list[int]
+) -> None:
+    stack.world.group("web", [5, 4])
+    stack.world.group("tagged", [5, 4], tags={"recycler:mode": "sideways"})
+    stack.prove(stack.world.images[0])
+    emulator.refuse_events(1)  # the first entry of the run's events step
+    status, report, _ = invoke_durable({"poll_seconds": 5})
+    assert status == "SUCCEEDED" and report is not None
+    kinds = Counter(e["detail-type"] for e in events_of(stack, tap))
+    assert kinds == {"Recycle Succeeded": 1, "Recycle Skipped": 1, RUN_COMPLETED: 1}
+    assert report["events_failed"] == [] and len(emulator.current_state().refused_events) == 1
+
+
 def test_the_emulator_refuses_a_request_over_256_kb_as_aws_does(stack: Stack, tap: str) -> None:
     client = stack.world.session.client("events")
     entry = {"Source": "recycler", "DetailType": "x", "Detail": json.dumps({"d": "x" * 100_000})}

@@ -19,6 +19,7 @@ for tests and the demo).
 from recycler.local.emulator.activities import add_activity, add_instance_refresh
 from recycler.local.emulator.capacity import COUNTED_STATES, scale
 from recycler.local.emulator.ecs import drain_time, ecs_agent
+from recycler.local.emulator.events import refuse_events
 from recycler.local.emulator.faults import (
     FAILURES,
     boot_time,
@@ -90,6 +91,7 @@ __all__ = [
     "point_group_at",
     "publish_image",
     "published",
+    "refuse_events",
     "register_container_instances",
     "reset",
     "run_tasks",

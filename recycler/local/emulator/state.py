@@ -74,6 +74,11 @@ class EmulatorState:
     short_of_capacity: dict[str, tuple[int, str]] = field(default_factory=dict)
     # group name -> images of the instances waiting in its warm pool (launched when the pool was made).
     warm_pools: dict[str, list[str]] = field(default_factory=dict)
+    # How many of the next entries PutEvents receives it refuses, and with which ErrorCode (see
+    # events.refuse_events); the entries it refused, as sent.
+    events_to_refuse: int = 0
+    events_error_code: str = "ThrottlingException"
+    refused_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 # The one current state; a list so reset() can replace it without a global statement.
