@@ -299,3 +299,45 @@ def test_an_ecs_surge_instance_is_drained_before_it_goes(stack: Stack, ecs_timel
         ("terminate", surge, 0),
     ]
     assert Counter(placement(stack.world, "apps").values()) == Counter(zones.values())
+
+
+@pytest.mark.parametrize("zone_read", ["throttled", "answers-nothing"])
+def test_f48_a_surge_whose_zone_read_fails_terminates_without_decrement(
+    stack: Stack, watch: Watch, monkeypatch: pytest.MonkeyPatch, zone_read: str
+) -> None:
+    """Zones unknown (the read throttled, or answering without the instances): unknown is not "the same
+    zone". recycler refuses the decrement and waits: the victim goes without decrement, Auto Scaling
+    replaces it in the zone it left, then the surge instance goes with decrement. Zones end as they began
+    whatever they were; a decrement on a guess would leave the victim's zone short and AZRebalance would
+    terminate an instance recycler never drained. Waiting costs one more health wait (budgeted: a surge
+    counts two), guessing may cost an undrained instance."""
+    from botocore.exceptions import ClientError
+
+    from recycler.aws.fleet import Fleet
+
+    zones, victim = two_zone_surge(stack)
+    began = Counter(zones.values())
+    read = Fleet.list_groups
+    failing: list[bool] = []
+
+    def zone_read_fails(self: Fleet, opt_in_tag: str, names: Any = None) -> list[dict[str, Any]]:
+        if failing:
+            if zone_read == "throttled":
+                raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "Describe")
+            return []
+        return read(self, opt_in_tag, names)
+
+    monkeypatch.setattr(Fleet, "list_groups", zone_read_fails)
+    port = CapacityPort(stack, "duo", watch)
+    port.before["duo:zones"] = lambda: failing.append(True)
+    port.after["duo:zones"] = failing.clear
+    report = recycle(stack, port)
+
+    assert outcome(report, "duo") == ("recycled", "oldest-instance"), report.groups[0].detail
+    assert watch.terminate_calls[0] == (victim, False)  # what Auto Scaling received
+    activities = emulator.current_state().activities["duo"]
+    assert not [a["Cause"] for a in activities if "balanc" in a["Cause"]], "AZRebalance ran"
+    assert set(watch.terminated) - set(zones) and victim in watch.terminated
+    assert Counter(placement(stack.world, "duo").values()) == began
+    assert stack.group_state("duo")["DesiredCapacity"] == len(zones)
+    assert all(serving >= len(zones) for _, serving in watch.serving_at), watch.serving_at
