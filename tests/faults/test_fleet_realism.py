@@ -90,6 +90,39 @@ def test_an_image_failure_after_a_capacity_failure_still_fails_fast(stack: Stack
     assert report.groups[0].waited_seconds == 0
 
 
+# A mixed instances group's launch: one instance type found no capacity, the other refused the image
+# (Auto Scaling words each override's failure in one StatusMessage).
+MIXED_FAILURE = (
+    "Could not launch On-Demand Instances. InsufficientInstanceCapacity - We currently do not have "
+    "sufficient m6i.large capacity in the Availability Zone you requested (us-east-1a). Could not launch "
+    "On-Demand Instances. InvalidParameterValue - The architecture 'arm64' of the specified instance type "
+    "does not match the architecture 'x86_64' of the specified AMI. Launching EC2 instance failed."
+)
+
+
+def test_a_launch_failure_naming_the_image_and_capacity_is_the_images(stack: Stack) -> None:
+    """The image's or template's words win over a capacity word in the same message: the launch fails
+    every time, so the canary fails fast and condemns the image instead of waiting out the timeout."""
+    two_groups_on_a_new_image(stack)
+    small_before = stack.group_state("small")["Instances"]
+    emulator.sabotage("big", "launch-failed")
+
+    def mixed_failure() -> None:
+        failed = [a for a in emulator.current_state().activities["big"] if a["StatusCode"] == "Failed"]
+        failed[-1]["StatusMessage"] = MIXED_FAILURE
+        failed[-1]["Description"] = f"Launching a new EC2 instance.  Status Reason: {MIXED_FAILURE}"
+
+    report = recycle(stack, FaultPort(after={"big:terminate": mixed_failure}), health_timeout_seconds=900)
+    # What SNS and DynamoDB received: a launch failure at once, and the image condemned for it.
+    assert "recycler FAILED: big - launch failed" in [a["Subject"] for a in stack.alerts()]
+    [condemned] = [
+        i for i in stack.ledger_items(f"image#{stack.world.images[1]}") if i["record"] == "condemned"
+    ]
+    assert condemned["reason"] == "launch failed"
+    assert stack.group_state("small")["Instances"] == small_before
+    assert report.groups[0].waited_seconds == 0
+
+
 # ---- F38 ECS managed termination protection -----------------------------------------------------
 
 

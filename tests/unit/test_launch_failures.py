@@ -43,6 +43,13 @@ TEMPLATE = LaunchFailure.LAUNCH_TEMPLATE
         ),
         ("heartbeat of lifecycle hook deploy timed out", TEMPLATE),
         ("something nobody documented", TEMPLATE),  # fail safe: not waited out
+        (  # a mixed instances launch: the image's words win over the capacity words beside them
+            "Could not launch On-Demand Instances. InsufficientInstanceCapacity - We currently do not have "
+            "sufficient m6i.large capacity in the Availability Zone you requested (us-east-1a). Could not "
+            "launch On-Demand Instances. InvalidParameterValue - The architecture 'arm64' of the specified "
+            "instance type does not match the architecture 'x86_64' of the specified AMI.",
+            TEMPLATE,
+        ),
     ],
 )
 def test_launch_failures_are_classified_by_their_message(message: str, kind: LaunchFailure) -> None:
