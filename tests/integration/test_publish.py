@@ -3,6 +3,8 @@ before the other groups launch it. Events are as EventBridge delivers them (AWS'
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +16,7 @@ from recycler.local import emulator
 from recycler.local.port import LocalPort
 from recycler.models import ManualPayload, Settings
 from recycler.report import RunReport
+from recycler.triggers import publish_payload
 from recycler.workflow.port import Services
 from recycler.workflow.run import run
 from tests.conftest import REGION, Stack, invoke_durable
@@ -102,12 +105,43 @@ def test_each_publish_event_starts_one_canary_run(
     assert proven == {stack.world.images[1]: "web"}
 
 
-def test_a_burst_of_events_makes_one_canary(stack: Stack, terminations: list[Any], publish_env: None) -> None:
+def test_a_burst_of_events_makes_one_canary(stack: Stack, terminations: list[Any]) -> None:
+    """A pipeline updates five parameters at once: five executions, all in flight together (each waits
+    out its debounce while the others start), plan the same unproven image. One canary recycles one
+    instance; the others find its claim and touch nothing."""
     two_groups_on_a_new_image(stack)
-    # A pipeline updates five parameters: the first run's canary proves the image, the rest find it proven.
-    reports = [invoke_durable(PARAMETER_UPDATED)[1] for _ in range(3)]
-    recycled = [g["group"] for r in reports if r for g in r["groups"] if g["outcome"] == "recycled"]
-    assert recycled == ["web"] and len(terminations) == 1
+    before = {g: {i["InstanceId"] for i in stack.group_state(g)["Instances"]} for g in ("web", "api")}
+    executions = 5
+    in_flight = threading.Barrier(executions, timeout=120)
+
+    def all_in_flight(name: str, state: Any) -> None:
+        if name == "debounce" and state.attempt == 1:
+            in_flight.wait()  # no execution plans before every one of them has started
+
+    def execution(n: int) -> RunReport:
+        event = envelope(
+            "aws.ssm",
+            "Parameter Store Change",
+            {"operation": "Update", "name": f"/golden/ami-{n}", "type": "String", "description": ""},
+        )
+        return run(
+            LocalPort(sleep=lambda _: None, on_poll=all_in_flight),
+            services(stack),
+            Settings(bake_minutes=5, failures_before_stop=5, publish_debounce_seconds=60),
+            publish_payload(event).model_copy(update={"poll_seconds": 5}),
+        )
+
+    with ThreadPoolExecutor(max_workers=executions) as pool:
+        reports = list(pool.map(execution, range(executions)))
+    # The emulator's side: one instance of web replaced, api untouched, the image proven once by web.
+    after = {g: {i["InstanceId"] for i in stack.group_state(g)["Instances"]} for g in ("web", "api")}
+    assert len(before["web"] - after["web"]) == 1 and after["api"] == before["api"]
+    assert len(terminations) == 1
+    proven = Ledger(stack.table, session=stack.world.session).proven_images([stack.world.images[1]])
+    assert proven == {stack.world.images[1]: "web"}
+    # The others found the canary's claim, or (planning later) the image proven and web just recycled.
+    outcomes = sorted(g.outcome for r in reports for g in r.groups)
+    assert outcomes == ["recycled"] + ["skipped"] * (2 * executions - 1)
 
 
 def test_no_second_canary_while_another_run_tries_the_image(
@@ -281,6 +315,33 @@ def test_an_inconclusive_bake_proves_nothing(stack: Stack, terminations: list[An
     assert Ledger(stack.table, session=stack.world.session).proven_images([stack.world.images[1]]) == {}
     web = next(g for g in report.groups if g.group == "web")
     assert (web.outcome, web.baked) == ("recycled", False) and "left the group" in web.detail
+
+
+def test_the_debounce_lets_a_pipeline_finish_before_the_canary_launches(stack: Stack) -> None:
+    """A pipeline publishes in steps: its first change's event arrives, and a minute later it points the
+    template at the final image. The run plans only after the debounce (5 minutes, from the event), so
+    its canary launches the final image, not the half-published one."""
+    two_groups_on_a_new_image(stack)
+    final = emulator.stock_images(stack.world.ec2, 3)[2]
+    web_before = {i["InstanceId"] for i in stack.group_state("web")["Instances"]}
+    start = datetime.now(UTC)
+    clock = emulator.SimulatedClock(start)
+    published: list[datetime] = []
+
+    def sleep(seconds: float) -> None:
+        for step in [1.0] * int(seconds) + [seconds - int(seconds)]:  # the pipeline acts mid-wait
+            clock.sleep(step)
+            if not published and clock.now >= start + timedelta(seconds=60):
+                published.append(clock.now)
+                emulator.publish_image(stack.world.ec2, stack.world.template(), final)
+
+    settings = Settings(bake_minutes=1, publish_debounce_seconds=300)
+    payload = publish_payload(PARAMETER_UPDATED).model_copy(update={"poll_seconds": 5})
+    run(LocalPort(sleep=sleep), replace(services(stack), clock=clock), settings, payload)
+    [replacement] = [i for i in stack.group_state("web")["Instances"] if i["InstanceId"] not in web_before]
+    described = stack.world.ec2.describe_instances(InstanceIds=[replacement["InstanceId"]])
+    assert described["Reservations"][0]["Instances"][0]["ImageId"] == final  # what EC2 launched
+    assert published == [start + timedelta(seconds=60)]
 
 
 def test_an_event_outside_the_maintenance_windows_waits_for_the_next_one(
