@@ -86,10 +86,15 @@ def test_what_synth_accepts_is_what_the_function_loads() -> None:
     settings = load_settings(environment)
     assert settings.max_age_days is None  # no freshness target, not "every instance is due"
     saturday, sunday, monday = (datetime(2026, 12, day, 12, tzinfo=UTC) for day in (5, 6, 7))
-    brakes = {"kill_switch": None, "firing_alarms": (), "blackout_weekdays": settings.blackout_weekdays}
-    assert run_guard(saturday, **brakes) == (Reason.BLACKOUT, "sat is a blackout weekday")
-    assert run_guard(sunday, **brakes) == (Reason.BLACKOUT, "sun is a blackout weekday")
-    assert run_guard(monday, **brakes) is None
+
+    def blackout(moment: datetime) -> object:
+        return run_guard(
+            moment, kill_switch=None, firing_alarms=(), blackout_weekdays=settings.blackout_weekdays
+        )
+
+    assert blackout(saturday) == (Reason.BLACKOUT, "sat is a blackout weekday")
+    assert blackout(sunday) == (Reason.BLACKOUT, "sun is a blackout weekday")
+    assert blackout(monday) is None
     assert "RECYCLER_MAX_AGE_DAYS" not in environment
 
 
