@@ -104,7 +104,7 @@ def block_public_access_like_aws() -> None:
     def is_public(policy: bytes | str) -> bool:
         return policy_is_public(policy.decode() if isinstance(policy, bytes) else policy)
 
-    responses.bucket_policy_is_public = is_public
+    responses.bucket_policy_is_public = is_public  # type: ignore[attr-defined]  # GetBucketPolicyStatus calls it
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,10 @@ class EmulatedOrganization:
         account and ARN, and for a member of this organization its id and path
         (o-<id>/r-<root>/ou-.../ with nested OUs in order)."""
         account = principal_arn.split(":")[4]
-        context = {"aws:principalaccount": (account,), "aws:principalarn": (principal_arn,)}
+        context: dict[str, tuple[str, ...]] = {
+            "aws:principalaccount": (account,),
+            "aws:principalarn": (principal_arn,),
+        }
         if account in self.accounts:
             units = "".join(f"{unit}/" for unit in self.accounts[account])
             context["aws:principalorgid"] = (self.organization_id,)

@@ -5,9 +5,10 @@ transformer's output as JSON (an error inside PutEvents where AWS would deliver 
 AWS, as the EventBridge user guide's "Input transformation" documents it: each <variable> of the
 template is replaced by the value its JSON path selects, as plain text. A string value is inserted as it
 is, without escaping, so a quote, a backslash or a newline in it ends up raw in the output (inside a
-quoted string of a JSON template, the output is then no longer JSON); outside quotes a string gets
-quotes around it (the guide's example: `"instance": <instance>` gives `"instance": "i-0123456789"`); an
-object or array is inserted as its JSON. Predefined variables: aws.events.rule-arn, aws.events.rule-name,
+quoted string of a JSON template, the output is then no longer JSON); outside quotes in a JSON template
+a string gets quotes around it (the guide's example: `"instance": <instance>` gives `"instance":
+"i-0123456789"`), in a text template it stays bare (`<instance> is in state <status>`); an object or
+array is inserted as its JSON. Predefined variables: aws.events.rule-arn, aws.events.rule-name,
 aws.events.event.ingestion-time, aws.events.event (the event without detail) and aws.events.event.json.
 https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html
 A target's InputPath delivers the part of the event it selects, as JSON:
@@ -46,9 +47,9 @@ def select(event: Any, path: str) -> Any:
     return value
 
 
-def _as_text(value: Any, in_string: bool) -> str:
+def _as_text(value: Any, quoted: bool) -> str:
     if isinstance(value, str):
-        return value if in_string else f'"{value}"'  # never escaped
+        return f'"{value}"' if quoted else value  # never escaped
     return json.dumps(value, separators=(",", ":"))
 
 
@@ -61,12 +62,13 @@ def transform(template: str, paths: Mapping[str, str], event: Mapping[str, Any],
     variables["aws.events.event"] = {k: v for k, v in event.items() if k != "detail"}
     variables["aws.events.event.json"] = dict(event)
     out: list[str] = []
+    json_template = template.lstrip().startswith(("{", "["))
     in_string = False
     position = 0
     while position < len(template):
         match = _PLACEHOLDER.match(template, position)
         if match and variables.get(match[1], _MISSING) is not _MISSING:
-            out.append(_as_text(variables[match[1]], in_string))
+            out.append(_as_text(variables[match[1]], json_template and not in_string))
             position = match.end()
             continue
         char = template[position]
@@ -98,7 +100,7 @@ def _aws_event(original: Mapping[str, Any]) -> dict[str, Any]:
 
     event = {key: original[key] for key in EVENT_KEYS if key in original}
     if isinstance(event.get("time"), int | float):
-        event["time"] = iso_8601_datetime_without_milliseconds(utcfromtimestamp(float(event["time"])))
+        event["time"] = iso_8601_datetime_without_milliseconds(utcfromtimestamp(event["time"]))
     return event
 
 
