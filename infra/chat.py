@@ -6,11 +6,13 @@ and Microsoft Teams channel configurations, from the context key `recycler:chat`
 
 Nothing is synthesized without it. Each channel subscribes to two topics:
 - the alert topic, for the CloudWatch alarms that publish to it (Chatbot renders AWS alarm notifications);
-- a feed topic, fed by an EventBridge rule on recycler's own events (recycler/workflow/events.py) whose
-  input transformer writes Chatbot's custom-notification format: Chatbot renders only AWS service
-  notifications and messages in that format ("version": "1.0", "source": "custom"), not recycler's
-  plain-text e-mail alerts, and the docs' way to get an application's events into a channel is exactly
-  this rule -> SNS -> channel: https://docs.aws.amazon.com/chatbot/latest/adminguide/custom-notifs.html
+- a feed topic, fed by an EventBridge rule on recycler's own events (recycler/workflow/events.py), each
+  of which carries its message in Chatbot's custom-notification format (`detail.chat`, delivered by the
+  rule's InputPath): Chatbot renders only AWS service notifications and messages in that format
+  ("version": "1.0", "source": "custom"), not recycler's plain-text e-mail alerts, and the docs' way to
+  get an application's events into a channel is exactly this rule -> SNS -> channel:
+  https://docs.aws.amazon.com/chatbot/latest/adminguide/custom-notifs.html
+Not with recycler:organization (read_chat says why).
   A topic of its own keeps the e-mail subscribers of the alert topic from getting every success as JSON.
 
 Permissions: the channel role is what Chatbot assumes for the channel; notifications need only the
@@ -59,6 +61,16 @@ def read_chat(node: Node) -> ChatConfig | None:
     raw: Any = node.try_get_context(KEY)
     if not raw:  # unset, {} or ""
         return None
+    if node.try_get_context(f"{PREFIX}organization") is not None:
+        # A channel needs its Slack workspace or Teams tenant authorized by hand in each account's
+        # console first (CfnSlackChannelConfiguration), so every stack instance would fail, and with
+        # FailureToleranceCount 0 stop the StackSet's operation; the Chatbot API also runs in four
+        # regions only: https://docs.aws.amazon.com/general/latest/gr/chatbot.html
+        raise ConfigError(
+            f"{KEY}: not with {PREFIX}organization (a StackSet cannot create chat channels: each account's "
+            "workspace is authorized by hand first); remove it, and have recycler:alert_emails read every "
+            "account's failures on the RecyclerCentral topic"
+        )
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
@@ -162,9 +174,13 @@ class ChatChannels(Construct):
             )
 
     def _feed_rules(self) -> None:
-        """recycler's events as Chatbot custom notifications: one rule for a group's outcome, one for
-        the run (their details differ), each with an input transformer to the custom format."""
-        detail = events.EventField.from_path
+        """recycler's events as Chatbot custom notifications: each event carries its message whole
+        (`detail.chat`, rendered by recycler/workflow/events.py) and the rules deliver that part of the
+        event as it is (a target's InputPath: JSON whatever the texts hold). An input template that put
+        `<$.detail.reason>` inside a quoted string made invalid JSON of a detail with a quote or a
+        newline: EventBridge substitutes the value as plain text, unescaped.
+        https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html"""
+        message = events.RuleTargetInput.from_event_path("$.detail.chat")
         groups = events.Rule(
             self,
             "GroupOutcomes",
@@ -173,50 +189,11 @@ class ChatChannels(Construct):
                 source=[SOURCE], detail_type=["Recycle Succeeded", "Recycle Failed", "Recycle Skipped"]
             ),
         )
-        groups.add_target(
-            targets.SnsTopic(
-                self.feed,
-                message=events.RuleTargetInput.from_object(
-                    custom(
-                        f"recycler: {events.EventField.detail_type} - {detail('$.detail.group')}",
-                        f"*{detail('$.detail.outcome')}*: {detail('$.detail.reason')}\n"
-                        f"{detail('$.detail.detail')}\nrun {detail('$.detail.run_id')}",
-                        detail("$.detail.event_id"),
-                        detail("$.detail.run_id"),
-                    )
-                ),
-            )
-        )
+        groups.add_target(targets.SnsTopic(self.feed, message=message))
         runs = events.Rule(
             self,
             "RunsCompleted",
             description="recycler run summaries to the chat feed",
             event_pattern=events.EventPattern(source=[SOURCE], detail_type=["Run Completed"]),
         )
-        runs.add_target(
-            targets.SnsTopic(
-                self.feed,
-                message=events.RuleTargetInput.from_object(
-                    custom(
-                        f"recycler run {detail('$.detail.run_id')} completed",
-                        f"recycled {detail('$.detail.summary.recycled')}, failed "
-                        f"{detail('$.detail.summary.failed')}, skipped {detail('$.detail.summary.skipped')}"
-                        f" (dry run: {detail('$.detail.dry_run')})",
-                        detail("$.detail.event_id"),
-                        detail("$.detail.run_id"),
-                    )
-                ),
-            )
-        )
-
-
-def custom(title: str, description: str, event_id: str, thread: str) -> dict[str, Any]:
-    """Chatbot's custom notification (custom-notifs.html, "Event schema"): version 1.0, source custom;
-    a run's events share a thread."""
-    return {
-        "version": "1.0",
-        "source": "custom",
-        "id": event_id,
-        "content": {"textType": "client-markdown", "title": title, "description": description},
-        "metadata": {"threadId": thread, "summary": title},
-    }
+        runs.add_target(targets.SnsTopic(self.feed, message=message))

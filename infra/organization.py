@@ -14,10 +14,21 @@ from infra.config import PREFIX, REGION, ConfigError, Place, places_from
 # AWS::CloudFormation::StackSet DeploymentTargets.OrganizationalUnitIds: an OU id or the root id.
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cloudformation-stackset-deploymenttargets.html
 ORGANIZATIONAL_UNIT = re.compile(r"^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$")
+# An organization's id, as DescribeOrganization returns it (Organization.Id, pattern ^o-[a-z0-9]{10,32}$):
+# https://docs.aws.amazon.com/organizations/latest/APIReference/API_Organization.html
+ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 
 CALL_AS = ("DELEGATED_ADMIN", "SELF")
 ORGANIZATION_KEYS = frozenset(
-    {"organizational_units", "regions", "central", "call_as", "asset_bucket_prefix", "kill_switch"}
+    {
+        "organization_id",
+        "organizational_units",
+        "regions",
+        "central",
+        "call_as",
+        "asset_bucket_prefix",
+        "kill_switch",
+    }
 )
 
 
@@ -30,6 +41,8 @@ class Organization:
     organizational_units: tuple[str, ...]
     regions: tuple[str, ...]
     central: Place
+    # The code buckets' policy names it as a fixed value: S3 refuses a policy limited only by wildcards.
+    organization_id: str = ""
     call_as: str = "DELEGATED_ADMIN"
     asset_bucket_prefix: str = ""
     kill_switch: str = "off"
@@ -54,6 +67,12 @@ def read_organization(node: Node) -> Organization | None:
     unknown = sorted(set(value) - ORGANIZATION_KEYS)
     if unknown:
         raise ConfigError(f"{key}.{unknown[0]}: unknown key; use {', '.join(sorted(ORGANIZATION_KEYS))}")
+    organization_id = str(value.get("organization_id", ""))
+    if not ORGANIZATION_ID.match(organization_id):
+        raise ConfigError(
+            f"{key}.organization_id={organization_id!r}: name the organization's id (o-xxxxxxxxxx, from "
+            "`aws organizations describe-organization`): S3 refuses the code buckets' policy without it"
+        )
     units = value.get("organizational_units")
     if not isinstance(units, list) or not units:
         raise ConfigError(f'{key}.organizational_units: a list of OU ids ("ou-...") or the root id ("r-...")')
@@ -88,5 +107,11 @@ def read_organization(node: Node) -> Organization | None:
             f"{key}.asset_bucket_prefix={prefix!r}: lower-case letters, digits and hyphens, at most 41"
         )
     return Organization(
-        tuple(str(u) for u in units), tuple(str(r) for r in regions), central, call_as, prefix, kill_switch
+        tuple(str(u) for u in units),
+        tuple(str(r) for r in regions),
+        central,
+        organization_id,
+        call_as,
+        prefix,
+        kill_switch,
     )

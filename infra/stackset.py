@@ -8,7 +8,7 @@
   `<asset_bucket_prefix>-<region>` the member template's Lambda code is read from: Lambda reads a
   function's code from a bucket in the function's own region (it may be another account's), so every
   target region needs its copy; a BucketDeployment puts the same zip there on every deploy, and the
-  bucket policy lets the organization's OUs read it.
+  bucket policy lets principals of the organization (a fixed aws:PrincipalOrgID) in its OUs read it.
   https://docs.aws.amazon.com/lambda/latest/api/API_FunctionCode.html
 - The member template is synthesized by a separate app with a synthesizer that names that bucket
   (`${AWS::Region}` substituted per stack instance) and no bootstrap resource: no asset parameter, no
@@ -111,21 +111,7 @@ class RecyclerAssetsStack(Stack):
         )
         # Lambda fetches the code with the credentials of whoever creates or updates the function: the
         # StackSet's execution role (stacksets-exec-*) in each member account.
-        self.bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OrganizationReadsRecyclerCode",
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:GetObject"],
-                resources=[self.bucket.arn_for_objects("*")],
-                conditions={
-                    "ForAnyValue:StringLike": {
-                        "aws:PrincipalOrgPaths": Publishers(
-                            organizational_units=organization.organizational_units
-                        ).org_paths()
-                    }
-                },
-            )
-        )
+        self.bucket.add_to_resource_policy(organization_reads(organization, self.bucket))
         self.deployment = s3deploy.BucketDeployment(
             self,
             "Upload",
@@ -171,6 +157,33 @@ class RecyclerAssetsStack(Stack):
             Validations.of(self).acknowledge(
                 Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[{finding}]", reason=copy)
             )
+
+
+def organization_reads(organization: Organization, bucket: s3.IBucket) -> iam.PolicyStatement:
+    """Principals of the organization may read the code, limited by a fixed aws:PrincipalOrgID.
+
+    The bucket keeps all four Block Public Access settings on. S3 counts a policy public unless every
+    statement granting `*` is limited by a fixed value (no wildcard) of one of a short list of keys, an
+    organization's id among them ("An AWS principal, user, role, or service principal (e.g.
+    aws:PrincipalOrgID)"): the OU paths alone, being patterns (`o-*/*/ou-.../*`), left the policy public,
+    so BlockPublicPolicy refused the PutBucketPolicy, and RestrictPublicBuckets would have let only this
+    account read a public one. The OU paths stay as a further limit (members of the target OUs only).
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html#access-control-block-public-access-policy-status
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_PublicAccessBlockConfiguration.html"""
+    return iam.PolicyStatement(
+        sid="OrganizationReadsRecyclerCode",
+        principals=[iam.AnyPrincipal()],
+        actions=["s3:GetObject"],
+        resources=[bucket.arn_for_objects("*")],
+        conditions={
+            "StringEquals": {"aws:PrincipalOrgID": organization.organization_id},
+            "ForAnyValue:StringLike": {
+                "aws:PrincipalOrgPaths": Publishers(
+                    organizational_units=organization.organizational_units
+                ).org_paths()
+            },
+        },
+    )
 
 
 class RecyclerOrganizationStack(Stack):

@@ -70,12 +70,37 @@ def kind_of(group: GroupReport) -> str | None:
     return None  # planned (a dry run decides, it does not act) and routine skips
 
 
+def chat_notification(event_id: str, run_id: str, title: str, description: str) -> dict[str, Any]:
+    """The event as a chat message, whole: Chatbot's custom notification (version 1.0, source custom; a
+    run's events share a thread), which the chat feed's rule delivers as it is (InputPath
+    `$.detail.chat`, infra/chat.py), so it stays JSON whatever a group name or an AWS error text holds.
+    An input template would put those texts inside its quoted strings unescaped (EventBridge substitutes
+    plain text: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html)
+    and a quote or a newline in a failure's detail made a message Chatbot drops.
+    https://docs.aws.amazon.com/chatbot/latest/adminguide/custom-notifs.html"""
+    return {
+        "version": "1.0",
+        "source": "custom",
+        "id": event_id,
+        "content": {"textType": "client-markdown", "title": title, "description": description},
+        "metadata": {"threadId": run_id, "summary": title},
+    }
+
+
 def group_detail(report: RunReport, group: GroupReport) -> dict[str, Any]:
+    event_id = f"{report.run_id}/{group.group}/{group.outcome}"
+    entry = group.model_dump(mode="json")
     detail: dict[str, Any] = {
-        "event_id": f"{report.run_id}/{group.group}/{group.outcome}",
+        "event_id": event_id,
         "run_id": report.run_id,
         "dry_run": report.dry_run,
-        **group.model_dump(mode="json"),
+        **entry,
+        "chat": chat_notification(
+            event_id,
+            report.run_id,
+            f"recycler: {kind_of(group)} - {group.group}",
+            f"*{entry['outcome']}*: {entry['reason']}\n{entry['detail']}\nrun {report.run_id}",
+        ),
     }
     if len(json.dumps(detail, separators=(",", ":"))) > DETAIL_BUDGET_BYTES:
         detail["recycles_omitted"] = len(detail.pop("recycles"))
@@ -85,6 +110,7 @@ def group_detail(report: RunReport, group: GroupReport) -> dict[str, Any]:
 def run_detail(report: RunReport) -> dict[str, Any]:
     skipped = Counter(g.reason for g in report.groups if g.outcome == "skipped")
     failed = [g.group for g in report.groups if g.outcome == "failed"]
+    summary = report.summary
     return {
         "event_id": f"{report.run_id}/run",
         "run_id": report.run_id,
@@ -101,6 +127,13 @@ def run_detail(report: RunReport) -> dict[str, Any]:
         "fleet_oldest_image_age_days": report.fleet_oldest_image_age_days,
         # revert_on_canary_failure: each launch path of a condemned image, put back or why not.
         "reverted": [r.model_dump(mode="json") for r in report.reverted],
+        "chat": chat_notification(
+            f"{report.run_id}/run",
+            report.run_id,
+            f"recycler run {report.run_id} completed",
+            f"recycled {summary.recycled}, failed {summary.failed}, skipped {summary.skipped}"
+            f" (dry run: {str(report.dry_run).lower()})",
+        ),
     }
 
 

@@ -10,10 +10,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from aws_cdk.assertions import Template
 
 from infra.config import ConfigError
+from recycler.aws.events import Events
+from recycler.local import emulator
+from recycler.report import GroupReport, RunReport
+from recycler.workflow.events import run_events
+from tests.infra.test_many_environments import assembly
+from tests.infra.test_organization import ORGANIZATION
 from tests.infra.test_stack import synth
 
 SLACK = {"workspace_id": "T0123ABCD", "channel_id": "C0123ABCD"}
@@ -86,8 +93,8 @@ def test_recycler_events_reach_the_feed_as_custom_notifications(both: Template) 
     for rule in rules:
         assert rule["EventPattern"]["source"] == ["recycler"]
         [target] = rule["Targets"]
-        template = target["InputTransformer"]["InputTemplate"]
-        assert '"version":"1.0"' in template and '"source":"custom"' in template
+        # The message is the event's own detail.chat, delivered as it is (no input template).
+        assert target["InputPath"] == "$.detail.chat" and "InputTransformer" not in target
     # EventBridge may publish to the feed (topic policy) and use its key (key policy).
     policies = json.dumps(of(both, "AWS::SNS::TopicPolicy"))
     assert "events.amazonaws.com" in policies
@@ -134,3 +141,54 @@ def test_cfn_lint_finds_no_errors(both: Template, tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# An AWS error text as a failure's detail carries it: quotes, a backslash, a newline.
+DETAIL = 'Launching a new EC2 instance failed. Status Reason: The image id "ami-0bad" is not valid \\ retry.\nAt 2026-12-06'
+
+
+def test_a_failure_with_quotes_and_newlines_reaches_the_chat_feed_as_json(both: Template) -> None:
+    """The feed rules as synthesized, on the emulator's EventBridge (input transformers substitute plain
+    text, unescaped, as AWS does), deliver to an SNS topic whose subscriber reads what Chatbot would.
+    Before: the template put <$.detail.detail> inside a quoted string, and the message was not JSON."""
+    from moto import mock_aws
+
+    emulator.install()
+    with mock_aws():
+        session = boto3.Session(region_name="us-east-1")
+        sns, sqs, bus = session.client("sns"), session.client("sqs"), session.client("events")
+        topic = sns.create_topic(Name="feed")["TopicArn"]
+        queue = sqs.create_queue(QueueName="chatbot")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
+        sns.subscribe(
+            TopicArn=topic,
+            Protocol="sqs",
+            Endpoint=queue_arn["QueueArn"],
+            Attributes={"RawMessageDelivery": "true"},
+        )
+        for number, rule in enumerate(of(both, "AWS::Events::Rule")):
+            [target] = rule["Targets"]
+            shaped = {k: v for k, v in target.items() if k in ("InputTransformer", "InputPath", "Input")}
+            bus.put_rule(Name=f"feed-{number}", EventPattern=json.dumps(rule["EventPattern"]))
+            bus.put_targets(Rule=f"feed-{number}", Targets=[{"Id": "feed", "Arn": topic, **shaped}])
+        failed = GroupReport(
+            group='web "blue"', outcome="failed", reason="replacement unhealthy", detail=DETAIL
+        )
+        report = RunReport.build("run-1", "2026-12-06T10:00:00+00:00", False, 1, [failed])
+        assert Events(session=session).put(run_events(report)) == []
+        bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]]
+    messages = [json.loads(body) for body in bodies]  # Chatbot drops a message that is not JSON
+    assert len(messages) == 2
+    for message in messages:
+        assert (message["version"], message["source"]) == ("1.0", "custom")
+        assert message["metadata"]["threadId"] == "run-1"
+    [failure] = [m for m in messages if "Recycle Failed" in m["content"]["title"]]
+    assert failure["content"]["title"] == 'recycler: Recycle Failed - web "blue"'
+    assert DETAIL in failure["content"]["description"]
+
+
+def test_chat_is_refused_with_an_organization() -> None:
+    """A StackSet cannot create chat channels: each account's workspace is authorized by hand first, so
+    every stack instance would fail (and stop the rollout). Before: the member template held one."""
+    with pytest.raises(ConfigError, match=r"^recycler:chat: not with recycler:organization .*alert_emails"):
+        assembly(**{"recycler:organization": ORGANIZATION, "recycler:chat": {"slack": SLACK}})

@@ -4,20 +4,28 @@ code in a bucket per target region, reporting to a central account that names no
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from aws_cdk import cx_api
+from botocore.exceptions import ClientError
 
 from infra.config import ConfigError
+from recycler.local import emulator
+from recycler.local.emulator import EmulatedOrganization, policy_is_public
+from tests.infra.iam_eval import Request, Statement, evaluate, resolve
 from tests.infra.test_many_environments import assembly, cfn_lint_errors, of_type
 
 UNITS = ["ou-ab12-11111111", "ou-ab12-22222222"]
 REGIONS = ["eu-west-1", "us-east-1", "ap-southeast-2"]
 CENTRAL = {"account": "999999999999", "region": "eu-central-1"}
 SINK = "arn:aws:oam:eu-west-1:999999999999:sink/eu-west-1-sink"
+ORGANIZATION_ID = "o-a1b2c3d4e5"
 ORGANIZATION = {
+    "organization_id": ORGANIZATION_ID,
     "organizational_units": UNITS,
     "regions": REGIONS,
     "central": {**CENTRAL, "sink_arns": [SINK]},
@@ -115,7 +123,8 @@ def test_the_member_template_needs_no_bootstrap_in_member_accounts(org: cx_api.C
         ]
         assert read["Action"] == "s3:GetObject" and read["Principal"] == {"AWS": "*"}
         assert read["Condition"] == {
-            "ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": [f"o-*/*/{unit}/*" for unit in UNITS]}
+            "StringEquals": {"aws:PrincipalOrgID": ORGANIZATION_ID},
+            "ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": [f"o-*/*/{unit}/*" for unit in UNITS]},
         }
 
 
@@ -205,6 +214,7 @@ def test_no_arn_names_the_aws_partition_in_govcloud(tmp_path: Path) -> None:
     gov = assembly(
         **{
             "recycler:organization": {
+                "organization_id": ORGANIZATION_ID,
                 "organizational_units": ["r-ab12"],
                 "regions": ["us-gov-west-1", "us-gov-east-1"],
                 "central": {"account": "999999999999", "region": "us-gov-west-1"},
@@ -250,6 +260,11 @@ def test_no_arn_names_the_aws_partition_in_govcloud(tmp_path: Path) -> None:
         ({**ORGANIZATION, "call_as": "ADMIN"}, r"call_as='ADMIN'"),
         ({**ORGANIZATION, "kill_switch": "yes"}, r"kill_switch='yes'"),
         ({**ORGANIZATION, "ou": ["ou-ab12-11111111"]}, r"recycler:organization\.ou: unknown key"),
+        (
+            {k: v for k, v in ORGANIZATION.items() if k != "organization_id"},
+            r"recycler:organization\.organization_id='': name the organization's id \(o-",
+        ),
+        ({**ORGANIZATION, "organization_id": "o-*"}, r"organization_id='o-\*': name"),
     ],
 )
 def test_bad_organization_context_names_the_key(organization: dict[str, Any], named: str) -> None:
@@ -260,3 +275,127 @@ def test_bad_organization_context_names_the_key(organization: dict[str, Any], na
 def test_the_central_place_is_given_once() -> None:
     with pytest.raises(ConfigError, match=r"recycler:central: with recycler:organization"):
         assembly(**{"recycler:organization": ORGANIZATION, "recycler:central": CENTRAL})
+
+
+# ---- the code buckets on S3's Block Public Access (the emulator teaches moto S3's rule) ------------------
+
+MEMBER = "arn:aws:iam::111111111111:role/stacksets-exec-0123456789abcdef"  # a StackSet's execution role
+NESTED_MEMBER = "arn:aws:iam::222222222222:role/stacksets-exec-0123456789abcdef"
+OUTSIDE_THE_OUS = "arn:aws:iam::333333333333:role/stacksets-exec-0123456789abcdef"
+OUTSIDE_THE_ORGANIZATION = "arn:aws:iam::444444444444:role/stacksets-exec-0123456789abcdef"
+EMULATED = EmulatedOrganization(
+    ORGANIZATION_ID,
+    "r-ab12",
+    {
+        "111111111111": (UNITS[0],),
+        "222222222222": ("ou-ab12-99999999", UNITS[1]),  # an OU nested in another
+        "333333333333": ("ou-ab12-99999999",),
+    },
+)
+
+
+def asset_bucket(org: cx_api.CloudAssembly, region: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The bucket's name, Block Public Access settings and policy, as CloudFormation would create them."""
+    template = org.get_stack_by_name(f"RecyclerAssets-{region}").template
+    [(logical, bucket)] = [(k, r) for k, r in template["Resources"].items() if r["Type"] == "AWS::S3::Bucket"]
+    name = bucket["Properties"]["BucketName"]
+    [policy] = of_type(template, "AWS::S3::BucketPolicy")
+    document = resolve(
+        policy["Properties"]["PolicyDocument"],
+        {"AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": CENTRAL["account"]},
+        {logical: name},
+        {f"{logical}.Arn": f"arn:aws:s3:::{name}"},
+    )
+    return name, bucket["Properties"]["PublicAccessBlockConfiguration"], document
+
+
+@pytest.fixture
+def s3() -> Iterator[Any]:
+    from moto import mock_aws
+
+    emulator.install()
+    with mock_aws():
+        yield boto3.client("s3", region_name="us-east-1")
+
+
+def create(s3: Any, name: str, block: dict[str, Any], document: dict[str, Any]) -> None:
+    """CreateBucket, PutPublicAccessBlock, PutBucketPolicy: the order CloudFormation follows (the
+    policy is its own resource, created after the bucket with its settings)."""
+    s3.create_bucket(Bucket=name)
+    s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=block)
+    s3.put_bucket_policy(Bucket=name, Policy=json.dumps(document))
+
+
+def test_s3_accepts_the_code_buckets_policy_with_block_public_access_on(
+    org: cx_api.CloudAssembly, s3: Any
+) -> None:
+    """Before: the read statement was limited by aws:PrincipalOrgPaths patterns only, a public policy
+    by S3's rule, and PutBucketPolicy was refused (AccessDenied): the assets stacks failed, the StackSet
+    never deployed."""
+    for region in REGIONS:
+        name, block, document = asset_bucket(org, region)
+        assert block == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        create(s3, name, block, document)
+        assert s3.get_bucket_policy_status(Bucket=name)["PolicyStatus"]["IsPublic"] is False
+        assert json.loads(s3.get_bucket_policy(Bucket=name)["Policy"]) == document
+
+
+def test_s3_refuses_a_policy_for_everyone_limited_only_by_patterns(
+    org: cx_api.CloudAssembly, s3: Any
+) -> None:
+    name, block, document = asset_bucket(org, REGIONS[0])
+    for statement in document["Statement"]:
+        statement.get("Condition", {}).pop("StringEquals", None)  # only the OU path patterns are left
+    with pytest.raises(ClientError, match="AccessDenied"):
+        create(s3, name, block, document)
+
+
+def may_read(s3: Any, bucket: str, key: str, principal_arn: str) -> bool:
+    """GetObject across accounts as S3 decides it: the bucket policy (held by the emulator) must allow
+    the principal, and with RestrictPublicBuckets a public policy lets no other account in. (The caller's
+    own identity policy allows it: the StackSet execution role has AdministratorAccess.)"""
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    if block["RestrictPublicBuckets"] and policy_is_public(policy):
+        return principal_arn.split(":")[4] == CENTRAL["account"]
+    account = principal_arn.split(":")[4]
+    statements = []
+    for raw in policy["Statement"]:
+        named = raw["Principal"]["AWS"] if isinstance(raw["Principal"], dict) else raw["Principal"]
+        named = named if isinstance(named, list) else [named]
+        if "*" not in named and not any(f":{account}:" in n or n == account for n in named):
+            continue
+        statements.append(
+            Statement(
+                label=raw.get("Sid", ""),
+                effect=raw["Effect"],
+                actions=tuple(raw["Action"] if isinstance(raw["Action"], list) else [raw["Action"]]),
+                not_actions=False,
+                resources=tuple(raw["Resource"] if isinstance(raw["Resource"], list) else [raw["Resource"]]),
+                not_resources=False,
+                conditions={
+                    op: {k: tuple(v if isinstance(v, list) else [v]) for k, v in keys.items()}
+                    for op, keys in raw.get("Condition", {}).items()
+                },
+            )
+        )
+    context = {**EMULATED.principal_context(principal_arn), "aws:securetransport": ("true",)}
+    return evaluate(statements, Request("s3:GetObject", f"arn:aws:s3:::{bucket}/{key}", context)).allowed
+
+
+def test_member_accounts_read_the_code_and_no_one_else(org: cx_api.CloudAssembly, s3: Any) -> None:
+    """A member of the target OUs (nested ones too) reads the zip its stack instance names; an account
+    of the organization outside the OUs and an account outside the organization do not."""
+    name, block, document = asset_bucket(org, REGIONS[0])
+    create(s3, name, block, document)
+    [function] = of_type(member(org), "AWS::Lambda::Function")
+    key = function["Properties"]["Code"]["S3Key"]
+    assert may_read(s3, name, key, MEMBER)
+    assert may_read(s3, name, key, NESTED_MEMBER)
+    assert not may_read(s3, name, key, OUTSIDE_THE_OUS)
+    assert not may_read(s3, name, key, OUTSIDE_THE_ORGANIZATION)

@@ -12,11 +12,12 @@ Read top down: `state` (everything the emulator knows, one object; reset() start
 `activities`, `capacity`, `capacity_failures`, `zones`, `launch_hooks`, `warm_pools`, `terminating`,
 `faults`, `traffic_sources` (Auto Scaling), `target_health` (Elastic Load Balancing; VPC Lattice's
 ListTargets is in `traffic_sources`), `ecs`, `ecs_protection`, `images`
-(EC2 and SSM), `throttling` (throttled requests, answered before moto sees them), and `seed` (fleets
+(EC2 and SSM), `events` and `input_transformer` (EventBridge), `block_public_access` (S3), `throttling` (throttled requests, answered before moto sees them), and `seed` (fleets
 for tests and the demo).
 """
 
 from recycler.local.emulator.activities import add_activity, add_instance_refresh
+from recycler.local.emulator.block_public_access import EmulatedOrganization, policy_is_public
 from recycler.local.emulator.capacity import COUNTED_STATES, scale
 from recycler.local.emulator.ecs import drain_time, ecs_agent
 from recycler.local.emulator.events import refuse_events
@@ -62,6 +63,7 @@ __all__ = [
     "LAUNCH_TRANSITION",
     "SSM_ALIAS",
     "Clock",
+    "EmulatedOrganization",
     "EmulatorState",
     "SimulatedClock",
     "add_activity",
@@ -89,6 +91,7 @@ __all__ = [
     "hook_clock",
     "install",
     "point_group_at",
+    "policy_is_public",
     "publish_image",
     "published",
     "refuse_events",

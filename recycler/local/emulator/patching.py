@@ -9,12 +9,14 @@ from __future__ import annotations
 import threading
 
 from recycler.local.emulator.activities import answer_activity_reads
+from recycler.local.emulator.block_public_access import block_public_access_like_aws
 from recycler.local.emulator.capacity import reconcile_like_aws, termination_policies_like_aws
 from recycler.local.emulator.ecs import ecs_like_aws
 from recycler.local.emulator.ecs_protection import ecs_protection_like_aws
 from recycler.local.emulator.events import events_like_aws
 from recycler.local.emulator.faults import sabotage_replacements
 from recycler.local.emulator.images import resolve_ssm_aliases
+from recycler.local.emulator.input_transformer import targets_like_aws
 from recycler.local.emulator.launch_hooks import lifecycle_hooks_like_aws
 from recycler.local.emulator.target_health import sabotage_target_health
 from recycler.local.emulator.terminating import deregister_leaving_like_aws
@@ -45,4 +47,6 @@ def install() -> None:
         warm_pools_like_aws(AutoScalingResponse)
         deregister_leaving_like_aws()
         events_like_aws()
+        targets_like_aws()
+        block_public_access_like_aws()
         _installed.append(True)
