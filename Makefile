@@ -63,7 +63,7 @@ bench: $(STAMP)
 # Mutation testing of recycler/policy/ and the safety-critical workflow modules ([tool.mutmut] in
 # pyproject.toml); not part of `make test`: about an hour on 2 cores. Score per module at the end.
 mutate: $(MUTATE_STAMP)
-	nice -n 15 $(VENV)/bin/mutmut run --max-children $(MUTATE_CHILDREN) $(MUTANTS)
+	nice -n 15 $(VENV)/bin/mutmut run --max-children $(MUTATE_CHILDREN) $(foreach m,$(MUTANTS),'$(m)')
 	$(PY) -m tests.mutation_score
 
 clean:
