@@ -6,9 +6,12 @@
 - Every mutation runs in a fresh copy of the working tree (tracked and untracked files, minus .venv,
   node_modules and caches) in a temporary directory: the checkout is never edited, and an interrupted
   audit leaves nothing behind in it.
-- A mutation is caught only when one of the tests it names FAILS, as pytest's JUnit XML records it. A
-  non-zero exit alone proves nothing: no test collected (exit 5), an import error or a crash of the
-  harness all read as NOT caught.
+- A mutation is caught only when one of the tests it names FAILS ON AN ASSERTION (an `assert`,
+  `pytest.fail`, `pytest.raises`' DID NOT RAISE), as pytest's JUnit XML records it
+  (tests/faults/verdicts.py). A non-zero exit alone proves nothing: no test collected (exit 5), a
+  collection or setup error, a test crashing with ImportError or TypeError all read as NOT caught.
+- Each catch is confirmed by one rerun in a fresh copy; a catch that does not repeat reads UNCONFIRMED.
+- A run past MUTATION_TIMEOUT_S (900 s) is killed and reported as TIMEOUT, and the audit goes on.
 - First a baseline: every named test must pass on the unmutated copy, so "fails with the mutation"
   means "fails because of the mutation".
 - The negative control changes a comment only. It must read NOT caught; if a test fails on it, the
@@ -18,17 +21,22 @@ Exit 0 when every mutation is caught and the control is not.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.faults.verdicts import Outcome, Verdict, confirmed, judge, read_junit, timed_out
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
+# One mutation's named tests; a run past this is killed and reported as a timeout (not a catch).
+TIMEOUT_S = float(os.environ.get("MUTATION_TIMEOUT_S", "900"))
 SKIPPED_DIRS = frozenset({".venv", "node_modules", ".git", "cdk.out", ".mypy_cache", ".ruff_cache"})
 
 FAULTS = "tests/faults/test_faults.py"
@@ -418,37 +426,29 @@ def apply(repo: Path, mutation: Mutation) -> None:
     source_file.write_text(source)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    failed: frozenset[str]  # node ids (file::function) with at least one failing case
-    why: dict[str, str]  # node id -> the first line of its failure message
-    passed: frozenset[str]
-    exit_code: int
-    tail: str
-
-
-def run_tests(repo: Path, tests: tuple[str, ...], workers: int) -> Outcome:
+def run_tests(repo: Path, tests: tuple[str, ...], workers: int, timeout_s: float = TIMEOUT_S) -> Outcome:
+    """The named tests in `repo`; a run past `timeout_s` is killed (with its xdist workers) and read as a timeout."""
     junit = repo / "junit.xml"
+    junit.unlink(missing_ok=True)
     command = [PYTHON, "-m", "pytest", *tests, "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"]
     if workers > 1:
         command += ["-n", str(workers)]
-    result = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=900, check=False)
-    failed: set[str] = set()
-    passed: set[str] = set()
-    why: dict[str, str] = {}
-    if junit.exists():
-        for case in ET.parse(junit).iter("testcase"):
-            # classname "tests.faults.test_x" and name "test_y[param]" -> "tests/faults/test_x.py::test_y"
-            node = f"{case.get('classname', '').replace('.', '/')}.py::{case.get('name', '').split('[')[0]}"
-            failure = case.find("failure")
-            if failure is not None:
-                failed.add(node)
-                lines = (failure.get("message") or "").strip().splitlines() or [""]
-                why.setdefault(node, lines[0][:240])
-            elif case.find("error") is None and case.find("skipped") is None:
-                passed.add(node)
-    tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
-    return Outcome(frozenset(failed), why, frozenset(passed), result.returncode, tail)
+    with subprocess.Popen(
+        command, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    ) as process:
+        try:
+            output, _ = process.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+            return timed_out(f"killed after {timeout_s:.0f} s\n" + _tail(output))
+    if not junit.exists():
+        return Outcome({}, {}, frozenset(), frozenset(), process.returncode, _tail(output))
+    return read_junit(junit.read_text(), process.returncode, _tail(output))
+
+
+def _tail(output: str) -> str:
+    return "\n".join(output.strip().splitlines()[-15:])
 
 
 def baseline(tests: tuple[str, ...]) -> list[str]:
@@ -456,20 +456,31 @@ def baseline(tests: tuple[str, ...]) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="recycler-mutation-") as tmp:
         repo = clean_copy(Path(tmp))
         seen = run_tests(repo, tests, workers=2)
-    problems = [f"{t}: fails without any mutation" for t in tests if t in seen.failed]
-    problems += [f"{t}: did not run" for t in tests if t not in seen.failed | seen.passed]
+    if seen.timed_out:
+        return [f"the baseline did not finish within {TIMEOUT_S:.0f} s", seen.tail]
+    failed = set(seen.assertion_failures) | set(seen.other_failures) | seen.errors
+    problems = [f"{t}: fails without any mutation" for t in tests if t in failed]
+    problems += [f"{t}: did not run" for t in tests if t not in failed | seen.passed]
     if problems:
         problems.append(seen.tail)
     return problems
 
 
-def verdict(mutation: Mutation) -> tuple[bool, Outcome]:
-    """(caught, what pytest saw) for one mutation, in its own clean copy."""
+def run_mutated(mutation: Mutation) -> Outcome:
+    """What pytest saw of the mutation's named tests, in its own clean copy."""
     with tempfile.TemporaryDirectory(prefix="recycler-mutation-") as tmp:
         repo = clean_copy(Path(tmp))
         apply(repo, mutation)
-        seen = run_tests(repo, mutation.tests, workers=2 if len(mutation.tests) > 1 else 1)
-    return bool(seen.failed & set(mutation.tests)), seen
+        return run_tests(repo, mutation.tests, workers=2 if len(mutation.tests) > 1 else 1)
+
+
+def verdict(mutation: Mutation) -> tuple[Verdict, Outcome]:
+    """Caught only when a named test fails on an assertion, twice: each catch is confirmed by a rerun."""
+    seen = run_mutated(mutation)
+    first = judge(seen, mutation.tests)
+    if first is not Verdict.CAUGHT:
+        return first, seen
+    return confirmed(first, judge(run_mutated(mutation), mutation.tests)), seen
 
 
 def main(only: list[str]) -> int:
@@ -484,18 +495,30 @@ def main(only: list[str]) -> int:
     print(f"baseline: all {len(named)} named tests pass unmutated", flush=True)
     wrong = 0
     for mutation in chosen:
-        caught, seen = verdict(mutation)
+        found, seen = verdict(mutation)
+        caught = found is Verdict.CAUGHT
         if mutation.control:
             label = "control ok (not caught)" if not caught else "CONTROL CAUGHT: the audit is broken"
         else:
-            label = "caught" if caught else "NOT CAUGHT"
+            label = str(found)
         wrong += caught if mutation.control else not caught
-        by = ", ".join(sorted(t.split("::")[1] for t in seen.failed & set(mutation.tests))) or "-"
+        by = ", ".join(sorted(t.split("::")[1] for t in set(seen.assertion_failures) & set(mutation.tests)))
         print(
-            f"{label:<10} {mutation.name} ({mutation.path}; failed: {by}; exit {seen.exit_code})", flush=True
+            f"{label:<10} {mutation.name} ({mutation.path}; failed on an assertion: {by or '-'}; "
+            f"exit {'killed' if seen.exit_code is None else seen.exit_code})",
+            flush=True,
         )
-        for node in sorted(seen.failed & set(mutation.tests)):
-            print(f"    {node.split('::')[1]}: {seen.why.get(node, '')}", flush=True)
+        for node in sorted(set(seen.assertion_failures) & set(mutation.tests)):
+            print(f"    {node.split('::')[1]}: {seen.assertion_failures[node]}", flush=True)
+        for node in sorted(set(seen.other_failures) & set(mutation.tests)):
+            print(
+                f"    {node.split('::')[1]}: crashed with {seen.other_failures[node]} (not a catch)",
+                flush=True,
+            )
+        for node in sorted(seen.errors & set(mutation.tests)):
+            print(
+                f"    {node.split('::')[1]}: error in setup, teardown or collection (not a catch)", flush=True
+            )
         if not caught and not mutation.control:
             print("    " + seen.tail.replace("\n", "\n    "), flush=True)
     real = [m for m in chosen if not m.control]

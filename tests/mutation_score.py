@@ -1,0 +1,65 @@
+"""`python -m tests.mutation_score`: the score of the last `make mutate`, per module, from mutmut's mutants/.
+
+mutmut keeps one `mutants/<module>.py.meta` (JSON) per mutated module, with each mutant's exit code
+(`exit_code_by_key`); its own summary is one line for the whole run. This prints, per module: mutants
+killed, survived, timed out, with no test reaching them, and not yet checked (a run stopped early), and
+the score: killed (timeouts included, as mutmut counts them) over the mutants that were checked and
+reached by a test. Then the names of the survivors, for `mutmut show NAME`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+from mutmut.stats import status_by_exit_code
+
+MUTANTS = Path("mutants")
+COLUMNS = ("killed", "timeout", "survived", "no tests", "not checked", "other")
+
+
+def status(exit_code: int | None) -> str:
+    found = status_by_exit_code[exit_code]
+    if found in ("killed", "caught by type check"):
+        return "killed"
+    return found if found in COLUMNS else "other"
+
+
+def scores(root: Path = MUTANTS) -> dict[str, tuple[Counter[str], list[str]]]:
+    """module -> (count per status, names of surviving mutants)."""
+    found: dict[str, tuple[Counter[str], list[str]]] = {}
+    for meta in sorted(root.rglob("*.py.meta")):
+        codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+        module = str(meta.relative_to(root)).removesuffix(".meta")
+        counts = Counter(status(code) for code in codes.values())
+        survivors = sorted(name for name, code in codes.items() if status(code) == "survived")
+        found[module] = (counts, survivors)
+    return found
+
+
+def score(counts: Counter[str]) -> str:
+    judged = counts["killed"] + counts["timeout"] + counts["survived"]
+    return f"{100 * (counts['killed'] + counts['timeout']) / judged:5.1f} %" if judged else "    -"
+
+
+def main() -> int:
+    table = scores()
+    if not table:
+        print("no mutants/ here: run `make mutate` first")
+        return 1
+    total: Counter[str] = Counter()
+    print(f"{'module':<40} {'score':>7} " + " ".join(f"{c:>11}" for c in COLUMNS))
+    for module, (counts, _) in table.items():
+        total += counts
+        print(f"{module:<40} {score(counts):>7} " + " ".join(f"{counts[c]:>11}" for c in COLUMNS))
+    print(f"{'all':<40} {score(total):>7} " + " ".join(f"{total[c]:>11}" for c in COLUMNS))
+    for module, (_, survivors) in table.items():
+        if survivors:
+            print(f"\n{module}: {len(survivors)} survived\n  " + "\n  ".join(survivors))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
