@@ -106,8 +106,7 @@ def test_a_failed_surge_costs_no_more_than_the_budget_counts(stack: Stack) -> No
     emulator.sabotage("solo", "unhealthy")
     done = run_durable({})
     assert done.report is not None and done.report["groups"][0]["outcome"] == "failed"
-    per_recycle = len(done.operations) - budget.RUN_OPERATIONS - 1  # minus the run's own and the map
-    assert per_recycle <= budget.RECYCLE_OPERATIONS[Mode.SURGE]
+    assert done.metered <= budget.run_operations([budget.JobCost(Mode.SURGE, health_seconds=605)])
     assert names(done)["solo:surge-rollback"] == 1
 
 
@@ -147,8 +146,8 @@ def test_a_surge_whose_drain_times_out_costs_no_more_than_the_budget_counts(stac
     assert done.report is not None and done.report["groups"][0]["reason"] == "drain-timeout"
     # surge, health, drain, drain wait, ACTIVE again, surge rollback, alert, ledger...
     assert {"apps:drain", "apps:drain-wait", "apps:undrain", "apps:surge-rollback"} <= set(names(done))
-    per_recycle = len(done.operations) - budget.RUN_OPERATIONS - 1
-    assert per_recycle <= budget.RECYCLE_OPERATIONS[Mode.SURGE] + budget.DRAIN_OPERATIONS
+    job = budget.JobCost(Mode.SURGE, health_seconds=605, drain_seconds=60)
+    assert done.metered <= budget.run_operations([job])
 
 
 def test_storage_counts_every_poll_of_a_long_wait() -> None:
