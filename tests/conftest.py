@@ -153,6 +153,8 @@ class DurableRun:
     # its step), from the checkpoint updates the runner recorded.
     metered: int = 0
     retries: Counter[str] = field(default_factory=Counter)
+    # The child executions it started (fanout.py), each as Lambda meters it, and their retries by name.
+    children: list[tuple[int, Counter[str]]] = field(default_factory=list)
 
 
 def metered_operations(updates: list[Any]) -> tuple[int, Counter[str]]:
@@ -181,15 +183,25 @@ def run_durable(
     with DurableFunctionTestRunner(handler=durable_handler, skip_time=True) as runner:
         if setup is not None:
             setup(runner._clock.now)
+        # A run that fans out invokes its own version, as Lambda names it to the function (DurablePort.invoke).
+        own = f"{os.environ.get('AWS_LAMBDA_FUNCTION_NAME')}:{os.environ.get('AWS_LAMBDA_FUNCTION_VERSION')}"
+        runner.register_durable_function(own, durable_handler, execution_timeout=timeout)
         arn = runner.run_async(input=json.dumps(event), execution_timeout=timeout)
         result = runner.wait_for_result(arn, timeout=timeout)
-        metered, retries = metered_operations(runner._store.load(arn).updates)
+        execution = runner._store.load(arn)
+        metered, retries = metered_operations(execution.updates)
+        child_updates = [runner._store.load(c).updates for c in execution.chained_invoke_children.values()]
+        children = [metered_operations(updates) for updates in child_updates]
+        largest = max((len(u.payload or "") for u in sum(child_updates, execution.updates)), default=0)
     error = result.error
     error_text = json.dumps(error.to_dict()) if hasattr(error, "to_dict") else str(error or "")
     operations = result.get_all_operations()
     status = result.status.name
-    if metered > OPERATIONS_LIMIT:
-        status, error_text = "FAILED", f"{metered} operations exceed the limit of {OPERATIONS_LIMIT}"
+    for count in [metered, *(child for child, _ in children)]:
+        if count > OPERATIONS_LIMIT:
+            status, error_text = "FAILED", f"{count} operations exceed the limit of {OPERATIONS_LIMIT}"
+    if largest > CHECKPOINT_LIMIT_BYTES:
+        status, error_text = "FAILED", f"a checkpoint of {largest} bytes exceeds {CHECKPOINT_LIMIT_BYTES}"
     for operation in operations:
         payload = getattr(operation, "result", None)
         if isinstance(payload, str) and len(payload.encode()) > CHECKPOINT_LIMIT_BYTES:
@@ -198,7 +210,7 @@ def run_durable(
                 f"checkpoint {operation.name} exceeds {CHECKPOINT_LIMIT_BYTES} bytes",
             )
     report = json.loads(result.result) if result.result else None
-    return DurableRun(status, report, error_text, operations, metered, retries)
+    return DurableRun(status, report, error_text, operations, metered, retries, children)
 
 
 def invoke_durable(event: Any, timeout: int = 300) -> tuple[str, dict[str, Any] | None, str]:

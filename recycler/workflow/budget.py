@@ -185,6 +185,29 @@ class Budget:
     # The execution's timeout, in seconds, less a margin (planning fills it in from the settings): a run
     # that outlasts it is stopped by Lambda mid-recycle. None: no time limit (in-process runs).
     seconds: float | None = None
+    # The runtime can start child durable executions (chained invoke), each with limits of its own: a
+    # window larger than one execution runs as slices (fanout.py), each holding this many operations (its
+    # own map and its branches).
+    fan_out: bool = False
+    slice_operations: int = int(OPERATIONS_LIMIT * OPERATIONS_MARGIN) - 1
+
+
+# A child execution returns its slice's reports as its result, which is checkpointed in the parent (256 KB):
+# a report is ~1 KB, so a slice holds at most this many jobs.
+MAX_SLICE_JOBS = 100
+
+
+def pack_slices(costs: Sequence[int], capacity: int) -> list[list[int]]:
+    """Consecutive jobs (indices) in slices whose operations fit `capacity` and MAX_SLICE_JOBS each."""
+    packed: list[list[int]] = []
+    used = capacity + 1
+    for index, cost in enumerate(costs):
+        if used + cost > capacity or len(packed[-1]) >= MAX_SLICE_JOBS:
+            packed.append([])
+            used = 0
+        packed[-1].append(index)
+        used += cost
+    return packed
 
 
 # Of the execution timeout, what the planned recycles may take in the worst case: the rest is room for
@@ -225,6 +248,9 @@ def recycles_that_fit(
     before is its canary and bakes (bake_seconds: the group's own, or one for all)."""
     left = budget or Budget()
     operations, storage = left.operations, left.storage_bytes
+    # With fan-out (fanout.py), the jobs fill child executions one after another, each within its own
+    # limits; the parent pays a branch and a chained invoke per child, and keeps its results.
+    in_slice, slice_storage, slice_jobs = left.slice_operations + 1, 0, 0
     seen: set[str | None] = set()
     # Time: the window's slots, each job starting on the first slot that frees (list scheduling, as the
     # sliding window runs them); the canaries' phase runs first, the jobs waiting on it after.
@@ -244,8 +270,24 @@ def recycles_that_fit(
             bake_seconds=own_bake if canary else 0,
             recycles=recycles_per_job[count] if count < len(recycles_per_job) else 1,
         )
-        operations -= job_operations(job) + (1 if count == 0 else 0) + (1 if canary else 0)
-        storage -= job_storage_bytes(job)
+        cost, written = job_operations(job), job_storage_bytes(job)
+        if left.fan_out:
+            new_slice = (
+                in_slice + cost > left.slice_operations
+                or slice_storage + written > left.storage_bytes
+                or slice_jobs >= MAX_SLICE_JOBS
+            )
+            if new_slice:
+                in_slice, slice_storage, slice_jobs = 0, 0, 0
+                operations -= 2
+                storage -= CHECKPOINT_LIMIT_BYTES
+            in_slice, slice_storage, slice_jobs = in_slice + cost, slice_storage + written, slice_jobs + 1
+            if cost > left.slice_operations or written > left.storage_bytes:
+                return count
+            operations -= (1 if count == 0 else 0) + (1 if canary else 0)
+        else:
+            operations -= cost + (1 if count == 0 else 0) + (1 if canary else 0)
+            storage -= written
         duration = worst_case_seconds(mode, timeout, job.drain_seconds, job.bake_seconds, job.recycles)
         chosen = canary_slots if canary else slots
         chosen[chosen.index(min(chosen))] += duration
