@@ -193,8 +193,8 @@ class Budget:
 
 
 # A child execution returns its slice's reports as its result, which is checkpointed in the parent (256 KB):
-# a report is ~1 KB, so a slice holds at most this many jobs.
-MAX_SLICE_JOBS = 100
+# a report is ~2 KB (bench/fanout.py measured 205 KB for 100), so a slice holds at most this many jobs.
+MAX_SLICE_JOBS = 60
 
 
 def pack_slices(costs: Sequence[int], capacity: int) -> list[list[int]]:

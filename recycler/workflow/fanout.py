@@ -66,9 +66,10 @@ def slices(items: Sequence[RecycleItem], limits: Budget | None, settings: Settin
     if sum(costs) + 1 <= limits.operations:
         return []
     packed = pack_slices(costs, limits.slice_operations)
-    share = max(1, settings.max_concurrency // len(packed))
+    # max_concurrency is the run's, shared by its children (at least one each).
+    share, extra = divmod(settings.max_concurrency, len(packed))
     return [
-        Slice(f"{name}-slice-{number}", tuple(items[i] for i in indices), share)
+        Slice(f"{name}-slice-{number}", tuple(items[i] for i in indices), max(1, share + (number < extra)))
         for number, indices in enumerate(packed)
     ]
 

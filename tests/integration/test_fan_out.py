@@ -25,7 +25,9 @@ def small_executions(monkeypatch: pytest.MonkeyPatch) -> budget.Budget:
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "recycler")
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_VERSION", "7")
     monkeypatch.setenv("RECYCLER_MAX_CONCURRENCY", "6")
-    monkeypatch.setenv("RECYCLER_BAKE_MINUTES", "0")  # the plan counts a canary per image it cannot know proven
+    monkeypatch.setenv(
+        "RECYCLER_BAKE_MINUTES", "0"
+    )  # the plan counts a canary per image it cannot know proven
     per_recycle = budget.job_operations(budget.JobCost(health_seconds=605))
     limits = budget.Budget(operations=40, fan_out=True, slice_operations=2 * per_recycle + 1)
     monkeypatch.setattr(DurablePort, "limits", lambda self: limits)
