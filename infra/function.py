@@ -274,6 +274,15 @@ class RecyclerFunction(Construct):
                     sid="DurableExecution",
                     actions=["lambda:CheckpointDurableExecution", "lambda:GetDurableExecutionState"],
                     resources=[f"{self.function.function_arn}:*"],
-                )
+                ),
+                # A run too large for one durable execution invokes its own version once per slice (the
+                # durable SDK's context.invoke: a chained invoke, recycler/workflow/fanout.py); Lambda
+                # authorizes it as an invoke of a qualified ARN ("Security and permissions for Lambda
+                # durable functions": an unqualified ARN never matches), so `:*` and nothing else.
+                iam.PolicyStatement(
+                    sid="ChainedInvoke",
+                    actions=["lambda:InvokeFunction"],
+                    resources=[f"{self.function.function_arn}:*"],
+                ),
             ],
         )

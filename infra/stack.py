@@ -255,7 +255,8 @@ class RecyclerStack(Stack):
         Validations.of(recycler.durable_policy).acknowledge(
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-IAM5[Resource::<RecyclerFunction5DAB5402.Arn>:*]",
-                reason="Durable checkpoints are authorized on execution ARNs under this function's versions (function:name:*), as Lambda documents.",
+                reason="Durable checkpoints are authorized on execution ARNs under this function's versions, and its "
+                "chained invokes of its own version on qualified ARNs (function:name:*), as Lambda documents.",
             )
         )
         Validations.of(recycler.function).acknowledge(

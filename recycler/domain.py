@@ -72,6 +72,7 @@ class Reason(StrEnum):
     REPLACEMENT_TIMED_OUT = "replacement-timed-out"
     LAUNCH_HOOK_TIMED_OUT = "launch-hook-timed-out"
     BAKE_FAILED = "bake-failed"
+    BAKE_PAST_DEADLINE = "bake-past-deadline"  # the run's deadline came first: no verdict on the image
     # A run a publish event started recycles only canaries; the rest wait for their scheduled run.
     SCHEDULED_LATER = "scheduled-later"
     CANARY_IN_PROGRESS = "canary-in-progress"
@@ -85,10 +86,9 @@ DRAIN_FAILURES = frozenset(
     {Reason.DRAIN_TIMEOUT, Reason.DRAIN_INTERRUPTED, Reason.DRAIN_FAILED, Reason.CONTAINER_INSTANCE_NOT_FOUND}
 )
 
-# Failures that say nothing about the image (a canary failing so does not condemn it): capacity, a deleted
-# group, and all that stops a recycle before its replacement launched (a drain's report has waited_seconds).
-ACT_REFUSED = frozenset({Reason.TERMINATE_FAILED, Reason.SURGE_FAILED})
-NOT_THE_IMAGE = DRAIN_FAILURES | ACT_REFUSED | {Reason.NO_CAPACITY, Reason.GROUP_DELETED}
+# Failures that do not condemn the image: no capacity, a deleted group, a refused act, a bake cut by the deadline.
+UNJUDGED = {Reason.TERMINATE_FAILED, Reason.SURGE_FAILED, Reason.NO_CAPACITY, Reason.GROUP_DELETED}
+NOT_THE_IMAGE = DRAIN_FAILURES | UNJUDGED | {Reason.BAKE_PAST_DEADLINE}
 
 
 class Mode(StrEnum):
@@ -245,6 +245,7 @@ class Decision:
     host: ContainerHost | None = None
     launch_hooks: tuple[str, ...] = ()
     launch_hook_limit_seconds: int = 0  # a wait its hook's owner heartbeats may extend to (0: none)
+    bake_seconds: int = 0  # a canary's bake: the group's bake-minutes tag, else the run's setting
     standby_instances: int = 0
     warm_pool: bool = False
 

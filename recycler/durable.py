@@ -7,6 +7,7 @@ as plain JSON through the workflow's one codec (state.encode/decode).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from aws_durable_execution_sdk_python import DurableContext
 from aws_durable_execution_sdk_python.config import (
     CompletionConfig,
     Duration,
+    InvokeConfig,
     MapConfig,
     StepConfig,
     StepSemantics,
@@ -24,9 +26,11 @@ from aws_durable_execution_sdk_python.retries import RetryPresets
 from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
 from aws_durable_execution_sdk_python.waits import WaitForConditionConfig, WaitForConditionDecision
 
+from recycler.models import Settings
 from recycler.workflow import budget
 from recycler.workflow.budget import Budget
-from recycler.workflow.port import Polled, Port
+from recycler.workflow.fanout import Slice, run_slice
+from recycler.workflow.port import Polled, Port, Services
 from recycler.workflow.state import decode, encode
 
 T = TypeVar("T")
@@ -47,6 +51,8 @@ class CompactJson(SerDes[Any]):
 
 
 COMPACT = CompactJson()
+# A child execution's event (DurablePort.invoke): the slice it recycles, under this one key.
+CHILD_KEY = "recycler_slice"
 
 
 class DurablePort:
@@ -110,8 +116,18 @@ class DurablePort:
         result.throw_if_error()
         return [decode(kind, data) for data in result.get_results()]
 
+    def invoke(self, name: str, fn: Callable[[Port, I], T], item: I, kind: type[T]) -> T:
+        # A chained invoke of this function's own version (a durable execution is pinned to the version it
+        # started on; Lambda sets both variables in every runtime), so parent and children run one code.
+        # The handler routes the payload to fanout.run_slice, which is what `fn` is in the workflow.
+        target = f"{os.environ['AWS_LAMBDA_FUNCTION_NAME']}:{os.environ['AWS_LAMBDA_FUNCTION_VERSION']}"
+        config: InvokeConfig[Any, Any] = InvokeConfig(serdes_payload=COMPACT, serdes_result=COMPACT)
+        data = self.context.invoke(target, {CHILD_KEY: encode(item)}, name=name, config=config)
+        return decode(kind, data)
+
     def limits(self) -> Budget | None:
-        return Budget()
+        # Child executions invoke this function by the name and version Lambda gives every runtime.
+        return Budget(fan_out="AWS_LAMBDA_FUNCTION_NAME" in os.environ)
 
     def is_fatal(self, error: Exception) -> bool:
         return isinstance(error, UnrecoverableError)
@@ -127,3 +143,8 @@ def yielded(state: dict[str, Any], poll_seconds: int) -> dict[str, Any]:
     shortest, longest = budget.YIELD_PAUSE_SECONDS
     pause = max(shortest, min(poll_seconds, longest))
     return {**state, "elapsed": round(waited, 1), "next_poll_seconds": pause}
+
+
+def run_child(piece: Any, context: DurableContext, services: Services, settings: Settings) -> dict[str, Any]:
+    """A child execution a run started for a slice of its window (DurablePort.invoke): its reports."""
+    return encode(run_slice(DurablePort(context), services, settings, decode(Slice, piece)))  # type: ignore[no-any-return]

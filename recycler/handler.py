@@ -17,7 +17,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 
 from recycler.aws.compose import aws_services
 from recycler.aws.errors import explain
-from recycler.durable import DurablePort
+from recycler.durable import CHILD_KEY, DurablePort, run_child
 from recycler.metrics import publish_metrics
 from recycler.models import Settings, load_settings
 from recycler.report import RunReport
@@ -43,13 +43,14 @@ def services_from(settings: Settings) -> Services:
 
 
 def bounded_result(report: RunReport) -> dict[str, Any]:
-    """The RunReport, or for a very large fleet the report without its skipped groups (each of
-    which is already logged as one "group result" line) plus their counts by reason."""
+    """The RunReport; for a very large fleet, without its skipped groups (each logged) but their counts."""
     # The execution's result is stored like a checkpoint: it has the same limit.
     return report.bounded(CHECKPOINT_BUDGET_BYTES)
 
 
 def recycle(event: Any, context: DurableContext) -> dict[str, Any]:
+    if isinstance(event, dict) and CHILD_KEY in event:  # a slice of a run's window (fanout.py)
+        return run_child(event[CHILD_KEY], context, services_from(settings := load_settings()), settings)
     # Validation runs before any step, so bad input fails the execution with the field named and
     # nothing is read or terminated; an EventBridge event recycler does not act on is refused, logged.
     try:

@@ -98,6 +98,14 @@ def next_steps(report: GroupReport, checks: dict[str, str], failure: Reason | No
             "group replace it once the launch path boots a good image.",
             "  2. " + launch_path_steps(report.current_image_id),
         ]
+    if failure is Reason.BAKE_PAST_DEADLINE:
+        return [
+            f"  1. The canary's replacement passed its health checks, then the run reached its deadline (80 % "
+            f"of the execution timeout) before the bake ended ({report.detail}). Nothing is wrong with the "
+            "group; the image is neither proven nor condemned, so the next run bakes a canary again.",
+            "  2. Let the bake fit one run: lower the group's recycler:bake-minutes tag, or raise "
+            "recycler:execution_timeout_hours; a smaller run (fewer groups) also leaves the bake more room.",
+        ]
     if failure in DRAIN_FAILURES:
         cluster = (report.container_host or "ecs:<cluster> ").removeprefix("ecs:").split(" ", 1)[0]
         victim = report.victim.instance_id if report.victim else "<victim>"

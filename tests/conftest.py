@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -148,14 +149,31 @@ class DurableRun:
     report: dict[str, Any] | None
     error: str
     operations: list[Any]
+    # What Lambda meters: every operation once and every retry once more (a wait's polls are retries of
+    # its step), from the checkpoint updates the runner recorded.
+    metered: int = 0
+    retries: Counter[str] = field(default_factory=Counter)
+    # The child executions it started (fanout.py), each as Lambda meters it, and their retries by name.
+    children: list[tuple[int, Counter[str]]] = field(default_factory=list)
 
 
-def run_durable(event: Any, timeout: int = 300) -> DurableRun:
+def metered_operations(updates: list[Any]) -> tuple[int, Counter[str]]:
+    """Lambda's count of an execution's operations from its checkpoint updates (Lambda Developer Guide,
+    "Retries for Lambda durable functions": a retried step is "1 operation" more): each distinct
+    operation once, each RETRY update once more. Also the retries by operation name."""
+    retries = Counter(str(u.name) for u in updates if u.action.value == "RETRY")
+    return len({u.operation_id for u in updates}) + sum(retries.values()), retries
+
+
+def run_durable(
+    event: Any, timeout: int = 300, setup: Callable[[Callable[[], datetime]], None] | None = None
+) -> DurableRun:
     """The real Lambda handler under the durable test runner (waits skipped, replays like Lambda).
 
     The runner enforces none of Lambda's durable limits; this does, as Lambda would: an execution
-    with more operations than AWS documents (3,000), or one checkpoint over 256 KB, FAILS, whatever it
-    did before.
+    with more metered operations than AWS documents (3,000, each poll of a wait counted), or one
+    checkpoint over 256 KB, FAILS, whatever it did before. `setup` is given the runner's simulated
+    clock before the run (emulator.boot_time measures boots on it).
     """
     from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
 
@@ -163,13 +181,27 @@ def run_durable(event: Any, timeout: int = 300) -> DurableRun:
     from recycler.workflow.budget import CHECKPOINT_LIMIT_BYTES, OPERATIONS_LIMIT
 
     with DurableFunctionTestRunner(handler=durable_handler, skip_time=True) as runner:
-        result = runner.run(input=json.dumps(event), execution_timeout=timeout)
+        if setup is not None:
+            setup(runner._clock.now)
+        # A run that fans out invokes its own version, as Lambda names it to the function (DurablePort.invoke).
+        own = f"{os.environ.get('AWS_LAMBDA_FUNCTION_NAME')}:{os.environ.get('AWS_LAMBDA_FUNCTION_VERSION')}"
+        runner.register_durable_function(own, durable_handler, execution_timeout=timeout)
+        arn = runner.run_async(input=json.dumps(event), execution_timeout=timeout)
+        result = runner.wait_for_result(arn, timeout=timeout)
+        execution = runner._store.load(arn)
+        metered, retries = metered_operations(execution.updates)
+        child_updates = [runner._store.load(c).updates for c in execution.chained_invoke_children.values()]
+        children = [metered_operations(updates) for updates in child_updates]
+        largest = max((len(u.payload or "") for u in sum(child_updates, execution.updates)), default=0)
     error = result.error
     error_text = json.dumps(error.to_dict()) if hasattr(error, "to_dict") else str(error or "")
     operations = result.get_all_operations()
     status = result.status.name
-    if len(operations) > OPERATIONS_LIMIT:
-        status, error_text = "FAILED", f"{len(operations)} operations exceed the limit of {OPERATIONS_LIMIT}"
+    for count in [metered, *(child for child, _ in children)]:
+        if count > OPERATIONS_LIMIT:
+            status, error_text = "FAILED", f"{count} operations exceed the limit of {OPERATIONS_LIMIT}"
+    if largest > CHECKPOINT_LIMIT_BYTES:
+        status, error_text = "FAILED", f"a checkpoint of {largest} bytes exceeds {CHECKPOINT_LIMIT_BYTES}"
     for operation in operations:
         payload = getattr(operation, "result", None)
         if isinstance(payload, str) and len(payload.encode()) > CHECKPOINT_LIMIT_BYTES:
@@ -177,7 +209,8 @@ def run_durable(event: Any, timeout: int = 300) -> DurableRun:
                 "FAILED",
                 f"checkpoint {operation.name} exceeds {CHECKPOINT_LIMIT_BYTES} bytes",
             )
-    return DurableRun(status, json.loads(result.result) if result.result else None, error_text, operations)
+    report = json.loads(result.result) if result.result else None
+    return DurableRun(status, report, error_text, operations, metered, retries, children)
 
 
 def invoke_durable(event: Any, timeout: int = 300) -> tuple[str, dict[str, Any] | None, str]:

@@ -96,6 +96,17 @@ class LocalPort:
                 self.stopping.set()
                 raise
 
+    def invoke(self, name: str, fn: Callable[[Port, I], T], item: I, kind: type[T]) -> T:
+        # A child execution in-process: the item and the result cross the codec as they would cross
+        # the chained invoke's payload and result; the child stops with this port (Ctrl-C).
+        self._check()
+        child = LocalPort(sleep=self.sleep, on_poll=self.on_poll, on_step=self.on_step)
+        child.stopping = self.stopping
+        result = decode(kind, encode(fn(child, decode(type(item), encode(item)))))
+        if self.on_step is not None:
+            self.on_step(name, result)
+        return result
+
     def limits(self) -> Budget | None:
         return None  # in-process: no durable execution limits apply
 

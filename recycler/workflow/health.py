@@ -26,6 +26,7 @@ from recycler.policy.launches import (
     launch_failure,
     launched_by_us,
 )
+from recycler.workflow.budget import next_pause
 from recycler.workflow.checks import passes, traffic_checks
 from recycler.workflow.port import Services, Waiting
 from recycler.workflow.state import HealthState
@@ -62,13 +63,6 @@ def waited_seconds(previous: Waiting, started: datetime, now: datetime, poll_sec
     Simulated time (skipped waits) advances by the pauses asked for; real time can only be longer."""
     paused = previous.elapsed + (previous.next_poll_seconds or poll_seconds) if previous.attempt else 0.0
     return round(max((now - started).total_seconds(), paused), 1)
-
-
-def next_pause(elapsed: float, poll_seconds: int, timeout: int, until_first: float = 0) -> int:
-    """Seconds before the next poll: every poll_seconds, not before `until_first` seconds have passed,
-    never past the timeout."""
-    pause = max(until_first - elapsed, poll_seconds)
-    return max(1, math.ceil(min(pause, timeout - elapsed)))
 
 
 def plain(instance: InstanceSnapshot) -> str:
@@ -129,7 +123,8 @@ class HealthCheck:
                 done=state.status != "waiting",
                 # Until the grace period ends Auto Scaling does not act on failed health checks, so a
                 # verdict before then is not final: the poll right after the act is followed by one at
-                # the end of the grace period, then one every poll_seconds.
+                # the end of the grace period, then polls back off from poll_seconds (budget.next_pause:
+                # a boot changes little from one 15 s to the next; every poll is a metered operation).
                 next_poll_seconds=next_pause(state.elapsed, self.poll_seconds, timeout, self.grace_seconds),
             )
         )

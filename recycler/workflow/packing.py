@@ -45,6 +45,7 @@ def decision_to_job(decision: Decision, now: datetime) -> Job:
         more_victims=tuple(victim_of(v, now) for v in decision.victims[1:]),
         behind_by=decision.behind_by,
         host=host_of(decision),
+        bake_seconds=decision.bake_seconds,
     )
 
 

@@ -16,7 +16,7 @@ from recycler.models import ManualPayload, Settings
 from recycler.policy.containers import with_container_host
 from recycler.policy.guards import apply_history
 from recycler.policy.ranking import keep_first, limit_run, oldest_first
-from recycler.policy.tags import opt_in_state, tag_key
+from recycler.policy.tags import TagError, bake_minutes, opt_in_state, tag_key
 from recycler.policy.victims import decide
 from recycler.workflow.brakes import run_level_guard
 from recycler.workflow.budget import Budget, describe_limit, execution_budget_seconds, recycles_that_fit
@@ -46,6 +46,7 @@ def plan(
     snapshots, providers = with_ecs_protection(services, snapshots, rules)
     decisions = [decide(s, rules, now, rng, force=payload.force, horizon=horizon) for s in snapshots]
     decisions = with_image_ages(services, snapshots, decisions, now)
+    decisions = with_bake_times(snapshots, decisions, rules, settings.bake_minutes)
     found = {s.name for s in snapshots}
     decisions += [
         Decision(
@@ -136,7 +137,7 @@ def defer_over_budget(
         images=[d.current_image_id for d in ordered],
         recycles_per_job=[max(1, len(d.victims)) for d in ordered],
         drain_timeouts=[d.host.drain_timeout_seconds if d.host else 0 for d in ordered],
-        bake_seconds=int(settings.bake_minutes * 60),
+        bake_seconds=[d.bake_seconds for d in ordered],
         max_concurrency=settings.max_concurrency,
         budget=limits,
     )
@@ -144,6 +145,28 @@ def defer_over_budget(
         return decisions
     detail = describe_limit(fit, limits, settings.execution_timeout_hours)
     return keep_first(decisions, fit, Reason.DEFERRED_BUDGET, detail)
+
+
+def with_bake_times(
+    snapshots: Sequence[GroupSnapshot], decisions: list[Decision], rules: PolicySettings, default: float
+) -> list[Decision]:
+    """Each group's own bake (its `recycler:bake-minutes` tag, up to 1,440 min, else the setting), read at
+    planning: the budget, the preflight's deadline check and the bake itself all use this one value. A tag
+    recycler cannot read skips its group (nothing is terminated for a bake that cannot be judged)."""
+    by_name = {s.name: s for s in snapshots}
+    timed = []
+    for decision in decisions:
+        snapshot = by_name.get(decision.group)
+        if not decision.recycle or snapshot is None:
+            timed.append(decision)
+            continue
+        try:
+            minutes = bake_minutes(snapshot, rules, default)
+        except TagError as error:
+            timed.append(decision.skipped(Reason.INVALID_TAG, str(error)))
+            continue
+        timed.append(replace(decision, bake_seconds=int(minutes * 60)))
+    return timed
 
 
 def with_image_ages(

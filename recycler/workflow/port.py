@@ -76,6 +76,12 @@ class Port(Protocol):
         """fn(branch_port, item) for every item, at most max_concurrency at a time, results in order."""
         ...
 
+    def invoke(self, name: str, fn: Callable[[Port, I], T], item: I, kind: type[T]) -> T:
+        """fn(child_port, item) as a child execution with limits of its own, its result checkpointed here.
+        On Lambda it is a chained invoke of this same function (the durable SDK's context.invoke), whose
+        handler runs the workflow's one child entry, fanout.run_slice, for the item: fn must be that."""
+        ...
+
     def limits(self) -> Budget | None:
         """What one execution may hold (a durable Lambda's documented limits), or None in-process."""
         ...

@@ -33,6 +33,7 @@ from recycler.workflow.canary import (
 )
 from recycler.workflow.events import EventsSent, emit
 from recycler.workflow.failures import RunFailures
+from recycler.workflow.fanout import Slice, SliceReports, run_slice, slices
 from recycler.workflow.group.recycle import publish, recycle_group
 from recycler.workflow.ordering import ExpectedWaits, longest_first, read_expected
 from recycler.workflow.packing import pack_plan, skip_row, unpack_plan
@@ -257,6 +258,16 @@ def run_window(
     limit = settings.failures_before_stop
     if failed_so_far >= limit:  # known from checkpointed results: no map at all
         return [stopped_after_failures(item.job, failed_so_far, limit) for item in items]
+    pieces = slices(items, port.limits(), settings, name)
+    if pieces:  # more than one execution holds: one child execution per slice, all at once (fanout.py)
+
+        def child(branch: Port, piece: Slice) -> SliceReports:
+            return branch.invoke(
+                piece.name, lambda p, s: run_slice(p, services, settings, s), piece, SliceReports
+            )
+
+        done = port.map(f"{name}-slices", pieces, child, SliceReports, len(pieces))
+        return [report for piece in done for report in piece.reports]
     return port.map(
         name, items, recycle_branch(services, settings, failures), GroupReport, settings.max_concurrency
     )

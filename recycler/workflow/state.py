@@ -107,6 +107,7 @@ class Job:
     more_victims: tuple[Victim, ...] = ()
     behind_by: int = 0
     host: Host = field(default_factory=Host)
+    bake_seconds: int = 0  # as a canary: the group's own bake (its bake-minutes tag, else the setting)
 
     @property
     def victims(self) -> tuple[Victim, ...]:
@@ -132,6 +133,7 @@ JobRow = tuple[
     tuple[VictimRow, ...],
     int,
     HostRow,
+    int,
 ]
 
 
@@ -152,6 +154,7 @@ def job_row(job: Job) -> JobRow:
         tuple((m.instance_id, m.launch_time, m.image_id, m.age_days) for m in job.more_victims),
         job.behind_by,
         astuple(job.host),  # HostRow: Host's fields in order
+        job.bake_seconds,
     )
 
 
@@ -171,6 +174,7 @@ def job_from_row(row: JobRow) -> Job:
         more,
         behind,
         host,
+        bake,
     ) = row
     return Job(
         group=group,
@@ -184,6 +188,7 @@ def job_from_row(row: JobRow) -> Job:
         more_victims=tuple(Victim(*m) for m in more),
         behind_by=behind,
         host=Host(*host),
+        bake_seconds=bake,
     )
 
 

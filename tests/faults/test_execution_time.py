@@ -45,7 +45,7 @@ def test_f46_a_wait_longer_than_planned_defers_the_next_recycle_instead_of_outru
     # Their image is proven: no canary phase, the two share the one slot in plan order (api is older).
     Ledger(stack.table, session=stack.world.session).record_proven(stack.world.images[0], "x", "r0", NOW)
     port, _ = hook_owner(stack, clock, heartbeats_for=2400, then="CONTINUE")
-    durable = ExecutionPort(sleep=clock.sleep, on_poll=port.on_poll)
+    durable = ExecutionPort(sleep=port.sleep, on_poll=port.on_poll)
     settings = Settings(failures_before_stop=10, max_concurrency=1, execution_timeout_hours=1, bake_minutes=0)
     report = run(
         durable, replace(harness_services(stack), clock=clock), settings, ManualPayload(poll_seconds=20)
@@ -105,7 +105,7 @@ def test_f46_a_launch_hook_that_starts_late_is_waited_out_only_until_the_deadlin
     Ledger(stack.table, session=stack.world.session).record_proven(stack.world.images[0], "x", "r0", NOW)
     started = clock.now
     port, _ = hook_owner(stack, clock, heartbeats_for=float("inf"), then=None)
-    durable = ExecutionPort(sleep=clock.sleep, on_poll=port.on_poll)
+    durable = ExecutionPort(sleep=port.sleep, on_poll=port.on_poll)
     settings = Settings(failures_before_stop=10, max_concurrency=1, execution_timeout_hours=1, bake_minutes=0)
     report = run(
         durable, replace(harness_services(stack), clock=clock), settings, ManualPayload(poll_seconds=20)

@@ -14,6 +14,7 @@ from recycler.local import emulator
 from recycler.local.emulator.target_health import replacements_unhealthy_in
 from recycler.local.port import LocalPort
 from recycler.models import ManualPayload, Settings
+from recycler.workflow.budget import LONGEST_POLL_SECONDS
 from recycler.workflow.run import run
 from tests.conftest import NOW, Stack
 from tests.faults.harness import FaultPort, assert_no_worse, healthy, outcome, recycle
@@ -256,14 +257,15 @@ def hooked_api(stack: Stack) -> tuple[list[str], emulator.SimulatedClock]:
 def hook_owner(
     stack: Stack, clock: emulator.SimulatedClock, heartbeats_for: float, then: str | None
 ) -> tuple[LocalPort, list[float]]:
-    """A port whose polls (every 20 s, inside the heartbeat timeout) let the hook's owner act: it
-    records a heartbeat for each replacement it holds until `heartbeats_for` seconds after it entered
-    the hook, then completes the action with `then` (None: it falls silent)."""
+    """A port on whose simulated clock the hook's owner acts every 20 s (inside the heartbeat timeout),
+    whenever recycler polls or not (its polls back off to minutes): it records a heartbeat for each
+    replacement it holds until `heartbeats_for` seconds after it entered the hook, then completes the
+    action with `then` (None: it falls silent)."""
     entered: dict[str, Any] = {}
     beats: list[float] = []
     asg = stack.world.autoscaling
 
-    def act(name: str, state: Any) -> None:
+    def act(*_: Any) -> None:
         for instance in stack.group_state("api")["Instances"]:
             if instance["LifecycleState"] != "Pending:Wait":
                 continue
@@ -277,7 +279,13 @@ def hook_owner(
                     **action, InstanceId=instance["InstanceId"], LifecycleActionResult=then
                 )
 
-    return LocalPort(sleep=clock.sleep, on_poll=act), beats
+    def sleep(seconds: float) -> None:
+        while seconds > 0:
+            clock.sleep(min(20.0, seconds))
+            seconds -= 20.0
+            act()
+
+    return LocalPort(sleep=sleep, on_poll=act), beats
 
 
 def cancelled_launch(stack: Stack) -> tuple[str, str]:
@@ -324,7 +332,9 @@ def test_f41_a_launch_hook_owner_that_stops_heartbeating_gets_the_default_result
     # The heartbeat timeout runs out 30 s after the last heartbeat: Auto Scaling abandons the replacement.
     assert (api.outcome, api.reason) == ("failed", "launch failed")
     assert "Lifecycle Action Completed with ABANDON Result" in api.detail
-    assert api.waited_seconds is not None and 200 <= api.waited_seconds <= 200 + HEARTBEAT + 20
+    # Seen at the next poll: polls back off to one every LONGEST_POLL_SECONDS at most.
+    limit = 200 + HEARTBEAT + LONGEST_POLL_SECONDS
+    assert api.waited_seconds is not None and 200 <= api.waited_seconds <= limit
     assert beats and max(beats) < 200
     abandoned, why = cancelled_launch(stack)
     assert why == f"heartbeat of lifecycle hook {HOOK} timed out"

@@ -269,8 +269,10 @@ def test_a_replayed_two_zone_surge_terminates_each_instance_once(
     assert duo["replacement"]["instance_id"] in final
     steps = Counter(str(getattr(op, "name", "")) for op in done.operations)
     assert steps["duo:surge"] == steps["duo:terminate"] == steps["duo:surge-remove"] == 1
-    per_recycle = len(done.operations) - budget.RUN_OPERATIONS - 1  # minus the run's own and the map
-    assert per_recycle <= budget.RECYCLE_OPERATIONS[Mode.SURGE]
+    # Both health waits and the canary's bake, every poll counted, within what the plan budgets for a
+    # surge (5 s grace + 10 min) that is its image's canary (30-minute bake).
+    job = budget.JobCost(Mode.SURGE, health_seconds=605, canary=True, bake_seconds=1800)
+    assert done.metered <= budget.run_operations([job])
 
 
 def test_an_ecs_surge_instance_is_drained_before_it_goes(stack: Stack, ecs_timeline: list[Any]) -> None:

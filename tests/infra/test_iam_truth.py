@@ -829,12 +829,22 @@ UNCALLED: dict[tuple[str, str], str] = {
         "DurableExecution",
         "lambda:GetDurableExecutionState",
     ): "the durable SDK reads its state on replay, on Lambda only",
+    ("ChainedInvoke", "lambda:InvokeFunction"): "a run too large for one execution invokes its own version "
+    "per slice (DurablePort.invoke); the durable test runner dispatches chained invokes in-process "
+    "(tests/integration/test_fan_out.py); test_the_function_may_invoke_only_its_own_versions",
     (
         f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:FailedRuns",
         "sqs:SendMessage",
     ): "Lambda itself sends an asynchronous invocation that failed to the function's dead-letter queue, "
     "with the function's role; the code never calls SQS",
 }
+
+
+def test_the_function_may_invoke_only_its_own_versions(role: Role) -> None:
+    own = f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:recycler"
+    assert evaluate(role.statements, Request("lambda:InvokeFunction", f"{own}:7", GLOBAL_CONTEXT)).allowed
+    for other in (own, f"{own}-other:7", f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:payments:1"):
+        assert not evaluate(role.statements, Request("lambda:InvokeFunction", other, GLOBAL_CONTEXT)).allowed
 
 
 def test_every_grant_is_used_by_a_scenario_or_explained(recordings: dict[str, Recording], role: Role) -> None:

@@ -20,12 +20,12 @@ from datetime import datetime
 from recycler.domain import AWS_ERRORS, Reason
 from recycler.messages import aws_error_text
 from recycler.models import Settings
-from recycler.policy.tags import TagError, bake_minutes, tag_key
+from recycler.policy.tags import tag_key
 from recycler.report import GroupReport
-from recycler.workflow.budget import BAKE_POLL_SECONDS
+from recycler.workflow.budget import BAKE_POLL_SECONDS, next_pause
 from recycler.workflow.checks import passes, traffic_checks
 from recycler.workflow.group.context import GroupContext
-from recycler.workflow.health import next_pause, waited_seconds
+from recycler.workflow.health import waited_seconds
 from recycler.workflow.port import Services
 from recycler.workflow.waits import Moment
 
@@ -36,10 +36,10 @@ ALARM_LIST = re.compile(r"[\s,]+")
 @dataclass(frozen=True)
 class BakeState:
     done: bool = False
-    status: str = "baking"  # baking | passed | failed | inconclusive
+    status: str = "baking"  # baking | passed | failed | inconclusive | deadline
     attempt: int = 0
     elapsed: float = 0.0
-    bake_seconds: int = -1  # read from the group's tag (or the settings) on the first poll
+    bake_seconds: int = 0  # the plan's: the group's bake-minutes tag, else the setting
     detail: str = ""
     next_poll_seconds: int = 0
 
@@ -52,6 +52,9 @@ class BakeCheck:
     replacement: str
     started_at: str
     poll_seconds: int
+    # Seconds from the bake's start to the execution's deadline (None in-process): Lambda stops an
+    # execution at its timeout wherever it is, so the bake ends there, with an outcome, rather than be cut.
+    deadline_seconds: float | None = None
 
     def poll(self, state: BakeState) -> BakeState:
         started = datetime.fromisoformat(self.started_at)
@@ -61,25 +64,33 @@ class BakeCheck:
             state = self._evaluate(state)
         except AWS_ERRORS as error:
             state = replace(state, detail=f"bake read failed, will retry: {aws_error_text(error)}")
-        if state.status == "baking" and state.bake_seconds >= 0 and elapsed >= state.bake_seconds:
+        if state.status == "baking" and elapsed >= state.bake_seconds:
             state = replace(
                 state, status="passed", detail=f"healthy for the whole {state.bake_seconds} s bake"
             )
-        pause = next_pause(elapsed, self.poll_seconds, max(state.bake_seconds, 1))
+        stop = self.stop_seconds(state)
+        if state.status == "baking" and elapsed >= stop:
+            state = replace(
+                state,
+                status="deadline",
+                detail=f"healthy for {elapsed:.0f} of its {state.bake_seconds} s bake when the run reached "
+                "its deadline",
+            )
+        pause = next_pause(elapsed, self.poll_seconds, max(stop, 1), longest=self.poll_seconds)
         return replace(
             state, done=state.status != "baking", detail=state.detail[:DETAIL_CHARS], next_poll_seconds=pause
         )
+
+    def stop_seconds(self, state: BakeState) -> float:
+        """When the bake ends: its own length, or the execution's deadline if that comes first."""
+        if self.deadline_seconds is None:
+            return state.bake_seconds
+        return min(state.bake_seconds, max(self.deadline_seconds, 0.0))
 
     def _evaluate(self, state: BakeState) -> BakeState:
         snapshot = self.services.fleet.group(self.group)
         if snapshot is None:
             return replace(state, status="inconclusive", detail="the group was deleted during the bake")
-        if state.bake_seconds < 0:
-            try:
-                minutes = bake_minutes(snapshot, self.settings.policy(), self.settings.bake_minutes)
-            except TagError as error:
-                return replace(state, status="failed", detail=str(error))
-            state = replace(state, bake_seconds=int(minutes * 60))
         instance = next((i for i in snapshot.instances if i.instance_id == self.replacement), None)
         if instance is None:
             # A scale-in may take it: not the image's fault, and not a proof either.
@@ -126,6 +137,10 @@ def bake(ctx: GroupContext, report: GroupReport) -> GroupReport:
         return report
     # The bake counts from a checkpointed moment, so a replay bakes no shorter.
     began = ctx.port.step(ctx.name("bake-start"), lambda: Moment(ctx.services.clock().isoformat()), Moment)
+    deadline = None
+    if ctx.run.deadline is not None:
+        left = datetime.fromisoformat(ctx.run.deadline) - datetime.fromisoformat(began.at)
+        deadline = left.total_seconds()
     check = BakeCheck(
         ctx.services,
         ctx.settings,
@@ -133,8 +148,21 @@ def bake(ctx: GroupContext, report: GroupReport) -> GroupReport:
         replacement,
         began.at,
         max(ctx.run.poll_seconds, BAKE_POLL_SECONDS),
+        deadline,
     )
-    state = ctx.port.wait_until(ctx.name("bake"), check.poll, BakeState(), check.poll_seconds)
+    initial = BakeState(bake_seconds=ctx.job.bake_seconds)
+    state = ctx.port.wait_until(ctx.name("bake"), check.poll, initial, check.poll_seconds)
+    if state.status == "deadline":
+        return report.model_copy(
+            update={
+                "outcome": "failed",
+                "reason": Reason.BAKE_PAST_DEADLINE.value,
+                "detail": f"passed its health checks and was {state.detail}: the image is neither proven nor "
+                "condemned; the replacement stays in the group (the victim is gone)",
+                "baked_seconds": state.elapsed,
+                "baked": False,
+            }
+        )
     if state.status == "failed":
         return report.model_copy(
             update={

@@ -21,8 +21,9 @@ from recycler.domain import AWS_ERRORS, Reason
 from recycler.messages import aws_error_text, reactivate_command
 from recycler.report import GroupReport
 from recycler.workflow.brakes import brakes
+from recycler.workflow.budget import next_pause
 from recycler.workflow.group.context import GroupContext
-from recycler.workflow.health import next_pause, waited_seconds
+from recycler.workflow.health import waited_seconds
 from recycler.workflow.port import Services
 from recycler.workflow.state import Drained, DrainState, Preflight, RolledBack
 

@@ -27,7 +27,7 @@ def past_deadline(ctx: GroupContext) -> Preflight | None:
     if ctx.run.deadline is None:  # in-process: no execution timeout
         return None
     left = (datetime.fromisoformat(ctx.run.deadline) - ctx.services.clock()).total_seconds()
-    bake = int(ctx.settings.bake_minutes * 60) if ctx.canary and not ctx.step_prefix else 0
+    bake = ctx.job.bake_seconds if ctx.canary and not ctx.step_prefix else 0  # the group's own
     drain = ctx.job.host.drain_timeout_seconds
     needs = worst_case_seconds(ctx.job.mode, ctx.health_timeout, drain, bake, 1)
     if needs <= left:
