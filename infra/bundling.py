@@ -2,8 +2,8 @@
 function's platform (arm64, CPython 3.13, wheels only) next to the recycler modules the handler imports.
 
 What ships is the handler's import closure within the recycler package, found by reading the source:
-the local tools (recycler/local) are left out because nothing the handler imports imports them, not
-because a list names them.
+the local tools (recycler/local) and the operator CLI (recycler/cli) are left out because nothing the
+handler imports imports them, not because a list names them.
 
 The asset is addressed by asset_hash(): exactly what the bundle is built from (the shipped files, the
 pins, pip's options). CDK's own hash covers the asset folder and the bundling options only, and the
@@ -103,7 +103,7 @@ def runtime_requirements(root: Path = ROOT) -> list[str]:
 def asset_hash(root: Path = ROOT) -> str:
     """A digest of what the bundle is built from: each shipped file (path and bytes), the runtime pins
     from pyproject.toml and pip's options. A boto3 bump alone changes it (and so the function's code and
-    version); a test, the local tools or a .pyc beside the sources do not.
+    version); a test, the local tools, the CLI or a .pyc beside the sources do not.
 
     CDK's default (AssetHashType.SOURCE) fingerprints the asset folder and the bundling options, so the
     pins, read from outside both at bundle time, never changed it:

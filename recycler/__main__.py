@@ -1,5 +1,5 @@
 import sys
 
-from recycler.local.cli import main
+from recycler.cli.main import main
 
 sys.exit(main())

@@ -205,9 +205,9 @@ class Progress:
 def main(args: argparse.Namespace) -> int:
     from rich.panel import Panel
 
+    from recycler.cli.render import console as terminal
+    from recycler.cli.render import render_report
     from recycler.local.port import LocalPort, local_services
-    from recycler.local.render import console as terminal
-    from recycler.local.render import render_report
     from recycler.models import load_settings, parse_payload
     from recycler.workflow.run import run
 

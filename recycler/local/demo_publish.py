@@ -79,8 +79,8 @@ def publish_act(
     """A new image is published: a Parameter Store Change event starts a canary run within minutes."""
     from rich.panel import Panel
 
+    from recycler.cli.render import render_report
     from recycler.local.port import LocalPort, local_services
-    from recycler.local.render import render_report
     from recycler.triggers import payload_of
     from recycler.workflow.run import run
 

@@ -393,7 +393,7 @@ def test_several_profiles_in_one_plan(server: World, tmp_path: Path) -> None:
 
 
 def test_reports_across_accounts_name_each_group_by_account_and_region() -> None:
-    from recycler.local.runner import across_regions
+    from recycler.cli.runner import across_regions
     from recycler.report import GroupReport, RunReport
 
     def one(account: str, group: str) -> RunReport:

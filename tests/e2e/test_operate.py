@@ -269,7 +269,7 @@ def test_a_report_that_cannot_be_written_after_acting_is_still_printed(server: W
 def test_an_unexpected_error_after_acting_keeps_the_report(
     server: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from recycler.local.cli import main
+    from recycler.cli.main import main
     from recycler.workflow import run as workflow_run
     from recycler.workflow.state import Acted
 

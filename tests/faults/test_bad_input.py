@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from recycler.local.cli import main
+from recycler.cli.main import main
 from recycler.models import InputError, load_settings, parse_payload
 from tests.conftest import World, invoke_durable
 

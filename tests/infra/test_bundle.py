@@ -26,36 +26,39 @@ def test_bundle_holds_the_pinned_runtime_for_arm64_python313(tmp_path: Path) -> 
     assert "cpython-313-aarch64-linux-gnu" in core.name
     shipped = {str(p.relative_to(tmp_path)) for p in (tmp_path / "recycler").rglob("*.py")}
     assert "recycler/handler.py" in shipped and "recycler/workflow/group/recycle.py" in shipped
-    assert not any(p.startswith("recycler/local") or p.endswith("__main__.py") for p in shipped)
+    assert not any(
+        p.startswith(("recycler/local", "recycler/cli")) or p.endswith("__main__.py") for p in shipped
+    )
     assert not (tmp_path / "moto").exists() and not (tmp_path / "rich").exists()
 
 
-def test_nothing_shipped_imports_the_local_tools() -> None:
+def test_nothing_shipped_imports_the_local_tools_or_the_cli() -> None:
     shipped = import_closure()
     assert "recycler.handler" in shipped and "recycler.workflow.health" in shipped
-    assert not [m for m in shipped if m.startswith("recycler.local")]
+    assert not [m for m in shipped if m.startswith(("recycler.local", "recycler.cli"))]
 
 
 def test_every_module_of_the_lambda_package_is_shipped() -> None:
-    """The Lambda package holds only what the Lambda imports: a module outside recycler/local that the
-    handler does not need belongs in recycler/local (or is dead)."""
+    """The Lambda package holds only what the Lambda imports: a module outside recycler/local and
+    recycler/cli that the handler does not need belongs in one of them (or is dead)."""
     package = {
         ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
         for p in (ROOT / "recycler").rglob("*.py")
-        if "local" not in p.relative_to(ROOT).parts and p.name != "__main__.py"
+        if not {"local", "cli"} & set(p.relative_to(ROOT).parts) and p.name != "__main__.py"
     }
     assert package == import_closure()
 
 
 def test_the_lambda_package_imports_with_the_local_tools_absent(tmp_path: Path) -> None:
-    """The handler's closure alone imports cleanly: run it from a copy that has no recycler/local."""
+    """The handler's closure alone imports cleanly: run it from a copy that has no recycler/local nor
+    recycler/cli."""
     for module in import_closure():
         source = ROOT.joinpath(*module.split("."))
         source = source / "__init__.py" if source.is_dir() else source.with_suffix(".py")
         target = tmp_path / source.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(source.read_bytes())
-    probe = "import sys, recycler.handler; sys.exit(any(m.startswith('recycler.local') for m in sys.modules))"
+    probe = "import sys, recycler.handler; sys.exit(any(m.startswith(('recycler.local', 'recycler.cli')) for m in sys.modules))"
     done = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=tmp_path,
@@ -88,7 +91,7 @@ def test_the_asset_hash_covers_the_pins_and_the_shipped_code_only(tmp_path: Path
     assert asset_hash(root) == before  # stable
 
     (root / "tests" / "test_example.py").write_text("def test_y() -> None:\n    pass\n")
-    (root / "recycler" / "local" / "render.py").write_text(
+    (root / "recycler" / "cli" / "render.py").write_text(
         "# the CLI's table, never shipped\n", encoding="utf-8"
     )
     (root / "recycler" / "__pycache__").mkdir(exist_ok=True)

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from recycler.local.cli import main
+from recycler.cli.main import main
 from tests.conftest import Stack, invoke_durable
 from tests.infra.test_metrics_contract import emitted_metrics
 

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from infra.config import DeployConfig
-from recycler.local import emulator, fleet_report
-from recycler.local.cli import main
+from recycler.cli import fleet_report
+from recycler.cli.main import main
+from recycler.local import emulator
 from recycler.policy.ages import percentile
 from tests.conftest import NOW, REGION, World
 

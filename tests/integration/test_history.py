@@ -13,8 +13,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from recycler.aws.ledger import Ledger
-from recycler.local import emulator, history
-from recycler.local.cli import main
+from recycler.cli import history
+from recycler.cli.main import main
+from recycler.local import emulator
 from tests.conftest import NOW, Stack
 from tests.faults.harness import recycle
 

@@ -12,8 +12,8 @@ import pytest
 
 from recycler.aws.compose import aws_services
 from recycler.aws.fleet import Fleet, planning_call_floor
+from recycler.cli.main import main
 from recycler.domain import Decision
-from recycler.local.cli import main
 from recycler.models import ManualPayload, Settings
 from recycler.workflow.planning import plan
 from tests.conftest import NOW, World

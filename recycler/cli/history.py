@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from recycler.local.readout import (
+from recycler.cli.readout import (
     EXIT_OK,
     cannot_run,
     contact_flags,

@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from recycler.local.readout import EXIT_OK, contact_flags, positive, read_with, write_csv, write_json
+from recycler.cli.readout import EXIT_OK, contact_flags, positive, read_with, write_csv, write_json
 from recycler.policy.ages import percentile
 
 BIT_ROT_DAYS = 14.0
@@ -133,7 +133,7 @@ def freshness(groups: list[dict[str, Any]], bit_rot: float, image_rot: float) ->
 
 
 def main(args: argparse.Namespace) -> int:
-    from recycler.local.readout import cannot_run
+    from recycler.cli.readout import cannot_run
     from recycler.models import InputError, load_settings
 
     try:

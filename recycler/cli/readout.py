@@ -1,4 +1,4 @@
-"""What `history` and `fleet` share: the first-contact flags and errors of `plan` (recycler/local/
+"""What `history` and `fleet` share: the first-contact flags and errors of `plan` (recycler/cli/
 first_contact.py), and one way to print rows as a table, JSON or CSV. Both only read."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def cannot_run(message: str, args: argparse.Namespace, err: TextIO | None = None
 def read_with(args: argparse.Namespace, read: Callable[[boto3.Session, str], Any]) -> tuple[Any, int]:
     """read(session, account) after the same first contact as `plan`; (result, 0) or (None, exit code)."""
     from recycler.aws.errors import explain
-    from recycler.local.first_contact import CannotRun, connect
+    from recycler.cli.first_contact import CannotRun, connect
 
     try:
         session, identity = connect(args.region, args.profile)

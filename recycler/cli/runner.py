@@ -60,7 +60,7 @@ def interactive(args: argparse.Namespace, dry_run: bool, environ: Any = os.envir
 
 
 def run_command(args: argparse.Namespace, err: Any) -> int:
-    from recycler.local.first_contact import CannotRun, check_names, check_report_file
+    from recycler.cli.first_contact import CannotRun, check_names, check_report_file
 
     try:
         payload = parse_payload(payload_from_args(args))
@@ -108,7 +108,7 @@ def run_region(
 ) -> RunReport | int:
     """One region's run: connect, settle every setting, ask, run and watch; an int is the exit code."""
     from recycler.aws.errors import explain
-    from recycler.local.first_contact import (
+    from recycler.cli.first_contact import (
         CannotRun,
         apply_stack,
         check_names,
@@ -116,8 +116,8 @@ def run_region(
         probe,
         stack_outputs,
     )
+    from recycler.cli.watch import Declined, Watch, ask, confirmation
     from recycler.local.port import Interrupted, LocalPort, local_services
-    from recycler.local.watch import Declined, Watch, ask, confirmation
     from recycler.messages import aws_error_text
     from recycler.workflow.run import run
 
@@ -236,10 +236,10 @@ def _print_report(report: RunReport, text: str, output: str) -> None:
     if output == "json":
         print(text)
     elif output == "csv":
-        from recycler.local.render import write_csv
+        from recycler.cli.render import write_csv
 
         write_csv(report, sys.stdout)
     else:
-        from recycler.local.render import render_report
+        from recycler.cli.render import render_report
 
         render_report(report)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from recycler import __version__
-from recycler.local.runner import EXIT_BAD_INPUT, flagify
+from recycler.cli.runner import EXIT_BAD_INPUT, flagify
 from recycler.models import InputError
 
 OUTPUTS = ("table", "json", "csv")
@@ -107,7 +107,7 @@ def build_parser() -> ArgumentParser:
         help="leave the embedded AWS running afterwards and print the environment to plan against it",
     )
 
-    from recycler.local import fleet_report, history
+    from recycler.cli import fleet_report, history
 
     history.register(commands)
     fleet_report.register(commands)
@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except InputError as error:
             print(f"recycler: error: {flagify(str(error))}", file=sys.stderr)
             return EXIT_BAD_INPUT
-    from recycler.local.runner import run_command
+    from recycler.cli.runner import run_command
 
     return run_command(args, sys.stderr)
 
