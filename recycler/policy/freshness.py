@@ -150,7 +150,7 @@ def outlook(
     needs = math.ceil(size / every) if every else None
     wanted = recycles_needed(launches, runs, target)
     this_run = min(wanted, cap) if cap is not None else wanted
-    capped = cap is not None and (cap < wanted or needs is not None and cap < needs)
+    capped = cap is not None and (cap < wanted or (needs is not None and cap < needs))
     oldest = max(((now - launched).total_seconds() / DAY_SECONDS for launched in launches), default=0.0)
     base = Outlook(
         target_days=target.total_seconds() / DAY_SECONDS,

@@ -17,7 +17,7 @@ from recycler.domain import (
     PolicySettings,
     Reason,
 )
-from recycler.policy.freshness import outlook
+from recycler.policy.freshness import Outlook, outlook
 from recycler.policy.guards import check_group
 from recycler.policy.tags import OPT_IN_VALUE, group_options, opt_in_state, tag_key
 
@@ -186,14 +186,8 @@ def _decide_for_target(
     assert options.max_age is not None
     now, horizon = runs[0], runs[1]
     target_days = options.max_age.total_seconds() / 86400
-    health_seconds = int(options.health_timeout.total_seconds())
-    cap, limited_by, fix = target_cap(
-        group, settings, options, budget_cap(options.mode, health_seconds) if budget_cap else None
-    )
-    launches = [i.launch_time for i in group.instances if i.launch_time is not None]
-    seen = outlook(
-        launches, runs, options.max_age, cap=cap, limited_by=limited_by, fix=fix, min_age=options.min_age
-    )
+    seen = target_outlook(group, settings, options, runs, budget_cap)
+    cap, limited_by = seen.cap, seen.limited_by
     base = replace(base, freshness=seen)
     eligible = [
         c
@@ -215,7 +209,7 @@ def _decide_for_target(
         f"{missed}{len(due)} instance(s) would be older than {target_days:g} days at the next run "
         f"({horizon:%a %Y-%m-%d %H:%M %Z}); recycling {len(victims)} one after another, oldest first "
         f"(the target needs {seen.this_run} this run and {rate} to hold; "
-        f"cap {cap if cap is not None else 'none'}{f': {limited_by}' if cap is not None else ''})"
+        f"cap {cap if cap is not None else 'none'}{f': {limited_by}' if limited_by else ''})"
     )
     if behind:
         detail += f"; behind by {behind}"
@@ -229,6 +223,25 @@ def _decide_for_target(
         victims=tuple(victims),
         behind_by=behind,
         tier=tuple(v.instance_id for v in victims),
+    )
+
+
+def target_outlook(
+    group: GroupSnapshot,
+    settings: PolicySettings,
+    options: GroupOptions,
+    runs: Sequence[datetime],
+    budget_cap: BudgetCap | None,
+) -> Outlook:
+    """The group's freshness target at its per-run cap, from now (runs[0]) on (policy/freshness.py)."""
+    assert options.max_age is not None
+    health_seconds = int(options.health_timeout.total_seconds())
+    cap, limited_by, fix = target_cap(
+        group, settings, options, budget_cap(options.mode, health_seconds) if budget_cap else None
+    )
+    launches = [i.launch_time for i in group.instances if i.launch_time is not None]
+    return outlook(
+        launches, runs, options.max_age, cap=cap, limited_by=limited_by, fix=fix, min_age=options.min_age
     )
 
 

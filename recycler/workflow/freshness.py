@@ -10,8 +10,9 @@ from datetime import datetime
 
 from recycler.domain import GroupSnapshot, Mode, PolicySettings
 from recycler.models import ManualPayload, Settings
-from recycler.policy.tags import tag_key
-from recycler.policy.victims import BudgetCap
+from recycler.policy.freshness import Outlook
+from recycler.policy.tags import TagError, group_options, tag_key
+from recycler.policy.victims import BudgetCap, target_outlook
 from recycler.workflow.budget import Budget, execution_budget_seconds, recycles_that_fit
 
 # The most recycles one group's job is sized for: beyond any group a run can take one after another.
@@ -64,3 +65,23 @@ def any_target(snapshots: Sequence[GroupSnapshot], rules: PolicySettings) -> boo
     worked out only then."""
     key = tag_key(rules, "max-age-days")
     return rules.max_age is not None or any(key in s.tags for s in snapshots)
+
+
+def fleet_outlooks(
+    snapshots: Sequence[GroupSnapshot], settings: Settings, now: datetime
+) -> dict[str, Outlook]:
+    """Per group with a freshness target, its outlook as a scheduled run (on Lambda, with its budget)
+    would plan it now: what `fleet` shows. A group whose tags cannot be read has none (a run skips it
+    as invalid-tag and says why)."""
+    rules = settings.policy()
+    runs = runs_that_may_act(settings, now)
+    cap = budget_cap(settings, ManualPayload(source="schedule"), Budget())
+    seen: dict[str, Outlook] = {}
+    for snapshot in snapshots:
+        try:
+            options = group_options(snapshot, rules)
+        except TagError:
+            continue
+        if options.max_age is not None:
+            seen[snapshot.name] = target_outlook(snapshot, rules, options, runs, cap)
+    return seen
