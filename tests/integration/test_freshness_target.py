@@ -81,6 +81,11 @@ def test_a_brake_pulled_mid_group_stops_it(stack: Stack, terminations: list[Any]
     [web] = report.groups
     assert web.outcome == "recycled" and [i for i, _ in terminations] == ids[:1]
     assert [r.reason for r in web.recycles] == ["oldest-instance", "kill-switch", "kill-switch"]
+    # The next run resumes where this one stopped: the two old instances it left, not the replacement.
+    ssm.put_parameter(Name="/recycler/kill-switch", Value="off", Type="String", Overwrite=True)
+    recycle(stack, settings=Settings(kill_switch_parameter="/recycler/kill-switch", min_interval_hours=0))
+    assert [i for i, _ in terminations][:3] == ids[:3]  # (the even share may add a younger one after)
+    assert not set(ids[:3]) & set(emulator.group_instances(stack.world.autoscaling, "web"))
 
 
 def test_duplicate_and_replayed_runs_terminate_nothing_twice(stack: Stack, terminations: list[Any]) -> None:
