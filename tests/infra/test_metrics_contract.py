@@ -142,7 +142,7 @@ def test_a_freshness_target_max_per_run_cannot_hold_is_metric_alarm_and_summary_
     tags = {"recycler:max-age-days": "7", "recycler:max-per-run": "1"}
     stack.world.group("web", [20.0, 19.0, 18.0, 17.0, 16.0, 1.2], tags=tags, max_size=8)
     stack.world.group("api", [3.0, 2.0])  # no target: never counted
-    status, report, error = invoke_durable({"source": "schedule", "poll_seconds": 15})
+    status, _, error = invoke_durable({"source": "schedule", "poll_seconds": 15})
     assert status == "SUCCEEDED", error
     printed = capsys.readouterr().out
     [alarm] = [
