@@ -120,7 +120,11 @@ def write(results: list[GroupResult]) -> None:
 
     stored = report.load()
     stored["freshness"] = [
-        {**asdict(r), "command": "python -m bench.freshness --write", "date": datetime.now(UTC).date().isoformat()}
+        {
+            **asdict(r),
+            "command": "python -m bench.freshness --write",
+            "date": datetime.now(UTC).date().isoformat(),
+        }
         for r in results
     ]
     report.RESULTS.write_text(json.dumps(stored, indent=2) + "\n")

@@ -179,7 +179,9 @@ def freshness(rows: list[dict[str, Any]]) -> list[Row]:
                 + (f" vs the minimum {least} ({ratio:.2f} x)" if ratio is not None else "")
                 + (f", at most {r['most_in_one_run']} in one run" if r.get("most_in_one_run") else "")
                 + f", oldest at day 60 {r['final_oldest']} d",
-                f"oldest ≤ {target:g} d once within; recycles ≤ 1.2 x the minimum" if target else "- (baseline)",
+                f"oldest ≤ {target:g} d once within; recycles ≤ 1.2 x the minimum"
+                if target
+                else "- (baseline)",
                 met(
                     caught is not None
                     and r["oldest_after_catch_up"] <= target
