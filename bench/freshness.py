@@ -1,26 +1,37 @@
-"""Fleet simulator for the freshness target: the real policy (recycler.policy.decide), no AWS.
+"""Fleet simulator for the freshness target: the real policy (recycler.policy.decide) on the default
+settings, no AWS.
 
-60 simulated days of a weekday schedule (10:00 UTC, Mon-Fri). Groups start from a backlog (instance
-ages spread evenly over 60 days); each run recycles what the policy decides, every replacement is
-healthy and launched at the run's time. Reported per group: days until every instance is within the
-target, the oldest age seen after that (must stay <= target), and recycles per week; and the same
-figures for the one-recycle-per-run policy (no target) as the baseline.
+60 simulated days of the default schedule (weekdays 10:00 UTC), the runs that may act from
+`Settings.upcoming_runs`, and the per-run cap a Lambda run gets: what one durable execution holds
+(recycler.workflow.freshness.budget_cap over budget.py's counts, default 12 h timeout, 15-minute
+health timeout, 30-minute canary bake). Groups start from a backlog (instance ages spread evenly over
+60 days); each run recycles what the policy decides, every replacement is healthy and launched at the
+run's time. Reported per group: days until every instance is within the target, the oldest age seen
+after that (just before each later run: the worst any instance gets), recycles per week against the
+minimum the target needs (N x 7 / target), and the same figures for the one-recycle-per-run policy
+(no target) as the baseline.
 
-`python -m bench.freshness` prints the table; tests/unit/test_freshness.py holds its bound.
+`python -m bench.freshness` prints the table; `--write` also puts the rows in bench/results.json and
+rewrites bench/README.md's table (the rest of the bench is not run).
 """
 
 from __future__ import annotations
 
+import json
 import random
-from dataclasses import dataclass
+import sys
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
-from recycler.domain import GroupSnapshot, InstanceSnapshot, PolicySettings
+from recycler.domain import GroupSnapshot, InstanceSnapshot
+from recycler.models import ManualPayload, Settings
 from recycler.policy.victims import decide
-from recycler.schedule import parse_schedule
+from recycler.workflow.budget import Budget
+from recycler.workflow.freshness import budget_cap
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday, before the first run
-WEEKDAYS = "cron(0 10 ? * MON-FRI *)"
+DAYS = 60
+GOAL_RATIO = 1.2  # recycles per week at most 1.2 x the minimum the target needs
 
 
 @dataclass(frozen=True)
@@ -31,29 +42,27 @@ class GroupResult:
     oldest_after_catch_up: float | None
     recycles_per_week: float
     final_oldest: float
-
-
-def keeping_up_cap(size: int, target_days: float, runs_per_week: int = 5) -> int:
-    """The per-run cap that replaces a whole group within the target: size / runs inside the target,
-    counting the runs a weekday schedule makes in `target_days` (a weekend has none)."""
-    runs_within = max(1, int(target_days * runs_per_week / 7))
-    return -(-size // runs_within)
+    target_days: float | None = None
+    min_recycles_per_week: float | None = None  # N x 7 / target
+    most_in_one_run: int = 0
 
 
 def simulate(
-    size: int, target_days: float | None, days: int = 60, seed: int = 7, cap: int | None = None
+    size: int, target_days: float | None, days: int = DAYS, seed: int = 7, cap: int | None = None
 ) -> GroupResult:
     rng = random.Random(seed)
-    schedule = parse_schedule(WEEKDAYS)
-    rules = PolicySettings(max_age=timedelta(days=target_days) if target_days else None)
+    settings = Settings(max_age_days=target_days)
+    rules = settings.policy()
+    limits = budget_cap(settings, ManualPayload(source="schedule"), Budget())
     launches = [START - timedelta(days=60 * (n + 1) / size) for n in range(size)]
     end = START + timedelta(days=days)
-    now = schedule.next(START)
-    recycles = 0
-    counter = 0
+    schedule = settings.upcoming_runs(START, days=days + 130, most=10_000)[1:]
+    recycles = most = 0
     caught_up: datetime | None = None
     oldest_after = 0.0
-    while now < end:
+    for index, now in enumerate(schedule):
+        if now >= end:
+            break
         instances = tuple(
             InstanceSnapshot(f"i-{n}", "InService", "Healthy", False, launched, "ami-1")
             for n, launched in enumerate(launches)
@@ -66,31 +75,34 @@ def simulate(
             instances=instances,
             tags={"recycler:enabled": "true", **({"recycler:max-per-run": str(cap)} if cap else {})},
         )
-        horizon = schedule.next(now)
-        decision = decide(group, rules, now, rng, horizon=horizon)
+        runs = [now, *schedule[index + 1 : index + 200]]
+        decision = decide(group, rules, now, rng, runs=runs, budget_cap=limits)
+        victims = decision.victims or ((decision.victim,) if decision.victim else ())
         if decision.recycle:
-            victims = decision.victims or ((decision.victim,) if decision.victim else ())
             for victim in victims:
                 launches[int(victim.instance_id[2:])] = now
-                recycles += 1
-                counter += 1
+            recycles += len(victims)
+            most = max(most, len(victims))
         # Age just before the next run: the worst any instance gets between runs.
+        horizon = runs[1]
         oldest = max((horizon - launched).total_seconds() / 86400 for launched in launches)
         if target_days is not None and caught_up is None and oldest <= target_days:
             caught_up = now
         if caught_up is not None:
             oldest_after = max(oldest_after, oldest)
-        now = horizon
     final_oldest = max((end - launched).total_seconds() / 86400 for launched in launches)
     return GroupResult(
         size=size,
-        policy=(f"target {target_days:g} d" + (f", cap {cap}" if cap else ", default cap"))
+        policy=(f"target {target_days:g} d" + (f", max-per-run {cap}" if cap else ", default settings"))
         if target_days
         else "one per run (no target)",
         days_to_catch_up=round((caught_up - START).total_seconds() / 86400, 1) if caught_up else None,
         oldest_after_catch_up=round(oldest_after, 1) if caught_up else None,
         recycles_per_week=round(recycles / (days / 7), 1),
         final_oldest=round(final_oldest, 1),
+        target_days=target_days,
+        min_recycles_per_week=round(size * 7 / target_days, 1) if target_days else None,
+        most_in_one_run=most,
     )
 
 
@@ -98,32 +110,31 @@ def table(sizes: tuple[int, ...] = (3, 20, 50), target_days: float = 7) -> list[
     rows = []
     for size in sizes:
         rows.append(simulate(size, target_days))
-        cap = keeping_up_cap(size, target_days)
-        if cap > max(1, -(-size // 10)):
-            rows.append(simulate(size, target_days, cap=cap))
         rows.append(simulate(size, None))
     return rows
 
 
-def catch_up(result: GroupResult) -> str:
-    if result.policy.startswith("one per run"):
-        return "-"
-    return str(result.days_to_catch_up) if result.days_to_catch_up is not None else "never (behind)"
+def write(results: list[GroupResult]) -> None:
+    """Only the freshness section of bench/results.json, and the README table rendered from it."""
+    from bench import report
 
-
-def render(results: list[GroupResult]) -> str:
-    lines = [
-        "| instances | policy | days to catch up | oldest after catch-up (d) | recycles / week | oldest at day 60 (d) |",
-        "|---|---|---|---|---|---|",
+    stored = report.load()
+    stored["freshness"] = [
+        {
+            **asdict(r),
+            "command": "python -m bench.freshness --write",
+            "date": datetime.now(UTC).date().isoformat(),
+        }
+        for r in results
     ]
-    for r in results:
-        lines.append(
-            f"| {r.size} | {r.policy} | {catch_up(r)} | "
-            f"{r.oldest_after_catch_up if r.oldest_after_catch_up is not None else '-'} | "
-            f"{r.recycles_per_week} | {r.final_oldest} |"
-        )
-    return "\n".join(lines)
+    report.RESULTS.write_text(json.dumps(stored, indent=2) + "\n")
+    report.rewrite_readme(stored)
 
 
 if __name__ == "__main__":
-    print(render(table()))
+    rows = table()
+    if "--write" in sys.argv:
+        write(rows)
+    from bench import report
+
+    print("\n".join("| " + " | ".join(row) + " |" for row in report.freshness([asdict(r) for r in rows])))

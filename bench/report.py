@@ -162,19 +162,33 @@ def freshness(rows: list[dict[str, Any]]) -> list[Row]:
     for r in rows:
         caught = r["days_to_catch_up"]
         target = r.get("target_days")
+        least = r.get("min_recycles_per_week")
+        measured_by = f" (`{r['command']}`, {r['date']})" if r.get("command") else ""
+        ratio = r["recycles_per_week"] / least if least else None
         out.append(
             (
-                f"freshness, {r['size']} instances, {r['policy']} (60 days)",
+                f"freshness, {r['size']} instances, {r['policy']} (60 days){measured_by}",
                 (
-                    f"caught up after {caught} d, oldest after that {r['oldest_after_catch_up']} d; "
+                    f"within the target after {caught} d, oldest after that {r['oldest_after_catch_up']} d; "
                     if caught is not None
                     else "never within the target; "
                     if target
                     else ""
                 )
-                + f"{r['recycles_per_week']} recycles / week, oldest at day 60 {r['final_oldest']} d",
-                f"oldest ≤ {target:g} d once caught up" if target else "- (baseline)",
-                met(caught is not None and r["oldest_after_catch_up"] <= target) if target else "-",
+                + f"{r['recycles_per_week']} recycles / week"
+                + (f" vs the minimum {least} ({ratio:.2f} x)" if ratio is not None else "")
+                + (f", at most {r['most_in_one_run']} in one run" if r.get("most_in_one_run") else "")
+                + f", oldest at day 60 {r['final_oldest']} d",
+                f"oldest ≤ {target:g} d once within; recycles ≤ 1.2 x the minimum"
+                if target
+                else "- (baseline)",
+                met(
+                    caught is not None
+                    and r["oldest_after_catch_up"] <= target
+                    and (ratio is None or ratio <= 1.2)
+                )
+                if target
+                else "-",
             )
         )
     return out

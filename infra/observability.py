@@ -137,6 +137,14 @@ class Alarms(Construct):
                 f"an opted-in group has an instance older than {config.bit_rot_days:g} days",
             ),
             (
+                "FreshnessTargetMissed",
+                recycler_metric("FreshnessTargetMissed", statistic="Maximum", Fleet="all"),
+                1,
+                "a group's freshness target (recycler:max-age-days) cannot hold at the rate its cap, the "
+                "schedule's windows or the execution's budget allow; the run summary alert names the groups "
+                "and the setting that fixes each",
+            ),
+            (
                 "ImageRot",
                 recycler_metric("FleetOldestImageAgeDays", statistic="Maximum", Fleet="all"),
                 config.image_rot_days,

@@ -231,10 +231,11 @@ class Decision:
     instance_ages_days: tuple[float, ...] = ()
     current_image_id: str | None = None
     desired_capacity: int = 0
-    # With a freshness target: every victim of this run in order (victim is the first), and how many
-    # due instances the per-run cap leaves for later runs.
+    # With a freshness target: every victim of this run in order (victim is the first), the due instances
+    # the cap leaves for later runs, and the target's outlook (a policy.freshness.Outlook; Any: not a noun).
     victims: tuple[InstanceSnapshot, ...] = ()
     behind_by: int = 0
+    freshness: Any = None
     # AMI truth: instances not on the current image, and how old the images are (days since built).
     drifted_instances: int = 0
     current_image_reason: str | None = None

@@ -145,9 +145,12 @@ def next_steps(report: GroupReport, checks: dict[str, str], failure: Reason | No
 def summary_message(report: RunReport) -> tuple[str, str]:
     failed = [g for g in report.groups if g.outcome == "failed"]
     stopped = [g for g in report.groups if g.reason == Reason.STOPPED_AFTER_FAILURES]
+    missed = (
+        f", {len(report.freshness_missed)} missing their freshness target" if report.freshness_missed else ""
+    )
     subject = _subject(
         f"recycler run {report.run_id[:8]}: {len(failed)} failed, {report.summary.recycled} recycled, "
-        f"{len(stopped)} stopped"
+        f"{len(stopped)} stopped{missed}"
     )
     lines = [f"recycler run {report.run_id} started {report.started_at}", ""]
     for canary in (g for g in report.groups if g.canary and g.outcome == "failed"):
@@ -164,6 +167,14 @@ def summary_message(report: RunReport) -> tuple[str, str]:
             *revert_lines([r for r in report.reverted if r.image == canary.current_image_id]),
             "",
         ]
+    for group in report.freshness_missed:
+        seen = group.freshness
+        assert seen is not None
+        needs = f"needs {seen.needs_per_run} per run" if seen.needs_per_run else "no per-run cap can hold it"
+        reaches = f"reaches {seen.reaches_days:.1f} d" if seen.reaches_days is not None else ""
+        fix = f"fix: {seen.fix}" if seen.fix else ""
+        parts = [f"{group.group} ({seen.target_days:g}-day target)", needs, seen.limited_by, reaches, fix]
+        lines.append("FRESHNESS TARGET MISSED: " + "; ".join(p for p in parts if p))
     every_group = len(report.groups) <= LISTED_GROUPS
     listed = report.groups if every_group else [g for g in report.groups if g.outcome != "skipped"]
     for group in listed:

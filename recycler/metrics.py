@@ -51,6 +51,12 @@ def publish_metrics(report: RunReport) -> None:
                 "AutoScalingGroupName",
                 group.group,
             )
+    # Groups whose freshness target cannot hold at the planned rate: one series for the alarm (0 when none,
+    # so the alarm sees every run), one per group for the dashboard.
+    missed = report.freshness_missed
+    _emit("FreshnessTargetMissed", MetricUnit.Count, len(missed), "Fleet", "all")
+    for group in missed:
+        _emit("FreshnessTargetMissed", MetricUnit.Count, 1, "AutoScalingGroupName", group.group)
     for group in report.groups:
         if group.behind_by:
             # The freshness target's cap cannot keep up: that many due instances wait for later runs.

@@ -179,6 +179,14 @@ class Settings(BaseModel):
         schedule = parse_schedule(self.schedule_expression, self.schedule_time_zone)
         return next_run_outside(schedule, now, blocked)
 
+    def upcoming_runs(self, now: datetime, days: float = 120, most: int = 400) -> list[datetime]:
+        """`now`, then the later runs that may act within `days` (at most `most`): what the freshness
+        target's rate is spread over (policy/freshness.py)."""
+        runs = [now]
+        while len(runs) < most and runs[-1] - now < timedelta(days=days):
+            runs.append(self.next_run(runs[-1]))
+        return runs
+
     def windows(self) -> list[BlackoutWindow]:
         return [parse_window(text) for text in self.blackout_windows]
 

@@ -39,6 +39,23 @@ class RecycleReport(BaseModel):
     waited_seconds: float | None = None
 
 
+class FreshnessReport(BaseModel):
+    """A freshness target as the plan saw it (policy/freshness.py): this run's share, the per-run rate
+    that holds it, the cap and what sets it, and when it holds; `missed`: never at this rate."""
+
+    target_days: float
+    instances: int
+    this_run: int
+    needs_per_run: int | None  # None: no cap can hold it (runs that may act are further apart)
+    cap: int | None
+    limited_by: str = ""
+    oldest_age_days: float
+    within_target_at: str | None  # the run from which every instance stays within; None: never
+    reaches_days: float | None = None  # the oldest age it settles at, when missed
+    fix: str = ""
+    missed: bool = False
+
+
 class GroupReport(BaseModel):
     group: str
     outcome: Outcome
@@ -60,6 +77,7 @@ class GroupReport(BaseModel):
     # also in victim/replacement), and how many due instances the per-run cap left for later runs.
     recycles: list[RecycleReport] = Field(default_factory=list)
     behind_by: int = 0
+    freshness: FreshnessReport | None = None
     # AMI truth: how old the images are (days since built), and how many instances are not on the
     # image the group launches now; current_image_reason says why current_image_id is unknown.
     current_image_age_days: float | None = None
@@ -173,6 +191,11 @@ class RunReport(BaseModel):
         body["groups"] = [g for g in body["groups"] if g["outcome"] != "skipped"]
         body["skipped_groups_omitted"] = dict(Counter(body["skipped_groups_omitted"]) + skipped)
         return body
+
+    @property
+    def freshness_missed(self) -> list[GroupReport]:
+        """Groups whose freshness target cannot hold at the planned rate."""
+        return [g for g in self.groups if g.freshness is not None and g.freshness.missed]
 
     @property
     def failed(self) -> bool:

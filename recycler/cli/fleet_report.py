@@ -15,13 +15,18 @@ import argparse
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from recycler.cli.readout import EXIT_OK, contact_flags, positive, read_with, write_csv, write_json
 from recycler.policy.ages import percentile
+
+if TYPE_CHECKING:
+    from recycler.models import Settings
+    from recycler.policy.freshness import Outlook
 
 BIT_ROT_DAYS = 14.0
 IMAGE_ROT_DAYS = 30.0
@@ -36,6 +41,8 @@ GROUP_COLUMNS = (
     "max_image_age_days",
     "over_image_rot",
     "unknown_image_age",
+    "target_days",
+    "within_target_on",
 )
 BAR = 40
 
@@ -65,12 +72,16 @@ def _round(value: float | None) -> float | None:
     return round(value, 2) if value is not None else None
 
 
-def read_fleet(session: Any, tag_prefix: str, now: datetime) -> list[dict[str, Any]]:
-    """Every opted-in group's instances with their ages: the same discovery as a run's plan."""
+def read_fleet(
+    session: Any, tag_prefix: str, now: datetime, settings: Settings | None = None
+) -> list[dict[str, Any]]:
+    """Every opted-in group's instances with their ages: the same discovery as a run's plan; with the
+    settings, each freshness target's outlook at the rate a scheduled run plans."""
     from recycler.aws.clients import Clients
     from recycler.aws.fleet import Fleet
     from recycler.domain import PolicySettings
     from recycler.policy.tags import opt_in_state, tag_key
+    from recycler.workflow.freshness import fleet_outlooks
 
     rules = PolicySettings(tag_prefix=tag_prefix)
     fleet = Fleet(clients=Clients(session))
@@ -79,6 +90,8 @@ def read_fleet(session: Any, tag_prefix: str, now: datetime) -> list[dict[str, A
     snapshots = fleet.snapshots(raw, opted_in=opted_in)
     images = {i.image_id for s in snapshots for i in s.instances if i.image_id}
     image_ages = fleet.image_ages(sorted(images), now) if images else {}
+    chosen = [s for s in snapshots if s.name in opted_in]
+    outlooks = fleet_outlooks(chosen, settings, now) if settings is not None else {}
     groups = []
     for snapshot in sorted((s for s in snapshots if s.name in opted_in), key=lambda s: s.name):
         instances = [
@@ -92,8 +105,26 @@ def read_fleet(session: Any, tag_prefix: str, now: datetime) -> list[dict[str, A
             }
             for i in snapshot.instances
         ]
-        groups.append({"group": snapshot.name, "instances": instances})
+        groups.append(
+            {"group": snapshot.name, "instances": instances, "target": target(outlooks.get(snapshot.name))}
+        )
     return groups
+
+
+def target(seen: Outlook | None) -> dict[str, Any] | None:
+    """A freshness target's outlook: its oldest age and the day it is within at the planned rate, or
+    "never at this rate" and why (policy/freshness.py)."""
+    if seen is None:
+        return None
+    within = seen.within_target_at.date().isoformat() if seen.within_target_at else None
+    return {
+        "target_days": seen.target_days,
+        "oldest_age_days": seen.oldest_age_days,
+        "within_target_on": within,
+        "at_the_planned_rate": f"within from {within}"
+        if within
+        else f"never at this rate: {seen.describe()}",
+    }
 
 
 def freshness(groups: list[dict[str, Any]], bit_rot: float, image_rot: float) -> dict[str, Any]:
@@ -113,6 +144,9 @@ def freshness(groups: list[dict[str, Any]], bit_rot: float, image_rot: float) ->
                 "max_image_age_days": max(image_ages, default=None),
                 "over_image_rot": sum(1 for a in image_ages if a > image_rot),
                 "unknown_image_age": len(group["instances"]) - len(image_ages),
+                "target_days": (group.get("target") or {}).get("target_days"),
+                "within_target_on": (group.get("target") or {}).get("within_target_on"),
+                "target": group.get("target"),
                 "instance_list": group["instances"],
             }
         )
@@ -146,7 +180,7 @@ def main(args: argparse.Namespace) -> int:
         lambda session, account: (
             account,
             session.region_name,
-            read_fleet(session, settings.tag_prefix, now),
+            read_fleet(session, settings.tag_prefix, now, settings),
         ),
     )
     if code != EXIT_OK:
@@ -200,6 +234,13 @@ def render(report: dict[str, Any]) -> None:
             f"[red]{g['over_image_rot']}[/]" if g["over_image_rot"] else "0",
         )
     console.print(table)
+    for g in (g for g in report["groups"] if g["target"]):
+        seen = g["target"]
+        colour = "green" if seen["within_target_on"] else "red"
+        console.print(
+            f"{g['group']}: target {seen['target_days']:g} d, oldest {seen['oldest_age_days']:.1f} d; "
+            f"[{colour}]{escape(seen['at_the_planned_rate'])}[/]"
+        )
     console.print(
         f"fleet: {fleet['instances']} instances in {fleet['groups']} groups; instance age p50 "
         f"{_days(fleet['p50_instance_age_days'])} d, p95 {_days(fleet['p95_instance_age_days'])} d, max "

@@ -1,11 +1,10 @@
-"""Victim choice: the oldest tier (random among ties), or with a freshness target every instance that
-would outgrow it by the next run, oldest first, up to the per-run cap."""
+"""Victim choice: the oldest tier (random among ties), or with a freshness target what the target needs
+this run (policy/freshness.py), oldest first and random among ties, up to the per-run cap."""
 
 from __future__ import annotations
 
-import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -18,8 +17,12 @@ from recycler.domain import (
     PolicySettings,
     Reason,
 )
+from recycler.policy.freshness import Outlook, outlook
 from recycler.policy.guards import check_group
 from recycler.policy.tags import OPT_IN_VALUE, group_options, opt_in_state, tag_key
+
+# How many recycles of a group in this mode, with this health timeout (seconds), one execution holds.
+BudgetCap = Callable[[Mode, int], int]
 
 
 def oldest_tier(
@@ -56,13 +59,6 @@ def with_override_image(decision: Decision, group: GroupSnapshot, victim: Instan
     return replace(decision, current_image_id=group.image_for(victim), current_image_reason=reason)
 
 
-def per_run_cap(options: GroupOptions, desired: int) -> int:
-    """The most instances one run recycles in a group: the tag, else 10 % of desired (at least one);
-    never so many that replace mode would take the group's last instance."""
-    cap = options.max_per_run or max(1, math.ceil(desired * 0.1))
-    return min(cap, desired - 1) if options.mode is Mode.REPLACE else cap
-
-
 def oldest_first_random_ties(
     candidates: Sequence[InstanceSnapshot], tie_window: timedelta, rng: random.Random
 ) -> list[InstanceSnapshot]:
@@ -87,9 +83,13 @@ def decide(
     *,
     force: bool = False,
     horizon: datetime | None = None,
+    runs: Sequence[datetime] = (),
+    budget_cap: BudgetCap | None = None,
 ) -> Decision:
     """Decide whether to recycle this group and which instance(s): one victim per run, or with a
-    freshness target every instance that would outgrow it by `horizon` (the next run), up to the cap."""
+    freshness target what the target needs this run (policy/freshness.py), oldest first, up to the cap.
+    `runs`: this run, then the later runs that may act (or just `horizon`, the next one); `budget_cap`:
+    how many recycles of a group in this mode, with this health timeout (s), one execution holds."""
     oldest_ages = [a for a in (age_days(i, now) for i in group.instances) if a is not None]
     base = Decision(
         group=group.name,
@@ -145,8 +145,10 @@ def decide(
     undated = [c.instance_id for c in candidates if c.launch_time is None]
     if undated:
         return base.skipped(Reason.NO_CANDIDATE, "launch time unknown for " + ", ".join(undated[:5]))
-    if options.max_age is not None and horizon is not None:
-        return _decide_for_target(group, settings, options, base, candidates, now, rng, force, horizon)
+    if not runs and horizon is not None:
+        runs = (now, horizon)
+    if options.max_age is not None and len(runs) > 1:
+        return _decide_for_target(group, settings, options, base, candidates, rng, force, runs, budget_cap)
     tier = oldest_tier(candidates, settings.tie_window)
     oldest_age = now - tier[0].launch_time if tier[0].launch_time else timedelta(0)
     if oldest_age < options.min_age and not force:
@@ -176,34 +178,41 @@ def _decide_for_target(
     options: GroupOptions,
     base: Decision,
     candidates: Sequence[InstanceSnapshot],
-    now: datetime,
     rng: random.Random,
     force: bool,
-    horizon: datetime,
+    runs: Sequence[datetime],
+    budget_cap: BudgetCap | None,
 ) -> Decision:
     assert options.max_age is not None
+    now, horizon = runs[0], runs[1]
     target_days = options.max_age.total_seconds() / 86400
-    due = [
+    seen = target_outlook(group, settings, options, runs, budget_cap)
+    cap, limited_by = seen.cap, seen.limited_by
+    base = replace(base, freshness=seen)
+    eligible = [
         c
         for c in candidates
-        if c.launch_time is not None
-        and horizon - c.launch_time > options.max_age
-        and (force or now - c.launch_time >= options.min_age)
+        if c.launch_time is not None and (force or now - c.launch_time >= options.min_age)
     ]
-    if not due:
+    due = [c for c in eligible if c.launch_time is not None and horizon - c.launch_time > options.max_age]
+    victims = oldest_first_random_ties(eligible, settings.tie_window, rng)[: seen.this_run]
+    missed = f"{seen.describe()}. " if seen.missed else ""  # first: a plan's detail may be cut short
+    if not victims:
         return base.skipped(
             Reason.WITHIN_TARGET,
-            f"every instance is younger than {target_days:g} days at the next run ({horizon:%a %Y-%m-%d %H:%M %Z})",
+            f"{missed}every instance is younger than {target_days:g} days at the next run "
+            f"({horizon:%a %Y-%m-%d %H:%M %Z}) and none is needed early to spread the load",
         )
-    cap = per_run_cap(options, group.desired_capacity)
-    victims = oldest_first_random_ties(due, settings.tie_window, rng)[:cap]
-    behind = len(due) - len(victims)
+    behind = max(0, len(due) - len(victims))
+    rate = f"up to {seen.needs_per_run} per run" if seen.needs_per_run else "more runs"
     detail = (
-        f"{len(due)} instance(s) would be older than {target_days:g} days at the next run "
-        f"({horizon:%a %Y-%m-%d %H:%M %Z}); recycling {len(victims)} one after another (cap {cap})"
+        f"{missed}{len(due)} instance(s) would be older than {target_days:g} days at the next run "
+        f"({horizon:%a %Y-%m-%d %H:%M %Z}); recycling {len(victims)} one after another, oldest first "
+        f"(the target needs {seen.this_run} this run and {rate} to hold; "
+        f"cap {cap if cap is not None else 'none'}{f': {limited_by}' if limited_by else ''})"
     )
     if behind:
-        detail += f"; behind by {behind}: raise {tag_key(settings, 'max-per-run')} to keep up"
+        detail += f"; behind by {behind}"
     base = with_override_image(base, group, victims[0])
     return replace(
         base,
@@ -215,3 +224,60 @@ def _decide_for_target(
         behind_by=behind,
         tier=tuple(v.instance_id for v in victims),
     )
+
+
+def target_outlook(
+    group: GroupSnapshot,
+    settings: PolicySettings,
+    options: GroupOptions,
+    runs: Sequence[datetime],
+    budget_cap: BudgetCap | None,
+) -> Outlook:
+    """The group's freshness target at its per-run cap, from now (runs[0]) on (policy/freshness.py)."""
+    assert options.max_age is not None
+    health_seconds = int(options.health_timeout.total_seconds())
+    cap, limited_by, fix = target_cap(
+        group, settings, options, budget_cap(options.mode, health_seconds) if budget_cap else None
+    )
+    launches = [i.launch_time for i in group.instances if i.launch_time is not None]
+    return outlook(
+        launches, runs, options.max_age, cap=cap, limited_by=limited_by, fix=fix, min_age=options.min_age
+    )
+
+
+def target_cap(
+    group: GroupSnapshot, settings: PolicySettings, options: GroupOptions, budget: int | None
+) -> tuple[int | None, str, str]:
+    """The per-run ceiling under a freshness target, what sets it and the setting that lifts it: the
+    max-per-run tag, the recycles one execution's budget holds for this group, and in replace mode
+    one instance kept (the group never loses its last one)."""
+    cap_key = tag_key(settings, "max-per-run")
+    limits: list[tuple[int, str, str]] = []
+    if options.max_per_run is not None:
+        limits.append(
+            (
+                options.max_per_run,
+                f"{cap_key} {options.max_per_run}",
+                f"set the tag {cap_key} to {{needs}} (or remove it)",
+            )
+        )
+    if budget is not None:
+        limits.append(
+            (
+                max(budget, 1),
+                f"one execution's budget holds {budget} recycles of this group",
+                "raise recycler:execution_timeout_hours, or lower the group's "
+                f"{tag_key(settings, 'health-timeout-minutes')}, until one run holds {{needs}}",
+            )
+        )
+    if options.mode is Mode.REPLACE:
+        limits.append(
+            (
+                max(group.desired_capacity - 1, 1),
+                "replace mode keeps one instance in service",
+                f"tag {tag_key(settings, 'mode')}=surge (a new instance first, then the old one goes)",
+            )
+        )
+    if not limits:
+        return None, "", ""
+    return min(limits, key=lambda limit: limit[0])

@@ -10,12 +10,14 @@ from datetime import datetime
 
 from recycler.domain import Decision, InstanceSnapshot
 from recycler.policy.ages import percentile
+from recycler.policy.freshness import Outlook
 from recycler.policy.victims import age_days
 from recycler.report import GroupReport
 from recycler.workflow.reports import skip_report
 from recycler.workflow.state import (
     CHECKPOINT_BUDGET_BYTES,
     DETAIL_LIMIT,
+    FreshnessRow,
     Host,
     Job,
     PlanRows,
@@ -113,6 +115,7 @@ def pack_plan(
             if not d.recycle and (d.standby_instances or d.warm_pool)
         },
         fleet_instance_age_percentiles=fleet_age_percentiles(decisions),
+        freshness={d.group: freshness_row(d.freshness) for d in decisions if d.freshness is not None},
     )
     size = checkpoint_size(packed)
     if size > CHECKPOINT_BUDGET_BYTES:
@@ -132,6 +135,23 @@ def pack_plan(
             "lower RECYCLER_MAX_GROUPS_PER_RUN"
         )
     return packed
+
+
+def freshness_row(seen: Outlook) -> FreshnessRow:
+    within = seen.within_target_at.isoformat() if seen.within_target_at else None
+    reaches = round(seen.reaches_days, 2) if seen.reaches_days is not None else None
+    return (
+        seen.target_days,
+        seen.instances,
+        seen.this_run,
+        seen.needs_per_run,
+        seen.cap,
+        seen.limited_by,
+        seen.oldest_age_days,
+        within,
+        reaches,
+        seen.fix,
+    )
 
 
 def fleet_age_percentiles(decisions: Sequence[Decision]) -> tuple[float | None, float | None]:
@@ -159,6 +179,7 @@ def counted_skips(packed: PlanRows, decisions: Sequence[Decision]) -> PlanRows:
         skips=(),
         group_images={g: row for g, row in packed.group_images.items() if g in jobs},
         host_facts={},
+        freshness={g: row for g, row in packed.freshness.items() if g in jobs or row[7] is None},
         image_ages={image: age for image, age in packed.image_ages.items() if image in job_images},
         skipped_counts=dict(Counter(d.reason for d in skipped)),
         skipped_oldest_instance_age_days=max(instance_ages, default=None),

@@ -20,6 +20,7 @@ from recycler.policy.tags import TagError, bake_minutes, opt_in_state, tag_key
 from recycler.policy.victims import decide
 from recycler.workflow.brakes import run_level_guard
 from recycler.workflow.budget import Budget, describe_limit, execution_budget_seconds, recycles_that_fit
+from recycler.workflow.freshness import any_target, budget_cap, runs_that_may_act
 from recycler.workflow.port import Services
 
 
@@ -41,10 +42,13 @@ def plan(
         raw,
         opted_in={s.name for s in map(fleet.snapshot, raw) if opt_in_state(s, rules) is None},
     )
-    # With a freshness target, a run replaces what would outgrow it before the next run that may act.
-    horizon = settings.next_run(now)
+    # With a freshness target, a run recycles what the target needs, spread over the runs that may act.
+    runs = runs_that_may_act(settings, now) if any_target(snapshots, rules) else []
+    cap = budget_cap(settings, payload, limits)
     snapshots, providers = with_ecs_protection(services, snapshots, rules)
-    decisions = [decide(s, rules, now, rng, force=payload.force, horizon=horizon) for s in snapshots]
+    decisions = [
+        decide(s, rules, now, rng, force=payload.force, runs=runs, budget_cap=cap) for s in snapshots
+    ]
     decisions = with_image_ages(services, snapshots, decisions, now)
     decisions = with_bake_times(snapshots, decisions, rules, settings.bake_minutes)
     found = {s.name for s in snapshots}

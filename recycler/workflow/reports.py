@@ -8,8 +8,15 @@ from dataclasses import asdict
 from typing import Any, Protocol
 
 from recycler.domain import Mode, Reason
-from recycler.report import GroupReport, Outcome, RecycleReport, ReplacementReport, VictimReport
-from recycler.workflow.state import HealthState, Job, PlanRows, SkipRow, Victim
+from recycler.report import (
+    FreshnessReport,
+    GroupReport,
+    Outcome,
+    RecycleReport,
+    ReplacementReport,
+    VictimReport,
+)
+from recycler.workflow.state import FreshnessRow, HealthState, Job, PlanRows, SkipRow, Victim
 
 logger = logging.getLogger(__name__)
 
@@ -206,11 +213,30 @@ def with_image_facts(report: GroupReport, rows: PlanRows) -> GroupReport:
         update["replacement"] = report.replacement.model_copy(
             update={"image_age_days": ages.get(report.replacement.image_id)}
         )
+    if report.group in rows.freshness:
+        update["freshness"] = freshness_report(rows.freshness[report.group])
     for recycle in report.recycles:
         recycle.victim.image_age_days = ages.get(recycle.victim.image_id or "")
         if recycle.replacement is not None:
             recycle.replacement.image_age_days = ages.get(recycle.replacement.image_id or "")
     return report.model_copy(update=update)
+
+
+def freshness_report(row: FreshnessRow) -> FreshnessReport:
+    target, instances, this_run, needs, cap, limited_by, oldest, within, reaches, fix = row
+    return FreshnessReport(
+        target_days=target,
+        instances=instances,
+        this_run=this_run,
+        needs_per_run=needs,
+        cap=cap,
+        limited_by=limited_by,
+        oldest_age_days=oldest,
+        within_target_at=within,
+        reaches_days=reaches,
+        fix=fix,
+        missed=within is None,
+    )
 
 
 class ReportOf(Protocol):

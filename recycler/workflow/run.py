@@ -146,8 +146,9 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
     for group in report.groups:
         logger.info("group result", extra={"run_id": report.run_id, **group.model_dump(mode="json")})
 
-    if services.alerts and any(
-        g.outcome == "failed" or g.reason == Reason.STOPPED_AFTER_FAILURES for g in reports
+    if services.alerts and (
+        any(g.outcome == "failed" or g.reason == Reason.STOPPED_AFTER_FAILURES for g in reports)
+        or report.freshness_missed
     ):
         subject, body = summary_message(report)
         outcome = port.step("alert-summary", lambda: publish(services, subject, body), Published)

@@ -193,6 +193,8 @@ def job_from_row(row: JobRow) -> Job:
 
 
 GroupImageRow = tuple[float | None, float | None, int, str | None]
+# A freshness target's outlook (policy.freshness.Outlook's fields in order, the date as ISO-8601).
+FreshnessRow = tuple[float, int, int, int | None, int | None, str, float, str | None, float | None, str]
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,7 @@ class PlanRows:
     fleet_instance_age_percentiles: tuple[float | None, float | None] = (None, None)  # p50, p95, all groups
     # Skipped groups with instances in Standby or a warm pool: (standby count, has a warm pool).
     host_facts: dict[str, tuple[int, bool]] = field(default_factory=dict)
+    freshness: dict[str, FreshnessRow] = field(default_factory=dict)  # groups with a target (packing.py)
 
 
 @dataclass(frozen=True)

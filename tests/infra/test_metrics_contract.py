@@ -127,3 +127,50 @@ def test_every_dashboard_graph_reads_a_metric_the_handler_emits(
     assert [m for m in ours if m not in run_output] == []
     emitted_schemas = {(ns, frozenset(d for d, _ in dims), name) for ns, name, dims in run_output}
     assert [s for s in searches if s not in emitted_schemas] == [], sorted(emitted_schemas)
+
+
+def test_a_freshness_target_max_per_run_cannot_hold_is_metric_alarm_and_summary_alert(
+    template: Template, stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 7-day target with recycler:max-per-run 1 on six instances (five over it): the handler's run
+    emits FreshnessTargetMissed on the dimension set the stack's alarm watches, at the alarm's threshold,
+    and the summary alert on the topic names the group, the numbers and the setting that fixes it."""
+    for key, value in function_environment(template).items():
+        if not key.startswith("RECYCLER_"):
+            monkeypatch.setenv(key, value)
+    monkeypatch.delenv("RECYCLER_STOP_ALARM_NAMES", raising=False)
+    tags = {"recycler:max-age-days": "7", "recycler:max-per-run": "1"}
+    stack.world.group("web", [20.0, 19.0, 18.0, 17.0, 16.0, 1.2], tags=tags, max_size=8)
+    stack.world.group("api", [3.0, 2.0])  # no target: never counted
+    status, _, error = invoke_durable({"source": "schedule", "poll_seconds": 15})
+    assert status == "SUCCEEDED", error
+    printed = capsys.readouterr().out
+    [alarm] = [
+        props
+        for props in (a["Properties"] for a in template.find_resources("AWS::CloudWatch::Alarm").values())
+        if props.get("MetricName") == "FreshnessTargetMissed"
+    ]
+    watched = (
+        alarm["Namespace"],
+        alarm["MetricName"],
+        frozenset((d["Name"], d["Value"]) for d in alarm["Dimensions"]),
+    )
+    values = [  # EMF holds a metric's value as a number or a list of numbers
+        float(*document["FreshnessTargetMissed"])
+        if isinstance(document["FreshnessTargetMissed"], list)
+        else float(document["FreshnessTargetMissed"])
+        for document in (json.loads(line) for line in printed.splitlines() if '"_aws"' in line)
+        if "FreshnessTargetMissed" in document and document.get("Fleet") == "all"
+    ]
+    assert watched in emitted_metrics(printed) and values == [1] and values[0] >= alarm["Threshold"]
+    assert alarm["AlarmActions"], "the alarm notifies the alert topic"
+    [summary] = [a for a in stack.alerts() if a["Subject"].startswith("recycler run")]
+    assert "1 missing their freshness target" in summary["Subject"]
+    assert (
+        "FRESHNESS TARGET MISSED: web (7-day target); needs 2 per run; recycler:max-per-run 1; reaches "
+        in summary["Message"]
+    )
+    assert "fix: set the tag recycler:max-per-run to 2 (or remove it)" in summary["Message"]
+    assert [line for line in summary["Message"].splitlines() if line.startswith("FRESHNESS")] == [
+        next(line for line in summary["Message"].splitlines() if "FRESHNESS TARGET MISSED: web" in line)
+    ]  # api has no target

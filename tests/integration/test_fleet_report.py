@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -134,3 +134,28 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([5.0], 95) == 5.0
     assert percentile([float(v) for v in range(1, 101)], 95) == 95.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+
+
+def test_a_freshness_target_shows_when_it_holds_or_never_and_why(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = {"recycler:max-age-days": "7"}
+    world.group("capped", [20, 19, 18, 17, 16, 1.2], tags={**target, "recycler:max-per-run": "1"}, max_size=8)
+    world.group("uncapped", [20, 19, 18, 17, 16, 1.2], tags=target, max_size=8)
+    world.group("plain", [20, 3])  # no target: nothing to say
+    code, out, err = cli(capsys, "fleet", "--json")
+    assert code == 0, err
+    groups = {g["group"]: g for g in json.loads(out)["groups"]}
+    assert groups["plain"]["target"] is None
+    capped = groups["capped"]["target"]
+    assert capped["target_days"] == 7 and capped["oldest_age_days"] == pytest.approx(20, abs=0.1)
+    assert capped["within_target_on"] is None
+    assert capped["at_the_planned_rate"].startswith(
+        "never at this rate: freshness target 7 d MISSED: needs 2 per run; recycler:max-per-run 1; reaches "
+    )
+    # Without the cap, the next scheduled runs drain the backlog: a date within the next week.
+    within = date.fromisoformat(groups["uncapped"]["target"]["within_target_on"])
+    assert NOW.date() <= within <= NOW.date() + timedelta(days=7)
+    code, out, _ = cli(capsys, "fleet")
+    assert "capped: target 7 d, oldest 20.0 d; never at this rate: freshness target 7 d MISSED" in out
+    assert f"uncapped: target 7 d, oldest 20.0 d; within from {within.isoformat()}" in out

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from recycler.aws.fleet import Fleet
 from recycler.local import emulator
-from recycler.models import Settings
-from tests.conftest import Stack, invoke_durable
-from tests.faults.harness import FaultPort, recycle
+from recycler.models import ManualPayload, Settings
+from recycler.workflow.run import run
+from tests.conftest import REGION, Stack, invoke_durable
+from tests.faults.harness import FaultPort, recycle, services
 
 TARGET = {"recycler:max-age-days": "7", "recycler:max-per-run": "3"}
 AGES = [20.0, 19.0, 18.0, 2.0, 1.5, 1.2]  # three due whatever weekday it is
@@ -80,6 +83,11 @@ def test_a_brake_pulled_mid_group_stops_it(stack: Stack, terminations: list[Any]
     [web] = report.groups
     assert web.outcome == "recycled" and [i for i, _ in terminations] == ids[:1]
     assert [r.reason for r in web.recycles] == ["oldest-instance", "kill-switch", "kill-switch"]
+    # The next run resumes where this one stopped: the two old instances it left, not the replacement.
+    ssm.put_parameter(Name="/recycler/kill-switch", Value="off", Type="String", Overwrite=True)
+    recycle(stack, settings=Settings(kill_switch_parameter="/recycler/kill-switch", min_interval_hours=0))
+    assert [i for i, _ in terminations][:3] == ids[:3]  # (the even share may add a younger one after)
+    assert not set(ids[:3]) & set(emulator.group_instances(stack.world.autoscaling, "web"))
 
 
 def test_duplicate_and_replayed_runs_terminate_nothing_twice(stack: Stack, terminations: list[Any]) -> None:
@@ -93,3 +101,57 @@ def test_duplicate_and_replayed_runs_terminate_nothing_twice(stack: Stack, termi
     assert first["groups"][0]["behind_by"] == 2
     assert second["groups"][0]["reason"] == "recently-recycled"
     assert [i for i, _ in terminations] == ids[:3]
+
+
+def test_plan_says_a_target_max_per_run_cannot_hold_with_the_numbers(stack: Stack) -> None:
+    stack.world.group(
+        "web",
+        [20.0, 19.0, 18.0, 17.0, 16.0, 1.2],
+        tags={"recycler:max-age-days": "7", "recycler:max-per-run": "1"},
+        max_size=8,
+    )
+    report = recycle(stack, dry_run=True)
+    [web] = report.groups
+    assert web.outcome == "planned" and web.freshness is not None and web.freshness.missed
+    assert (web.freshness.needs_per_run, web.freshness.cap, web.freshness.this_run) == (2, 1, 1)
+    assert "freshness target 7 d MISSED: needs 2 per run; recycler:max-per-run 1; reaches " in web.detail
+    assert "fix: set the tag recycler:max-per-run to 2 (or remove it)" in web.detail
+    assert report.freshness_missed == [web]
+
+
+def a_day_passes(stack: Stack, name: str) -> None:
+    """Every instance of the group a day older: the emulator's launch times move back a day."""
+    ids = emulator.group_instances(stack.world.autoscaling, name)
+    for reservation in stack.world.ec2.describe_instances(InstanceIds=ids)["Reservations"]:
+        for instance in reservation["Instances"]:
+            emulator.backdate([instance["InstanceId"]], instance["LaunchTime"] - timedelta(days=1), REGION)
+
+
+def test_instances_launched_the_same_day_are_not_all_recycled_in_one_run(stack: Stack) -> None:
+    """Five instances launched together, a 7-day target, a run a day, and a max-per-run that would let
+    one run take them all: the emulator sees them replaced over several runs, each before it is 7 days
+    old, not four in the last run before their deadline."""
+    stack.world.group(
+        "web", [1.0] * 5, tags={"recycler:max-age-days": "7", "recycler:max-per-run": "5"}, max_size=7
+    )
+    settings = Settings(schedule_expression="rate(1 day)", min_interval_hours=0, bake_minutes=0)
+    replaced_per_run = []
+    for _ in range(7):
+        before = set(emulator.group_instances(stack.world.autoscaling, "web"))
+        oldest = max(ages(stack, "web").values())
+        assert oldest <= 7.01, "an instance outgrew the target"
+        # No ledger: the simulated days pass in seconds, and its claims are dated by the wall clock.
+        run(FaultPort(), replace(services(stack), ledger=None), settings, ManualPayload(poll_seconds=5))
+        replaced_per_run.append(len(before - set(emulator.group_instances(stack.world.autoscaling, "web"))))
+        a_day_passes(stack, "web")
+    assert sum(replaced_per_run) == 5 and max(replaced_per_run) <= 2, replaced_per_run
+
+
+def ages(stack: Stack, name: str) -> dict[str, float]:
+    ids = emulator.group_instances(stack.world.autoscaling, name)
+    now = datetime.now(UTC)
+    return {
+        i["InstanceId"]: (now - i["LaunchTime"]).total_seconds() / 86400
+        for r in stack.world.ec2.describe_instances(InstanceIds=ids)["Reservations"]
+        for i in r["Instances"]
+    }

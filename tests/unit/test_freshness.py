@@ -1,5 +1,6 @@
-"""The freshness target: which instances are due (schedule-aware), the per-run cap and behind_by, and
-the simulator's bound over 60 days."""
+"""The freshness target: which instances are due (schedule-aware), the rate that spreads the rest over
+the runs before their deadlines, the per-run cap and whether the target holds at it, and the
+simulator's bound over 60 days on the default settings."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bench.freshness import keeping_up_cap, simulate
-from recycler.domain import GroupSnapshot, InstanceSnapshot, PolicySettings, Reason
-from recycler.models import Settings
+from bench.freshness import GOAL_RATIO, simulate
+from recycler.domain import GroupSnapshot, InstanceSnapshot, Mode, PolicySettings, Reason
+from recycler.models import ManualPayload, Settings
+from recycler.policy.freshness import recycles_needed
 from recycler.policy.victims import decide
 from recycler.schedule import ScheduleError, parse_schedule
+from recycler.workflow.budget import Budget
+from recycler.workflow.freshness import budget_cap
 
 FRIDAY_RUN = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 WEEKDAYS = "cron(0 10 ? * MON-FRI *)"
@@ -83,32 +87,73 @@ def test_due_instances_are_the_ones_that_outgrow_the_target_by_the_next_run() ->
     assert [v.instance_id for v in d.victims] == ["i-00", "i-01"]  # 6 days + 1 is not over 7
 
 
-def test_the_cap_is_ten_percent_by_default_and_behind_by_says_what_is_left() -> None:
-    rules = PolicySettings(max_age=timedelta(days=7))
-    horizon = FRIDAY_RUN + timedelta(days=3)
-    d = decide(group([20.0] * 12 + [1.0] * 8), rules, FRIDAY_RUN, random.Random(1), horizon=horizon)
-    assert len(d.victims) == 2 and d.behind_by == 10  # ceil(10 % of 20)
-    assert "behind by 10" in d.detail and "recycler:max-per-run" in d.detail
+def test_without_a_tag_the_cap_is_what_the_target_needs_bounded_by_the_budget() -> None:
+    settings = Settings(max_age_days=7)
+    runs = settings.upcoming_runs(FRIDAY_RUN)
+    limits = budget_cap(settings, ManualPayload(), Budget())
+    assert limits is not None
+    held = limits(Mode.REPLACE, 900)
+    assert 10 < held < 60  # 12 h at worst-case 15-minute health waits, less the canary's bake
+    backlog = group([20.0] * 12 + [1.0] * 8)
+    d = decide(backlog, settings.policy(), FRIDAY_RUN, random.Random(1), runs=runs, budget_cap=limits)
+    assert len(d.victims) == 12 and d.behind_by == 0  # no longer 10 % of desired
+    big = group([20.0] * 80)
+    d = decide(big, settings.policy(), FRIDAY_RUN, random.Random(1), runs=runs, budget_cap=limits)
+    assert len(d.victims) == held and d.behind_by == 80 - held
+    assert d.freshness.limited_by == f"one execution's budget holds {held} recycles of this group"
+    assert not d.freshness.missed  # drains over the next runs, then holds
     # Replace mode never takes a group's last instance; ties are picked at random.
-    small = decide(
-        group([20.0, 20.0], {"recycler:max-per-run": "5"}),
-        rules,
-        FRIDAY_RUN,
-        random.Random(1),
-        horizon=horizon,
-    )
-    assert len(small.victims) == 1 and small.behind_by == 1
     picks = {
         decide(
-            group([20.0, 20.0], {"recycler:max-per-run": "5"}),
-            rules,
-            FRIDAY_RUN,
-            random.Random(seed),
-            horizon=horizon,
+            group([20.0, 20.0]), settings.policy(), FRIDAY_RUN, random.Random(seed), runs=runs
         ).victim.instance_id  # type: ignore[union-attr]
         for seed in range(20)
     }
     assert picks == {"i-00", "i-01"}
+
+
+def test_instances_launched_together_are_spread_over_the_runs_before_their_deadline() -> None:
+    target = timedelta(days=7)
+    runs = [FRIDAY_RUN + timedelta(days=day) for day in range(30)]  # daily runs
+    launches = [FRIDAY_RUN - timedelta(days=1)] * 6  # all six launched yesterday
+    taken = []
+    for day in range(7):
+        take = recycles_needed(launches, runs[day:], target)
+        launches = sorted(launches)[take:] + [runs[day]] * take
+        taken.append(take)
+    assert sum(taken) == 6 and max(taken) == 1  # one a run, not all in the last run before the deadline
+    # Every one of them due now: the target leaves no other choice.
+    overdue = [FRIDAY_RUN - timedelta(days=8)] * 6
+    assert recycles_needed(overdue, runs, target) == 6
+    # Deadlines already spread: only what is due, so a small group is not recycled more than needed.
+    spread = [FRIDAY_RUN - timedelta(days=age) for age in (6.5, 4, 1.5)]
+    assert recycles_needed(spread, runs, target) == 1
+
+
+def test_a_target_the_cap_cannot_hold_says_so_with_the_numbers() -> None:
+    settings = Settings(max_age_days=7)
+    runs = settings.upcoming_runs(FRIDAY_RUN)
+    ages = [60 * (n + 1) / 20 for n in range(20)]
+    d = decide(
+        group(ages, {"recycler:max-per-run": "2"}), settings.policy(), FRIDAY_RUN, random.Random(1), runs=runs
+    )
+    seen = d.freshness
+    assert seen.missed and (seen.needs_per_run, seen.cap) == (4, 2)
+    assert seen.reaches_days == pytest.approx(14.0)
+    assert d.detail.startswith(
+        "freshness target 7 d MISSED: needs 4 per run; recycler:max-per-run 2; reaches 14.0 d; "
+        "fix: set the tag recycler:max-per-run to 4 (or remove it)"
+    )
+    # The same group without the tag holds the target, and says from when.
+    d = decide(group(ages), settings.policy(), FRIDAY_RUN, random.Random(1), runs=runs)
+    assert not d.freshness.missed and d.freshness.within_target_at is not None
+    # A target shorter than the weekend's gap cannot hold at any cap.
+    short = Settings(max_age_days=2)
+    d = decide(
+        group([5, 1, 1]), short.policy(), FRIDAY_RUN, random.Random(1), runs=short.upcoming_runs(FRIDAY_RUN)
+    )
+    assert d.freshness.missed and d.freshness.needs_per_run is None
+    assert "runs that may act at least every 2.0 d (the gap is 3.0 d)" in d.detail
 
 
 def test_a_group_within_its_target_is_skipped_with_the_reason() -> None:
@@ -125,9 +170,11 @@ def test_a_bad_target_tag_is_refused_by_name() -> None:
 
 
 @pytest.mark.parametrize("size", [3, 20, 50])
-def test_the_simulator_keeps_every_instance_within_the_target_once_caught_up(size: int) -> None:
-    result = simulate(size, 7, cap=keeping_up_cap(size, 7))
-    assert result.days_to_catch_up is not None and result.days_to_catch_up <= 14
+def test_the_simulator_holds_the_target_on_default_settings(size: int) -> None:
+    result = simulate(size, 7)
+    assert result.days_to_catch_up is not None and result.days_to_catch_up <= 7
     assert result.oldest_after_catch_up is not None and result.oldest_after_catch_up <= 7
+    assert result.min_recycles_per_week is not None
+    assert result.recycles_per_week <= GOAL_RATIO * result.min_recycles_per_week
     baseline = simulate(size, None)
     assert result.final_oldest <= 7 and (size < 10 or baseline.final_oldest > 14)
