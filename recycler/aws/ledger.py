@@ -54,6 +54,17 @@ class Ledger(ImageRecords):
             for plain in self.batch_items(groups, CLAIM, consistent=True)
         }
 
+    def claims_in_flight(self, groups: Sequence[str], now: datetime) -> dict[str, dict[str, str]]:
+        """The claims a forced claim() would still refuse: another run is mid-recycle on the group
+        (status in-flight, younger than IN_FLIGHT_LOCK). A forced plan reads them so it says what the
+        run will do."""
+        return {
+            plain["group_name"]: plain
+            for plain in self.batch_items(groups, CLAIM, consistent=True)
+            if plain.get("status") == IN_FLIGHT
+            and int(plain.get("claimed_epoch", "0")) >= int((now - IN_FLIGHT_LOCK).timestamp())
+        }
+
     def expected_waits(self, groups: Sequence[str]) -> dict[str, float]:
         """Each group's last health wait, from its claim (the item last_claims reads: no new grant)."""
         return {

@@ -49,8 +49,10 @@ def _session(region: str | None, profile: str | None) -> boto3.Session:
     try:
         return boto3.Session(profile_name=profile, region_name=region)
     except ProfileNotFound:
+        # boto3 reads AWS_PROFILE when no --profile is given: name where the missing name came from.
+        name, source = (profile, "--profile") if profile else (os.environ.get("AWS_PROFILE"), "AWS_PROFILE")
         raise CannotRun(
-            f"no AWS profile named {profile!r}: check --profile / AWS_PROFILE, or run `aws configure --profile {profile}`"
+            f"no AWS profile named {name!r} ({source}): fix {source}, or run `aws configure --profile {name}`"
         ) from None
 
 

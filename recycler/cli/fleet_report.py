@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from recycler.cli.readout import EXIT_OK, contact_flags, positive, read_with, write_csv, write_json
+from recycler.cli.readout import EXIT_OK, contact_flags, emit_rows, placed, positive, read_each
 from recycler.policy.ages import percentile
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--image-rot-days", type=positive(float), default=IMAGE_ROT_DAYS, metavar="N", help="default 30"
     )
-    contact_flags(parser)
+    contact_flags(parser, "the freshness report")
     parser.set_defaults(handler=main)
 
 
@@ -167,37 +167,25 @@ def freshness(groups: list[dict[str, Any]], bit_rot: float, image_rot: float) ->
 
 
 def main(args: argparse.Namespace) -> int:
-    from recycler.cli.readout import cannot_run
-    from recycler.models import InputError, load_settings
-
-    try:
-        settings = load_settings()
-    except InputError as error:
-        return cannot_run(str(error), args)
     now = datetime.now(UTC).replace(microsecond=0)
-    found, code = read_with(
-        args,
-        lambda session, account: (
-            account,
-            session.region_name,
-            read_fleet(session, settings.tag_prefix, now, settings),
-        ),
+    found, code = read_each(
+        args, lambda place, settings: read_fleet(place.session, settings.tag_prefix, now, settings)
     )
     if code != EXIT_OK:
         return code
-    account, region, groups = found
+    accounts = sorted({place.identity.account for place, _ in found})
+    groups = []
+    for place, place_groups in found:
+        for group in place_groups:
+            group["group"] = placed(place, group["group"], len(found) > 1, len(accounts))
+            groups.append(group)
     report = {
         "read_at": now.isoformat(),
-        "account": account,
-        "region": region,
+        "account": ",".join(accounts),
+        "region": ",".join(place.identity.region for place, _ in found),
         **freshness(groups, args.bit_rot_days, args.image_rot_days),
     }
-    if args.json:
-        write_json(report)
-    elif args.csv:
-        write_csv(report["groups"], GROUP_COLUMNS)
-    else:
-        render(report)
+    emit_rows(args, report, report["groups"], GROUP_COLUMNS, lambda: render(report))
     return EXIT_OK
 
 

@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from recycler.cli.readout import (
-    EXIT_OK,
-    cannot_run,
-    contact_flags,
-    positive,
-    read_with,
-    write_csv,
-    write_json,
-)
+from recycler.cli.readout import EXIT_OK, contact_flags, emit_rows, placed, positive, read_each
+
+if TYPE_CHECKING:
+    from recycler.cli.places import Place
+    from recycler.models import Settings
 
 COLUMNS = (
     "time",
@@ -36,6 +32,8 @@ COLUMNS = (
     "waited_seconds",
     "mode",
     "run_id",
+    "account",
+    "region",
 )
 STYLE = {"recycled": "green", "failed": "bold red"}
 
@@ -48,7 +46,11 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--days", type=positive(float), default=30.0, metavar="N", help="the last N days (default 30)"
     )
-    contact_flags(parser)
+    contact_flags(
+        parser,
+        "the ledger's rows",
+        stack="read the ledger of a deployed stack (its LedgerTable output) instead of RECYCLER_LEDGER_TABLE",
+    )
     parser.set_defaults(handler=main)
 
 
@@ -82,33 +84,32 @@ def read_history(
 
 
 def main(args: argparse.Namespace) -> int:
-    from recycler.models import InputError, load_settings
+    from recycler.cli.first_contact import CannotRun
 
-    try:
-        settings = load_settings()
-    except InputError as error:
-        return cannot_run(str(error), args)
-    if not settings.ledger_table:
-        return cannot_run(
-            "RECYCLER_LEDGER_TABLE is not set: set it to the stack's LedgerTable output "
-            "(aws cloudformation describe-stacks --stack-name Recycler)",
-            args,
+    def read(place: Place, settings: Settings) -> tuple[int, list[dict[str, Any]]]:
+        if not settings.ledger_table:
+            raise CannotRun(
+                "RECYCLER_LEDGER_TABLE is not set: name the deployed stack with --stack NAME, or set it to "
+                "the stack's LedgerTable output (aws cloudformation describe-stacks --stack-name Recycler)"
+            )
+        found = read_history(
+            place.session, settings.ledger_table, settings.ledger_ttl_days, args.groups or [], args.days
         )
-    table = settings.ledger_table
-    rows, code = read_with(
-        args,
-        lambda session, _: read_history(
-            session, table, settings.ledger_ttl_days, args.groups or [], args.days
-        ),
-    )
+        return settings.ledger_ttl_days, found
+
+    found, code = read_each(args, read)
     if code != EXIT_OK:
         return code
-    if args.json:
-        write_json(rows)
-    elif args.csv:
-        write_csv(rows, COLUMNS)
-    else:
-        render(rows, args.days, settings.ledger_ttl_days)
+    accounts = len({place.identity.account for place, _ in found})
+    rows = []
+    for place, (_, place_rows) in found:
+        for r in place_rows:
+            r["group"] = placed(place, r["group"], len(found) > 1, accounts)
+            r["account"], r["region"] = place.identity.account, place.identity.region
+            rows.append(r)
+    rows.sort(key=lambda r: str(r["time"]), reverse=True)
+    ttl_days = found[0][1][0]
+    emit_rows(args, rows, rows, COLUMNS, lambda: render(rows, args.days, ttl_days))
     return EXIT_OK
 
 

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from recycler import __version__
+from recycler.cli.output import output_flags, quietly_on_broken_pipe
+from recycler.cli.places import place_flags
 from recycler.cli.runner import EXIT_BAD_INPUT, flagify
 from recycler.models import InputError
-
-OUTPUTS = ("table", "json", "csv")
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -35,15 +35,7 @@ def _run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--group", action="append", dest="groups", metavar="NAME", help="only this group (repeatable)"
     )
-    parser.add_argument(
-        "--json", action="store_true", help="print only the RunReport JSON on stdout (--output json)"
-    )
-    parser.add_argument(
-        "--output",
-        choices=OUTPUTS,
-        default=None,
-        help="stdout: a table (default), the RunReport JSON, or CSV rows",
-    )
+    output_flags(parser, "the RunReport")
     parser.add_argument(
         "--yes", action="store_true", help="run: do not ask before acting (never asked without a terminal)"
     )
@@ -63,20 +55,18 @@ def _run_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--report-file", metavar="PATH", help="also write the RunReport JSON to PATH")
     parser.add_argument(
-        "--region",
-        action="append",
-        dest="regions",
-        metavar="REGION",
-        help="AWS region (default, as the AWS CLI: AWS_REGION, then AWS_DEFAULT_REGION, then the profile's "
-        "region in ~/.aws/config); repeat to cover several regions in one report",
+        "--canary",
+        action="store_true",
+        help="canary every image this run launches, even one proven or condemned earlier (a drill)",
     )
     parser.add_argument(
-        "--profile",
-        action="append",
-        dest="profiles",
-        metavar="NAME",
-        help="AWS named profile (default: AWS_PROFILE); repeat to cover several accounts in one report",
+        "--bake-minutes",
+        type=float,
+        metavar="N",
+        help="how long a canary's replacement must stay healthy before its image counts as proven "
+        "(default: RECYCLER_BAKE_MINUTES, else 30; 0 for none)",
     )
+    place_flags(parser)
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback when AWS cannot be reached or used"
     )
@@ -114,17 +104,48 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+class OperatorWords(logging.Formatter):
+    """A log line as the operator reads it among the progress lines: `recycler: warning: ...`, not
+    `WARNING recycler.workflow.group.preflight: ...`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"recycler: {record.levelname.lower()}: {record.getMessage()}"
+        if record.exc_info and os.environ.get("RECYCLER_DEBUG") == "1":
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+class SaidOnce(logging.Filter):
+    """A warning said for every group (no ledger configured) is said once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        message = record.getMessage()
+        if message in self.said:
+            return False
+        self.said.add(message)
+        return True
+
+
 def configure_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OperatorWords())
+    handler.addFilter(SaidOnce())
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(verbose=os.environ.get("RECYCLER_VERBOSE") == "1")
+    return quietly_on_broken_pipe(lambda: command(args))
+
+
+def command(args: argparse.Namespace) -> int:
     if hasattr(args, "handler"):  # history, fleet: read-only reports with their own modules
         return int(args.handler(args))
     if args.command == "demo":

@@ -117,13 +117,12 @@ def console(stream: TextIO | None = None) -> Console:
     return Console(file=stream, width=None if stream.isatty() else UNWRAPPED_WIDTH)
 
 
-def write_csv(report: RunReport, stream: TextIO) -> None:
-    """One row per recycle (a freshness target's later victims too), for spreadsheets and scripts."""
-    writer = csv.writer(stream)
-    writer.writerow(CSV_COLUMNS)
+def report_rows(report: RunReport) -> list[list[object]]:
+    """One row per recycle (a freshness target's later victims too), in CSV_COLUMNS' order."""
+    rows: list[list[object]] = []
     for group in report.groups:
         victim, replacement = group.victim, group.replacement
-        writer.writerow(
+        rows.append(
             [
                 group.group,
                 group.outcome,
@@ -139,7 +138,7 @@ def write_csv(report: RunReport, stream: TextIO) -> None:
             ]
         )
         for extra in group.recycles[1:]:
-            writer.writerow(
+            rows.append(
                 [
                     group.group,
                     extra.outcome,
@@ -156,6 +155,20 @@ def write_csv(report: RunReport, stream: TextIO) -> None:
                     False,
                 ]
             )
+    return rows
+
+
+def write_csv(report: RunReport, stream: TextIO) -> None:
+    """For spreadsheets and scripts: a header, then report_rows."""
+    writer = csv.writer(stream)
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(report_rows(report))
+
+
+def write_text(report: RunReport, stream: TextIO) -> None:
+    """--output text, as the AWS CLI's: report_rows without a header, values separated by tabs."""
+    for row in report_rows(report):
+        print("\t".join(str(value) for value in row), file=stream)
 
 
 def render_report(report: RunReport, out: Console | None = None) -> None:

@@ -5,14 +5,19 @@ report (table, JSON or CSV). Exit codes: see cli.py."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from recycler.cli.output import check_query, output_of, print_selection
 from recycler.models import InputError, ManualPayload, Settings, load_settings, parse_payload
 from recycler.report import RunReport
+
+if TYPE_CHECKING:
+    from recycler.cli.places import Place
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 FLAG_FOR_FIELD = {
@@ -23,6 +28,8 @@ FLAG_FOR_FIELD = {
     "seed": "--seed",
     "force": "--force",
     "dry_run": "--dry-run",
+    "canary": "--canary",
+    "bake_minutes": "--bake-minutes",
 }
 
 
@@ -39,6 +46,8 @@ def payload_from_args(args: argparse.Namespace) -> dict[str, Any]:
             payload[field] = value
     if args.force:
         payload["force"] = True
+    if args.canary:
+        payload["canary"] = True
     return payload
 
 
@@ -50,39 +59,48 @@ def flagify(message: str) -> str:
     return message
 
 
-def output_of(args: argparse.Namespace) -> str:
-    return "json" if args.json else (getattr(args, "output", None) or "table")
-
-
 def interactive(args: argparse.Namespace, dry_run: bool, environ: Any = os.environ) -> bool:
     """Ask before acting only a person at a terminal: never in CI, with --json, --yes or a pipe."""
-    return not (dry_run or args.yes or output_of(args) != "table" or environ.get("CI")) and sys.stdin.isatty()
+    plain = output_of(args) == "table" and not args.query
+    return not (dry_run or args.yes or not plain or environ.get("CI")) and sys.stdin.isatty()
 
 
 def run_command(args: argparse.Namespace, err: Any) -> int:
+    from recycler.aws.errors import explain
     from recycler.cli.first_contact import CannotRun, check_names, check_report_file
+    from recycler.cli.places import resolve_places
 
+    debug = args.debug or os.environ.get("RECYCLER_DEBUG") == "1"
     try:
+        output_of(args)
+        check_query(args)
         payload = parse_payload(payload_from_args(args))
         check_report_file(args.report_file)
         if args.stack and (len(args.regions or []) > 1 or len(args.profiles or []) > 1):
             raise CannotRun(
                 "--stack names one stack in one account and region: use one --region and --profile"
             )
+        if args.bake_minutes is not None:  # a drill need not hold the terminal for a 30-minute bake
+            os.environ["RECYCLER_BAKE_MINUTES"] = f"{args.bake_minutes:g}"
         check_names()
+        load_settings()
+        # Every account and region resolved (STS) before anything is read; each reached once.
+        places = resolve_places(args.profiles, args.regions, err)
     except InputError as error:
         print(f"recycler: error: {flagify(str(error))}", file=err)
         return EXIT_BAD_INPUT
     except CannotRun as problem:
-        return _cannot_run(str(problem), err, debug=False)
-    debug = args.debug or os.environ.get("RECYCLER_DEBUG") == "1"
+        return _cannot_run(str(problem), err, debug=debug)
+    except Exception as error:
+        message = explain(error)
+        if message is None:
+            raise
+        return _cannot_run(message, err, debug=debug)
     reports = []
-    # One account (profile) and region after another; any that cannot be used stops before the next one
-    # is touched.
-    places = [(p, r) for p in args.profiles or [None] for r in args.regions or [None]]
-    for profile, region in places:
-        where = f"{profile or 'default'}/{region or 'default'}: " if len(places) > 1 else ""
-        outcome = run_region(args, region, payload, err, debug, where, profile)
+    # One account and region after another; any that cannot be used stops before the next one is read.
+    for place in places:
+        where = f"{place.name}: " if len(places) > 1 else ""
+        outcome = run_region(args, place, payload, err, debug, where)
         if isinstance(outcome, int):
             return outcome
         reports.append(outcome)
@@ -90,7 +108,9 @@ def run_command(args: argparse.Namespace, err: Any) -> int:
     if not combined.groups and not payload.groups:
         print(empty_fleet_hint(combined, load_settings()), file=err)
     try:
-        emit(combined, output_of(args), args.report_file)
+        emit(combined, output_of(args), args.report_file, args.query)
+    except BrokenPipeError:
+        raise
     except OSError as error:
         print(f"recycler: error: the report could not be written to {args.report_file}: {error}", file=err)
         return EXIT_FAILED
@@ -99,20 +119,18 @@ def run_command(args: argparse.Namespace, err: Any) -> int:
 
 def run_region(
     args: argparse.Namespace,
-    region: str | None,
+    place: Place,
     payload: ManualPayload,
     err: Any,
     debug: bool,
     where: str,
-    profile: str | None = None,
 ) -> RunReport | int:
-    """One region's run: connect, settle every setting, ask, run and watch; an int is the exit code."""
+    """One account and region's run: settle every setting, ask, run and watch; an int is the exit code."""
     from recycler.aws.errors import explain
     from recycler.cli.first_contact import (
         CannotRun,
         apply_stack,
         check_names,
-        connect,
         probe,
         stack_outputs,
     )
@@ -123,7 +141,7 @@ def run_region(
 
     watch: Watch | None = None
     try:
-        session, identity = connect(region, profile)
+        session, identity = place.session, place.identity
         if args.stack:
             applied = apply_stack(stack_outputs(session, args.stack), os.environ)
             print(f"recycler: from stack {args.stack}: {', '.join(applied)}", file=err)
@@ -138,7 +156,12 @@ def run_region(
             def confirm(jobs: Any) -> bool:
                 return ask(confirmation(jobs, identity.account, identity.region), err)
 
-        watch = Watch(err, quiet=output_of(args) == "json" or dry_run, confirm=confirm)
+        watch = Watch(
+            err,
+            quiet=output_of(args) == "json" or dry_run,
+            confirm=confirm,
+            ledger=bool(settings.ledger_table),
+        )
         port = LocalPort(on_poll=watch.on_poll, on_step=watch.on_step)
         report = run(port, local_services(settings, session), settings, payload)
     except InputError as error:
@@ -173,7 +196,9 @@ def _failed_after_acting(args: argparse.Namespace, watch: Any, error: str, err: 
         str(uuid.uuid4()), datetime.now(UTC).isoformat(), False, 0, watch.partial_reports(error), []
     )
     try:
-        emit(report, output_of(args), args.report_file)
+        emit(report, output_of(args), args.report_file, args.query)
+    except BrokenPipeError:
+        raise
     except OSError as problem:
         print(f"recycler: error: the report could not be written: {problem}", file=err)
     return EXIT_FAILED
@@ -221,10 +246,15 @@ def _cannot_run(message: str, err: Any, debug: bool) -> int:
     return EXIT_BAD_INPUT
 
 
-def emit(report: RunReport, output: str = "table", report_file: str | None = None) -> None:
+def emit(
+    report: RunReport, output: str = "table", report_file: str | None = None, query: str | None = None
+) -> None:
     text = report.model_dump_json(indent=2)
     try:
-        _print_report(report, text, output)
+        if query:
+            print_selection(json.loads(text), query, output)
+        else:
+            _print_report(report, text, output)
     finally:
         # Last, so a file that cannot be written (checked before the run, gone since) loses nothing.
         if report_file:
@@ -239,6 +269,10 @@ def _print_report(report: RunReport, text: str, output: str) -> None:
         from recycler.cli.render import write_csv
 
         write_csv(report, sys.stdout)
+    elif output == "text":
+        from recycler.cli.render import write_text
+
+        write_text(report, sys.stdout)
     else:
         from recycler.cli.render import render_report
 

@@ -16,7 +16,8 @@ from typing import Any, TextIO
 from recycler.domain import Mode, Reason
 from recycler.messages import reactivate_command, remove_surge_instance_command
 from recycler.report import GroupReport
-from recycler.workflow.state import Job, PlanRows, job_from_row
+from recycler.workflow.packing import unpack_plan
+from recycler.workflow.state import Job, PlanRows
 
 # The steps that change something in the account (the rest read, claim or report).
 ACTS = frozenset({"surge", "drain", "terminate", "terminate-retry", "surge-rollback", "undrain"})
@@ -86,8 +87,10 @@ class Watch:
         err: TextIO,
         quiet: bool = False,
         confirm: Callable[[list[Job]], bool] | None = None,
+        ledger: bool = True,
     ) -> None:
         self.err = err
+        self.ledger = ledger  # without one, a claim is not a fact worth a line
         self.quiet = quiet
         self.confirm = confirm
         self.lock = threading.Lock()
@@ -132,6 +135,8 @@ class Watch:
                 for other in self.recycles.values():
                     if other.group == group:
                         other.finished = True
+        if what in ("claim", "ledger") and not self.ledger:
+            return  # nothing was claimed or recorded: no ledger is configured (said once, as a warning)
         self.say(f"{group}: {self._describe(what, recycle, result)}")
 
     def on_poll(self, name: str, state: Any) -> None:
@@ -195,9 +200,11 @@ class Watch:
     # ---- internals ----------------------------------------------------------------------------
 
     def _planned(self, rows: PlanRows) -> None:
-        jobs = [job_from_row(row) for row in rows.jobs]
+        skips, jobs = unpack_plan(rows)  # what the run acts on, as the run itself reads the plan
         self.victims = {job.group: job for job in jobs}
-        self.say(f"planned: {len(jobs)} group(s) to recycle, {len(rows.skips)} skipped")
+        self.say(
+            f"planned: {len(jobs)} group(s) to recycle, {len(skips) + sum(rows.skipped_counts.values())} skipped"
+        )
         if jobs and self.confirm is not None and not self.confirm(jobs):
             raise Declined
 

@@ -13,7 +13,7 @@ from recycler.policy.ages import percentile
 from recycler.policy.freshness import Outlook
 from recycler.policy.victims import age_days
 from recycler.report import GroupReport
-from recycler.workflow.reports import skip_report
+from recycler.workflow.reports import condemned_image, planned_report, skip_report
 from recycler.workflow.state import (
     CHECKPOINT_BUDGET_BYTES,
     DETAIL_LIMIT,
@@ -188,9 +188,19 @@ def counted_skips(packed: PlanRows, decisions: Sequence[Decision]) -> PlanRows:
 
 
 def unpack_plan(rows: PlanRows) -> tuple[list[GroupReport], list[Job]]:
+    """The plan's skips and the jobs a run acts on. A job whose image failed its canary in an earlier
+    run is a skip: the one split a dry run, `run`'s confirmation and the run itself all read, so the
+    plan lists exactly what the run would terminate."""
     skips = []
     for row in rows.skips:
         report = skip_report(row)
         standby, warm_pool = rows.host_facts.get(report.group, (0, False))
         skips.append(report.model_copy(update={"standby_instances": standby, "warm_pool": warm_pool}))
-    return skips, [job_from_row(row) for row in rows.jobs]
+    jobs = [job_from_row(row) for row in rows.jobs]
+    condemned = rows.condemned_images
+    skips += [
+        condemned_image(planned_report(job), condemned[job.current_image_id or ""])
+        for job in jobs
+        if job.current_image_id in condemned
+    ]
+    return skips, [job for job in jobs if job.current_image_id not in condemned]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from recycler.domain import Decision, EcsCapacityProvider, GroupSnapshot, PolicySettings, Reason
+from recycler.domain import ClaimRefused, Decision, EcsCapacityProvider, GroupSnapshot, PolicySettings, Reason
 from recycler.models import ManualPayload, Settings
 from recycler.policy.containers import with_container_host
 from recycler.policy.guards import apply_history
@@ -70,6 +70,14 @@ def plan(
         decisions = [
             apply_history(d, claims.get(d.group), now, interval, force=payload.force) for d in decisions
         ]
+        if payload.force:  # --force never takes a group another run is mid-recycle on (ledger.claim)
+            held = services.ledger.claims_in_flight(recyclable, now)
+            decisions = [
+                d.skipped(Reason.RECENTLY_RECYCLED, str(ClaimRefused(d.group, held[d.group])))
+                if d.recycle and d.group in held
+                else d
+                for d in decisions
+            ]
     decisions = limit_run(decisions, payload.max_groups or settings.max_groups_per_run)
     decisions = with_container_hosts(services, snapshots, decisions, rules, providers)
     if limits is not None:

@@ -170,7 +170,8 @@ def condemned_image(report: GroupReport, why: str) -> GroupReport:
             "outcome": "skipped",
             "reason": Reason.CANARY_FAILED.value,
             "detail": f"image {report.current_image_id} failed its canary earlier ({why}); put the launch path "
-            'back to a good image, or try it again with a drill: {"canary": true}',
+            'back to a good image, or try it again with a drill: {"canary": true} (from a shell: '
+            f"python -m recycler run --canary --group {report.group})",
         }
     )
 

@@ -42,7 +42,6 @@ from recycler.workflow.port import Port, Services
 from recycler.workflow.reports import (
     canary_failed,
     canary_held,
-    condemned_image,
     planned_report,
     scheduled_later,
     skip_report,
@@ -124,7 +123,6 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
             proven,
             started.seed,
             canary_only=payload.canary_only,
-            condemned=planned.condemned_images,
             expected=expected.seconds,
             reverted=reverted,
         )
@@ -176,7 +174,6 @@ def recycle_all(
     seed: int,
     *,
     canary_only: bool = False,
-    condemned: dict[str, str] | None = None,
     expected: dict[str, float] | None = None,
     reverted: list[RevertReport] | None = None,
 ) -> list[GroupReport]:
@@ -190,10 +187,6 @@ def recycle_all(
     results: list[GroupReport] = []
     failed_canaries: dict[str, GroupReport] = {}
     held: dict[str, GroupReport] = {}  # images another run's canary is trying right now
-    condemned = condemned or {}
-    for job in [j for j in jobs if j.current_image_id in condemned]:
-        results.append(condemned_image(planned_report(job), condemned[job.current_image_id or ""]))
-    jobs = [j for j in jobs if j.current_image_id not in condemned]
     failures = RunFailures(context.run_id, services.ledger, services.clock)
     failed_so_far = 0
     pending = list(jobs)

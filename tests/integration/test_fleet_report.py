@@ -98,7 +98,7 @@ def test_table_and_histogram(fleet: World, capsys: pytest.CaptureFixture[str]) -
     [
         (["--bit-rot-days", "-1"], "must be greater than 0"),
         (["--image-rot-days", "old"], "is not a number"),
-        (["--json", "--csv"], "not allowed with argument"),
+        (["--json", "--csv"], "--json and --csv contradict each other"),
     ],
 )
 def test_bad_flags_exit_two(

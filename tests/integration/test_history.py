@@ -134,7 +134,7 @@ def test_reads_follow_every_page_and_skip_expired_or_older_rows(
     [
         (["--days", "0"], "must be greater than 0"),
         (["--days", "soon"], "is not a number"),
-        (["--json", "--csv"], "not allowed with argument"),
+        (["--json", "--csv"], "--json and --csv contradict each other"),
         (["--grop", "web"], "unrecognized arguments"),
     ],
 )

@@ -1,0 +1,220 @@
+"""The operator's view is the truth (issue 39), end to end: `python -m recycler` as a subprocess
+against the moto server. The plan is what the run does, one account is recycled once however many
+profiles reach it, and every command speaks the AWS CLI's output language."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+import pytest
+
+from recycler.aws.ledger import Ledger
+from recycler.local import emulator
+from tests.conftest import REGION, World
+from tests.e2e.test_cli import ROOT, cli, in_service, opted_in_group_in_us_west_2
+
+pytestmark = pytest.mark.e2e
+TABLE = "recycler-ledger"
+
+
+def answer_at_a_terminal(args: list[str], answer: str, env: dict[str, str]) -> tuple[int, str]:
+    """Run the CLI with a terminal on stdin (so it asks), answer, and return its exit code and stderr."""
+    import pty
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "recycler", *args],
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**{k: v for k, v in os.environ.items() if k != "CI"}, **env},
+        cwd=ROOT,
+    )
+    os.close(follower)
+    os.write(leader, answer.encode() + b"\n")
+    _out, err = process.communicate(timeout=240)
+    os.close(leader)
+    return process.returncode, err
+
+
+def prompt_victims(err: str) -> set[str]:
+    """The instance ids the confirmation lists, between its first line and `Proceed?`."""
+    start = err.index("recycler will act on")
+    return set(re.findall(r"\bi-[0-9a-f]+\b", err[start : err.index("Proceed?", start)]))
+
+
+def terminated_since(world: World, before: dict[str, dict[str, str]]) -> set[str]:
+    """Instances that were InService in a group before and are gone from it (EC2's side, not the report)."""
+    return {i for group, ids in before.items() for i in ids if i not in in_service(world, group)}
+
+
+def test_plan_prompt_and_run_agree_on_a_condemned_image_and_an_in_flight_claim(server: World) -> None:
+    """After a failed canary the ledger condemns the image `search` launches; an interrupted run left its
+    claim on `cart`. A forced plan, the confirmation and the run then name the same one victim (web's)."""
+    web = server.group("web", [9, 5], template="lt3")
+    cart = server.group("cart", [9, 5], template="lt2")
+    server.group("search", [9, 5])
+    server.publish_patched_image()  # search launches images[1] ...
+    emulator.create_ledger_table(server.session.client("dynamodb"), TABLE)
+    ledger = Ledger(TABLE, session=server.session)
+    now = datetime.now(UTC)
+    ledger.record_condemned(server.images[1], "search", "an-earlier-run", now, "replacement unhealthy")
+    ledger.claim("cart", "an-interrupted-run", cart[0], now - timedelta(minutes=10), timedelta(hours=20))
+    env = {"RECYCLER_LEDGER_TABLE": TABLE}
+
+    plan = cli("plan", "--force", "--json", env=env)
+    assert plan.returncode == 0, plan.stderr
+    outcomes = {g["group"]: (g["outcome"], g["reason"]) for g in json.loads(plan.stdout)["groups"]}
+    assert outcomes == {
+        "web": ("planned", "oldest-instance"),
+        "cart": ("skipped", "recently-recycled"),
+        "search": ("skipped", "canary-failed"),
+    }
+    planned = {
+        g["victim"]["instance_id"] for g in json.loads(plan.stdout)["groups"] if g["outcome"] == "planned"
+    }
+
+    before = {g: in_service(server, g) for g in ("web", "cart", "search")}
+    code, err = answer_at_a_terminal(["run", "--force", "--poll", "1"], "y", env)
+    assert code == 0, err
+    assert prompt_victims(err) == {web[0]}, err
+    assert terminated_since(server, before) == {web[0]} == planned
+
+
+# ---- 2. one account and region is covered once, however many profiles reach it ----------------
+
+
+def two_profiles_for_one_account(tmp_path: Path) -> dict[str, str]:
+    """Two named profiles (say two SSO roles) that reach the same account and region."""
+    config = tmp_path / "config"
+    config.write_text(f"[profile admin]\nregion = {REGION}\n\n[profile ops]\nregion = {REGION}\n")
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[admin]\naws_access_key_id = testing\naws_secret_access_key = testing\n\n"
+        "[ops]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    return {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(credentials)}
+
+
+def test_two_profiles_for_one_account_recycle_each_group_once(server: World, tmp_path: Path) -> None:
+    server.group("golden", [9, 5, 2])
+    server.group("web", [8, 4, 2], template="lt2")
+    before = {g: in_service(server, g) for g in ("golden", "web")}
+    env = two_profiles_for_one_account(tmp_path)
+    args = ("--profile", "admin", "--profile", "ops", "--group", "golden", "--group", "web")
+    plan = cli_without("AWS_DEFAULT_REGION", args=("plan", "--json", *args), env=env)
+    assert plan.returncode == 0, plan.stderr
+    report = json.loads(plan.stdout)
+    assert sorted(g["group"] for g in report["groups"]) == ["golden", "web"]
+    assert report["region"] == REGION
+    assert "profile ops reaches account 123456789012 us-east-1, as profile admin does: covered once" in (
+        plan.stderr
+    )
+    done = cli_without("AWS_DEFAULT_REGION", args=("run", "--yes", "--force", "--poll", "1", *args), env=env)
+    assert done.returncode == 0, done.stderr
+    gone = {g: {i for i in ids if i not in in_service(server, g)} for g, ids in before.items()}
+    assert {g: len(ids) for g, ids in gone.items()} == {"golden": 1, "web": 1}
+
+
+def cli_without(*names: str, args: tuple[str, ...], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "recycler", *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**{k: v for k, v in os.environ.items() if k not in names}, **env},
+        cwd=ROOT,
+        check=False,
+    )
+
+
+def test_fleet_and_history_cover_two_regions(server: World) -> None:
+    server.group("web", [9, 5])
+    opted_in_group_in_us_west_2("api")
+    for region in (REGION, "us-west-2"):
+        emulator.create_ledger_table(boto3.Session(region_name=region).client("dynamodb"), TABLE)
+    env = {"RECYCLER_LEDGER_TABLE": TABLE}
+    regions = ("--region", REGION, "--region", "us-west-2")
+    ran = cli("run", "--yes", "--force", "--poll", "1", *regions, env=env)
+    assert ran.returncode == 0, ran.stderr
+
+    fleet = cli("fleet", "--output", "json", *regions)
+    assert fleet.returncode == 0, fleet.stderr
+    assert sorted(g["group"] for g in json.loads(fleet.stdout)["groups"]) == [
+        f"{REGION}/web",
+        "us-west-2/api",
+    ]
+    history = cli("history", "--csv", *regions, env=env)
+    assert history.returncode == 0, history.stderr
+    rows = list(csv.DictReader(history.stdout.splitlines()))
+    assert sorted((r["region"], r["group"]) for r in rows) == [
+        (REGION, f"{REGION}/web"),
+        ("us-west-2", "us-west-2/api"),
+    ]
+
+
+# ---- 3. one output contract on every command ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "query", "expected"),
+    [
+        (("plan",), "groups[].group", ["web"]),
+        (("run", "--dry-run"), "groups[].outcome", ["planned"]),
+        (("fleet",), "groups[].instances", [2]),
+        (("history",), "[].group", ["web"]),
+    ],
+)
+def test_every_command_takes_output_json_and_a_query(
+    server: World, command: tuple[str, ...], query: str, expected: list[object]
+) -> None:
+    server.group("web", [9, 5])
+    emulator.create_ledger_table(server.session.client("dynamodb"), TABLE)
+    env = {"RECYCLER_LEDGER_TABLE": TABLE}
+    if command == ("history",):
+        assert cli("run", "--yes", "--poll", "1", env=env).returncode == 0
+    whole = cli(*command, "--output", "json", env=env)
+    assert whole.returncode == 0, whole.stderr
+    json.loads(whole.stdout)  # stdout holds only the document
+    picked = cli(*command, "--output", "json", "--query", query, env=env)
+    assert picked.returncode == 0, picked.stderr
+    assert json.loads(picked.stdout) == expected
+
+
+def test_contradictory_outputs_are_refused(server: World) -> None:
+    for command in ("plan", "fleet", "history"):
+        done = cli(command, "--json", "--output", "csv")
+        assert done.returncode == 2, done.stderr
+        assert "--json and --output csv contradict each other" in done.stderr
+        assert done.stdout == ""
+
+
+@pytest.mark.parametrize("command", [("fleet", "--csv"), ("plan", "--json"), ("history", "--json")])
+def test_a_reader_that_goes_away_ends_quietly(server: World, command: tuple[str, ...]) -> None:
+    """`| head -1`, made certain: the reading end is closed before the CLI writes anything."""
+    for number in range(3):
+        server.group(f"web-{number}", [9, 5])
+    emulator.create_ledger_table(server.session.client("dynamodb"), TABLE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "recycler", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "RECYCLER_LEDGER_TABLE": TABLE},
+        cwd=ROOT,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    process.wait(timeout=120)
+    assert "Traceback" not in err and "Error" not in err, err
+    assert "could not be written" not in err, err
+    assert process.returncode in (0, 141), err
