@@ -132,6 +132,10 @@ class EventPort:
                 return state
             self._sleep(state.next_poll_seconds or poll_seconds)
 
+    def invoke(self, name: str, fn: Callable[[Port, I], T], item: I, kind: type[T]) -> T:
+        # The bench measures one execution's schedule: a child runs on this same simulated clock.
+        return decode(kind, encode(fn(self, decode(type(item), encode(item)))))
+
     def map(
         self, name: str, items: Sequence[I], fn: Callable[[Port, I], T], kind: type[T], max_concurrency: int
     ) -> list[T]:
