@@ -21,13 +21,12 @@ import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import botocore.client
 
-from recycler.aws.ledger import Ledger
+from bench import fleets
 from recycler.local import emulator
 from recycler.workflow import budget
 from recycler.workflow.health import HealthCheck
@@ -56,24 +55,9 @@ def environment() -> None:
 
 
 def fleet(groups: int, grace_seconds: int, boots: list[float], clock: Any) -> None:
-    session = boto3.Session(region_name=REGION)
-    template = emulator.create_launch_template(session.client("ec2"), "lt", IMAGE)
-    emulator.create_ledger_table(session.client("dynamodb"), LEDGER)
-    now = datetime.now(UTC)
-    Ledger(LEDGER, session=session).record_proven(IMAGE, "earlier", "run-0", now - timedelta(days=1))
-    for n in range(groups):
-        name = f"g{n:02d}"
-        emulator.create_aged_group(
-            session.client("autoscaling"),
-            name,
-            template,
-            [20 + n / 1000, 1],
-            now,
-            region=REGION,
-            tags={"recycler:enabled": "true"},
-            grace_seconds=grace_seconds,
-        )
-        emulator.boot_time(name, boots[n], clock)
+    names = fleets.proven_fleet(groups, grace_seconds, region=REGION, image=IMAGE, ledger=LEDGER)
+    for name, boot in zip(names, boots, strict=True):
+        emulator.boot_time(name, boot, clock)
 
 
 class Invocations:
