@@ -29,9 +29,9 @@ from aws_durable_execution_sdk_python.waits import WaitForConditionConfig, WaitF
 from recycler.models import Settings
 from recycler.workflow import budget
 from recycler.workflow.budget import Budget
+from recycler.workflow.codec import decode, encode
 from recycler.workflow.fanout import Slice, run_slice
 from recycler.workflow.port import Polled, Port, Services
-from recycler.workflow.state import decode, encode
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741 - the item type of a fan-out
