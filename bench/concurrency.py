@@ -8,7 +8,7 @@ waits it covered.
 Longest invocation: the durable SDK resumes a map's due branches inside the running invocation while
 any branch is running, and suspends it only when none is. The runner's skipped waits suspend at every
 wait, which hides that, so this part runs in real time, scaled down: 1 s polls, boots of 6-12 s, every
-Describe call a 0.2 s round trip, with recycler's invocation yield (budget.INVOCATION_YIELD_SECONDS)
+Describe call a 0.2 s round trip, with recycler's invocation yield (DurablePort.yield_after_seconds, budget.INVOCATION_YIELD_SECONDS)
 scaled to 1 s, and once with the yield off. Reported: the longest invocation after the plan's (the first
 one is the plan step: one lifecycle-hook read per group) and the polls that started past the limit.
 """
@@ -27,8 +27,8 @@ from typing import Any
 import botocore.client
 
 from bench import fleets
+from recycler import durable
 from recycler.local import emulator
-from recycler.workflow import budget
 from recycler.workflow.health import HealthCheck
 from recycler.workflow.state import HealthState
 
@@ -147,8 +147,9 @@ def invocations(yield_seconds: float | None, groups: int = GROUPS) -> dict[str, 
         poll_ages.append(timed.age())
         return poll(self, state)
 
-    original_limit = budget.INVOCATION_YIELD_SECONDS
-    budget.INVOCATION_YIELD_SECONDS = limit  # type: ignore[assignment]
+    # Only the port yields at the scaled-down limit; the plan budgets the production yield.
+    original_limit = durable.DurablePort.yield_after_seconds
+    durable.DurablePort.yield_after_seconds = limit
     HealthCheck.poll = polled  # type: ignore[method-assign]
     try:
         with (
@@ -161,7 +162,7 @@ def invocations(yield_seconds: float | None, groups: int = GROUPS) -> dict[str, 
                 input=json.dumps({"poll_seconds": 1, "health_timeout_seconds": 600}), execution_timeout=900
             )
     finally:
-        budget.INVOCATION_YIELD_SECONDS = original_limit
+        durable.DurablePort.yield_after_seconds = original_limit
         HealthCheck.poll = poll  # type: ignore[method-assign]
     report = json.loads(result.result)
     spans = timed.spans

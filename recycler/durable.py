@@ -68,6 +68,8 @@ class DurablePort:
         serdes=COMPACT,
     )
     RETRIED = StepConfig(serdes=COMPACT)
+    # Past this long into an invocation a wait yields instead of polling; the budget counts the same.
+    yield_after_seconds: float = budget.INVOCATION_YIELD_SECONDS
 
     def __init__(self, context: DurableContext, invocation_started: float | None = None) -> None:
         self.context = context
@@ -91,7 +93,7 @@ class DurablePort:
             return WaitForConditionDecision.continue_waiting(Duration.from_seconds(pause))
 
         def check(state: dict[str, Any], _: Any) -> dict[str, Any]:
-            if time.monotonic() - self.invocation_started >= budget.INVOCATION_YIELD_SECONDS:
+            if time.monotonic() - self.invocation_started >= self.yield_after_seconds:
                 return yielded(state, poll_seconds)
             return encode(poll(decode(kind, state)))  # type: ignore[no-any-return]
 
