@@ -36,6 +36,7 @@ from recycler.workflow.failures import RunFailures
 from recycler.workflow.fanout import Slice, SliceReports, run_slice, slices
 from recycler.workflow.group.recycle import publish, recycle_group
 from recycler.workflow.ordering import ExpectedWaits, longest_first, read_expected
+from recycler.workflow.org_verdicts import with_org_verdicts
 from recycler.workflow.packing import pack_plan, skip_row, unpack_plan
 from recycler.workflow.planning import condemned_images, plan, proven_images
 from recycler.workflow.port import Port, Services
@@ -81,7 +82,9 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
         now = plan_at
         decisions = plan(services, settings, payload, now, random.Random(started.seed), limits)
         proven = proven_images(services, decisions, payload)
-        packed = pack_plan(decisions, now, proven, condemned_images(services, decisions, payload, proven))
+        condemned = condemned_images(services, decisions, payload, proven)
+        decisions, proven, condemned = with_org_verdicts(services, decisions, payload, now, proven, condemned)
+        packed = pack_plan(decisions, now, proven, condemned)
         if packed.skipped_counts:
             # Too many skips for the checkpoint: each is logged here, once, like every group result.
             for skip in (d for d in decisions if not d.recycle):
