@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,17 @@ UNREADABLE = (
 )
 
 
+@dataclass(frozen=True)
+class OrgPlan:
+    """The plan once the organization's verdicts are read: decisions (some now waiting for a soak),
+    proven and condemned images, and why the verdicts were unreadable ("" when they were read)."""
+
+    decisions: list[Decision]
+    proven: tuple[str, ...]
+    condemned: dict[str, str]
+    unreadable: str = ""
+
+
 def with_org_verdicts(
     services: Services,
     decisions: Sequence[Decision],
@@ -44,13 +55,13 @@ def with_org_verdicts(
     now: datetime,
     proven: Sequence[str],
     condemned: dict[str, str],
-) -> tuple[list[Decision], tuple[str, ...], dict[str, str]]:
+) -> OrgPlan:
     """The plan's decisions, proven images and condemned images once the organization's verdicts are
     read. A drill with "canary": true tries its image anyway (as with the ledger's verdicts)."""
     store = services.verdicts
     images = sorted({d.current_image_id for d in decisions if d.recycle and d.current_image_id})
     if store is None or not images or payload.canary:
-        return list(decisions), tuple(proven), condemned
+        return OrgPlan(list(decisions), tuple(proven), condemned)
     member = store.member
     problem = ""
     try:
@@ -85,7 +96,7 @@ def with_org_verdicts(
             )
         else:
             updated.append(decision)
-    return updated, tuple(sorted(proven_here)), condemned_here
+    return OrgPlan(updated, tuple(sorted(proven_here)), condemned_here, problem)
 
 
 class OrgLedger:

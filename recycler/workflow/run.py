@@ -83,8 +83,10 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
         decisions = plan(services, settings, payload, now, random.Random(started.seed), limits)
         proven = proven_images(services, decisions, payload)
         condemned = condemned_images(services, decisions, payload, proven)
-        decisions, proven, condemned = with_org_verdicts(services, decisions, payload, now, proven, condemned)
-        packed = pack_plan(decisions, now, proven, condemned)
+        org = with_org_verdicts(services, decisions, payload, now, proven, condemned)
+        decisions = org.decisions
+        packed = pack_plan(decisions, now, org.proven, org.condemned)
+        packed = replace(packed, org_verdicts_unreadable=org.unreadable)
         if packed.skipped_counts:
             # Too many skips for the checkpoint: each is logged here, once, like every group result.
             for skip in (d for d in decisions if not d.recycle):
@@ -144,6 +146,7 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
         fleet_percentiles=planned.fleet_instance_age_percentiles,
         reverted=reverted,
     )
+    report.organization_verdicts_unreadable = planned.org_verdicts_unreadable or None
     for group in report.groups:
         logger.info("group result", extra={"run_id": report.run_id, **group.model_dump(mode="json")})
 
