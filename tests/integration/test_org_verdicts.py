@@ -268,3 +268,24 @@ def test_a_member_that_cannot_reach_the_store_neither_condemns_nor_proves(org: O
     assert healthy.terminated() == []
     [group] = waiting.groups
     assert group.reason == "waiting-for-soak" and "unreadable" in group.detail
+
+
+def test_an_image_another_members_canary_is_trying_is_held_not_canaried_again(org: Organization) -> None:
+    """Published to every account at once: one canary per image per ring. Before: each member canaried."""
+    staging, production = org.member(STAGING), org.member(PROD_A)
+    for member in (staging, production):
+        member.publish(org.new)
+    holder = org_ledger_of(org, staging)
+    holder.claim_canary(org.new, "web", "run-of-staging", datetime.now(UTC))  # staging's canary is mid-flight
+
+    report = recycle(org, production)
+
+    assert production.terminated() == []
+    [group] = report.groups
+    assert group.reason == "canary-in-progress" and f"account {STAGING} {HOME}, group web" in group.detail
+
+
+def org_ledger_of(org: Organization, member: Member) -> Any:
+    """The ledger a member's run uses (its own, and the organization's), as a run would build it."""
+    settings = Settings(ledger_table=LEDGER, verdicts_table=org.table_arn, account_id=member.account)
+    return aws_services(member.session, settings=settings, region=member.region).ledger
