@@ -138,7 +138,11 @@ class RecyclerVerdictsStack(Stack):
             ),
             time_to_live_attribute="expires_at",
             deletion_protection=True,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            # Not the AWS managed key (the ledger's): "Cross-account access using resource-based policies
+            # doesn't support encrypted tables with AWS managed keys" (its key policy cannot grant another
+            # account). An AWS owned key is; a customer managed key would need every member in its policy.
+            # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/rbac-considerations.html
+            encryption=dynamodb.TableEncryption.DEFAULT,
             removal_policy=RemovalPolicy.RETAIN,
             resource_policy=iam.PolicyDocument.from_json(table_policy(publishers, organization_id, arn)),
         )

@@ -59,6 +59,7 @@ def resolved_policy(org: cx_api.CloudAssembly) -> dict[str, Any]:
 def test_the_central_table_its_keys_and_a_policy_dynamodb_accepts(org: cx_api.CloudAssembly) -> None:
     table = verdict_table(org)
     assert table["TableName"] == "recycler-verdicts"
+    assert table.get("SSESpecification", {}).get("SSEEnabled") is not True  # an AWS owned key (see below)
     assert table["KeySchema"] == [
         {"AttributeName": "image", "KeyType": "HASH"},
         {"AttributeName": "record", "KeyType": "RANGE"},
@@ -108,6 +109,15 @@ def session_of(account: str, role: str) -> boto3.Session:
     )
 
 
+def sse_as_the_api_takes_it(spec: dict[str, Any] | None) -> dict[str, Any]:
+    """CloudFormation's SSESpecification (SSEEnabled, SSEType, KMSMasterKeyId) as CreateTable's."""
+    if spec is None:
+        return {}
+    api = {"Enabled": spec.get("SSEEnabled", False)}
+    api |= {k: spec[k] for k in ("SSEType", "KMSMasterKeyId") if k in spec}
+    return {"SSESpecification": api}
+
+
 @pytest.fixture
 def deployed(org: cx_api.CloudAssembly) -> Iterator[str]:
     """The synthesized table and policy, created in the emulated central account; its ARN."""
@@ -123,6 +133,7 @@ def deployed(org: cx_api.CloudAssembly) -> Iterator[str]:
             KeySchema=table["KeySchema"],
             AttributeDefinitions=table["AttributeDefinitions"],
             BillingMode="PAY_PER_REQUEST",
+            **sse_as_the_api_takes_it(table.get("SSESpecification")),
         )["TableDescription"]["TableArn"]
         central.put_resource_policy(ResourceArn=arn, Policy=json.dumps(resolved_policy(org)))
         join_organization(ORGANIZATION_ID, [CENTRAL["account"], MEMBER_ACCOUNT])
@@ -185,3 +196,40 @@ def test_bad_rings_name_the_field_and_the_fix(rings: Any, named: str) -> None:
 def test_rings_need_a_central_account() -> None:
     with pytest.raises(ConfigError, match=r"recycler:rings needs recycler:central"):
         assembly(**{"recycler:rings": RINGS})
+
+
+def test_a_table_on_the_aws_managed_key_is_refused_across_accounts(deployed: str) -> None:
+    """What the ledger uses (TableEncryption.AWS_MANAGED) would lock every member out: DynamoDB does not
+    support cross-account access to such a table (rbac-considerations.html). The verdict table is on an
+    AWS owned key (no SSESpecification: the test above created it as synthesized)."""
+    central = session_of(CENTRAL["account"], "admin").client("dynamodb")
+    arn = central.create_table(
+        TableName="on-the-managed-key",
+        KeySchema=[
+            {"AttributeName": "image", "KeyType": "HASH"},
+            {"AttributeName": "record", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "image", "AttributeType": "S"},
+            {"AttributeName": "record", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        SSESpecification={"Enabled": True, "SSEType": "KMS"},
+    )["TableDescription"]["TableArn"]
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": ["dynamodb:PutItem"],
+                    "Resource": arn,
+                    "Condition": {"StringEquals": {"aws:PrincipalOrgID": ORGANIZATION_ID}},
+                }
+            ],
+        }
+    )
+    central.put_resource_policy(ResourceArn=arn, Policy=policy)
+    with pytest.raises(ClientError, match="AWS managed key"):
+        put(session_of(MEMBER_ACCOUNT, "recycler-function-eu-west-1"), arn)

@@ -103,6 +103,22 @@ def _allowed(
     return any(s.get("Effect") == "Allow" and applies(s) for s in statements)
 
 
+def _aws_managed_key(table: Any, account: str, region: str) -> bool:
+    """Is the table encrypted with the account's AWS managed key (alias/aws/dynamodb)? "Cross-account
+    access using resource-based policies doesn't support encrypted tables with AWS managed keys"
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/rbac-considerations.html)."""
+    from moto.kms.models import kms_backends
+
+    sse = table.sse_specification or {}
+    if not sse.get("Enabled"):
+        return False
+    kms = kms_backends[account][region]
+    if not kms.alias_exists("alias/aws/dynamodb"):
+        return False
+    managed = kms.describe_key("alias/aws/dynamodb")
+    return sse.get("KMSMasterKeyId") in (managed.arn, managed.id, "alias/aws/dynamodb")
+
+
 def dynamodb_across_accounts() -> None:
     """Serve a table ARN of another account from that account, as its resource policy allows."""
     from moto.core.exceptions import JsonRESTError
@@ -122,6 +138,12 @@ def dynamodb_across_accounts() -> None:
         owned = dynamodb_backends[owner][region]
         if table.split("/")[-1] not in owned.tables:
             raise ResourceNotFoundException(table_name=table)
+        if _aws_managed_key(owned.tables[table.split("/")[-1]], owner, region):
+            raise JsonRESTError(
+                "com.amazonaws.dynamodb.v20120810#AccessDeniedException",
+                f"{table} is encrypted with the AWS managed key aws/dynamodb, whose key policy cannot "
+                "grant another account: cross-account access needs an AWS owned or customer managed key",
+            )
         role_arn = _caller_role_arn(self.get_access_key())
         context = {
             "aws:principalaccount": self.current_account,
