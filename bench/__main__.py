@@ -1,5 +1,6 @@
 """`make bench`: planning cost vs fleet size, one large run with throttling, fleet makespan, cold
-import, compute billed per recycle, publish -> verdict latency, freshness.
+import, compute billed per recycle, publish -> verdict latency, freshness, one broken image across an
+organization.
 
 Each section is a function returning a dict (with its goal); bench/report.py renders the one results
 table from them. A full run writes bench/results.json and rewrites the table in bench/README.md;
@@ -407,6 +408,22 @@ def bench_publish() -> dict[str, Any]:
     return measured
 
 
+def bench_organization() -> list[dict[str, Any]]:
+    """bench/organization.py in its own interpreter: its accounts and threads on an in-process moto
+    of their own, without this process's server endpoint."""
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.organization", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=HERE.parent,
+    ).stdout
+    measured: list[dict[str, Any]] = json.loads(out)
+    return measured
+
+
 def bench_freshness() -> list[dict[str, Any]]:
     return [asdict(row) for row in freshness.table(target_days=7.0)]
 
@@ -447,6 +464,8 @@ def main(argv: list[str]) -> int:
     results["publish"] = bench_publish()
     print("freshness target, 60 simulated days ...", file=sys.stderr)
     results["freshness"] = bench_freshness()
+    print("one broken image across an organization of accounts ...", file=sys.stderr)
+    results["organization"] = bench_organization()
     results["run"] = {
         "command": "BENCH_QUICK=1 .venv/bin/python -m bench" if QUICK else "make bench",
         "date": datetime.now(UTC).date().isoformat(),
