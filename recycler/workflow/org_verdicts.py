@@ -17,17 +17,19 @@ detail, and a verdict it cannot write stays in its own ledger only (logged).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from recycler.domain import AWS_ERRORS, ClaimRefused, Decision, Reason
 from recycler.interfaces import LedgerPort, VerdictStorePort
-from recycler.messages import aws_error_text
-from recycler.models import ManualPayload
+from recycler.messages import aws_error_text, is_replacement_timeout
+from recycler.models import ManualPayload, Settings
 from recycler.policy.rings import CONDEMNED, PROVEN, OrgVerdict, Verdict, judge, verdict_key
-from recycler.workflow.port import Services
+from recycler.report import GroupReport, RevertReport
+from recycler.workflow.port import Port, Services
+from recycler.workflow.revert import revert_launch_paths
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,9 @@ class OrgPlan:
     proven: tuple[str, ...]
     condemned: dict[str, str]
     unreadable: str = ""
+    # Images the organization condemned with a verdict on the image itself (proves_broken): the ones
+    # revert_on_canary_failure puts back in this member's own launch paths.
+    broken: tuple[str, ...] = ()
 
 
 def with_org_verdicts(
@@ -75,11 +80,14 @@ def with_org_verdicts(
     proven_here = set(proven)
     condemned_here = dict(condemned)
     waiting: dict[str, str] = {}
+    broken: list[str] = []
     for image in images:
         judged = judge(verdicts.get(keys[image], []), member.rings, member.ring, now, readable=not problem)
         if judged.verdict is Verdict.CONDEMNED and image not in condemned_here:
             condemned_here[image] = judged.detail
             proven_here.discard(image)  # condemned anywhere wins over a proof (docs/many-accounts.md)
+            if any(v.verdict == CONDEMNED and proves_broken(v.reason) for v in verdicts.get(keys[image], [])):
+                broken.append(image)
         elif judged.verdict is Verdict.PROVEN:
             proven_here.add(image)
         elif judged.verdict is Verdict.WAITING and image not in proven_here:
@@ -96,7 +104,37 @@ def with_org_verdicts(
             )
         else:
             updated.append(decision)
-    return OrgPlan(updated, tuple(sorted(proven_here)), condemned_here, problem)
+    return OrgPlan(updated, tuple(sorted(proven_here)), condemned_here, problem, tuple(broken))
+
+
+def proves_broken(reason: str) -> bool:
+    """A remote condemn that may put this member's launch paths back: the replacement launched and
+    failed a check or its bake, or stayed unhealthy until the timeout (canary.proves_image_broken's
+    verdicts that the reason alone shows; a launch that failed naming the template needs the failure's
+    detail, which the table does not keep, so it holds the image here but reverts nothing)."""
+    return reason in (Reason.REPLACEMENT_UNHEALTHY, Reason.BAKE_FAILED) or is_replacement_timeout(reason)
+
+
+def revert_org_condemned(
+    port: Port,
+    services: Services,
+    settings: Settings,
+    broken: Sequence[str],
+    held: Sequence[GroupReport],
+    proven: Collection[str],
+) -> list[RevertReport]:
+    """revert_on_canary_failure for images another member proved broken: this member puts back its own
+    launch paths that still hold them (each path written at most once, and only while it still holds
+    the broken id: a later run finds nothing left to write). `held`: this run's groups on them."""
+    if not settings.revert_on_canary_failure:
+        return []
+    reverted: list[RevertReport] = []
+    for image in broken:
+        groups = sorted(
+            r.group for r in held if r.current_image_id == image and r.reason == Reason.CANARY_FAILED
+        )
+        reverted += revert_launch_paths(port, services, settings, image, groups, proven)
+    return reverted
 
 
 class OrgLedger:

@@ -222,6 +222,8 @@ class PlanRows:
     freshness: dict[str, FreshnessRow] = field(default_factory=dict)  # groups with a target (packing.py)
     # Why the organization's verdicts could not be read at planning ("" when read or not configured).
     org_verdicts_unreadable: str = ""
+    # Images another member proved broken (org_verdicts.OrgPlan.broken): revert_on_canary_failure here.
+    org_broken_images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

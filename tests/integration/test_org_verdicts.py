@@ -289,3 +289,60 @@ def org_ledger_of(org: Organization, member: Member) -> Any:
     """The ledger a member's run uses (its own, and the organization's), as a run would build it."""
     settings = Settings(ledger_table=LEDGER, verdicts_table=org.table_arn, account_id=member.account)
     return aws_services(member.session, settings=settings, region=member.region).ledger
+
+
+def test_another_members_broken_verdict_puts_this_members_launch_path_back_once(org: Organization) -> None:
+    """revert_on_canary_failure reaches every member: production's groups launch resolve:ssm:/golden/ami;
+    staging proves the new image broken; production's run terminates nothing and puts its own parameter
+    back to the image it had proven, once. Before: production canaried the image itself (one broken
+    replacement there) before reverting."""
+    staging = org.member(STAGING)
+    emulator.sabotage("web", "unhealthy")
+    staging.publish(org.new)
+    recycle(org, staging)  # condemned centrally: replacement unhealthy
+
+    session = session_of(PROD_A, HOME)
+    ssm, ec2 = session.client("ssm"), session.client("ec2")
+    ssm.put_parameter(Name="/golden/ami", Value=org.old, Type="String", DataType="aws:ec2:image")
+    template = create_launch_template(ec2, "golden", "resolve:ssm:/golden/ami")
+    autoscaling = session.client("autoscaling")
+    ids = create_group(
+        autoscaling,
+        "api",
+        template,
+        size=3,
+        max_size=6,
+        tags={"recycler:enabled": "true"},
+        version="$Default",
+        zone=f"{HOME}a",
+    )
+    backdate(ids, datetime.now(UTC) - timedelta(days=9), HOME, PROD_A)
+    emulator.create_ledger_table(session.client("dynamodb"), LEDGER)
+    from recycler.aws.ledger import Ledger
+
+    Ledger(LEDGER, session=session).record_proven(org.old, "api", "an-earlier-run", datetime.now(UTC))
+    ssm.put_parameter(
+        Name="/golden/ami", Value=org.new, Type="String", DataType="aws:ec2:image", Overwrite=True
+    )
+    production = Member(PROD_A, HOME, session, template)
+
+    def protected() -> RunReport:
+        settings = Settings(
+            failures_before_stop=10,
+            ledger_table=LEDGER,
+            verdicts_table=org.table_arn,
+            account_id=PROD_A,
+            revert_on_canary_failure=True,
+        )
+        services = aws_services(session, settings=settings, region=HOME)
+        return run(FaultPort(), services, settings, ManualPayload(poll_seconds=5, health_timeout_seconds=60))
+
+    first = protected()
+    assert production.terminated() == []
+    assert first.groups[0].reason == "canary-failed"
+    values = [p["Value"] for p in ssm.get_parameter_history(Name="/golden/ami")["Parameters"]]
+    assert values == [org.old, org.new, org.old]  # put back to the image production had proven
+    assert [r.outcome for r in first.reverted] == ["restored"]
+
+    protected()  # the path no longer holds the broken image: nothing more written
+    assert len(ssm.get_parameter_history(Name="/golden/ami")["Parameters"]) == 3
