@@ -51,8 +51,7 @@ class Reason(StrEnum):
     EARLIER_RECYCLE_FAILED = "earlier-recycle-failed"
     DEFERRED_BUDGET = "deferred-budget"
     NO_DRAIN_HOOK = "no-drain-hook"
-    # recycler:rings: the image is not yet proven in the ring before this one for that ring's soak.
-    WAITING_FOR_SOAK = "waiting-for-soak"
+    WAITING_FOR_SOAK = "waiting-for-soak"  # recycler:rings: not yet soaked in the ring before this one
 
     # Failures: what went wrong once recycler acted, or was about to.
     LEDGER_UNAVAILABLE = "ledger-unavailable"

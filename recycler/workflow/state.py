@@ -220,9 +220,8 @@ class PlanRows:
     # Skipped groups with instances in Standby or a warm pool: (standby count, has a warm pool).
     host_facts: dict[str, tuple[int, bool]] = field(default_factory=dict)
     freshness: dict[str, FreshnessRow] = field(default_factory=dict)  # groups with a target (packing.py)
-    # Why the organization's verdicts could not be read at planning ("" when read or not configured).
+    # The organization's verdicts (workflow/org_verdicts.py): why unreadable, images another member proved broken.
     org_verdicts_unreadable: str = ""
-    # Images another member proved broken (org_verdicts.OrgPlan.broken): revert_on_canary_failure here.
     org_broken_images: tuple[str, ...] = ()
 
 
