@@ -13,6 +13,7 @@ and no report says the store was unreadable.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -346,3 +347,41 @@ def test_another_members_broken_verdict_puts_this_members_launch_path_back_once(
 
     protected()  # the path no longer holds the broken image: nothing more written
     assert len(ssm.get_parameter_history(Name="/golden/ami")["Parameters"]) == 3
+
+
+def test_history_shows_an_images_verdicts_ring_by_ring(
+    org: Organization, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`history --image` from production: staging's proof first, then production's condemn, under the
+    image's verdict key. Before: --image was refused (an unknown flag)."""
+    staging, production = org.member(STAGING), org.member(PROD_A)
+    for member in (staging, production):
+        member.publish(org.new)
+    now = datetime.now(UTC)
+    recycle(org, staging, rings=RINGS, at=now)  # proven in staging
+    emulator.sabotage("web", "unhealthy")
+    recycle(org, production, rings=RINGS, at=now + timedelta(hours=25))  # condemned in production
+
+    found = production.session.get_credentials()
+    assert found is not None
+    creds = found.get_frozen_credentials()
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": creds.access_key,
+        "AWS_SECRET_ACCESS_KEY": creds.secret_key,
+        "AWS_SESSION_TOKEN": str(creds.token),
+        "RECYCLER_VERDICTS_TABLE": org.table_arn,
+        "RECYCLER_ACCOUNT_ID": PROD_A,
+        "RECYCLER_RINGS": RINGS,
+    }.items():
+        monkeypatch.setenv(key, str(value))
+    from recycler.cli.main import main
+
+    code = main(["history", "--image", org.new, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [(r["ring"], r["verdict"], r["account"]) for r in rows] == [
+        ("staging", "proven", STAGING),
+        ("production", "condemned", PROD_A),
+    ]
+    assert all(r["key"] == f"{HOME}/{org.new}" for r in rows)
