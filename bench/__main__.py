@@ -1,5 +1,6 @@
 """`make bench`: planning cost vs fleet size, one large run with throttling, fleet makespan, cold
-import, compute billed per recycle, publish -> verdict latency, freshness.
+import, compute billed per recycle, publish -> verdict latency, freshness, one broken image across an
+organization.
 
 Each section is a function returning a dict (with its goal); bench/report.py renders the one results
 table from them. A full run writes bench/results.json and rewrites the table in bench/README.md;
@@ -392,7 +393,7 @@ def bench_makespan() -> dict[str, Any]:
     return {**measured, "goals": goals}
 
 
-def in_own_interpreter(module: str, *args: str, without: tuple[str, ...] = ()) -> dict[str, Any]:
+def in_own_interpreter(module: str, *args: str, without: tuple[str, ...] = ()) -> Any:
     """A bench piece that needs an interpreter of its own (moto in-process, its own AMI settings): its
     JSON result, from its standard output."""
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", *without)}
@@ -404,22 +405,29 @@ def in_own_interpreter(module: str, *args: str, without: tuple[str, ...] = ()) -
         env=env,
         cwd=HERE.parent,
     ).stdout
-    measured: dict[str, Any] = json.loads(out)
-    return measured
+    return json.loads(out)
 
 
 def bench_publish() -> dict[str, Any]:
     """bench/publish.py: it uses moto's stock AMIs, which this interpreter skips."""
-    return in_own_interpreter("bench.publish", without=("MOTO_EC2_LOAD_DEFAULT_AMIS",))
+    measured: dict[str, Any] = in_own_interpreter("bench.publish", without=("MOTO_EC2_LOAD_DEFAULT_AMIS",))
+    return measured
 
 
 def bench_fanout() -> dict[str, Any]:
     """bench/fanout.py: moto in-process under the durable test runner."""
-    return in_own_interpreter("bench.fanout", str(fanout_groups()))
+    measured: dict[str, Any] = in_own_interpreter("bench.fanout", str(fanout_groups()))
+    return measured
 
 
 def fanout_groups() -> int:
     return 100 if QUICK else 1000
+
+
+def bench_organization() -> list[dict[str, Any]]:
+    """bench/organization.py: its accounts and threads on an in-process moto of their own."""
+    measured: list[dict[str, Any]] = in_own_interpreter("bench.organization", "--json")
+    return measured
 
 
 def bench_freshness() -> list[dict[str, Any]]:
@@ -464,6 +472,8 @@ def main(argv: list[str]) -> int:
     results["freshness"] = bench_freshness()
     print(f"one run of {fanout_groups():,} due groups, fanned out to child executions ...", file=sys.stderr)
     results["fanout"] = bench_fanout()
+    print("one broken image across an organization of accounts ...", file=sys.stderr)
+    results["organization"] = bench_organization()
     results["run"] = {
         "command": "BENCH_QUICK=1 .venv/bin/python -m bench" if QUICK else "make bench",
         "date": datetime.now(UTC).date().isoformat(),

@@ -218,6 +218,38 @@ def fanout(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+ORGANIZATION_MODES = {
+    "alone": "no shared verdicts (each account alone)",
+    "shared": "shared verdicts, one ring",
+    "rings": "shared verdicts, rings staging (4) then production, soak 24 h",
+}
+
+
+def organization(rows: list[dict[str, Any]]) -> list[Row]:
+    out: list[Row] = []
+    for r in rows:
+        measured_by = f" (`{r['command']}`, {r['date']})" if r.get("command") else ""
+        production = r.get("failed_in_production")
+        if r["mode"] == "alone":
+            goal, ok = "- (baseline)", "-"
+        elif r["mode"] == "rings":
+            goal, ok = "1 failed canary, 0 in production", met(r["failed_canaries"] == 1 and production == 0)
+        else:
+            goal, ok = "1 failed canary", met(r["failed_canaries"] == 1)
+        out.append(
+            (
+                f"{r['accounts']} accounts, one broken image published to all at once, "
+                f"{ORGANIZATION_MODES.get(r['mode'], r['mode'])}{measured_by}",
+                f"failed canaries {r['failed_canaries']} (unhealthy replacements, publish run and next run)"
+                + (f", {production} in production" if production is not None else "")
+                + f"; {r['held_accounts']} of {r['accounts']} accounts held it in the publish run; {r['seconds']} s on moto",
+                goal,
+                ok,
+            )
+        )
+    return out
+
+
 SECTIONS: dict[str, Callable[[Any], list[Row]]] = {
     "planning": planning,
     "scale_run": scale_run,
@@ -229,6 +261,7 @@ SECTIONS: dict[str, Callable[[Any], list[Row]]] = {
     "publish": publish,
     "freshness": freshness,
     "fanout": fanout,
+    "organization": organization,
 }
 
 

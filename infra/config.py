@@ -305,6 +305,7 @@ KNOWN_KEYS = frozenset({f"{PREFIX}{spec.name}" for spec in fields(DeployConfig)}
     f"{PREFIX}central",
     f"{PREFIX}organization",
     f"{PREFIX}chat",  # infra/chat.py: Slack and Teams channels for the alert topic
+    f"{PREFIX}rings",  # infra/org_verdicts.py: the order an image goes through the organization
 }
 
 

@@ -40,6 +40,7 @@ from infra.config import (
 from infra.function import RecyclerFunction
 from infra.ledger import Ledger
 from infra.observability import Alarms, Dashboard
+from infra.org_verdicts import RecyclerVerdictsStack, grant_verdicts, read_rings, verdict_environment
 from infra.organization import Organization, read_organization
 from infra.schedule import DailySchedule
 from infra.stackset import MEMBER_STACK, add_organization
@@ -78,6 +79,7 @@ class RecyclerStack(Stack):
         }
         if central is not None:
             environment["RECYCLER_CENTRAL_TOPIC_ARN"] = central.central_topic_arn()
+            verdict_environment(environment, central, read_rings(self.node))
         recycler = RecyclerFunction(
             self,
             "Recycler",
@@ -87,6 +89,7 @@ class RecyclerStack(Stack):
         )
         if central is not None:
             self._publish_centrally(recycler, central)
+            grant_verdicts(recycler.role, central)
             self._link_metrics(central, place, organization)
         ledger.table.grant(
             recycler.role,
@@ -310,6 +313,11 @@ def build_app(context: dict[str, Any] | None = None) -> App:
         raise ConfigError(
             f"{PREFIX}central needs {PREFIX}environments: the member environments to report to it"
         )
+    if read_rings(app.node) and central is None:
+        raise ConfigError(
+            f"{PREFIX}rings needs {PREFIX}central or {PREFIX}organization: the rings share verdicts in the "
+            "central account's table"
+        )
     if not members and organization is None:
         RecyclerStack(app, "Recycler", description=DESCRIPTION)
     for member in members:
@@ -330,6 +338,14 @@ def build_app(context: dict[str, Any] | None = None) -> App:
             regions=organization.regions if organization else (),
             env=Environment(account=central.account, region=central.region),
             description="recycler: one alert topic and dashboard for every environment",
+        )
+        RecyclerVerdictsStack(
+            app,
+            "RecyclerVerdicts",
+            publishers=publishers,
+            organization_id=organization.organization_id if organization else "",
+            env=Environment(account=central.account, region=central.region),
+            description="recycler: the organization's canary verdicts on images",
         )
         member_regions = {m.region for m in members} | set(organization.regions if organization else ())
         for region in sorted(member_regions - {central.region}):

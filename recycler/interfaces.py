@@ -17,6 +17,7 @@ from recycler.domain import (
     RawGroup,
 )
 from recycler.policy.revert import LaunchPath
+from recycler.policy.rings import Membership, OrgVerdict
 
 
 class FleetPort(Protocol):
@@ -112,3 +113,16 @@ class EventsPort(Protocol):
     (detail-type, detail) pairs; returns one line per event that was not delivered (empty: all were)."""
 
     def put(self, events: Sequence[tuple[str, dict[str, Any]]]) -> list[str]: ...
+
+
+class VerdictStorePort(Protocol):
+    """The organization's verdicts on images, in one central store (recycler/aws/verdicts_central.py),
+    as one member (its account, region and ring) reads and writes them."""
+
+    @property
+    def member(self) -> Membership: ...
+    def image_keys(self, image_ids: Sequence[str]) -> dict[str, str]: ...
+    def verdicts(self, keys: Sequence[str]) -> dict[str, list[OrgVerdict]]: ...
+    def record(self, verdict: OrgVerdict) -> None: ...
+    def claim_canary(self, key: str, group: str, run_id: str, now: datetime) -> None: ...
+    def release_canary(self, key: str, run_id: str, outcome: str, now: datetime) -> None: ...

@@ -20,6 +20,7 @@ from pydantic import (
 
 from recycler.domain import WEEKDAYS, BlackoutWindow, MaintenanceWindow, PolicySettings
 from recycler.policy.guards import run_guard
+from recycler.policy.rings import Membership, parse_rings
 from recycler.policy.windows import parse_maintenance_window
 from recycler.schedule import next_run_outside, parse_schedule
 
@@ -78,6 +79,13 @@ class Settings(BaseModel):
     # A many-account deployment's central topic: failure alerts go there too (infra/central.py).
     central_topic_arn: str | None = None
     ledger_table: str | None = None
+    # The organization's verdict store (recycler:central / recycler:organization): the central table's
+    # ARN, this member's account, and recycler:rings (JSON). Unset: verdicts stay in this ledger.
+    verdicts_table: str | None = Field(
+        None, pattern=r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]{3,255}$"
+    )
+    account_id: str | None = Field(None, pattern=r"^\d{12}$")
+    rings: str | None = None
     # The EventBridge bus recycler puts its events on (a name or ARN; the stack sets the account's default
     # bus ARN): None, no events (recycler/workflow/events.py).
     events_bus: str | None = Field(None, min_length=1, max_length=1600)
@@ -148,6 +156,18 @@ class Settings(BaseModel):
         for text in value:
             parse_maintenance_window(text)
         return value
+
+    @field_validator("rings")
+    @classmethod
+    def _rings(cls, value: str | None) -> str | None:
+        parse_rings(value, "RECYCLER_RINGS")
+        return value
+
+    def membership(self, region: str) -> Membership | None:
+        """This member of the organization's verdicts, or None without a verdict store."""
+        if not self.verdicts_table or not self.account_id:
+            return None
+        return Membership(account=self.account_id, region=region, rings=parse_rings(self.rings))
 
     def policy(self) -> PolicySettings:
         return PolicySettings(

@@ -35,6 +35,7 @@ class Reason(StrEnum):
     EARLIER_RECYCLE_FAILED = "earlier-recycle-failed"
     DEFERRED_BUDGET = "deferred-budget"
     NO_DRAIN_HOOK = "no-drain-hook"
+    WAITING_FOR_SOAK = "waiting-for-soak"  # recycler:rings: not yet soaked in the ring before this one
 
     # Failures: what went wrong once recycler acted, or was about to.
     LEDGER_UNAVAILABLE = "ledger-unavailable"

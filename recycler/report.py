@@ -139,6 +139,10 @@ class RunReport(BaseModel):
     fleet_instance_age_p95_days: float | None = None
     # Launch paths of images a canary condemned in this run, put back or not (revert_on_canary_failure).
     reverted: list[RevertReport] = Field(default_factory=list)
+    # With an organization's verdict store (docs/many-accounts.md, Verdicts): why it could not be read,
+    # when it could not. This run then judged every image from its own ledger alone, and recorded
+    # nothing for the organization.
+    organization_verdicts_unreadable: str | None = None
 
     @classmethod
     def build(

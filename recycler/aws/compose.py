@@ -16,7 +16,9 @@ from recycler.aws.fleet import Fleet
 from recycler.aws.launch_paths import LaunchPaths
 from recycler.aws.ledger import Ledger
 from recycler.aws.sns import Alerts
+from recycler.aws.verdicts_central import CentralVerdicts
 from recycler.models import Settings
+from recycler.workflow.org_verdicts import joined
 from recycler.workflow.port import Services
 
 
@@ -32,7 +34,7 @@ def aws_services(
     settings = settings or Settings()
     session = session or boto3.Session()
     clients = Clients(session)
-    return Services(
+    services = Services(
         fleet=Fleet(clients=clients),
         brakes=Brakes(clients),
         ecs=EcsHosts(clients),
@@ -51,3 +53,7 @@ def aws_services(
         clock=clock or (lambda: datetime.now(UTC)),
         region=region,
     )
+    member = settings.membership(region)
+    if settings.verdicts_table and member is not None:
+        services = joined(services, CentralVerdicts(settings.verdicts_table, member, session))
+    return services

@@ -46,6 +46,13 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--days", type=positive(float), default=30.0, metavar="N", help="the last N days (default 30)"
     )
+    parser.add_argument(
+        "--image",
+        action="append",
+        dest="images",
+        metavar="AMI",
+        help="instead: the organization's verdicts on this image, ring by ring (repeatable)",
+    )
     contact_flags(
         parser,
         "the ledger's rows",
@@ -97,6 +104,8 @@ def main(args: argparse.Namespace) -> int:
         )
         return settings.ledger_ttl_days, found
 
+    if getattr(args, "images", None):
+        return image_verdicts(args)
     found, code = read_each(args, read)
     if code != EXIT_OK:
         return code
@@ -110,6 +119,21 @@ def main(args: argparse.Namespace) -> int:
     rows.sort(key=lambda r: str(r["time"]), reverse=True)
     ttl_days = found[0][1][0]
     emit_rows(args, rows, rows, COLUMNS, lambda: render(rows, args.days, ttl_days))
+    return EXIT_OK
+
+
+def image_verdicts(args: argparse.Namespace) -> int:
+    """`history --image`: the central verdict table's rows on these images (recycler/cli/verdicts.py)."""
+    from recycler.cli import verdicts
+
+    def read(place: Place, settings: Settings) -> list[dict[str, Any]]:
+        return verdicts.read_verdicts(place.session, settings, place.identity.region, args.images)
+
+    found, code = read_each(args, read)
+    if code != EXIT_OK:
+        return code
+    rows = [r for _, place_rows in found for r in place_rows]
+    emit_rows(args, rows, rows, verdicts.COLUMNS, lambda: verdicts.render(rows, args.images))
     return EXIT_OK
 
 

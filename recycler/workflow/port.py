@@ -20,6 +20,7 @@ from recycler.interfaces import (
     FleetPort,
     LaunchPathsPort,
     LedgerPort,
+    VerdictStorePort,
 )
 from recycler.workflow.budget import Budget
 
@@ -108,3 +109,6 @@ class Services:
     launch_paths: LaunchPathsPort | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     region: str = "us-east-1"
+    # The organization's verdicts (recycler:central / recycler:organization): read when planning; the
+    # ledger is then an OrgLedger that also records this member's verdicts there (workflow/org_verdicts.py).
+    verdicts: VerdictStorePort | None = None

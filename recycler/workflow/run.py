@@ -36,6 +36,7 @@ from recycler.workflow.failures import RunFailures
 from recycler.workflow.fanout import Slice, SliceReports, run_slice, slices
 from recycler.workflow.group.recycle import publish, recycle_group
 from recycler.workflow.ordering import ExpectedWaits, longest_first, read_expected
+from recycler.workflow.org_verdicts import revert_org_condemned, with_org_verdicts
 from recycler.workflow.packing import pack_plan, skip_row, unpack_plan
 from recycler.workflow.planning import condemned_images, plan, proven_images
 from recycler.workflow.port import Port, Services
@@ -81,7 +82,11 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
         now = plan_at
         decisions = plan(services, settings, payload, now, random.Random(started.seed), limits)
         proven = proven_images(services, decisions, payload)
-        packed = pack_plan(decisions, now, proven, condemned_images(services, decisions, payload, proven))
+        condemned = condemned_images(services, decisions, payload, proven)
+        org = with_org_verdicts(services, decisions, payload, now, proven, condemned)
+        decisions = org.decisions
+        packed = pack_plan(decisions, now, org.proven, org.condemned)
+        packed = replace(packed, org_verdicts_unreadable=org.unreadable, org_broken_images=org.broken)
         if packed.skipped_counts:
             # Too many skips for the checkpoint: each is logged here, once, like every group result.
             for skip in (d for d in decisions if not d.recycle):
@@ -104,6 +109,8 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
                 planned_group.health_timeout_seconds = payload.health_timeout_seconds
             reports.append(planned_group)
     else:
+        # Images another member proved broken: this member's own launch paths go back first.
+        reverted += revert_org_condemned(port, services, settings, planned.org_broken_images, reports, proven)
         context = RunContext(
             run_id=started.run_id,
             force=payload.force,
@@ -141,6 +148,7 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
         fleet_percentiles=planned.fleet_instance_age_percentiles,
         reverted=reverted,
     )
+    report.organization_verdicts_unreadable = planned.org_verdicts_unreadable or None
     for group in report.groups:
         logger.info("group result", extra={"run_id": report.run_id, **group.model_dump(mode="json")})
 

@@ -182,6 +182,9 @@ class PlanRows:
     # Skipped groups with instances in Standby or a warm pool: (standby count, has a warm pool).
     host_facts: dict[str, tuple[int, bool]] = field(default_factory=dict)
     freshness: dict[str, FreshnessRow] = field(default_factory=dict)  # groups with a target (packing.py)
+    # The organization's verdicts (workflow/org_verdicts.py): why unreadable, images another member proved broken.
+    org_verdicts_unreadable: str = ""
+    org_broken_images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

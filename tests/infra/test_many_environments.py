@@ -69,7 +69,7 @@ def test_one_member_stack_per_environment_one_central_and_a_sink_per_member_regi
     names = sorted(s.stack_name for s in many.stacks)
     assert names == sorted(
         [f"Recycler-{m['account']}-{m['region']}" for m in MEMBERS]
-        + ["RecyclerCentral"]
+        + ["RecyclerCentral", "RecyclerVerdicts"]
         + [f"RecyclerSink-{region}" for region in MEMBER_REGIONS]
     )
     for member in MEMBERS:
@@ -281,5 +281,7 @@ def test_no_arn_names_the_aws_partition_in_china(tmp_path: Path) -> None:
     )
     for stack in china.stacks:
         assert "arn:aws:" not in json.dumps(stack.template), stack.stack_name
-    assert len(china.stacks) == 4  # two members, RecyclerCentral, RecyclerSink-cn-northwest-1
+    assert (
+        len(china.stacks) == 5
+    )  # two members, RecyclerCentral, RecyclerVerdicts, RecyclerSink-cn-northwest-1
     assert cfn_lint_errors([(s.stack_name, s.template) for s in china.stacks], tmp_path) == ""

@@ -59,6 +59,7 @@ def test_the_stacks_an_organization_deploys(org: cx_api.CloudAssembly) -> None:
         [
             "RecyclerOrganization",
             "RecyclerCentral",
+            "RecyclerVerdicts",
             f"Recycler-{MANAGEMENT['account']}-{MANAGEMENT['region']}",
         ]
         + [f"RecyclerAssets-{r}" for r in REGIONS]

@@ -18,6 +18,7 @@ from recycler.local.emulator.faults import sabotage_replacements
 from recycler.local.emulator.images import resolve_ssm_aliases
 from recycler.local.emulator.input_transformer import targets_like_aws
 from recycler.local.emulator.launch_hooks import lifecycle_hooks_like_aws
+from recycler.local.emulator.organization_verdicts import organization_verdicts_like_aws
 from recycler.local.emulator.target_health import sabotage_target_health
 from recycler.local.emulator.terminating import deregister_leaving_like_aws
 from recycler.local.emulator.traffic_sources import traffic_sources_like_aws
@@ -49,4 +50,5 @@ def install() -> None:
         events_like_aws()
         targets_like_aws()
         block_public_access_like_aws()
+        organization_verdicts_like_aws()
         _installed.append(True)

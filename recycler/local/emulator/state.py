@@ -79,6 +79,8 @@ class EmulatorState:
     events_to_refuse: int = 0
     events_error_code: str = "ThrottlingException"
     refused_events: list[dict[str, Any]] = field(default_factory=list)
+    # account id -> the organization it is a member of (aws:PrincipalOrgID of its roles' requests).
+    organization_of: dict[str, str] = field(default_factory=dict)
 
 
 # The one current state; a list so reset() can replace it without a global statement.

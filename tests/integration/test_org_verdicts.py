@@ -1,0 +1,387 @@
+"""One verdict per image for the whole organization, across emulated accounts and regions.
+
+Every member runs the real workflow with its own credentials (an STS session of its
+recycler-function-<region> role, so moto serves that account), its own ledger and fleet, and reaches
+the central account's verdict table by ARN, as the stack deploys it. What is asserted is what AWS would
+hold: instances each account terminated and replacements that came up unhealthy, and the items of the
+central table.
+
+On the code as it was (no central store) each of these fails: every account canaries the broken image
+(3 unhealthy replacements, not 1), the copy in eu-west-1 is canaried again, production canaries at once,
+and no report says the store was unreadable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from recycler.aws.compose import aws_services
+from recycler.local import emulator
+from recycler.local.emulator.organization_verdicts import create_verdict_table, join_organization
+from recycler.local.emulator.seed import backdate, create_group, create_launch_template, point_group_at
+from recycler.models import ManualPayload, Settings
+from recycler.report import RunReport
+from recycler.workflow.run import run
+from tests.faults.harness import FaultPort
+
+ORGANIZATION = "o-a1b2c3d4e5"
+CENTRAL = "999999999999"
+STAGING, PROD_A, PROD_B, OUTSIDER = "111111111111", "222222222222", "333333333333", "444444444444"
+HOME, AWAY = "us-east-1", "eu-west-1"
+TABLE = "recycler-verdicts"
+LEDGER = "recycler-ledger"
+
+
+def table_policy(arn: str) -> dict[str, Any]:
+    """What infra/org_verdicts.py attaches: the organization's recycler roles, three actions."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "OrganizationRecyclersShareVerdicts",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"],
+                "Resource": arn,
+                "Condition": {
+                    "StringEquals": {"aws:PrincipalOrgID": ORGANIZATION},
+                    "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/recycler-function-*"},
+                },
+            }
+        ],
+    }
+
+
+def session_of(account: str, region: str) -> boto3.Session:
+    """The member's function role: an STS session in that account (moto serves the account its key
+    belongs to)."""
+    sts = boto3.client("sts", region_name=region)
+    creds = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/recycler-function-{region}", RoleSessionName="recycler"
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=region,
+    )
+
+
+@dataclass
+class Member:
+    account: str
+    region: str
+    session: boto3.Session
+    template: str
+
+    def publish(self, image: str) -> None:
+        emulator.publish_image(self.session.client("ec2"), self.template, image)
+
+    def replacements(self, before: set[str]) -> list[Any]:
+        """Instances this account launched since `before` (the replacements its recycles caused)."""
+        groups = self.session.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+        return [i for g in groups for i in g["Instances"] if i["InstanceId"] not in before]
+
+    def terminated(self) -> list[str]:
+        reservations = self.session.client("ec2").describe_instances(
+            Filters=[{"Name": "instance-state-name", "Values": ["terminated", "shutting-down"]}]
+        )["Reservations"]
+        return [i["InstanceId"] for r in reservations for i in r["Instances"]]
+
+    def instances(self) -> set[str]:
+        groups = self.session.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+        return {i["InstanceId"] for g in groups for i in g["Instances"]}
+
+
+@dataclass
+class Organization:
+    table_arn: str
+    old: str
+    new: str
+    central: boto3.Session
+
+    def member(self, account: str, region: str = HOME, *, groups: tuple[str, ...] = ("web",)) -> Member:
+        session = session_of(account, region)
+        ec2 = session.client("ec2")
+        template = create_launch_template(ec2, f"lt-{account}", self.old)
+        autoscaling = session.client("autoscaling")
+        now = datetime.now(UTC)
+        for name in groups:
+            ids = create_group(
+                autoscaling,
+                name,
+                template,
+                size=3,
+                max_size=6,
+                tags={"recycler:enabled": "true"},
+                version="1",
+                zone=f"{region}a",
+            )
+            backdate(ids, now - timedelta(days=9), region, account)
+            point_group_at(autoscaling, name, template, "$Latest")
+        emulator.create_ledger_table(session.client("dynamodb"), LEDGER)
+        return Member(account, region, session, template)
+
+    def items(self) -> list[dict[str, str]]:
+        items: list[Any] = self.central.client("dynamodb").scan(TableName=TABLE)["Items"]
+        return [{k: str(next(iter(v.values()))) for k, v in item.items()} for item in items]
+
+
+@pytest.fixture
+def org() -> Iterator[Organization]:
+    from moto import mock_aws
+
+    emulator.install()
+    emulator.reset()
+    with mock_aws():
+        central = session_of(CENTRAL, HOME)
+        dynamodb = central.client("dynamodb")
+        arn = f"arn:aws:dynamodb:{HOME}:{CENTRAL}:table/{TABLE}"
+        create_verdict_table(dynamodb, TABLE, table_policy(arn))
+        join_organization(ORGANIZATION, [CENTRAL, STAGING, PROD_A, PROD_B])  # not OUTSIDER
+        old, new = emulator.stock_images(central.client("ec2"))
+        yield Organization(table_arn=arn, old=old, new=new, central=central)
+    emulator.reset()
+
+
+def recycle(
+    org: Organization,
+    member: Member,
+    *,
+    rings: str | None = None,
+    at: datetime | None = None,
+    table_arn: str | None = None,
+) -> RunReport:
+    settings = Settings(
+        failures_before_stop=10,
+        ledger_table=LEDGER,
+        verdicts_table=table_arn or org.table_arn,
+        account_id=member.account,
+        rings=rings,
+    )
+    clock = (lambda: at) if at is not None else None
+    services = aws_services(member.session, settings=settings, region=member.region, clock=clock)
+    return run(FaultPort(), services, settings, ManualPayload(poll_seconds=5, health_timeout_seconds=60))
+
+
+def unhealthy(member: Member, before: set[str]) -> int:
+    return sum(1 for i in member.replacements(before) if i["HealthStatus"] == "Unhealthy")
+
+
+def test_a_broken_image_shared_to_three_accounts_fails_one_canary(org: Organization) -> None:
+    members = [org.member(account) for account in (STAGING, PROD_A, PROD_B)]
+    emulator.sabotage("web", "unhealthy")  # every replacement on the new image comes up Unhealthy
+    before = {m.account: m.instances() for m in members}
+    reports = []
+    for member in members:  # the same shared AMI id in each account of the region
+        member.publish(org.new)
+        reports.append(recycle(org, member))
+
+    assert sum(len(m.terminated()) for m in members) == 1
+    assert sum(unhealthy(m, before[m.account]) for m in members) == 1
+    first, *others = reports
+    assert first.groups[0].outcome == "failed"
+    for report in others:
+        [group] = report.groups
+        assert group.reason == "canary-failed"
+        assert f"account {STAGING} {HOME}, group web" in group.detail  # who proved it broken
+    [condemned] = [i for i in org.items() if i.get("verdict") == "condemned"]
+    assert condemned["account"] == STAGING and condemned["image"] == f"{HOME}/{org.new}"
+
+
+def test_a_copy_in_another_region_is_held(org: Organization) -> None:
+    staging = org.member(STAGING)
+    emulator.sabotage("web", "unhealthy")
+    staging.publish(org.new)
+    recycle(org, staging)
+    assert len(staging.terminated()) == 1
+
+    away = org.member(PROD_A, AWAY)
+    copy = away.session.client("ec2").copy_image(
+        SourceImageId=org.new, SourceRegion=HOME, Name="golden-copy"
+    )["ImageId"]
+    assert copy != org.new
+    away.publish(copy)
+    report = recycle(org, away)
+
+    assert away.terminated() == []
+    [group] = report.groups
+    assert group.reason == "canary-failed" and f"account {STAGING} {HOME}" in group.detail
+
+
+RINGS = (
+    f'[{{"name": "staging", "accounts": ["{STAGING}"]}}, '
+    f'{{"name": "production", "accounts": ["{PROD_A}", "{PROD_B}"], "soak_hours": 24}}]'
+)
+
+
+def test_production_waits_for_stagings_soak(org: Organization) -> None:
+    staging, production = org.member(STAGING), org.member(PROD_A)
+    for member in (staging, production):
+        member.publish(org.new)
+    now = datetime.now(UTC)
+
+    recycle(org, staging, rings=RINGS, at=now)
+    assert len(staging.terminated()) == 1  # staging canaried it, and it is healthy: proven there
+
+    early = recycle(org, production, rings=RINGS, at=now + timedelta(hours=3))
+    assert production.terminated() == []
+    [group] = early.groups
+    assert group.reason == "waiting-for-soak"
+    assert "waiting for staging: proven 3 h ago" in group.detail and "soak 24 h" in group.detail
+
+    soaked = recycle(org, production, rings=RINGS, at=now + timedelta(hours=25))
+    assert len(production.terminated()) == 1 and soaked.groups[0].outcome == "recycled"
+    proofs = {(i["account"], i["ring"]) for i in org.items() if i.get("verdict") == "proven"}
+    assert proofs == {(STAGING, "staging"), (PROD_A, "production")}
+
+
+def test_a_member_that_cannot_reach_the_store_neither_condemns_nor_proves(org: Organization) -> None:
+    staging = org.member(STAGING)
+    emulator.sabotage("web", "unhealthy")
+    staging.publish(org.new)
+    recycle(org, staging)  # condemned centrally by staging
+
+    outsider = org.member(OUTSIDER)  # the table's policy does not let it in
+    outsider.publish(org.new)
+    report = recycle(org, outsider)
+
+    # It cannot see staging's verdict: it canaries the image itself (no remote condemn)...
+    assert len(outsider.terminated()) == 1
+    assert (
+        report.organization_verdicts_unreadable and "AccessDenied" in report.organization_verdicts_unreadable
+    )
+    # ...and nothing it judged reached the organization.
+    assert {i["account"] for i in org.items() if "verdict" in i} == {STAGING}
+
+    # Production behind an unreadable store takes nothing: it cannot see staging's proof.
+    healthy = org.member(PROD_B, groups=("db",))
+    healthy.publish(org.new)
+    broken_table = org.table_arn.replace(TABLE, "recycler-verdicts-gone")
+    waiting = recycle(org, healthy, rings=RINGS, table_arn=broken_table)
+    assert healthy.terminated() == []
+    [group] = waiting.groups
+    assert group.reason == "waiting-for-soak" and "unreadable" in group.detail
+
+
+def test_an_image_another_members_canary_is_trying_is_held_not_canaried_again(org: Organization) -> None:
+    """Published to every account at once: one canary per image per ring. Before: each member canaried."""
+    staging, production = org.member(STAGING), org.member(PROD_A)
+    for member in (staging, production):
+        member.publish(org.new)
+    holder = org_ledger_of(org, staging)
+    holder.claim_canary(org.new, "web", "run-of-staging", datetime.now(UTC))  # staging's canary is mid-flight
+
+    report = recycle(org, production)
+
+    assert production.terminated() == []
+    [group] = report.groups
+    assert group.reason == "canary-in-progress" and f"account {STAGING} {HOME}, group web" in group.detail
+
+
+def org_ledger_of(org: Organization, member: Member) -> Any:
+    """The ledger a member's run uses (its own, and the organization's), as a run would build it."""
+    settings = Settings(ledger_table=LEDGER, verdicts_table=org.table_arn, account_id=member.account)
+    return aws_services(member.session, settings=settings, region=member.region).ledger
+
+
+def test_another_members_broken_verdict_puts_this_members_launch_path_back_once(org: Organization) -> None:
+    """revert_on_canary_failure reaches every member: production's groups launch resolve:ssm:/golden/ami;
+    staging proves the new image broken; production's run terminates nothing and puts its own parameter
+    back to the image it had proven, once. Before: production canaried the image itself (one broken
+    replacement there) before reverting."""
+    staging = org.member(STAGING)
+    emulator.sabotage("web", "unhealthy")
+    staging.publish(org.new)
+    recycle(org, staging)  # condemned centrally: replacement unhealthy
+
+    session = session_of(PROD_A, HOME)
+    ssm, ec2 = session.client("ssm"), session.client("ec2")
+    ssm.put_parameter(Name="/golden/ami", Value=org.old, Type="String", DataType="aws:ec2:image")
+    template = create_launch_template(ec2, "golden", "resolve:ssm:/golden/ami")
+    autoscaling = session.client("autoscaling")
+    ids = create_group(
+        autoscaling,
+        "api",
+        template,
+        size=3,
+        max_size=6,
+        tags={"recycler:enabled": "true"},
+        version="$Default",
+        zone=f"{HOME}a",
+    )
+    backdate(ids, datetime.now(UTC) - timedelta(days=9), HOME, PROD_A)
+    emulator.create_ledger_table(session.client("dynamodb"), LEDGER)
+    from recycler.aws.ledger import Ledger
+
+    Ledger(LEDGER, session=session).record_proven(org.old, "api", "an-earlier-run", datetime.now(UTC))
+    ssm.put_parameter(
+        Name="/golden/ami", Value=org.new, Type="String", DataType="aws:ec2:image", Overwrite=True
+    )
+    production = Member(PROD_A, HOME, session, template)
+
+    def protected() -> RunReport:
+        settings = Settings(
+            failures_before_stop=10,
+            ledger_table=LEDGER,
+            verdicts_table=org.table_arn,
+            account_id=PROD_A,
+            revert_on_canary_failure=True,
+        )
+        services = aws_services(session, settings=settings, region=HOME)
+        return run(FaultPort(), services, settings, ManualPayload(poll_seconds=5, health_timeout_seconds=60))
+
+    first = protected()
+    assert production.terminated() == []
+    assert first.groups[0].reason == "canary-failed"
+    values = [p["Value"] for p in ssm.get_parameter_history(Name="/golden/ami")["Parameters"]]
+    assert values == [org.old, org.new, org.old]  # put back to the image production had proven
+    assert [r.outcome for r in first.reverted] == ["restored"]
+
+    protected()  # the path no longer holds the broken image: nothing more written
+    assert len(ssm.get_parameter_history(Name="/golden/ami")["Parameters"]) == 3
+
+
+def test_history_shows_an_images_verdicts_ring_by_ring(
+    org: Organization, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`history --image` from production: staging's proof first, then production's condemn, under the
+    image's verdict key. Before: --image was refused (an unknown flag)."""
+    staging, production = org.member(STAGING), org.member(PROD_A)
+    for member in (staging, production):
+        member.publish(org.new)
+    now = datetime.now(UTC)
+    recycle(org, staging, rings=RINGS, at=now)  # proven in staging
+    emulator.sabotage("web", "unhealthy")
+    recycle(org, production, rings=RINGS, at=now + timedelta(hours=25))  # condemned in production
+
+    found = production.session.get_credentials()
+    assert found is not None
+    creds = found.get_frozen_credentials()
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": creds.access_key,
+        "AWS_SECRET_ACCESS_KEY": creds.secret_key,
+        "AWS_SESSION_TOKEN": str(creds.token),
+        "RECYCLER_VERDICTS_TABLE": org.table_arn,
+        "RECYCLER_ACCOUNT_ID": PROD_A,
+        "RECYCLER_RINGS": RINGS,
+    }.items():
+        monkeypatch.setenv(key, str(value))
+    from recycler.cli.main import main
+
+    code = main(["history", "--image", org.new, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [(r["ring"], r["verdict"], r["account"]) for r in rows] == [
+        ("staging", "proven", STAGING),
+        ("production", "condemned", PROD_A),
+    ]
+    assert all(r["key"] == f"{HOME}/{org.new}" for r in rows)
