@@ -51,6 +51,7 @@ class Reason(StrEnum):
     EARLIER_RECYCLE_FAILED = "earlier-recycle-failed"
     DEFERRED_BUDGET = "deferred-budget"
     NO_DRAIN_HOOK = "no-drain-hook"
+    SCALE_OUT_IMMINENT = "scale-out-imminent"  # a scheduled or predictive scale-out within the recycle
 
     # Failures: what went wrong once recycler acted, or was about to.
     LEDGER_UNAVAILABLE = "ledger-unavailable"

@@ -18,6 +18,7 @@ from recycler.local.emulator.faults import sabotage_replacements
 from recycler.local.emulator.images import resolve_ssm_aliases
 from recycler.local.emulator.input_transformer import targets_like_aws
 from recycler.local.emulator.launch_hooks import lifecycle_hooks_like_aws
+from recycler.local.emulator.scale_outs import predictive_forecasts_like_aws
 from recycler.local.emulator.target_health import sabotage_target_health
 from recycler.local.emulator.terminating import deregister_leaving_like_aws
 from recycler.local.emulator.traffic_sources import traffic_sources_like_aws
@@ -45,6 +46,7 @@ def install() -> None:
         lifecycle_hooks_like_aws(AutoScalingResponse)
         traffic_sources_like_aws(AutoScalingResponse)
         warm_pools_like_aws(AutoScalingResponse)
+        predictive_forecasts_like_aws(AutoScalingResponse)
         deregister_leaving_like_aws()
         events_like_aws()
         targets_like_aws()
