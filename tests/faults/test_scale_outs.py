@@ -1,0 +1,116 @@
+"""Fault matrix F-rows for the stampede guard (docs/scale-outs.md): a group about to scale out, by a
+scheduled action or a predictive scaling forecast, keeps every instance; the emulator's side is
+observed (the victim still runs, its group's instances are the ones it had), not recycler's report."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from recycler.local import emulator
+from tests.conftest import Stack
+from tests.faults.harness import outcome, recycle
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def group_instances(stack: Stack, name: str) -> set[str]:
+    return {i["InstanceId"] for i in stack.group_state(name)["Instances"]}
+
+
+def running(stack: Stack, instance_ids: set[str]) -> set[str]:
+    reservations = stack.world.ec2.describe_instances(InstanceIds=sorted(instance_ids))["Reservations"]
+    return {i["InstanceId"] for r in reservations for i in r["Instances"] if i["State"]["Name"] == "running"}
+
+
+def web(stack: Stack) -> set[str]:
+    """Four instances, desired 4, a day old and older: due for a recycle on any run."""
+    return set(stack.world.group("web", [9, 5, 5, 5], max_size=10))
+
+
+def assert_untouched(stack: Stack, before: set[str], report: Any) -> None:
+    assert group_instances(stack, "web") == before, "an instance was replaced"
+    assert running(stack, before) == before, "an instance was terminated"
+    assert outcome(report, "web")[1] == "scale-out-imminent"
+
+
+def assert_recycled(stack: Stack, before: set[str], report: Any) -> None:
+    assert outcome(report, "web") == ("recycled", "oldest-instance")
+    assert len(running(stack, before)) == len(before) - 1, "no instance was terminated"
+
+
+def schedule(stack: Stack, name: str, **action: Any) -> None:
+    stack.world.autoscaling.put_scheduled_update_group_action(
+        AutoScalingGroupName="web", ScheduledActionName=name, **action
+    )
+
+
+def test_a_one_off_scale_out_in_20_minutes_defers_the_group(stack: Stack) -> None:
+    before = web(stack)
+    schedule(stack, "flash-sale", StartTime=datetime.now(UTC) + timedelta(minutes=20), DesiredCapacity=8)
+    report = recycle(stack)
+    assert_untouched(stack, before, report)
+    assert "'flash-sale'" in next(g for g in report.groups if g.group == "web").detail
+
+
+def test_a_recurring_scale_out_due_in_the_window_defers_the_group(stack: Stack) -> None:
+    """Recurrence is cron in the action's TimeZone: 20 minutes from now, read in New York."""
+    before = web(stack)
+    due = (datetime.now(UTC) + timedelta(minutes=20)).astimezone(NEW_YORK)
+    schedule(
+        stack,
+        "weekday-peak",
+        Recurrence=f"{due.minute} {due.hour} * * *",
+        TimeZone="America/New_York",
+        MinSize=6,
+    )
+    assert_untouched(stack, before, recycle(stack))
+
+
+def test_a_scale_out_beyond_the_window_or_a_scale_in_does_not_defer(stack: Stack) -> None:
+    before = web(stack)
+    soon = datetime.now(UTC) + timedelta(minutes=20)
+    schedule(stack, "evening", StartTime=datetime.now(UTC) + timedelta(hours=6), DesiredCapacity=8)
+    schedule(stack, "quiet", StartTime=soon, DesiredCapacity=2, MinSize=1)
+    # The same wall-clock minute as soon, but in a zone five hours off: not within the window.
+    elsewhere = soon.astimezone(NEW_YORK)
+    schedule(stack, "utc-read", Recurrence=f"{elsewhere.minute} {elsewhere.hour} * * *", DesiredCapacity=8)
+    assert_recycled(stack, before, recycle(stack))
+
+
+def predictive(stack: Stack, mode: str) -> None:
+    stack.world.autoscaling.put_scaling_policy(
+        AutoScalingGroupName="web",
+        PolicyName="cpu-forecast",
+        PolicyType="PredictiveScaling",
+        PredictiveScalingConfiguration={
+            "MetricSpecifications": [
+                {
+                    "TargetValue": 50,
+                    "PredefinedMetricPairSpecification": {"PredefinedMetricType": "ASGCPUUtilization"},
+                }
+            ],
+            "Mode": mode,
+        },
+    )
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    emulator.predictive_forecast(
+        "web",
+        "cpu-forecast",
+        [(hour, 4.0), (hour + timedelta(hours=1), 7.5), (hour + timedelta(hours=2), 9.0)],
+    )
+
+
+def test_a_predictive_forecast_rising_in_the_window_defers_the_group(stack: Stack) -> None:
+    before = web(stack)
+    predictive(stack, "ForecastAndScale")
+    report = recycle(stack, health_timeout_seconds=600)
+    assert_untouched(stack, before, report)
+    assert "'cpu-forecast'" in next(g for g in report.groups if g.group == "web").detail
+
+
+def test_a_forecast_only_policy_never_scales_so_it_does_not_defer(stack: Stack) -> None:
+    before = web(stack)
+    predictive(stack, "ForecastOnly")
+    assert_recycled(stack, before, recycle(stack, health_timeout_seconds=600))
