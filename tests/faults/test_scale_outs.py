@@ -8,6 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+from botocore.exceptions import ClientError
+
+from recycler.aws.scaling_schedule import ScalingSchedule
 from recycler.local import emulator
 from tests.conftest import Stack
 from tests.faults.harness import outcome, recycle
@@ -46,7 +50,7 @@ def schedule(stack: Stack, name: str, **action: Any) -> None:
     )
 
 
-def test_a_one_off_scale_out_in_20_minutes_defers_the_group(stack: Stack) -> None:
+def test_f49_a_one_off_scale_out_in_20_minutes_defers_the_group(stack: Stack) -> None:
     before = web(stack)
     schedule(stack, "flash-sale", StartTime=datetime.now(UTC) + timedelta(minutes=20), DesiredCapacity=8)
     report = recycle(stack)
@@ -54,7 +58,7 @@ def test_a_one_off_scale_out_in_20_minutes_defers_the_group(stack: Stack) -> Non
     assert "'flash-sale'" in next(g for g in report.groups if g.group == "web").detail
 
 
-def test_a_recurring_scale_out_due_in_the_window_defers_the_group(stack: Stack) -> None:
+def test_f49_a_recurring_scale_out_due_in_the_window_defers_the_group(stack: Stack) -> None:
     """Recurrence is cron in the action's TimeZone: 20 minutes from now, read in New York."""
     before = web(stack)
     due = (datetime.now(UTC) + timedelta(minutes=20)).astimezone(NEW_YORK)
@@ -68,7 +72,7 @@ def test_a_recurring_scale_out_due_in_the_window_defers_the_group(stack: Stack) 
     assert_untouched(stack, before, recycle(stack))
 
 
-def test_a_scale_out_beyond_the_window_or_a_scale_in_does_not_defer(stack: Stack) -> None:
+def test_f49_a_scale_out_beyond_the_window_or_a_scale_in_does_not_defer(stack: Stack) -> None:
     before = web(stack)
     soon = datetime.now(UTC) + timedelta(minutes=20)
     schedule(stack, "evening", StartTime=datetime.now(UTC) + timedelta(hours=6), DesiredCapacity=8)
@@ -102,7 +106,7 @@ def predictive(stack: Stack, mode: str) -> None:
     )
 
 
-def test_a_predictive_forecast_rising_in_the_window_defers_the_group(stack: Stack) -> None:
+def test_f50_a_predictive_forecast_rising_in_the_window_defers_the_group(stack: Stack) -> None:
     before = web(stack)
     predictive(stack, "ForecastAndScale")
     report = recycle(stack, health_timeout_seconds=600)
@@ -110,7 +114,23 @@ def test_a_predictive_forecast_rising_in_the_window_defers_the_group(stack: Stac
     assert "'cpu-forecast'" in next(g for g in report.groups if g.group == "web").detail
 
 
-def test_a_forecast_only_policy_never_scales_so_it_does_not_defer(stack: Stack) -> None:
+def test_f50_a_forecast_only_policy_never_scales_so_it_does_not_defer(stack: Stack) -> None:
     before = web(stack)
     predictive(stack, "ForecastOnly")
     assert_recycled(stack, before, recycle(stack, health_timeout_seconds=600))
+
+
+def test_f51_a_scale_out_read_that_fails_keeps_every_instance(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The role lacks autoscaling:DescribeScheduledActions (a stack deployed before this guard, say)."""
+    before = web(stack)
+
+    def refused(*_: Any, **__: Any) -> Any:
+        error = {"Code": "AccessDenied", "Message": "not authorized to perform DescribeScheduledActions"}
+        raise ClientError({"Error": error}, "DescribeScheduledActions")
+
+    monkeypatch.setattr(ScalingSchedule, "plans", refused)
+    report = recycle(stack)
+    assert_untouched(stack, before, report)
+    assert "AccessDenied" in next(g for g in report.groups if g.group == "web").detail
