@@ -369,6 +369,14 @@ ROUND_4 = (
         "        if True:",
         f"{REALISM}::test_f40_a_launch_hook_heartbeated_past_its_heartbeat_timeout_is_waited_out",
     ),
+    removal(
+        "stampede guard: a group about to scale out keeps every instance",
+        "recycler/workflow/planning.py",
+        "    decisions = with_scale_out_guard(services, snapshots, decisions, payload, now)",
+        "    pass",
+        "tests/faults/test_scale_outs.py::test_f49_a_one_off_scale_out_in_20_minutes_defers_the_group",
+        "tests/faults/test_scale_outs.py::test_f50_a_predictive_forecast_rising_in_the_window_defers_the_group",
+    ),
 )
 
 CONTROL = Mutation(

@@ -127,10 +127,54 @@ def test_f51_a_scale_out_read_that_fails_keeps_every_instance(
     before = web(stack)
 
     def refused(*_: Any, **__: Any) -> Any:
-        error = {"Code": "AccessDenied", "Message": "not authorized to perform DescribeScheduledActions"}
-        raise ClientError({"Error": error}, "DescribeScheduledActions")
+        message = "not authorized to perform DescribeScheduledActions"
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": message}}, "DescribeScheduledActions")
 
     monkeypatch.setattr(ScalingSchedule, "plans", refused)
     report = recycle(stack)
     assert_untouched(stack, before, report)
     assert "AccessDenied" in next(g for g in report.groups if g.group == "web").detail
+
+
+def test_many_groups_are_read_in_one_region_wide_call_and_each_judged_on_its_own(stack: Stack) -> None:
+    """Beyond PER_GROUP_READS groups, one paginated read of the Region, filtered per group."""
+    web(stack)
+    quiet = {name: set(stack.world.group(name, [9, 5, 5], max_size=6)) for name in ("api", "jobs")}
+    schedule(stack, "flash-sale", StartTime=datetime.now(UTC) + timedelta(minutes=20), DesiredCapacity=8)
+    calls: list[dict[str, Any]] = []
+    stack.world.session.events.register(
+        "provide-client-params.autoscaling.DescribeScheduledActions", lambda params, **_: calls.append(params)
+    )
+    report = recycle(stack)
+    assert outcome(report, "web")[1] == "scale-out-imminent"
+    assert {name: outcome(report, name)[0] for name in quiet} == {"api": "recycled", "jobs": "recycled"}
+    assert [c.get("AutoScalingGroupName") for c in calls] == [None]
+
+
+def test_the_emulators_forecast_is_the_staged_one_within_start_and_end(stack: Stack) -> None:
+    """GetPredictiveScalingForecast: StartTime inclusive, EndTime exclusive; no history, no forecast; a
+    policy the group does not have is refused."""
+    web(stack)
+    predictive(stack, "ForecastAndScale")
+    autoscaling = stack.world.autoscaling
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    answer = autoscaling.get_predictive_scaling_forecast(
+        AutoScalingGroupName="web",
+        PolicyName="cpu-forecast",
+        StartTime=hour,
+        EndTime=hour + timedelta(hours=2),
+    )["CapacityForecast"]
+    assert answer["Values"] == [4.0, 7.5]
+    assert answer["Timestamps"] == [hour, hour + timedelta(hours=1)]
+    emulator.reset()  # forget the staged forecast: a policy without 24 hours of history forecasts nothing
+    empty = autoscaling.get_predictive_scaling_forecast(
+        AutoScalingGroupName="web",
+        PolicyName="cpu-forecast",
+        StartTime=hour,
+        EndTime=hour + timedelta(hours=2),
+    )["CapacityForecast"]
+    assert empty == {"Timestamps": [], "Values": []}
+    with pytest.raises(ClientError, match="ValidationError"):
+        autoscaling.get_predictive_scaling_forecast(
+            AutoScalingGroupName="web", PolicyName="nope", StartTime=hour, EndTime=hour + timedelta(hours=1)
+        )
