@@ -3,8 +3,8 @@
 DescribeScheduledActions and DescribePolicies each take one AutoScalingGroupName, or none for every
 group in the Region (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_DescribeScheduledActions.html,
 https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_DescribePolicies.html; both paginated,
-MaxRecords up to 100). So for a few groups one read per group, for more one paginated read of the
-Region filtered here: a run's reads do not grow with the groups it plans. GetPredictiveScalingForecast
+MaxRecords up to 100). So for one group its own read, for more one paginated read of the Region
+filtered here: a run's reads do not grow with the groups it plans. GetPredictiveScalingForecast
 (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_GetPredictiveScalingForecast.html) is one
 call per policy, made only for policies in ForecastAndScale mode on the groups asked about: a
 ForecastOnly policy (the default Mode) never scales.
@@ -22,7 +22,9 @@ from recycler.messages import aws_error_text
 from recycler.policy.stampede import CapacityForecast, ScaleOutPlans, ScheduledAction
 
 PAGE_SIZE = 100  # MaxRecords maximum of both Describe calls
-PER_GROUP_READS = 2  # up to this many groups: one read per group; more: the Region's list, filtered
+# One group (a drill): its own read; more: the Region's list, filtered here, so the reads stay at one page
+# each while the Region holds at most PAGE_SIZE scheduled actions and predictive policies.
+PER_GROUP_READS = 1
 FORECAST_HOURS_PAST_WINDOW = timedelta(hours=1)  # the forecast is hourly: the hour after the window too
 FORECAST_AND_SCALE = "ForecastAndScale"
 
