@@ -153,7 +153,7 @@ def test_many_groups_are_read_in_one_region_wide_call_and_each_judged_on_its_own
 
 def test_the_emulators_forecast_is_the_staged_one_within_start_and_end(stack: Stack) -> None:
     """GetPredictiveScalingForecast: StartTime inclusive, EndTime exclusive; no history, no forecast; a
-    policy the group does not have is refused."""
+    policy the group does not have is refused; so is a scheduled action starting in the past."""
     web(stack)
     predictive(stack, "ForecastAndScale")
     autoscaling = stack.world.autoscaling
@@ -174,6 +174,8 @@ def test_the_emulators_forecast_is_the_staged_one_within_start_and_end(stack: St
         EndTime=hour + timedelta(hours=2),
     )["CapacityForecast"]
     assert empty == {"Timestamps": [], "Values": []}
+    with pytest.raises(ClientError, match="in the past"):
+        schedule(stack, "late", StartTime=datetime.now(UTC) - timedelta(minutes=1), DesiredCapacity=8)
     with pytest.raises(ClientError, match="ValidationError"):
         autoscaling.get_predictive_scaling_forecast(
             AutoScalingGroupName="web", PolicyName="nope", StartTime=hour, EndTime=hour + timedelta(hours=1)

@@ -1,6 +1,9 @@
 """Predictive scaling forecasts, which moto 5.2 lacks (it stores scheduled actions and predictive
 policies, and answers DescribeScheduledActions and DescribePolicies, but has no
-GetPredictiveScalingForecast and scales nothing on a schedule or a forecast).
+GetPredictiveScalingForecast and scales nothing on a schedule or a forecast), and a scheduled action's
+StartTime in the past, which moto accepts: AWS refuses it ("If you try to schedule your action in the
+past, Amazon EC2 Auto Scaling returns an error message",
+https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutScheduledUpdateGroupAction.html).
 
 AWS (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_GetPredictiveScalingForecast.html,
 https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-predictive-scaling.html): the
@@ -56,3 +59,12 @@ def predictive_forecasts_like_aws(response_class: Any) -> None:
         )
 
     response_class.get_predictive_scaling_forecast = get_predictive_scaling_forecast
+    original_put = response_class.put_scheduled_update_group_action
+
+    def put_scheduled_update_group_action(self: Any) -> Any:
+        start = self._get_param("StartTime")
+        if start and _moment(start) < datetime.now(UTC):
+            raise ValidationError(f"Given start time is in the past: {start}")
+        return original_put(self)
+
+    response_class.put_scheduled_update_group_action = put_scheduled_update_group_action
