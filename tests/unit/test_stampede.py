@@ -140,3 +140,31 @@ def test_a_forecast_at_or_below_desired_or_launching_after_the_window_does_not()
 def test_a_skipped_group_stays_skipped() -> None:
     skipped = PLANNED.skipped(Reason.TOO_YOUNG, "young")
     assert guard_scale_out(skipped, GROUP, ScaleOutPlans(unknown="x"), NOW, WORST) == skipped
+
+
+def test_the_window_is_the_recycles_worst_case_health_waits_drain_bake_and_victims() -> None:
+    from recycler.domain import ContainerHost, InstanceSnapshot, Mode
+    from recycler.models import ManualPayload
+    from recycler.workflow.scale_outs import worst_case
+
+    victim = InstanceSnapshot("i-1", "InService", "Healthy", False)
+    surge = Decision(
+        group="web",
+        recycle=True,
+        reason=Reason.OLDEST_INSTANCE.value,
+        mode=Mode.SURGE,
+        health_timeout_seconds=600,
+        bake_seconds=1800,
+        host=ContainerHost("ecs", "c", recycler_drains=True, drain_timeout_seconds=300),
+        victims=(victim, victim),
+    )
+    # Two recycles, each a drain and two health waits (a surge across zones), and one bake.
+    assert worst_case(surge, ManualPayload()) == timedelta(seconds=(300 + 2 * 600) * 2 + 1800)
+    # A drill's health timeout replaces the plan's; a launch hook's longer limit counts.
+    assert worst_case(surge, ManualPayload(health_timeout_seconds=60)) == timedelta(
+        seconds=(300 + 120) * 2 + 1800
+    )
+    hooked = Decision(
+        group="web", recycle=True, reason="", health_timeout_seconds=600, launch_hook_limit_seconds=3600
+    )
+    assert worst_case(hooked, ManualPayload()) == timedelta(seconds=3600)
