@@ -1,9 +1,10 @@
-"""Planning's stampede guard: read what may scale the planned groups out, and let the policy decide.
+"""The stampede guard in the workflow: read what may scale groups out, and let the policy decide.
 
-One read for every planned group (recycler/aws/scaling_schedule.py), covering the longest window any
-of them needs; each group is judged on its own window: its recycle's worst case (health waits, launch
-hook, drain, bake; budget.worst_case_seconds) plus policy/stampede.SCALE_OUT_MARGIN. A read that fails
-skips every planned group (when in doubt, do not terminate).
+Planning: one read for every planned group (recycler/aws/scaling_schedule.py), covering the longest
+window any of them needs; each group is judged on its own window: its recycle's worst case (health
+waits, launch hook, drain, bake; budget.worst_case_seconds) plus policy/stampede.SCALE_OUT_MARGIN. A
+read that fails skips every planned group (when in doubt, do not terminate). Preflight: the group is
+read again right before its act, since a group may wait longer than the margin for its slot.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from recycler.domain import AWS_ERRORS, Decision, GroupSnapshot
+from recycler.domain import AWS_ERRORS, Decision, GroupSnapshot, Mode, Reason
 from recycler.messages import aws_error_text
 from recycler.models import ManualPayload
 from recycler.policy.stampede import SCALE_OUT_MARGIN, ScaleOutPlans, guard_scale_out
@@ -53,3 +54,17 @@ def with_scale_out_guard(
         else d
         for d in decisions
     ]
+
+
+def scale_out_before_act(
+    services: Services, snapshot: GroupSnapshot, mode: Mode, seconds: int, now: datetime
+) -> str | None:
+    """Right before one recycle acts: the detail of a scale-out within its worst case (`seconds`) plus
+    the margin, else None. AWS errors propagate (the preflight skips the group on them)."""
+    if services.scale_outs is None:
+        return None
+    window = timedelta(seconds=seconds)
+    plans = services.scale_outs.plans([snapshot.name], now, now + window + SCALE_OUT_MARGIN)
+    probe = Decision(group=snapshot.name, recycle=True, reason=Reason.OLDEST_INSTANCE.value, mode=mode)
+    judged = guard_scale_out(probe, snapshot, plans.get(snapshot.name, ScaleOutPlans()), now, window)
+    return None if judged.recycle else judged.detail

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from recycler.aws.scaling_schedule import ScalingSchedule
 from recycler.local import emulator
 from tests.conftest import Stack
-from tests.faults.harness import outcome, recycle
+from tests.faults.harness import FaultPort, outcome, recycle
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -136,6 +136,18 @@ def test_f51_a_scale_out_read_that_fails_keeps_every_instance(
     assert "AccessDenied" in next(g for g in report.groups if g.group == "web").detail
 
 
+def test_f52_a_scale_out_scheduled_after_the_plan_is_seen_right_before_the_act(stack: Stack) -> None:
+    """The plan saw nothing; by the group's preflight (it may wait for a slot) a sale is 20 minutes off."""
+    before = web(stack)
+
+    def scheduled_meanwhile() -> None:
+        schedule(stack, "late-sale", StartTime=datetime.now(UTC) + timedelta(minutes=20), DesiredCapacity=8)
+
+    report = recycle(stack, FaultPort(before={"web:preflight": scheduled_meanwhile}))
+    assert_untouched(stack, before, report)
+    assert "'late-sale'" in next(g for g in report.groups if g.group == "web").detail
+
+
 def test_many_groups_are_read_in_one_region_wide_call_and_each_judged_on_its_own(stack: Stack) -> None:
     """Beyond PER_GROUP_READS groups, one paginated read of the Region, filtered per group."""
     web(stack)
@@ -148,7 +160,9 @@ def test_many_groups_are_read_in_one_region_wide_call_and_each_judged_on_its_own
     report = recycle(stack)
     assert outcome(report, "web")[1] == "scale-out-imminent"
     assert {name: outcome(report, name)[0] for name in quiet} == {"api": "recycled", "jobs": "recycled"}
-    assert [c.get("AutoScalingGroupName") for c in calls] == [None]
+    # The plan's one read of the Region, then each recycle's preflight reads its own group again.
+    read = [c.get("AutoScalingGroupName") for c in calls]
+    assert read[0] is None and sorted(read[1:]) == ["api", "jobs"]
 
 
 def test_the_emulators_forecast_is_the_staged_one_within_start_and_end(stack: Stack) -> None:
