@@ -35,6 +35,10 @@ READ_ONLY_ACTIONS = [
     "ecs:DescribeClusters",
     "ecs:ListContainerInstances",
     "ecs:DescribeContainerInstances",
+    # The stampede guard (docs/scale-outs.md): what may scale a planned group out soon.
+    "autoscaling:DescribeScheduledActions",
+    "autoscaling:DescribePolicies",
+    "autoscaling:GetPredictiveScalingForecast",
 ]
 # The two acts, and nothing else: recycler never updates a group's configuration.
 GROUP_ACTIONS = [

@@ -18,6 +18,7 @@ from recycler.domain import (
 )
 from recycler.policy.revert import LaunchPath
 from recycler.policy.rings import Membership, OrgVerdict
+from recycler.policy.stampede import ScaleOutPlans
 
 
 class FleetPort(Protocol):
@@ -100,6 +101,12 @@ class LaunchPathsPort(Protocol):
     def default_version(self, template_id: str) -> tuple[int, str | None]: ...
     def template_tags(self, template_id: str) -> dict[str, str]: ...
     def set_default_version(self, template_id: str, version: int) -> None: ...
+
+
+class ScaleOutsPort(Protocol):
+    """What may scale groups out between now and until: scheduled actions, predictive forecasts."""
+
+    def plans(self, groups: Sequence[str], now: datetime, until: datetime) -> dict[str, ScaleOutPlans]: ...
 
 
 class AlertsPort(Protocol):

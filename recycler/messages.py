@@ -16,6 +16,8 @@ from botocore.exceptions import ClientError
 from recycler.domain import DRAIN_FAILURES, AdapterError, Reason
 
 if TYPE_CHECKING:
+    from datetime import datetime, timedelta
+
     from recycler.report import GroupReport, RevertReport, RunReport
 
 SUBJECT_LIMIT = 100
@@ -321,6 +323,19 @@ def launch_path_steps(image: str | None) -> str:
         "then aws ssm put-parameter --name <name> --value <previous AMI> --overwrite; $Latest: create a "
         "version with the previous AMI (aws ec2 create-launch-template-version --source-version <last good>)."
     )
+
+
+def scale_out_imminent(cause: str, at: datetime, capacity: str, window: timedelta) -> str:
+    """A group about to scale out keeps every instance (policy/stampede.py)."""
+    when, minutes = f"{at:%Y-%m-%d %H:%M} UTC", f"{window.total_seconds() / 60:.0f}"
+    return (
+        f"{cause} scales it out at {when} ({capacity}), within this recycle's worst case plus margin "
+        f"({minutes} min): not recycled now; eligible on a run after {when}"
+    )
+
+
+def scale_out_unknown(why: str) -> str:
+    return f"could not tell whether it scales out soon ({why}): not recycled; the next run reads it again"
 
 
 def past_deadline(left_seconds: float, needs_seconds: int) -> str:

@@ -36,6 +36,7 @@ class Reason(StrEnum):
     DEFERRED_BUDGET = "deferred-budget"
     NO_DRAIN_HOOK = "no-drain-hook"
     WAITING_FOR_SOAK = "waiting-for-soak"  # recycler:rings: not yet soaked in the ring before this one
+    SCALE_OUT_IMMINENT = "scale-out-imminent"  # a scheduled or predictive scale-out within the recycle
 
     # Failures: what went wrong once recycler acted, or was about to.
     LEDGER_UNAVAILABLE = "ledger-unavailable"

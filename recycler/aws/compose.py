@@ -15,6 +15,7 @@ from recycler.aws.events import Events
 from recycler.aws.fleet import Fleet
 from recycler.aws.launch_paths import LaunchPaths
 from recycler.aws.ledger import Ledger
+from recycler.aws.scaling_schedule import ScalingSchedule
 from recycler.aws.sns import Alerts
 from recycler.aws.verdicts_central import CentralVerdicts
 from recycler.models import Settings
@@ -50,6 +51,7 @@ def aws_services(
         else None,
         events=Events(settings.events_bus, session) if settings.events_bus else None,
         launch_paths=LaunchPaths(clients),
+        scale_outs=ScalingSchedule(clients),
         clock=clock or (lambda: datetime.now(UTC)),
         region=region,
     )

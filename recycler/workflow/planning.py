@@ -22,6 +22,7 @@ from recycler.workflow.brakes import run_level_guard
 from recycler.workflow.budget import Budget, describe_limit, execution_budget_seconds, recycles_that_fit
 from recycler.workflow.freshness import any_target, budget_cap, runs_that_may_act
 from recycler.workflow.port import Services
+from recycler.workflow.scale_outs import with_scale_out_guard
 
 
 def plan(
@@ -80,6 +81,7 @@ def plan(
             ]
     decisions = limit_run(decisions, payload.max_groups or settings.max_groups_per_run)
     decisions = with_container_hosts(services, snapshots, decisions, rules, providers)
+    decisions = with_scale_out_guard(services, snapshots, decisions, payload, now)
     if limits is not None:
         decisions = defer_over_budget(decisions, settings, payload, limits)
 

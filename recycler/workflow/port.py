@@ -21,6 +21,7 @@ from recycler.interfaces import (
     LaunchPathsPort,
     LedgerPort,
     VerdictStorePort,
+    ScaleOutsPort,
 )
 from recycler.workflow.budget import Budget
 
@@ -107,6 +108,8 @@ class Services:
     events: EventsPort | None = None
     # Read and written only with recycler:revert_on_canary_failure (recycler/workflow/revert.py).
     launch_paths: LaunchPathsPort | None = None
+    # Scheduled actions and predictive forecasts (planning's stampede guard); None: not read (a test's own).
+    scale_outs: ScaleOutsPort | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     region: str = "us-east-1"
     # The organization's verdicts (recycler:central / recycler:organization): read when planning; the

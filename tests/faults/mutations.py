@@ -369,6 +369,22 @@ ROUND_4 = (
         "        if True:",
         f"{REALISM}::test_f40_a_launch_hook_heartbeated_past_its_heartbeat_timeout_is_waited_out",
     ),
+    # The stampede guard is judged twice: planning (every planned group, one read) and each preflight.
+    removal(
+        "stampede guard at planning: a failed read skips every planned group, read once for them all",
+        "recycler/workflow/planning.py",
+        "    decisions = with_scale_out_guard(services, snapshots, decisions, payload, now)",
+        "    pass",
+        "tests/faults/test_scale_outs.py::test_f52_a_scale_out_read_that_fails_keeps_every_instance",
+        "tests/faults/test_scale_outs.py::test_many_groups_are_read_in_one_region_wide_call_and_each_judged_on_its_own",
+    ),
+    removal(
+        "stampede guard at preflight: a scale-out scheduled after the plan is seen before the act",
+        "recycler/workflow/group/preflight.py",
+        "        if imminent:",
+        "        if False:",
+        "tests/faults/test_scale_outs.py::test_f53_a_scale_out_scheduled_after_the_plan_is_seen_right_before_the_act",
+    ),
 )
 
 CONTROL = Mutation(

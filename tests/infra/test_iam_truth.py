@@ -14,7 +14,8 @@ Resource types and condition keys per action are from the Service Authorization 
   list_amazonec2autoscaling.html  TerminateInstanceInAutoScalingGroup, SetDesiredCapacity,
       UpdateAutoScalingGroup, CompleteLifecycleAction: autoScalingGroup*
       arn:${Partition}:autoscaling:${Region}:${Account}:autoScalingGroup:${GroupId}:autoScalingGroupName/${GroupFriendlyName}
-      with autoscaling:ResourceTag/${TagKey} and aws:ResourceTag/${TagKey}; every Describe*: no resource ("*").
+      with autoscaling:ResourceTag/${TagKey} and aws:ResourceTag/${TagKey}; every Describe*: no resource ("*");
+      GetPredictiveScalingForecast (a read, granted and evaluated on "*").
   list_amazonec2.html  DescribeInstances, DescribeImages, DescribeLaunchTemplateVersions: "*" (ec2:Region);
       DescribeLaunchTemplateVersions has the dependent action ssm:GetParameters.
   list_awselasticloadbalancing.html  DescribeTargetHealth, DescribeInstanceHealth: "*".
@@ -235,6 +236,9 @@ RESOURCES: dict[str, Callable[[Call], Resources]] = {
             "autoscaling:DescribeLaunchConfigurations",
             "autoscaling:DescribeLifecycleHooks",
             "autoscaling:DescribeWarmPool",
+            "autoscaling:DescribeScheduledActions",
+            "autoscaling:DescribePolicies",
+            "autoscaling:GetPredictiveScalingForecast",
             "ec2:DescribeInstances",
             "ec2:DescribeImages",
             "ec2:DescribeLaunchTemplateVersions",
@@ -439,6 +443,21 @@ def replace_success(stack: Stack, go: Go) -> None:
         AvailabilityZones=[f"{REGION}a"],
     )
     world.autoscaling.attach_load_balancers(AutoScalingGroupName="web", LoadBalancerNames=["classic"])
+    # A predictive policy that scales (its forecast is read; empty: no history yet) for the stampede guard.
+    world.autoscaling.put_scaling_policy(
+        AutoScalingGroupName="web",
+        PolicyName="web-forecast",
+        PolicyType="PredictiveScaling",
+        PredictiveScalingConfiguration={
+            "MetricSpecifications": [
+                {
+                    "TargetValue": 50,
+                    "PredefinedMetricPairSpecification": {"PredefinedMetricType": "ASGCPUUtilization"},
+                }
+            ],
+            "Mode": "ForecastAndScale",
+        },
+    )
     lattice = session.client("vpc-lattice").create_target_group(
         name="web-lattice",
         type="INSTANCE",
@@ -637,6 +656,9 @@ EXPECTED: dict[str, set[str]] = {
         "elasticloadbalancing:DescribeInstanceHealth",
         "vpc-lattice:ListTargets",
         "autoscaling:DescribeLaunchConfigurations",
+        "autoscaling:DescribeScheduledActions",
+        "autoscaling:DescribePolicies",
+        "autoscaling:GetPredictiveScalingForecast",
         "dynamodb:BatchGetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",

@@ -10,7 +10,7 @@ documents, and lets a test or the demo stage what real replacements do wrong.
 Read top down: `state` (everything the emulator knows, one object; reset() starts a fresh one),
 `patching` (install(): every patch below, once), then one module per AWS service or concern:
 `activities`, `capacity`, `capacity_failures`, `zones`, `launch_hooks`, `warm_pools`, `terminating`,
-`faults`, `traffic_sources` (Auto Scaling), `target_health` (Elastic Load Balancing; VPC Lattice's
+`faults`, `traffic_sources`, `scale_outs` (Auto Scaling), `target_health` (Elastic Load Balancing; VPC Lattice's
 ListTargets is in `traffic_sources`), `ecs`, `ecs_protection`, `images`
 (EC2 and SSM), `events` and `input_transformer` (EventBridge), `block_public_access` (S3), `throttling` (throttled requests, answered before moto sees them), and `seed` (fleets
 for tests and the demo).
@@ -32,6 +32,7 @@ from recycler.local.emulator.faults import (
 from recycler.local.emulator.images import SSM_ALIAS, set_image_created
 from recycler.local.emulator.launch_hooks import LAUNCH_TRANSITION, hook_clock
 from recycler.local.emulator.patching import install
+from recycler.local.emulator.scale_outs import predictive_forecast
 from recycler.local.emulator.seed import (
     SimulatedClock,
     backdate,
@@ -92,6 +93,7 @@ __all__ = [
     "install",
     "point_group_at",
     "policy_is_public",
+    "predictive_forecast",
     "publish_image",
     "published",
     "refuse_events",

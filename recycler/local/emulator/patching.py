@@ -19,6 +19,7 @@ from recycler.local.emulator.images import resolve_ssm_aliases
 from recycler.local.emulator.input_transformer import targets_like_aws
 from recycler.local.emulator.launch_hooks import lifecycle_hooks_like_aws
 from recycler.local.emulator.organization_verdicts import organization_verdicts_like_aws
+from recycler.local.emulator.scale_outs import predictive_forecasts_like_aws
 from recycler.local.emulator.target_health import sabotage_target_health
 from recycler.local.emulator.terminating import deregister_leaving_like_aws
 from recycler.local.emulator.traffic_sources import traffic_sources_like_aws
@@ -46,6 +47,7 @@ def install() -> None:
         lifecycle_hooks_like_aws(AutoScalingResponse)
         traffic_sources_like_aws(AutoScalingResponse)
         warm_pools_like_aws(AutoScalingResponse)
+        predictive_forecasts_like_aws(AutoScalingResponse)
         deregister_leaving_like_aws()
         events_like_aws()
         targets_like_aws()

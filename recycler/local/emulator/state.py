@@ -74,6 +74,8 @@ class EmulatorState:
     short_of_capacity: dict[str, tuple[int, str]] = field(default_factory=dict)
     # group name -> images of the instances waiting in its warm pool (launched when the pool was made).
     warm_pools: dict[str, list[str]] = field(default_factory=dict)
+    # (group name, predictive policy name) -> its hourly capacity forecast (scale_outs.predictive_forecast).
+    capacity_forecasts: dict[tuple[str, str], list[tuple[datetime, float]]] = field(default_factory=dict)
     # How many of the next entries PutEvents receives it refuses, and with which ErrorCode (see
     # events.refuse_events); the entries it refused, as sent.
     events_to_refuse: int = 0

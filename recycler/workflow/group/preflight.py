@@ -15,6 +15,7 @@ from recycler.policy.tags import opt_in_state
 from recycler.workflow.brakes import brake_pulled
 from recycler.workflow.budget import worst_case_seconds
 from recycler.workflow.group.context import GroupContext
+from recycler.workflow.scale_outs import scale_out_before_act
 from recycler.workflow.state import Claim, Preflight
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,12 @@ def preflight(ctx: GroupContext) -> Preflight:
         activity = services.fleet.activity_in_progress(ctx.group, leaving=leaving)
         if activity:
             return Preflight(ok=False, reason=Reason.ACTIVITY_IN_PROGRESS.value, detail=activity)
+        needs = worst_case_seconds(
+            ctx.job.mode, ctx.health_timeout, ctx.job.host.drain_timeout_seconds, ctx.job.bake_seconds, 1
+        )
+        imminent = scale_out_before_act(services, snapshot, ctx.job.mode, needs, services.clock())
+        if imminent:
+            return Preflight(ok=False, reason=Reason.SCALE_OUT_IMMINENT.value, detail=imminent)
     except AWS_ERRORS as error:
         return Preflight(ok=False, reason=Reason.PREFLIGHT_ERROR.value, detail=aws_error_text(error))
     return Preflight(
