@@ -218,3 +218,42 @@ def test_a_reader_that_goes_away_ends_quietly(server: World, command: tuple[str,
     assert "Traceback" not in err and "Error" not in err, err
     assert "could not be written" not in err, err
     assert process.returncode in (0, 141), err
+
+
+# ---- 3. tables readable at 80 columns -----------------------------------------------------------
+
+INSTANCE_ID = re.compile(r"i-[0-9a-f]+")
+
+
+def test_every_table_fits_80_columns_and_never_splits_an_instance_id(server: World) -> None:
+    """COLUMNS=80, as a shell exports it for an 80-column terminal: plan, run, fleet and history print
+    no line longer than 80 and every instance id whole (a fragment at a line's end would be shorter)."""
+    server.group("web", [9, 5])
+    server.group("checkout-payments-reconciliation", [9, 5], template="lt2")
+    server.group("search", [0.1, 0.2])  # too young: a reason on its own line
+    server.publish_patched_image()
+    emulator.create_ledger_table(server.session.client("dynamodb"), TABLE)
+    env = {"RECYCLER_LEDGER_TABLE": TABLE, "COLUMNS": "80"}
+    reservations = server.ec2.describe_instances()["Reservations"]
+    before = {i["InstanceId"] for r in reservations for i in r["Instances"]}
+
+    printed = {}
+    for command in (
+        ("plan",),
+        ("run", "--yes", "--poll", "1"),
+        ("fleet",),
+        ("history",),
+    ):
+        done = cli(*command, env=env)
+        assert done.returncode == 0, done.stderr
+        printed[command[0]] = done.stdout
+        for line in done.stdout.splitlines():
+            assert len(line) <= 80, f"{command[0]}: {len(line)} columns: {line!r}"
+            for found in INSTANCE_ID.findall(line):
+                assert len(found) == len("i-0123456789abcdef0"), f"{command[0]}: split id in {line!r}"
+    reservations = server.ec2.describe_instances()["Reservations"]
+    launched = {i["InstanceId"] for r in reservations for i in r["Instances"]} - before
+    assert launched  # the run recycled: its replacements appear whole in run's and history's output
+    for replacement in launched:
+        assert replacement in printed["run"] and replacement in printed["history"]
+    assert "too-young" in printed["plan"] and "checkout-payments-reconciliation" in printed["plan"]
