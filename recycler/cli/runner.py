@@ -81,6 +81,9 @@ def run_command(args: argparse.Namespace, err: Any) -> int:
                 "--stack names one stack in one account and region: use one --region and --profile"
             )
         if args.bake_minutes is not None:  # a drill need not hold the terminal for a 30-minute bake
+            if not 0 <= args.bake_minutes < float("inf"):
+                # Checked here: refused by Settings, the message would name RECYCLER_BAKE_MINUTES.
+                raise InputError(f"--bake-minutes: {args.bake_minutes:g} is not a number of minutes >= 0")
             os.environ["RECYCLER_BAKE_MINUTES"] = f"{args.bake_minutes:g}"
         check_names()
         load_settings()

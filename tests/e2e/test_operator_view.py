@@ -257,3 +257,67 @@ def test_every_table_fits_80_columns_and_never_splits_an_instance_id(server: Wor
     for replacement in launched:
         assert replacement in printed["run"] and replacement in printed["history"]
     assert "too-young" in printed["plan"] and "checkout-payments-reconciliation" in printed["plan"]
+
+
+# ---- 5. drills: --bake-minutes and --canary; AWS_PROFILE named --------------------------------
+
+
+def proven_by(world: World, image: str) -> dict[str, str] | None:
+    """The ledger's PROVEN record of an image, as DynamoDB holds it (not the report)."""
+    item = world.session.client("dynamodb").get_item(
+        TableName=TABLE, Key={"group_name": {"S": f"image#{image}"}, "record": {"S": "proven"}}
+    )
+    return {k: next(iter(v.values())) for k, v in item["Item"].items()} if "Item" in item else None
+
+
+def test_bake_minutes_shortens_a_canarys_bake(server: World) -> None:
+    """The deployed default bakes a canary 30 minutes (RECYCLER_BAKE_MINUTES here): `--bake-minutes 0`
+    lets a drill prove the new image within the command, and the ledger records it proven."""
+    before = server.group("web", [9, 5])
+    server.publish_patched_image()  # web now launches images[1]: unproven, so its recycle is a canary
+    emulator.create_ledger_table(server.session.client("dynamodb"), TABLE)
+    env = {"RECYCLER_LEDGER_TABLE": TABLE, "RECYCLER_BAKE_MINUTES": "30"}
+
+    refused = cli("run", "--yes", "--bake-minutes", "-1", env=env)
+    assert refused.returncode == 2 and "--bake-minutes" in refused.stderr, refused.stderr
+    done = cli("run", "--yes", "--poll", "1", "--bake-minutes", "0", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    [group] = json.loads(done.stdout)["groups"]
+    assert group["canary"] is True
+    assert terminated_since(server, {"web": before}) == {group["victim"]["instance_id"]}
+    proven = proven_by(server, server.images[1])
+    assert proven is not None and proven["run_id"] == json.loads(done.stdout)["run_id"]
+
+
+def test_canary_drills_an_image_an_earlier_canary_condemned(server: World) -> None:
+    """The canary-failed advice's CLI equivalent: a condemned image is never launched again by a plain run,
+    and `run --canary` tries it anyway (the drill), proving it when its replacement stays healthy."""
+    before = server.group("web", [9, 5])
+    server.publish_patched_image()
+    emulator.create_ledger_table(server.session.client("dynamodb"), TABLE)
+    ledger = Ledger(TABLE, session=server.session)
+    ledger.record_condemned(
+        server.images[1], "web", "an-earlier-run", datetime.now(UTC), "replacement unhealthy"
+    )
+    env = {"RECYCLER_LEDGER_TABLE": TABLE}
+
+    plain = cli("run", "--yes", "--poll", "1", "--json", env=env)
+    assert plain.returncode == 0, plain.stderr
+    assert [g["reason"] for g in json.loads(plain.stdout)["groups"]] == ["canary-failed"]
+    assert terminated_since(server, {"web": before}) == set()  # EC2: nothing terminated
+
+    drill = cli("run", "--yes", "--poll", "1", "--canary", "--bake-minutes", "0", "--json", env=env)
+    assert drill.returncode == 0, drill.stderr
+    [group] = json.loads(drill.stdout)["groups"]
+    assert group["outcome"] == "recycled" and group["canary"] is True
+    assert terminated_since(server, {"web": before}) == {group["victim"]["instance_id"]}
+    assert in_service(server, "web")[group["replacement"]["instance_id"]] == server.images[1]
+    assert proven_by(server, server.images[1]) is not None
+
+
+@pytest.mark.parametrize("command", ["plan", "run", "fleet", "history"])
+def test_a_missing_aws_profile_is_named_with_where_it_came_from(server: World, command: str) -> None:
+    done = cli(command, env={"AWS_PROFILE": "nope"})
+    assert done.returncode == 2, done.stderr
+    assert "'nope'" in done.stderr and "AWS_PROFILE" in done.stderr, done.stderr
+    assert "None" not in done.stderr and "Traceback" not in done.stderr
