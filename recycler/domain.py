@@ -62,6 +62,8 @@ class Reason(StrEnum):
     DRAIN_INTERRUPTED = "drain-interrupted"
     CONTAINER_INSTANCE_NOT_FOUND = "container-instance-not-found"
     INTERNAL_ERROR = "internal-error"
+    # The operator stopped a run from the CLI (Ctrl-C): the report says what was done, and undone.
+    INTERRUPTED = "interrupted"
     REPLACEMENT_UNHEALTHY = "replacement unhealthy"
     LAUNCH_FAILED = "launch failed"
     GROUP_DELETED = "group deleted"

@@ -12,11 +12,13 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 
 from recycler.aws.ledger import Ledger
+from recycler.cli.watch import watch_group_command
 from recycler.local import emulator
 from tests.conftest import REGION, World
 from tests.e2e.test_cli import ROOT, cli, in_service, opted_in_group_in_us_west_2
@@ -267,7 +269,7 @@ def proven_by(world: World, image: str) -> dict[str, str] | None:
     item = world.session.client("dynamodb").get_item(
         TableName=TABLE, Key={"group_name": {"S": f"image#{image}"}, "record": {"S": "proven"}}
     )
-    return {k: next(iter(v.values())) for k, v in item["Item"].items()} if "Item" in item else None
+    return {k: str(next(iter(v.values()))) for k, v in item["Item"].items()} if "Item" in item else None
 
 
 def test_bake_minutes_shortens_a_canarys_bake(server: World) -> None:
@@ -284,7 +286,7 @@ def test_bake_minutes_shortens_a_canarys_bake(server: World) -> None:
     assert done.returncode == 0, done.stderr
     [group] = json.loads(done.stdout)["groups"]
     assert group["canary"] is True
-    assert terminated_since(server, {"web": before}) == {group["victim"]["instance_id"]}
+    assert terminated_since(server, {"web": dict.fromkeys(before, "")}) == {group["victim"]["instance_id"]}
     proven = proven_by(server, server.images[1])
     assert proven is not None and proven["run_id"] == json.loads(done.stdout)["run_id"]
 
@@ -304,13 +306,13 @@ def test_canary_drills_an_image_an_earlier_canary_condemned(server: World) -> No
     plain = cli("run", "--yes", "--poll", "1", "--json", env=env)
     assert plain.returncode == 0, plain.stderr
     assert [g["reason"] for g in json.loads(plain.stdout)["groups"]] == ["canary-failed"]
-    assert terminated_since(server, {"web": before}) == set()  # EC2: nothing terminated
+    assert terminated_since(server, {"web": dict.fromkeys(before, "")}) == set()  # EC2: nothing terminated
 
     drill = cli("run", "--yes", "--poll", "1", "--canary", "--bake-minutes", "0", "--json", env=env)
     assert drill.returncode == 0, drill.stderr
     [group] = json.loads(drill.stdout)["groups"]
     assert group["outcome"] == "recycled" and group["canary"] is True
-    assert terminated_since(server, {"web": before}) == {group["victim"]["instance_id"]}
+    assert terminated_since(server, {"web": dict.fromkeys(before, "")}) == {group["victim"]["instance_id"]}
     assert in_service(server, "web")[group["replacement"]["instance_id"]] == server.images[1]
     assert proven_by(server, server.images[1]) is not None
 
@@ -321,3 +323,114 @@ def test_a_missing_aws_profile_is_named_with_where_it_came_from(server: World, c
     assert done.returncode == 2, done.stderr
     assert "'nope'" in done.stderr and "AWS_PROFILE" in done.stderr, done.stderr
     assert "None" not in done.stderr and "Traceback" not in done.stderr
+
+
+# ---- 6. Ctrl-C: undo what recycler started, keep a report, one command a line ------------------
+
+
+def interrupt_at(monkeypatch: pytest.MonkeyPatch, wait_suffix: str) -> None:
+    """Ctrl-C while the run waits: KeyboardInterrupt from the first wait whose name ends so."""
+    from recycler.local.port import LocalPort
+
+    original = LocalPort.wait_until
+
+    def wait_until(self: LocalPort, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.endswith(wait_suffix):
+            raise KeyboardInterrupt
+        return original(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(LocalPort, "wait_until", wait_until)
+
+
+def claim_item(world: World, group: str) -> dict[str, Any] | None:
+    item = world.session.client("dynamodb").get_item(
+        TableName=TABLE, Key={"group_name": {"S": group}, "record": {"S": "claim"}}, ConsistentRead=True
+    )
+    return item.get("Item")
+
+
+def test_ctrl_c_during_a_drain_puts_the_host_back_releases_the_claim_and_keeps_a_report(
+    server: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recycler.cli.main import main
+
+    ids = server.group("apps", [9, 5], tags={"recycler:ecs-cluster": "prod"})
+    ecs = server.session.client("ecs")
+    hosts = emulator.create_ecs_cluster(ecs, "prod", ids, group="apps")
+    for arn in hosts.values():
+        emulator.run_tasks(ecs, "prod", arn, service=2)
+    emulator.drain_time("prod", 600)
+    emulator.create_ledger_table(server.session.client("dynamodb"), TABLE)
+    monkeypatch.setenv("RECYCLER_LEDGER_TABLE", TABLE)
+    interrupt_at(monkeypatch, "drain-wait")
+    report_file = tmp_path / "report.json"
+
+    assert main(["run", "--yes", "--poll", "1", "--report-file", str(report_file)]) == 130
+    err = capsys.readouterr().err
+
+    # The emulator's side: no host left DRAINING, no instance terminated, no claim left.
+    described = ecs.describe_container_instances(cluster="prod", containerInstances=list(hosts.values()))
+    assert {c["status"] for c in described["containerInstances"]} == {"ACTIVE"}
+    assert set(ids) <= set(in_service(server, "apps"))
+    assert claim_item(server, "apps") is None
+    [apps] = json.loads(report_file.read_text())["groups"]
+    assert (apps["group"], apps["outcome"], apps["reason"]) == ("apps", "skipped", "interrupted")
+    assert "ACTIVE again" in apps["detail"] and "claim was released" in apps["detail"]
+    assert "Traceback" not in err and " | " not in err
+    assert "undone: apps: container instance" in err and "released: the ledger claim on apps" in err
+
+
+def test_ctrl_c_after_a_terminate_prints_each_command_on_its_own_line(
+    server: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recycler.cli.main import main
+
+    server.group("web", [9, 5])
+    server.group("api", [9, 5])
+    emulator.create_ledger_table(server.session.client("dynamodb"), TABLE)
+    monkeypatch.setenv("RECYCLER_LEDGER_TABLE", TABLE)
+    interrupt_at(monkeypatch, "health")
+    report_file = tmp_path / "report.json"
+
+    assert main(["run", "--yes", "--poll", "1", "--report-file", str(report_file)]) == 130
+    err = capsys.readouterr().err.splitlines()
+
+    groups = {g["group"]: g for g in json.loads(report_file.read_text())["groups"]}
+    terminated = [name for name, g in groups.items() if g["outcome"] == "failed"]
+    assert terminated and all(groups[name]["reason"] == "interrupted" for name in groups)
+    for name in terminated:
+        assert claim_item(server, name) is not None  # something was terminated: the claim stays
+        # The command to watch it, alone on its line, exactly as it would be pasted.
+        assert f"    {watch_group_command(name)}" in err
+    assert any(line.startswith("  kept: ledger claims for") for line in err)
+
+
+# ---- 7. progress lines say only what happened, warnings in operator words ----------------------
+
+LOGGER_FORMAT = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)[ :]|recycler\.(workflow|aws|local)\.")
+
+
+def test_progress_says_only_what_happened_and_warnings_read_as_sentences(server: World) -> None:
+    """No ledger: no claim is announced; a template pinning the old AMI is warned about by group, with
+    the image, in words; nothing in logger format; the missing ledger is said once, not once a group."""
+    server.group("web", [9, 5])
+    server.group("api", [9, 5])  # no new image published: both replacements launch the victims' AMI
+    done = cli("run", "--yes", "--poll", "1")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert [line for line in lines if LOGGER_FORMAT.search(line)] == []
+    assert not [line for line in lines if "ledger" in line and "claim" in line]
+    assert not [line for line in lines if re.match(r"^\w+: (canary-claim|canary-release|bake-start)$", line)]
+    assert sum("RECYCLER_LEDGER_TABLE not set" in line for line in lines) == 1
+    assert not [line for line in lines if "no ledger configured" in line]
+    for group in ("web", "api"):
+        [stale] = [
+            line for line in lines if line.startswith(f"recycler: warning: {group}: the replacement runs")
+        ]
+        assert f"(image {server.images[0]})" in stale and "launch template pins an old AMI" in stale
+
+    emulator.create_ledger_table(server.session.client("dynamodb"), TABLE)
+    with_ledger = cli("run", "--yes", "--force", "--poll", "1", env={"RECYCLER_LEDGER_TABLE": TABLE})
+    assert with_ledger.returncode == 0, with_ledger.stderr
+    assert "web: claimed in the ledger" in with_ledger.stderr.splitlines()
+    assert claim_item(server, "web") is not None  # and it is so in DynamoDB
