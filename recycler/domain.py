@@ -62,8 +62,7 @@ class Reason(StrEnum):
     DRAIN_INTERRUPTED = "drain-interrupted"
     CONTAINER_INSTANCE_NOT_FOUND = "container-instance-not-found"
     INTERNAL_ERROR = "internal-error"
-    # The operator stopped a run from the CLI (Ctrl-C): the report says what was done, and undone.
-    INTERRUPTED = "interrupted"
+    RUN_INTERRUPTED = "run-interrupted"  # the operator's Ctrl-C stopped a CLI run
     REPLACEMENT_UNHEALTHY = "replacement unhealthy"
     LAUNCH_FAILED = "launch failed"
     GROUP_DELETED = "group deleted"

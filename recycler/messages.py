@@ -347,22 +347,3 @@ def version_differs(template: str, version: int, default: int) -> str:
 
 def revert_unreadable(error: Exception) -> str:
     return f"the launch path could not be read ({type(error).__name__}: {error}): nothing written"
-
-
-# The workflow logs for CloudWatch: a terse message, its facts in `extra` (group, image_id, error...).
-# At the CLI's terminal (recycler/cli/main.py, OperatorWords) each reads as a sentence; None: not shown
-# there, because the CLI has already said it once for the whole run (RECYCLER_LEDGER_TABLE not set).
-LOG_IN_OPERATOR_WORDS: dict[str, str | None] = {
-    "stale AMI": "the replacement runs the same AMI as the victim: the launch template pins an old AMI",
-    "zones unknown": "could not read the group's Availability Zones",
-    "expected waits unreadable: plan order": "the ledger's last health waits could not be read: groups "
-    "go in plan order",
-    "surge rollback failed": "the surge could not be undone",
-    "ledger update failed": "the ledger could not be updated",
-    "alert not delivered": "an alert was not delivered",
-    "events not delivered": "the EventBridge events were not delivered",
-    "launch path revert": "launch path put back",
-    "no ledger configured: at-most-once per interval is not enforced": None,
-}
-# The facts in `extra`, named as an operator reads them ("image ami-...", not "image_id=ami-...").
-LOG_FIELD_WORDS = {"image_id": "image", "error": "error", "subject": "alert", "run_id": "run", "bus": "bus"}

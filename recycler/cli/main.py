@@ -11,7 +11,6 @@ With --json (--output json) the RunReport is the only thing on stdout; logs and 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -104,70 +103,10 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-# What every LogRecord holds by itself: anything else on a record came in `extra`.
-_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
-
-
-class OperatorWords(logging.Formatter):
-    """A log line as the operator reads it among the progress lines: `recycler: warning: web: the
-    replacement runs the same AMI ... (image ami-...)`, not `WARNING recycler.workflow.reports: stale AMI`
-    and not a bare `stale AMI` without the group it is about."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        from recycler.messages import LOG_FIELD_WORDS, LOG_IN_OPERATOR_WORDS
-
-        extra = {
-            k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS and v not in (None, "", [], {})
-        }
-        group = extra.pop("group", None)
-        words = LOG_IN_OPERATOR_WORDS.get(str(record.msg)) or record.getMessage()
-        facts = "; ".join(f"{LOG_FIELD_WORDS.get(k, k.replace('_', ' '))} {v}" for k, v in extra.items())
-        text = f"recycler: {record.levelname.lower()}: {f'{group}: ' if group else ''}{words}"
-        text += f" ({facts})" if facts else ""
-        if record.exc_info and os.environ.get("RECYCLER_DEBUG") == "1":
-            text += "\n" + self.formatException(record.exc_info)
-        return text
-
-
-class NotSaidTwice(logging.Filter):
-    """Drops a log message the CLI has already said for the whole run (LOG_IN_OPERATOR_WORDS: None)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        from recycler.messages import LOG_IN_OPERATOR_WORDS
-
-        return not (
-            str(record.msg) in LOG_IN_OPERATOR_WORDS and LOG_IN_OPERATOR_WORDS[str(record.msg)] is None
-        )
-
-
-class SaidOnce(logging.Filter):
-    """A warning repeated for the same group (a retried read) is said once."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.said: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING:
-            return True
-        # Per group: the same warning about two groups is two facts.
-        message = f"{getattr(record, 'group', '')}\0{record.getMessage()}"
-        if message in self.said:
-            return False
-        self.said.add(message)
-        return True
-
-
-def configure_logging(verbose: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(OperatorWords())
-    handler.addFilter(NotSaidTwice())
-    handler.addFilter(SaidOnce())
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from recycler.cli.logs import configure_logging
+
     configure_logging(verbose=os.environ.get("RECYCLER_VERBOSE") == "1")
     return quietly_on_broken_pipe(lambda: command(args))
 

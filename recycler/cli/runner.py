@@ -176,7 +176,12 @@ def run_region(
         print("recycler: not confirmed; nothing was acted on", file=err)
         return EXIT_FAILED
     except (KeyboardInterrupt, Interrupted):
-        return _interrupted(args, watch, place.session, err)
+        from recycler.cli.interrupt import interrupted
+
+        def emit_report(report: RunReport) -> None:
+            emit(report, output_of(args), args.report_file, args.query)
+
+        return interrupted(watch, place.session, err, emit_report)
     except Exception as error:
         if watch is not None and watch.acted_groups():
             return _failed_after_acting(args, watch, aws_error_text(error), err, debug)
@@ -204,53 +209,6 @@ def _failed_after_acting(args: argparse.Namespace, watch: Any, error: str, err: 
     except OSError as problem:
         print(f"recycler: error: the report could not be written: {problem}", file=err)
     return EXIT_FAILED
-
-
-def _interrupted(args: argparse.Namespace, watch: Any, session: Any, err: Any) -> int:
-    """Ctrl-C: put back what recycler started and can undo safely (a drain: the container instance
-    ACTIVE again; a claim on a group where nothing was terminated: released), write the report of
-    what was done, and print what is still in flight with its command, one per line. Exit 130."""
-    if watch is None:
-        print("recycler: interrupted (Ctrl-C); nothing was acted on", file=err)
-        return EXIT_INTERRUPTED
-    from datetime import UTC, datetime
-
-    from recycler.aws.clients import Clients
-    from recycler.aws.ecs import EcsHosts
-    from recycler.aws.ledger import Ledger
-
-    ecs = EcsHosts(Clients(session))
-    undone = watch.undo_drains(lambda cluster, arn: ecs.set_state(cluster, [arn], "ACTIVE"))
-    released = []
-    settings = load_settings()
-    if settings.ledger_table and watch.started is not None:
-        ledger = Ledger(settings.ledger_table, session=session)
-        for group in watch.untouched_claims():
-            try:
-                if ledger.release(group, watch.started.run_id):
-                    released.append(group)
-            except Exception as error:  # the claim is kept, and said so below
-                print(
-                    f"recycler: warning: the ledger claim on {group} could not be released: {error}", file=err
-                )
-    for line in watch.stopped_lines("interrupted (Ctrl-C)", undone, released):
-        print(line, file=err)
-    started = watch.started
-    report = RunReport.build(
-        started.run_id if started else "interrupted",
-        started.started_at if started else datetime.now(UTC).isoformat(),
-        False,
-        started.seed if started else 0,
-        watch.interrupted_reports(undone, released),
-        [],
-    )
-    try:
-        emit(report, output_of(args), args.report_file, args.query)
-    except BrokenPipeError:
-        raise
-    except OSError as problem:
-        print(f"recycler: error: the report could not be written: {problem}", file=err)
-    return EXIT_INTERRUPTED
 
 
 def empty_fleet_hint(report: RunReport, settings: Settings | None = None) -> str:

@@ -374,7 +374,7 @@ def test_ctrl_c_during_a_drain_puts_the_host_back_releases_the_claim_and_keeps_a
     assert set(ids) <= set(in_service(server, "apps"))
     assert claim_item(server, "apps") is None
     [apps] = json.loads(report_file.read_text())["groups"]
-    assert (apps["group"], apps["outcome"], apps["reason"]) == ("apps", "skipped", "interrupted")
+    assert (apps["group"], apps["outcome"], apps["reason"]) == ("apps", "skipped", "run-interrupted")
     assert "ACTIVE again" in apps["detail"] and "claim was released" in apps["detail"]
     assert "Traceback" not in err and " | " not in err
     assert "undone: apps: container instance" in err and "released: the ledger claim on apps" in err
@@ -397,7 +397,7 @@ def test_ctrl_c_after_a_terminate_prints_each_command_on_its_own_line(
 
     groups = {g["group"]: g for g in json.loads(report_file.read_text())["groups"]}
     terminated = [name for name, g in groups.items() if g["outcome"] == "failed"]
-    assert terminated and all(groups[name]["reason"] == "interrupted" for name in groups)
+    assert terminated and all(groups[name]["reason"] == "run-interrupted" for name in groups)
     for name in terminated:
         assert claim_item(server, name) is not None  # something was terminated: the claim stays
         # The command to watch it, alone on its line, exactly as it would be pasted.
