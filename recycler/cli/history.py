@@ -114,10 +114,14 @@ def main(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# The wide table's eight columns hold two instance ids and two AMI ids a row, each whole.
+WIDE_TABLE = 200
+
+
 def render(rows: list[dict[str, Any]], days: float, ttl_days: int) -> None:
     title = f"recycler history: {len(rows)} recycles in the last {days:g} days (the ledger keeps {ttl_days})"
-    out = console()
-    if is_narrow(out):
+    out = console(unwrapped=WIDE_TABLE)
+    if is_narrow(out, below=WIDE_TABLE):
         _render_narrow(rows, title, out)
         return
     table = Table(title=title, title_justify="left")
@@ -131,7 +135,7 @@ def render(rows: list[dict[str, Any]], days: float, ttl_days: int) -> None:
         "waited",
         "run",
     ):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap="→" in column)
     for r in rows:
         outcome = r["outcome"] or "?"
         table.add_row(

@@ -110,23 +110,24 @@ CSV_COLUMNS = (
 )
 
 
-def console(stream: TextIO | None = None) -> Console:
-    """The terminal's width; COLUMNS when set (as a shell exports it, also for a pipe); a fixed wide
-    one for a pipe or a file without it."""
+def console(stream: TextIO | None = None, unwrapped: int = UNWRAPPED_WIDTH) -> Console:
+    """The terminal's width; COLUMNS when set (as a shell exports it, also for a pipe); `unwrapped`
+    columns for a pipe or a file without it."""
     stream = stream or sys.stdout
-    return Console(file=stream, width=terminal_width(stream))
+    return Console(file=stream, width=terminal_width(stream, unwrapped))
 
 
-def terminal_width(stream: TextIO | None = None) -> int | None:
-    """None lets rich ask the terminal (and read COLUMNS)."""
+def terminal_width(stream: TextIO | None = None, unwrapped: int = UNWRAPPED_WIDTH) -> int | None:
+    """None lets rich ask the terminal."""
     columns = os.environ.get("COLUMNS", "")
     if columns.isdigit() and int(columns) > 0:
         return int(columns)
-    return None if (stream or sys.stdout).isatty() else UNWRAPPED_WIDTH
+    return None if (stream or sys.stdout).isatty() else unwrapped
 
 
-def is_narrow(out: Console) -> bool:
-    return out.width < NARROW_BELOW
+def is_narrow(out: Console, below: int = NARROW_BELOW) -> bool:
+    """Narrower than the wide table needs to keep every id whole."""
+    return out.width < below
 
 
 def wrapped(text: str, width: int, indent: str = "  ") -> list[str]:
