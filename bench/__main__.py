@@ -392,11 +392,12 @@ def bench_makespan() -> dict[str, Any]:
     return {**measured, "goals": goals}
 
 
-def bench_publish() -> dict[str, Any]:
-    """bench/publish.py in its own interpreter: it uses moto's stock AMIs, which this one skips."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MOTO_EC2_LOAD_DEFAULT_AMIS", "AWS_ENDPOINT_URL")}
+def in_own_interpreter(module: str, *args: str, without: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A bench piece that needs an interpreter of its own (moto in-process, its own AMI settings): its
+    JSON result, from its standard output."""
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", *without)}
     out = subprocess.run(
-        [sys.executable, "-m", "bench.publish"],
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         check=True,
@@ -405,6 +406,20 @@ def bench_publish() -> dict[str, Any]:
     ).stdout
     measured: dict[str, Any] = json.loads(out)
     return measured
+
+
+def bench_publish() -> dict[str, Any]:
+    """bench/publish.py: it uses moto's stock AMIs, which this interpreter skips."""
+    return in_own_interpreter("bench.publish", without=("MOTO_EC2_LOAD_DEFAULT_AMIS",))
+
+
+def bench_fanout() -> dict[str, Any]:
+    """bench/fanout.py: moto in-process under the durable test runner."""
+    return in_own_interpreter("bench.fanout", str(fanout_groups()))
+
+
+def fanout_groups() -> int:
+    return 100 if QUICK else 1000
 
 
 def bench_freshness() -> list[dict[str, Any]]:
@@ -447,6 +462,8 @@ def main(argv: list[str]) -> int:
     results["publish"] = bench_publish()
     print("freshness target, 60 simulated days ...", file=sys.stderr)
     results["freshness"] = bench_freshness()
+    print(f"one run of {fanout_groups():,} due groups, fanned out to child executions ...", file=sys.stderr)
+    results["fanout"] = bench_fanout()
     results["run"] = {
         "command": "BENCH_QUICK=1 .venv/bin/python -m bench" if QUICK else "make bench",
         "date": datetime.now(UTC).date().isoformat(),

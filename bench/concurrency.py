@@ -8,7 +8,7 @@ waits it covered.
 Longest invocation: the durable SDK resumes a map's due branches inside the running invocation while
 any branch is running, and suspends it only when none is. The runner's skipped waits suspend at every
 wait, which hides that, so this part runs in real time, scaled down: 1 s polls, boots of 6-12 s, every
-Describe call a 0.2 s round trip, with recycler's invocation yield (budget.INVOCATION_YIELD_SECONDS)
+Describe call a 0.2 s round trip, with recycler's invocation yield (DurablePort.yield_after_seconds, budget.INVOCATION_YIELD_SECONDS)
 scaled to 1 s, and once with the yield off. Reported: the longest invocation after the plan's (the first
 one is the plan step: one lifecycle-hook read per group) and the polls that started past the limit.
 """
@@ -21,15 +21,14 @@ import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import botocore.client
 
-from recycler.aws.ledger import Ledger
+from bench import fleets
+from recycler import durable
 from recycler.local import emulator
-from recycler.workflow import budget
 from recycler.workflow.health import HealthCheck
 from recycler.workflow.state import HealthState
 
@@ -56,24 +55,9 @@ def environment() -> None:
 
 
 def fleet(groups: int, grace_seconds: int, boots: list[float], clock: Any) -> None:
-    session = boto3.Session(region_name=REGION)
-    template = emulator.create_launch_template(session.client("ec2"), "lt", IMAGE)
-    emulator.create_ledger_table(session.client("dynamodb"), LEDGER)
-    now = datetime.now(UTC)
-    Ledger(LEDGER, session=session).record_proven(IMAGE, "earlier", "run-0", now - timedelta(days=1))
-    for n in range(groups):
-        name = f"g{n:02d}"
-        emulator.create_aged_group(
-            session.client("autoscaling"),
-            name,
-            template,
-            [20 + n / 1000, 1],
-            now,
-            region=REGION,
-            tags={"recycler:enabled": "true"},
-            grace_seconds=grace_seconds,
-        )
-        emulator.boot_time(name, boots[n], clock)
+    names = fleets.proven_fleet(groups, grace_seconds, region=REGION, image=IMAGE, ledger=LEDGER)
+    for name, boot in zip(names, boots, strict=True):
+        emulator.boot_time(name, boot, clock)
 
 
 class Invocations:
@@ -163,8 +147,9 @@ def invocations(yield_seconds: float | None, groups: int = GROUPS) -> dict[str, 
         poll_ages.append(timed.age())
         return poll(self, state)
 
-    original_limit = budget.INVOCATION_YIELD_SECONDS
-    budget.INVOCATION_YIELD_SECONDS = limit  # type: ignore[assignment]
+    # Only the port yields at the scaled-down limit; the plan budgets the production yield.
+    original_limit = durable.DurablePort.yield_after_seconds
+    durable.DurablePort.yield_after_seconds = limit
     HealthCheck.poll = polled  # type: ignore[method-assign]
     try:
         with (
@@ -177,7 +162,7 @@ def invocations(yield_seconds: float | None, groups: int = GROUPS) -> dict[str, 
                 input=json.dumps({"poll_seconds": 1, "health_timeout_seconds": 600}), execution_timeout=900
             )
     finally:
-        budget.INVOCATION_YIELD_SECONDS = original_limit
+        durable.DurablePort.yield_after_seconds = original_limit
         HealthCheck.poll = poll  # type: ignore[method-assign]
     report = json.loads(result.result)
     spans = timed.spans

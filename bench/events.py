@@ -28,8 +28,8 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from recycler.workflow.budget import Budget
+from recycler.workflow.codec import decode, encode
 from recycler.workflow.port import Polled, Port
-from recycler.workflow.state import decode, encode
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741 - the item type of a fan-out

@@ -6,11 +6,13 @@ chained invokes as child durable executions. 1,000 groups need a recycle, every 
 max_concurrency 50, the image already proven, ledger on. Each execution's operations are counted as
 Lambda meters them (every operation once, every retry once more: each health poll after the first is a
 retry of its wait's step), from the checkpoint updates the runner recorded, and set against the budget's
-estimate for the same waits. Also: the largest checkpoint, and the simulated time the run took against
-the execution timeout.
+estimate for the same waits. Also: the largest checkpoint against Lambda's 256 KB, and how many groups
+the plan deferred to the next run (its operation, storage and execution-time budgets: budget.py). The
+runner's skipped clock is not a duration here: every skip jumps it for every execution in flight, so
+the time a run takes is the plan's worst case, which deferred groups show when it is over the budget.
 
 `python -m bench.fanout [groups]` runs this piece alone (it needs moto's in-process AWS: its own
-interpreter).
+interpreter); `--write` also puts the result in bench/results.json and rewrites bench/README.md's table.
 """
 
 from __future__ import annotations
@@ -20,12 +22,11 @@ import os
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-
-from recycler.aws.ledger import Ledger
+from bench import fleets
+from recycler.domain import Reason
 from recycler.local import emulator
 from recycler.workflow import budget
 
@@ -55,30 +56,16 @@ def environment(groups: int) -> None:
     os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
-def fleet(groups: int) -> None:
-    session = boto3.Session(region_name=REGION)
-    template = emulator.create_launch_template(session.client("ec2"), "lt", IMAGE)
-    emulator.create_ledger_table(session.client("dynamodb"), LEDGER)
-    now = datetime.now(UTC)
-    Ledger(LEDGER, session=session).record_proven(IMAGE, "earlier", "run-0", now - timedelta(days=1))
-    for n in range(groups):
-        name = f"g{n:04d}"
-        emulator.create_aged_group(
-            session.client("autoscaling"),
-            name,
-            template,
-            [20 + n / 10000, 1],
-            now,
-            region=REGION,
-            tags={"recycler:enabled": "true"},
-            grace_seconds=GRACE_SECONDS,
-        )
+def fleet(groups: int) -> list[str]:
+    names = fleets.proven_fleet(groups, GRACE_SECONDS, region=REGION, image=IMAGE, ledger=LEDGER)
+    for name in names:
         # A 10-minute boot, counted in the group's own polls: the runner's skipped clock moves for every
         # execution at once (each skip jumps it for all), so with a thousand waits in flight a boot timed
         # on it ends after a poll or two. The replacement stays Pending for the DescribeAutoScalingGroups
         # reads (one per poll) that recycler's schedule makes in 600 s (budget.polls, which
         # tests/faults/test_durable_limits.py pins against the runner's clock with one wait at a time).
         emulator.sabotage(name, "slow", slow_reads=budget.polls(BOOT_SECONDS, 15, GRACE_SECONDS) - 1)
+    return names
 
 
 def metered(updates: list[Any]) -> int:
@@ -100,19 +87,17 @@ def measure(groups: int = GROUPS) -> dict[str, Any]:
     started = time.monotonic()
     timeout = 12 * 3600
     with mock_aws(), DurableFunctionTestRunner(handler=durable_handler, skip_time=True) as runner:
-        fleet(groups)
+        names = fleet(groups)
         runner.register_durable_function("recycler:1", durable_handler, execution_timeout=timeout)
-        simulated_start = runner._clock.now()
         arn = runner.run_async(input=json.dumps({"poll_seconds": 15}), execution_timeout=timeout)
         result = runner.wait_for_result(arn, timeout=timeout)
-        simulated = (runner._clock.now() - simulated_start).total_seconds()
         parent = runner._store.load(arn)
         children = [runner._store.load(c) for c in parent.chained_invoke_children.values()]
     report = json.loads(result.result)
     executions = [parent, *children]
     counts = [metered(e.updates) for e in executions]
-    polls = Counter(u.name for e in children for u in e.updates if u.action.value == "RETRY")
-    health_polls = [polls[f"g{n:04d}:health"] + 1 for n in range(groups)]
+    polls = Counter(u.name for e in [parent, *children] for u in e.updates if u.action.value == "RETRY")
+    health_polls = [polls[f"{name}:health"] + 1 for name in names]
     per_group = budget.JobCost(health_seconds=BOOT_SECONDS, grace_seconds=GRACE_SECONDS, worst=False)
     largest_checkpoint = max(len(u.payload or "") for e in executions for u in e.updates)
     recycled = report["summary"]["recycled"]
@@ -128,12 +113,31 @@ def measure(groups: int = GROUPS) -> dict[str, Any]:
         "estimate_per_recycle": budget.job_operations(per_group, yields=False),
         "health_polls_median": sorted(health_polls)[len(health_polls) // 2],
         "largest_checkpoint_bytes": largest_checkpoint,
-        "simulated_hours": round(simulated / 3600, 2),
+        "deferred": sum(1 for g in report["groups"] if g["reason"] == Reason.DEFERRED_BUDGET),
         "execution_timeout_hours": timeout / 3600,
         "wall_seconds": round(time.monotonic() - started, 1),
         "goal_operations": 2700,
+        "checkpoint_limit_bytes": budget.CHECKPOINT_LIMIT_BYTES,
     }
 
 
+def write(measured: dict[str, Any]) -> None:
+    """Only the fanout section of bench/results.json, and the README table rendered from it."""
+    from bench import report
+
+    stored = report.load()
+    stored["fanout"] = {
+        **measured,
+        "command": "python -m bench.fanout --write",
+        "date": datetime.now(UTC).date().isoformat(),
+    }
+    report.RESULTS.write_text(json.dumps(stored, indent=2) + "\n")
+    report.rewrite_readme(stored)
+
+
 if __name__ == "__main__":
-    print(json.dumps(measure(int(sys.argv[1]) if len(sys.argv) > 1 else GROUPS), indent=2))
+    sizes = [int(arg) for arg in sys.argv[1:] if arg.isdigit()]
+    result = measure(sizes[0] if sizes else GROUPS)
+    if "--write" in sys.argv:
+        write(result)
+    print(json.dumps(result, indent=2))

@@ -194,6 +194,30 @@ def freshness(rows: list[dict[str, Any]]) -> list[Row]:
     return out
 
 
+def fanout(r: dict[str, Any]) -> list[Row]:
+    children = r["child_operations"] or [0]
+    measured_by = f" (`{r['command']}`, {r['date']})" if r.get("command") else ""
+    fits = (
+        r["largest_operations"] <= r["goal_operations"]
+        and r["largest_checkpoint_bytes"] <= r["checkpoint_limit_bytes"]
+        and r["recycled"] + r["deferred"] == r["groups"]
+    )
+    return [
+        (
+            f"one scheduled run, {r['groups']:,} groups due, max_concurrency 50, 10-minute boots, fan-out"
+            f"{measured_by}",
+            f"{r['recycled']:,} recycled, {r['failed']} failed, {r['deferred']} deferred; {r['executions']} "
+            f"executions: the parent {r['parent_operations']:,} operations, {len(children)} children "
+            f"{min(children):,}-{max(children):,}; {r['operations_per_recycle']} operations / recycle as "
+            f"Lambda meters them (estimate {r['estimate_per_recycle']}); largest checkpoint "
+            f"{r['largest_checkpoint_bytes'] / 1024:.0f} KB",
+            f"every execution ≤ {r['goal_operations']:,} of Lambda's 3,000 operations; checkpoints ≤ "
+            f"{r['checkpoint_limit_bytes'] // 1024} KB",
+            met(fits),
+        )
+    ]
+
+
 SECTIONS: dict[str, Callable[[Any], list[Row]]] = {
     "planning": planning,
     "scale_run": scale_run,
@@ -204,6 +228,7 @@ SECTIONS: dict[str, Callable[[Any], list[Row]]] = {
     "concurrency_50": concurrency_50,
     "publish": publish,
     "freshness": freshness,
+    "fanout": fanout,
 }
 
 

@@ -29,9 +29,9 @@ from aws_durable_execution_sdk_python.waits import WaitForConditionConfig, WaitF
 from recycler.models import Settings
 from recycler.workflow import budget
 from recycler.workflow.budget import Budget
+from recycler.workflow.codec import decode, encode
 from recycler.workflow.fanout import Slice, run_slice
 from recycler.workflow.port import Polled, Port, Services
-from recycler.workflow.state import decode, encode
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741 - the item type of a fan-out
@@ -68,6 +68,8 @@ class DurablePort:
         serdes=COMPACT,
     )
     RETRIED = StepConfig(serdes=COMPACT)
+    # Past this long into an invocation a wait yields instead of polling; the budget counts the same.
+    yield_after_seconds: float = budget.INVOCATION_YIELD_SECONDS
 
     def __init__(self, context: DurableContext, invocation_started: float | None = None) -> None:
         self.context = context
@@ -91,7 +93,7 @@ class DurablePort:
             return WaitForConditionDecision.continue_waiting(Duration.from_seconds(pause))
 
         def check(state: dict[str, Any], _: Any) -> dict[str, Any]:
-            if time.monotonic() - self.invocation_started >= budget.INVOCATION_YIELD_SECONDS:
+            if time.monotonic() - self.invocation_started >= self.yield_after_seconds:
                 return yielded(state, poll_seconds)
             return encode(poll(decode(kind, state)))  # type: ignore[no-any-return]
 

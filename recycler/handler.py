@@ -22,9 +22,9 @@ from recycler.metrics import publish_metrics
 from recycler.models import Settings, load_settings
 from recycler.report import RunReport
 from recycler.triggers import Refused, payload_of
+from recycler.workflow.codec import CHECKPOINT_BUDGET_BYTES
 from recycler.workflow.port import Services
 from recycler.workflow.run import run
-from recycler.workflow.state import CHECKPOINT_BUDGET_BYTES
 
 logger = Logger(service="recycler")
 copy_config_to_registered_loggers(source_logger=logger, include={"recycler"})

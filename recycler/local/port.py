@@ -13,8 +13,8 @@ import boto3
 from recycler.aws.compose import aws_services
 from recycler.models import Settings
 from recycler.workflow.budget import Budget
+from recycler.workflow.codec import decode, encode
 from recycler.workflow.port import Polled, Port, Services
-from recycler.workflow.state import decode, encode
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741 - the item type of a fan-out

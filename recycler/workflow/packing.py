@@ -13,9 +13,9 @@ from recycler.policy.ages import percentile
 from recycler.policy.freshness import Outlook
 from recycler.policy.victims import age_days
 from recycler.report import GroupReport
+from recycler.workflow.codec import CHECKPOINT_BUDGET_BYTES, checkpoint_size
 from recycler.workflow.reports import condemned_image, planned_report, skip_report
 from recycler.workflow.state import (
-    CHECKPOINT_BUDGET_BYTES,
     DETAIL_LIMIT,
     FreshnessRow,
     Host,
@@ -23,7 +23,6 @@ from recycler.workflow.state import (
     PlanRows,
     SkipRow,
     Victim,
-    checkpoint_size,
     job_from_row,
     job_row,
 )

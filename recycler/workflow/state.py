@@ -2,55 +2,17 @@
 
 A durable replay hands back what a step returned on an earlier invocation, decoded from JSON. Typing
 every result (instead of `dict[str, Any]`) lets mypy find a misspelt field before a replay in production
-does; the codec (pydantic's TypeAdapter over these dataclasses) is the only place that turns them into
-JSON and back, in the durable port and the local port alike.
+does; codec.py is the only place that turns them into JSON and back.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import astuple, dataclass, field
-from typing import Any, TypeVar
-
-from pydantic import TypeAdapter
 
 from recycler.domain import ContainerHost, Mode
 
-T = TypeVar("T")
-
-# A durable step result (and the execution's result) must fit one checkpoint (256 KB); this budget
-# leaves room for the SDK's envelope.
-CHECKPOINT_BUDGET_BYTES = 240 * 1024
 # A skip's detail carries its fix (a how-to command, say); a very large plan drops details altogether.
 DETAIL_LIMIT = 320
-
-
-_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
-
-
-def _adapter(kind: Any) -> TypeAdapter[Any]:
-    # Building an adapter compiles a validator: once per type, not once per step.
-    adapter = _ADAPTERS.get(kind)
-    if adapter is None:
-        adapter = _ADAPTERS[kind] = TypeAdapter(kind)
-    return adapter
-
-
-def encode(value: Any) -> Any:
-    """A step result as plain JSON data (what the durable SDK checkpoints)."""
-    return _adapter(type(value)).dump_python(value, mode="json")
-
-
-def decode(kind: type[T], data: Any) -> T:
-    """The typed step result back from its checkpointed JSON data; strict about unknown shapes."""
-    result: T = _adapter(kind).validate_python(data)
-    return result
-
-
-def checkpoint_size(value: Any) -> int:
-    """Bytes `value` (typed or already plain) takes as a checkpoint (compact JSON)."""
-    plain = value if isinstance(value, dict | list | str | int | float | None) else encode(value)
-    return len(json.dumps(plain, separators=(",", ":")))
 
 
 # ---- the run ------------------------------------------------------------------------------------

@@ -329,7 +329,7 @@ ROUND_4 = (
     removal(
         "a wait polled past the invocation's yield limit calls nothing and lets the invocation suspend",
         "recycler/durable.py",
-        "            if time.monotonic() - self.invocation_started >= budget.INVOCATION_YIELD_SECONDS:",
+        "            if time.monotonic() - self.invocation_started >= self.yield_after_seconds:",
         "            if False:",
         "tests/faults/test_invocation_bound.py::"
         "test_f45_no_health_poll_starts_after_the_invocation_yield_at_concurrency_50",

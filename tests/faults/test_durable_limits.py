@@ -20,9 +20,10 @@ from recycler.local import emulator
 from recycler.local.port import LocalPort
 from recycler.models import ManualPayload, Settings
 from recycler.workflow import budget
+from recycler.workflow.codec import checkpoint_size
 from recycler.workflow.health import trimmed
 from recycler.workflow.run import run
-from recycler.workflow.state import HealthState, checkpoint_size
+from recycler.workflow.state import HealthState
 from tests.conftest import Stack, run_durable
 
 

@@ -27,7 +27,6 @@ import pytest
 from bench.concurrency import Invocations, round_trips
 from recycler import durable
 from recycler.local import emulator
-from recycler.workflow import budget
 from recycler.workflow.health import HealthCheck
 from recycler.workflow.state import HealthState
 from tests.conftest import Stack
@@ -64,7 +63,9 @@ def test_f45_no_health_poll_starts_after_the_invocation_yield_at_concurrency_50(
 ) -> None:
     from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
 
-    monkeypatch.setattr(budget, "INVOCATION_YIELD_SECONDS", LIMIT_SECONDS)
+    # Only the port yields at the test's limit: the plan still budgets the production yield (at a yield a
+    # second, a 600 s health timeout's worst case would leave room in one execution for 4 groups).
+    monkeypatch.setattr(durable.DurablePort, "yield_after_seconds", LIMIT_SECONDS)
     monkeypatch.setenv("RECYCLER_MAX_CONCURRENCY", str(GROUPS))
     monkeypatch.setenv("RECYCLER_MAX_GROUPS_PER_RUN", str(GROUPS))
     monkeypatch.setenv("RECYCLER_FAILURES_BEFORE_STOP", str(GROUPS))

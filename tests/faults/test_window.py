@@ -59,8 +59,9 @@ def test_the_next_group_starts_as_soon_as_a_slot_frees(
 ) -> None:
     monkeypatch.setenv("RECYCLER_MAX_CONCURRENCY", "2")
     events = timeline.events
-    # g0 boots for 40 polls; g1..g5 for one each: in waves of two, g2 would wait for g0.
-    timeline.fleet(stack, {"g0": 40, **{f"g{n}": 1 for n in range(1, 6)}})
+    # g0 boots for 10 polls (~9 minutes on the backoff schedule, inside the 13 polls of its 605 s health
+    # timeout); g1..g5 for one each: in waves of two, g2 would wait for g0.
+    timeline.fleet(stack, {"g0": 10, **{f"g{n}": 1 for n in range(1, 6)}})
     done = run_durable({"poll_seconds": 15})
     assert done.status == "SUCCEEDED", done.error
     assert done.report is not None
@@ -83,7 +84,7 @@ def test_f27_a_failure_in_the_middle_of_the_window_stops_new_groups_not_running_
     monkeypatch.setenv("RECYCLER_MAX_CONCURRENCY", "2")
     monkeypatch.setenv("RECYCLER_FAILURES_BEFORE_STOP", "1")
     events = timeline.events
-    timeline.fleet(stack, {"g0": 30, "g1": 1, "g2": 1, "g3": 1, "g4": 1})
+    timeline.fleet(stack, {"g0": 10, "g1": 1, "g2": 1, "g3": 1, "g4": 1})
     emulator.sabotage("g2", "unhealthy")  # fails while g0 is still booting
     done = run_durable({"poll_seconds": 15})
     assert done.status == "SUCCEEDED", done.error
@@ -105,7 +106,7 @@ def test_f28_replays_mid_window_never_start_a_group_twice(
     monkeypatch.setenv("RECYCLER_MAX_CONCURRENCY", "3")
     monkeypatch.setenv("RECYCLER_FAILURES_BEFORE_STOP", "2")
     events = timeline.events
-    boot = {"g0": 25, "g1": 3, "g2": 12, "g3": 2, "g4": 7, "g5": 1, "g6": 4, "g7": 2}
+    boot = {"g0": 11, "g1": 3, "g2": 9, "g3": 2, "g4": 7, "g5": 1, "g6": 4, "g7": 2}
     timeline.fleet(stack, boot)
     emulator.sabotage("g3", "unhealthy")  # one failure mid-window: below the limit, the run goes on
     done = run_durable({"poll_seconds": 15})

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from recycler.durable import DurablePort
+from recycler.local import emulator
 from recycler.workflow import budget
 from tests.conftest import Stack, run_durable
 
@@ -55,3 +56,31 @@ def test_a_window_too_large_for_one_execution_runs_as_child_executions(
     assert len(victims) == len(set(victims)) == 6
     for name in GROUPS:
         assert [i["status"] for i in stack.ledger_items(name) if i["record"] == "claim"] == ["recycled"]
+
+
+def test_children_count_failures_in_the_parent_runs_ledger_item(
+    stack: Stack, small_executions: budget.Budget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stop-after-N spans the children: each child's preflight reads the run's failure count, so a
+    failure in one child must land in the one item every child reads (keyed by the parent's run id),
+    not in an item of the child's own."""
+    monkeypatch.setenv("RECYCLER_FAILURES_BEFORE_STOP", "10")
+    for n, name in enumerate(GROUPS):
+        stack.world.group(name, [9 + n, 5])
+    stack.prove(stack.world.images[0])
+    # g0 is recycled by the first child, g2 by the second (consecutive slices of two).
+    emulator.sabotage("g0", "unhealthy")
+    emulator.sabotage("g2", "unhealthy")
+    done = run_durable({})
+    assert done.status == "SUCCEEDED", done.error
+    assert done.report is not None
+    assert len(done.children) == 3
+    runs = stack.world.session.client("dynamodb").scan(
+        TableName=stack.table,
+        FilterExpression="begins_with(group_name, :run) AND #record = :failures",
+        ExpressionAttributeNames={"#record": "record"},
+        ExpressionAttributeValues={":run": {"S": "run#"}, ":failures": {"S": "failures"}},
+    )["Items"]
+    assert [(item["group_name"]["S"], set(item["failed_groups"]["SS"])) for item in runs] == [
+        ("run#" + done.report["run_id"], {"g0", "g2"})
+    ]

@@ -41,9 +41,13 @@ def test_run_emits_the_fleet_age_percentiles_the_fleet_report_shows(
     assert status == "SUCCEEDED", error
     printed = capsys.readouterr().out
 
-    # 23 instances: nearest rank p50 is the 12th (11 days), p95 the 22nd (30 days), max 40 days.
+    # 23 instances: nearest rank p50 is the 12th (11 days), p95 the 22nd (30 days), max 40 days. The ages
+    # grow while the test runs (0.01 d is 14 minutes; a loaded machine has taken that long): a rank
+    # either side is a day away.
     assert fleet["instances"] == 23
-    assert (fleet["p50_instance_age_days"], fleet["p95_instance_age_days"]) == (11.0, 30.0)
+    assert (fleet["p50_instance_age_days"], fleet["p95_instance_age_days"]) == pytest.approx(
+        (11.0, 30.0), abs=0.05
+    )
     assert report is not None
     assert report["fleet_instance_age_p50_days"] == pytest.approx(fleet["p50_instance_age_days"], abs=0.01)
     assert report["fleet_instance_age_p95_days"] == pytest.approx(fleet["p95_instance_age_days"], abs=0.01)

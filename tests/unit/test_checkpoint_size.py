@@ -11,8 +11,9 @@ import pytest
 from recycler.domain import Decision, InstanceSnapshot
 from recycler.handler import bounded_result
 from recycler.report import GroupReport, RunReport
+from recycler.workflow.codec import CHECKPOINT_BUDGET_BYTES, checkpoint_size, decode, encode
 from recycler.workflow.packing import PlanTooLarge, pack_plan, unpack_plan
-from recycler.workflow.state import CHECKPOINT_BUDGET_BYTES, PlanRows, checkpoint_size, decode, encode
+from recycler.workflow.state import PlanRows
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 LIMIT = 256 * 1024

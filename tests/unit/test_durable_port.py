@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from recycler.durable import yielded
 from recycler.workflow import budget
+from recycler.workflow.codec import decode, encode
 from recycler.workflow.health import waited_seconds
-from recycler.workflow.state import HealthState, decode, encode
+from recycler.workflow.state import HealthState
 
 STARTED = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 

@@ -152,24 +152,21 @@ def bake(ctx: GroupContext, report: GroupReport) -> GroupReport:
     )
     initial = BakeState(bake_seconds=ctx.job.bake_seconds)
     state = ctx.port.wait_until(ctx.name("bake"), check.poll, initial, check.poll_seconds)
-    if state.status == "deadline":
+    # Either way the victim is gone and the replacement stays in the group; only the verdict differs.
+    unbaked = {
+        "deadline": (
+            Reason.BAKE_PAST_DEADLINE,
+            f"passed its health checks and was {state.detail}: the image is neither proven nor condemned",
+        ),
+        "failed": (Reason.BAKE_FAILED, f"passed its health checks, then failed the bake: {state.detail}"),
+    }
+    if state.status in unbaked:
+        reason, why = unbaked[state.status]
         return report.model_copy(
             update={
                 "outcome": "failed",
-                "reason": Reason.BAKE_PAST_DEADLINE.value,
-                "detail": f"passed its health checks and was {state.detail}: the image is neither proven nor "
-                "condemned; the replacement stays in the group (the victim is gone)",
-                "baked_seconds": state.elapsed,
-                "baked": False,
-            }
-        )
-    if state.status == "failed":
-        return report.model_copy(
-            update={
-                "outcome": "failed",
-                "reason": Reason.BAKE_FAILED.value,
-                "detail": f"passed its health checks, then failed the bake: {state.detail}; the replacement "
-                "stays in the group (the victim is gone)",
+                "reason": reason.value,
+                "detail": f"{why}; the replacement stays in the group (the victim is gone)",
                 "baked_seconds": state.elapsed,
                 "baked": False,
             }
