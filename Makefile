@@ -12,6 +12,9 @@ MUTATE_STAMP := $(VENV)/.installed-mutate
 # MUTANTS='recycler.policy.*'. Results stay in mutants/ and a rerun resumes where the last one stopped.
 MUTATE_CHILDREN ?= 1
 MUTANTS ?=
+# Node 22 from package.json's `node` devDependency first on PATH: cdk and jsii (synth, the infra tests)
+# run on it whatever node the machine has (the pinned CDK CLI supports Node 22 and 24, not 20).
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 

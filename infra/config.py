@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_cdk import Aws
@@ -255,6 +257,8 @@ class DeployConfig:
         for email in self.alert_emails:
             if "@" not in email:
                 raise ConfigError(f"{PREFIX}alert_emails: {email!r} is not an e-mail address")
+        for name in AGE_ALARM_THRESHOLDS:
+            _an_age_alarm_can_both_fire_and_stay_quiet(name, getattr(self, name))
         self._reaches_the_function_unchanged()
 
     def function_environment(self) -> dict[str, str]:
@@ -298,6 +302,37 @@ class DeployConfig:
                 )
 
 
+# The alarm thresholds an operator sets (infra/observability.py, BitRot and ImageRot): days, compared
+# GreaterThanOrEqualToThreshold with the oldest instance's or image's age.
+AGE_ALARM_THRESHOLDS = ("bit_rot_days", "image_rot_days")
+# No instance or AMI is older than EC2, whose public beta opened on 2006-08-25: a threshold beyond that
+# age can never be reached. https://en.wikipedia.org/wiki/Amazon_Elastic_Compute_Cloud#History
+EC2_LAUNCHED = datetime(2006, 8, 25, tzinfo=UTC)
+
+
+def _an_age_alarm_can_both_fire_and_stay_quiet(name: str, days: float) -> None:
+    """An age is never negative, so `age >= 0` (or below) fires on every data point and says nothing;
+    an age beyond EC2's own cannot be reached, and NaN/infinity compare false: the alarm never fires.
+    https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_cloudwatch.ComparisonOperator.html"""
+    reachable = (datetime.now(UTC) - EC2_LAUNCHED).days
+    if not math.isfinite(days):
+        raise ConfigError(
+            f"{PREFIX}{name}={days}: not a number of days, so this alarm would never fire; use a number"
+            " of days above 0, e.g. 14"
+        )
+    if days <= 0:
+        raise ConfigError(
+            f"{PREFIX}{name}={days:g}: every age is >= {days:g}, so this alarm would always fire; use a"
+            " number of days above 0, e.g. 14"
+        )
+    if days > reachable:
+        raise ConfigError(
+            f"{PREFIX}{name}={days:g}: no instance or image can be that old (EC2 opened on"
+            f" {EC2_LAUNCHED:%Y-%m-%d}, {reachable} days ago), so this alarm would never fire;"
+            " use a number of days up to that, e.g. 14"
+        )
+
+
 # The keys the function reads as well: validated by its own model.
 RUNTIME_KEYS = frozenset(spec.name for spec in fields(DeployConfig)) & frozenset(Settings.model_fields)
 KNOWN_KEYS = frozenset({f"{PREFIX}{spec.name}" for spec in fields(DeployConfig)}) | {
@@ -310,14 +345,52 @@ KNOWN_KEYS = frozenset({f"{PREFIX}{spec.name}" for spec in fields(DeployConfig)}
 
 
 def check_context_keys(node: Node) -> None:
-    """A misspelt key (recycler:max_concurency) would otherwise be ignored and its default deployed."""
+    """A misspelt key (recycler:max_concurency, recyler:max_concurrency) would otherwise be ignored and
+    its default deployed."""
     for key in sorted(node.get_all_context()):
         if key.startswith(PREFIX) and key not in KNOWN_KEYS:
-            # Compared without the prefix they all share, which would make every key look close.
-            names = sorted(known.removeprefix(PREFIX) for known in KNOWN_KEYS)
-            near = difflib.get_close_matches(key.removeprefix(PREFIX), names, n=1)
-            hint = f"did you mean {PREFIX}{near[0]}?" if near else "see docs/configuration.md, Context keys"
-            raise ConfigError(f"{key}: unknown context key; {hint}")
+            raise ConfigError(f"{key}: unknown context key; {_hint(key.removeprefix(PREFIX))}")
+        rest = _after_a_near_miss_prefix(key)
+        if rest is not None:
+            raise ConfigError(
+                f"{key}: unknown context key (the prefix is {PREFIX!r}, exactly); {_hint(rest)}"
+            )
+
+
+def _hint(name: str) -> str:
+    """The closest known key to `name` (a key without its prefix). Compared without the prefix they all
+    share, which would make every key look close."""
+    names = sorted(known.removeprefix(PREFIX) for known in KNOWN_KEYS)
+    near = difflib.get_close_matches(name, names, n=1)
+    return f"did you mean {PREFIX}{near[0]}?" if near else "see docs/configuration.md, Context keys"
+
+
+# A key's first word and the separator after it: "recyler:" -> ("recyler", ":").
+_FIRST_WORD = re.compile(r"^(?P<word>[A-Za-z]+)(?P<separator>[:\-_./ ]+)(?P<rest>.+)$")
+
+
+def _after_a_near_miss_prefix(key: str) -> str | None:
+    """The rest of a key whose prefix is nearly `recycler:` but not exactly (recyler:, recycle:,
+    Recycler:, recycler-, recycler_): such a key is meant for recycler and would be silently ignored.
+    None for `recycler:` itself and for every other namespace (aws:, @aws-cdk/, cdk-...)."""
+    match = _FIRST_WORD.match(key)
+    if match is None or key.startswith(PREFIX):
+        return None
+    # Two edits away at most: one missing, doubled or swapped letter (recylcer is two substitutions).
+    if _edit_distance(match["word"].lower(), PREFIX.removesuffix(":")) > 2:
+        return None
+    return match["rest"]
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: insertions, deletions and substitutions."""
+    previous = list(range(len(b) + 1))
+    for i, left in enumerate(a, start=1):
+        current = [i]
+        for j, right in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (left != right)))
+        previous = current
+    return previous[-1]
 
 
 def _as_the_function_reads(config: type[DeployConfig], raw: dict[str, Any]) -> dict[str, Any]:

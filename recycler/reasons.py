@@ -48,6 +48,7 @@ class Reason(StrEnum):
     DRAIN_INTERRUPTED = "drain-interrupted"
     CONTAINER_INSTANCE_NOT_FOUND = "container-instance-not-found"
     INTERNAL_ERROR = "internal-error"
+    RUN_INTERRUPTED = "run-interrupted"  # the operator's Ctrl-C stopped a CLI run
     REPLACEMENT_UNHEALTHY = "replacement unhealthy"
     LAUNCH_FAILED = "launch failed"
     GROUP_DELETED = "group deleted"

@@ -170,6 +170,25 @@ class Ledger(ImageRecords):
                 raise ClaimRefused(group, plain_item(holder)) from None
             raise
 
+    def release(self, group: str, run_id: str) -> bool:
+        """Forget this run's claim on a group it did not recycle (an operator's Ctrl-C before anything
+        was terminated), so the next run, --force or not, may act on it; False when the claim is not
+        this run's in-flight one any more. A claim taken with --force over a recent recycle forgets
+        that recycle's time too: the group's history rows keep it."""
+        try:
+            self._dynamodb.delete_item(
+                TableName=self.table,
+                Key={"group_name": {"S": group}, "record": {"S": CLAIM}},
+                ConditionExpression="run_id = :run AND #status = :inflight",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":run": {"S": run_id}, ":inflight": {"S": IN_FLIGHT}},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def history(self, groups: Sequence[str], since: datetime, now: datetime) -> list[dict[str, str]]:
         """History rows since `since`, newest first, still within their TTL.
 

@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from recycler.cli.readout import EXIT_OK, contact_flags, emit_rows, placed, positive, read_each
+from recycler.cli.render import console as terminal_console
+from recycler.cli.render import is_narrow
 from recycler.policy.ages import percentile
 
 if TYPE_CHECKING:
@@ -194,33 +195,39 @@ def _days(value: float | None) -> str:
 
 
 def render(report: dict[str, Any]) -> None:
-    console = Console(width=160)
+    console = terminal_console()
     limits = report["thresholds"]
     fleet = report["fleet"]
     table = Table(
         title=f"recycler fleet: account {report['account']} {report['region']} at {report['read_at']}",
         title_justify="left",
     )
-    for column in (
-        "group",
-        "instances",
-        "p50 age (d)",
-        "max age (d)",
-        f"> {limits['bit_rot_days']:g} d",
-        "max AMI age (d)",
-        f"AMI > {limits['image_rot_days']:g} d",
-    ):
-        table.add_column(column, justify="left" if column == "group" else "right")
+    # Narrow (an 80-column terminal): the median age goes, the headers shorten; the fleet line keeps it.
+    narrow = is_narrow(console)
+    columns = {
+        "group": "group",
+        "instances": "n" if narrow else "instances",
+        "p50": "p50 age (d)",
+        "max": "max (d)" if narrow else "max age (d)",
+        "over": f"> {limits['bit_rot_days']:g} d",
+        "ami": "AMI (d)" if narrow else "max AMI age (d)",
+        "ami_over": f"AMI > {limits['image_rot_days']:g} d",
+    }
+    if narrow:
+        del columns["p50"]
+    for key, column in columns.items():
+        table.add_column(column, justify="left" if key == "group" else "right", overflow="fold")
     for g in report["groups"]:
-        table.add_row(
-            g["group"],
-            str(g["instances"]),
-            _days(g["p50_instance_age_days"]),
-            _days(g["max_instance_age_days"]),
-            f"[red]{g['over_bit_rot']}[/]" if g["over_bit_rot"] else "0",
-            _days(g["max_image_age_days"]),
-            f"[red]{g['over_image_rot']}[/]" if g["over_image_rot"] else "0",
-        )
+        cells = {
+            "group": g["group"],
+            "instances": str(g["instances"]),
+            "p50": _days(g["p50_instance_age_days"]),
+            "max": _days(g["max_instance_age_days"]),
+            "over": f"[red]{g['over_bit_rot']}[/]" if g["over_bit_rot"] else "0",
+            "ami": _days(g["max_image_age_days"]),
+            "ami_over": f"[red]{g['over_image_rot']}[/]" if g["over_image_rot"] else "0",
+        }
+        table.add_row(*(cells[key] for key in columns))
     console.print(table)
     for g in (g for g in report["groups"] if g["target"]):
         seen = g["target"]

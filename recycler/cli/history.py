@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from recycler.cli.readout import EXIT_OK, contact_flags, emit_rows, placed, positive, read_each
+from recycler.cli.render import console, is_narrow, print_lines, wrapped
 
 if TYPE_CHECKING:
     from recycler.cli.places import Place
@@ -137,8 +138,16 @@ def image_verdicts(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# The wide table's eight columns hold two instance ids and two AMI ids a row, each whole.
+WIDE_TABLE = 200
+
+
 def render(rows: list[dict[str, Any]], days: float, ttl_days: int) -> None:
     title = f"recycler history: {len(rows)} recycles in the last {days:g} days (the ledger keeps {ttl_days})"
+    out = console(unwrapped=WIDE_TABLE)
+    if is_narrow(out, below=WIDE_TABLE):
+        _render_narrow(rows, title, out)
+        return
     table = Table(title=title, title_justify="left")
     for column in (
         "time (UTC)",
@@ -150,7 +159,7 @@ def render(rows: list[dict[str, Any]], days: float, ttl_days: int) -> None:
         "waited",
         "run",
     ):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap="→" in column)
     for r in rows:
         outcome = r["outcome"] or "?"
         table.add_row(
@@ -160,7 +169,30 @@ def render(rows: list[dict[str, Any]], days: float, ttl_days: int) -> None:
             f"{r['victim'] or '-'} → {r['replacement'] or '-'}",
             f"{r['victim_image'] or '?'} → {r['replacement_image'] or '?'}",
             r["reason"] or "",
-            f"{r['waited_seconds']:.0f} s" if r["waited_seconds"] is not None else "-",
+            _waited(r),
             (r["run_id"] or "")[:8],
         )
-    Console(width=200).print(table)
+    out.print(table)
+
+
+def _waited(row: dict[str, Any]) -> str:
+    return f"{row['waited_seconds']:.0f} s" if row["waited_seconds"] is not None else "-"
+
+
+def _render_narrow(rows: list[dict[str, Any]], title: str, out: Console) -> None:
+    """Below the wide table's width: per recycle a line of when, which group and what came of it, then
+    the instances, the images and the reason each on their own line(s); no id split across lines."""
+    width = out.width
+    print_lines(out, wrapped(title, width, ""), "bold")
+    for r in rows:
+        outcome = r["outcome"] or "?"
+        when = r["time"][:16].replace("T", " ")
+        print_lines(
+            out, wrapped(f"{when}  {r['group']}  {outcome}  run {(r['run_id'] or '')[:8]}", width, "")
+        )
+        print_lines(out, wrapped(f"{r['victim'] or '-'} → {r['replacement'] or '-'} ({_waited(r)})", width))
+        print_lines(
+            out, wrapped(f"image {r['victim_image'] or '?'} → {r['replacement_image'] or '?'}", width)
+        )
+        if r["reason"]:
+            print_lines(out, wrapped(str(r["reason"]), width))

@@ -11,7 +11,6 @@ With --json (--output json) the RunReport is the only thing on stdout; logs and 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -104,43 +103,10 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-class OperatorWords(logging.Formatter):
-    """A log line as the operator reads it among the progress lines: `recycler: warning: ...`, not
-    `WARNING recycler.workflow.group.preflight: ...`."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = f"recycler: {record.levelname.lower()}: {record.getMessage()}"
-        if record.exc_info and os.environ.get("RECYCLER_DEBUG") == "1":
-            text += "\n" + self.formatException(record.exc_info)
-        return text
-
-
-class SaidOnce(logging.Filter):
-    """A warning said for every group (no ledger configured) is said once."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.said: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING:
-            return True
-        message = record.getMessage()
-        if message in self.said:
-            return False
-        self.said.add(message)
-        return True
-
-
-def configure_logging(verbose: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(OperatorWords())
-    handler.addFilter(SaidOnce())
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from recycler.cli.logs import configure_logging
+
     configure_logging(verbose=os.environ.get("RECYCLER_VERBOSE") == "1")
     return quietly_on_broken_pipe(lambda: command(args))
 

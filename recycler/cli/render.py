@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
+import textwrap
 from typing import TextIO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from recycler.domain import Reason
@@ -44,7 +47,8 @@ def report_table(report: RunReport) -> Table:
     where = f"  account {report.account} {report.region}" if report.account else ""
     table = Table(title=f"recycler {mode} {report.run_id}  (seed {report.seed}){where}", title_justify="left")
     for column in ("group", "decision", "victim", "age (d)", "AMI", "AMI age (d)", "replacement", "reason"):
-        table.add_column(column, overflow="fold")
+        # Never fold an id: a table too wide for its ids is the narrow layout's case.
+        table.add_column(column, overflow="fold", no_wrap=column in ("victim", "replacement"))
     for group in report.groups:
         victim = group.victim
         age = victim.age_days if victim and victim.age_days is not None else group.oldest_instance_age_days
@@ -54,11 +58,7 @@ def report_table(report: RunReport) -> Table:
         waited = group.recycles[0].waited_seconds if group.recycles else group.waited_seconds
         if waited is not None:
             replacement += f" ({waited:.0f} s)"
-        reason = group.reason + (f": {group.detail}" if group.detail else "")
-        if group.container_host:
-            reason += f" [{group.container_host}]"
-        if group.standby_instances:
-            reason += f" ({group.standby_instances} in Standby)"
+        reason = _reason(group)
         table.add_row(
             group.group,
             f"[{STYLE[group.outcome]}]{group.outcome}[/]" + (" (canary)" if group.canary else ""),
@@ -86,16 +86,15 @@ def report_table(report: RunReport) -> Table:
                 replaced,
                 extra.reason,
             )
-    s = report.summary
-    table.caption = (
-        f"recycled {s.recycled} · planned {s.planned} · skipped {s.skipped} · failed {s.failed}"
-        f" · instances recycled {s.instances_recycled}"
-    )
+    table.caption = _caption(report)
     return table
 
 
 # Written to a pipe or a file there is no terminal to fit: wide enough not to wrap instance ids.
 UNWRAPPED_WIDTH = 160
+# Below this many columns a table of eight columns squeezes each into a few characters (an instance id,
+# 19 of them, wrapped in three pieces): the narrow layout instead, a few columns a line, reasons apart.
+NARROW_BELOW = UNWRAPPED_WIDTH
 CSV_COLUMNS = (
     "group",
     "outcome",
@@ -111,10 +110,112 @@ CSV_COLUMNS = (
 )
 
 
-def console(stream: TextIO | None = None) -> Console:
-    """The terminal's width (rich reads it); a fixed wide one when not a terminal (a pipe, a file)."""
+def console(stream: TextIO | None = None, unwrapped: int = UNWRAPPED_WIDTH) -> Console:
+    """The terminal's width; COLUMNS when set (as a shell exports it, also for a pipe); `unwrapped`
+    columns for a pipe or a file without it."""
     stream = stream or sys.stdout
-    return Console(file=stream, width=None if stream.isatty() else UNWRAPPED_WIDTH)
+    return Console(file=stream, width=terminal_width(stream, unwrapped))
+
+
+def terminal_width(stream: TextIO | None = None, unwrapped: int = UNWRAPPED_WIDTH) -> int | None:
+    """None lets rich ask the terminal."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return None if (stream or sys.stdout).isatty() else unwrapped
+
+
+def is_narrow(out: Console, below: int = NARROW_BELOW) -> bool:
+    """Narrower than the wide table needs to keep every id whole."""
+    return out.width < below
+
+
+def wrapped(text: str, width: int, indent: str = "  ") -> list[str]:
+    """Lines of at most `width`, broken at spaces only: an instance id (i-0123456789abcdef0) or an AMI
+    id is never split at its hyphen, and a word longer than a line (an ARN) is cut only if it must be."""
+    return textwrap.wrap(
+        text,
+        width=max(width, len(indent) + 20),
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+        break_long_words=True,
+    )
+
+
+def print_lines(out: Console, lines: list[str], style: str | None = None) -> None:
+    """Lines already fitted to the console: rich must not wrap them again."""
+    for line in lines:
+        out.print(escape(line), style=style, soft_wrap=True, highlight=False)
+
+
+def print_narrow_report(report: RunReport, out: Console) -> None:
+    """A terminal narrower than NARROW_BELOW: per group, its decision on one line, the instances on the
+    next, the AMI on a third and the reason on its own line(s), each fitted to the width."""
+    mode = "DRY RUN" if report.dry_run else "RUN"
+    width = out.width
+    print_lines(out, wrapped(f"recycler {mode} {report.run_id} (seed {report.seed})", width, ""), "bold")
+    if report.account:
+        print_lines(out, wrapped(f"account {report.account} {report.region}", width, ""))
+    for group in report.groups:
+        victim = group.victim
+        age = victim.age_days if victim and victim.age_days is not None else group.oldest_instance_age_days
+        decision = group.outcome + (" (canary)" if group.canary else "")
+        head = wrapped(f"{group.group}  {decision}", width, "")
+        if len(head) == 1:  # the decision in its colour
+            out.print(
+                f"{escape(group.group)}  [{STYLE[group.outcome]}]{decision}[/]",
+                soft_wrap=True,
+                highlight=False,
+            )
+        else:
+            print_lines(out, head)
+        replacement = (
+            group.replacement.instance_id if group.replacement and group.replacement.instance_id else None
+        )
+        waited = group.recycles[0].waited_seconds if group.recycles else group.waited_seconds
+        instances = " ".join(
+            part
+            for part in (
+                victim.instance_id if victim else "oldest",
+                f"({age:.1f} d)" if age is not None else "",
+                f"→ {replacement}" if replacement else "",
+                f"({waited:.0f} s)" if waited is not None else "",
+            )
+            if part
+        )
+        if instances != "oldest":
+            print_lines(out, wrapped(instances, width))
+        ami = ami_state(group).replace("[red]", "").replace("[/]", "")
+        if ami != "-" or image_ages(group) != "-":
+            print_lines(out, wrapped(f"AMI: {ami}; image age {image_ages(group)} d", width))
+        print_lines(out, wrapped(_reason(group), width))
+        for number, extra in enumerate(group.recycles[1:], start=2):
+            replaced = (
+                extra.replacement.instance_id if extra.replacement and extra.replacement.instance_id else "-"
+            )
+            line = f"#{number} {extra.outcome} {extra.victim.instance_id} → {replaced}"
+            if extra.waited_seconds is not None:
+                line += f" ({extra.waited_seconds:.0f} s)"
+            print_lines(out, wrapped(f"{line}: {extra.reason}", width))
+    print_lines(out, wrapped(_caption(report), width, ""))
+
+
+def _reason(group: GroupReport) -> str:
+    reason = group.reason + (f": {group.detail}" if group.detail else "")
+    if group.container_host:
+        reason += f" [{group.container_host}]"
+    if group.standby_instances:
+        reason += f" ({group.standby_instances} in Standby)"
+    return reason
+
+
+def _caption(report: RunReport) -> str:
+    s = report.summary
+    return (
+        f"recycled {s.recycled} · planned {s.planned} · skipped {s.skipped} · failed {s.failed}"
+        f" · instances recycled {s.instances_recycled}"
+    )
 
 
 def report_rows(report: RunReport) -> list[list[object]]:
@@ -173,7 +274,10 @@ def write_text(report: RunReport, stream: TextIO) -> None:
 
 def render_report(report: RunReport, out: Console | None = None) -> None:
     out = out or console()
-    out.print(report_table(report))
+    if is_narrow(out):
+        print_narrow_report(report, out)
+    else:
+        out.print(report_table(report))
     for problem in report.alerts_failed:
         out.print(f"[bold red]alert not delivered:[/] {problem}")
     for group in report.groups:

@@ -81,6 +81,9 @@ def run_command(args: argparse.Namespace, err: Any) -> int:
                 "--stack names one stack in one account and region: use one --region and --profile"
             )
         if args.bake_minutes is not None:  # a drill need not hold the terminal for a 30-minute bake
+            if not 0 <= args.bake_minutes < float("inf"):
+                # Checked here: refused by Settings, the message would name RECYCLER_BAKE_MINUTES.
+                raise InputError(f"--bake-minutes: {args.bake_minutes:g} is not a number of minutes >= 0")
             os.environ["RECYCLER_BAKE_MINUTES"] = f"{args.bake_minutes:g}"
         check_names()
         load_settings()
@@ -173,8 +176,12 @@ def run_region(
         print("recycler: not confirmed; nothing was acted on", file=err)
         return EXIT_FAILED
     except (KeyboardInterrupt, Interrupted):
-        print(watch.stopped_line("interrupted (Ctrl-C)") if watch else "recycler: interrupted", file=err)
-        return EXIT_INTERRUPTED
+        from recycler.cli.interrupt import interrupted
+
+        def emit_report(report: RunReport) -> None:
+            emit(report, output_of(args), args.report_file, args.query)
+
+        return interrupted(watch, place.session, err, emit_report)
     except Exception as error:
         if watch is not None and watch.acted_groups():
             return _failed_after_acting(args, watch, aws_error_text(error), err, debug)

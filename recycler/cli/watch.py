@@ -17,7 +17,7 @@ from recycler.domain import Mode, Reason
 from recycler.messages import reactivate_command, remove_surge_instance_command
 from recycler.report import GroupReport
 from recycler.workflow.packing import unpack_plan
-from recycler.workflow.state import Job, PlanRows
+from recycler.workflow.state import Job, PlanRows, Started
 
 # The steps that change something in the account (the rest read, claim or report).
 ACTS = frozenset({"surge", "drain", "terminate", "terminate-retry", "surge-rollback", "undrain"})
@@ -56,27 +56,41 @@ class Recycle:
 
     def in_flight(self) -> str:
         """One phrase: what was done and is not finished, with the command for each; '' when none."""
+        parts = [f"{what} ({verb}: {command})" for what, verb, command in self.steps()]
+        return f"{self.group}: " + "; ".join(parts) if parts else ""
+
+    def steps(self) -> list[tuple[str, str, str]]:
+        """What was done and is not finished: (what, "undo" or "watch", the command), in order."""
         if self.finished:
-            return ""
-        parts = []
+            return []
+        steps = []
         if self.surged:
             instance = self.surge_instance or "<surge instance>"
-            parts.append(
-                f"desired capacity raised by 1 for surge instance {instance}, victim {self.victim} "
-                f"{'terminated' if self.terminated else 'still running'} "
-                f"(undo the surge: {remove_surge_instance_command(instance)})"
+            steps.append(
+                (
+                    f"desired capacity raised by 1 for surge instance {instance}, victim {self.victim} "
+                    f"{'terminated' if self.terminated else 'still running'}",
+                    "undo the surge",
+                    remove_surge_instance_command(instance),
+                )
             )
         if self.draining:
-            parts.append(
-                f"container instance {self.draining} is DRAINING (undo: "
-                f"{reactivate_command(cluster_of(self.draining), self.draining)})"
+            steps.append(
+                (
+                    f"container instance {self.draining} is DRAINING",
+                    "undo",
+                    reactivate_command(cluster_of(self.draining), self.draining),
+                )
             )
         if self.terminated and not self.surged:
-            parts.append(
-                f"victim {self.victim} terminated, Auto Scaling launches its replacement by itself "
-                f"(watch: {watch_group_command(self.group)})"
+            steps.append(
+                (
+                    f"victim {self.victim} terminated, Auto Scaling launches its replacement by itself",
+                    "watch",
+                    watch_group_command(self.group),
+                )
             )
-        return f"{self.group}: " + "; ".join(parts) if parts else ""
+        return steps
 
 
 class Watch:
@@ -97,6 +111,7 @@ class Watch:
         self.victims: dict[str, Job] = {}
         self.recycles: dict[str, Recycle] = {}
         self.claimed: list[str] = []
+        self.started: Started | None = None  # the run's id, start and seed, once its first step ran
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -106,6 +121,9 @@ class Watch:
     # ---- the port's hooks ---------------------------------------------------------------------
 
     def on_step(self, name: str, result: Any) -> None:
+        if isinstance(result, Started):
+            self.started = result
+            return
         if name == "plan" and isinstance(result, PlanRows):
             self._planned(result)
             return
@@ -135,7 +153,7 @@ class Watch:
                 for other in self.recycles.values():
                     if other.group == group:
                         other.finished = True
-        if what in ("claim", "ledger") and not self.ledger:
+        if what in ("claim", "ledger", "canary-claim", "canary-release") and not self.ledger:
             return  # nothing was claimed or recorded: no ledger is configured (said once, as a warning)
         self.say(f"{group}: {self._describe(what, recycle, result)}")
 
@@ -236,6 +254,15 @@ class Watch:
             "alert": "alert published" if ok else "alert NOT delivered",
             "ledger": "recorded in the ledger",
             "brakes": "brakes checked after the drain",
+            "canary-claim": "claimed the canary of its new image in the ledger"
+            if ok
+            else f"not the canary: {getattr(result, 'reason', '')}",
+            "canary-release": "released the canary claim of its image",
+            "bake-start": "the canary's bake started",
+            "zones": "Availability Zones read",
+            "group-after-error": "group read again after the error",
+            "surge-remove": "surge instance removed",
+            "surge-undrain": "container instance back to ACTIVE",
         }
         return words.get(what, what) + (failed if what in ACTS or what == "alert" else "")
 

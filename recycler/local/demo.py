@@ -10,15 +10,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shlex
 import socket
-import sys
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -110,11 +110,37 @@ def embedded_aws() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    restore = emulator_errors_to(EMULATOR_LOG)
     server.start()
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+        restore()
+
+
+# The embedded AWS's own errors (a request it cannot serve, e.g. a region it does not know: moto's Flask
+# app logs the traceback as "moto", werkzeug the failed request) go here, not into the demo's terminal.
+EMULATOR_LOG = Path(tempfile.gettempdir()) / "recycler-emulator.log"
+
+
+def emulator_errors_to(path: Path) -> Callable[[], None]:
+    """Send the emulator's loggers to `path` only; returns what puts them back."""
+    handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    loggers = [logging.getLogger(name) for name in ("moto", "werkzeug")]
+    propagated = [log.propagate for log in loggers]
+    for log in loggers:
+        log.addHandler(handler)
+        log.propagate = False
+
+    def restore() -> None:
+        for log, propagate in zip(loggers, propagated, strict=True):
+            log.removeHandler(handler)
+            log.propagate = propagate
+        handler.close()
+
+    return restore
 
 
 def seed_fleet(session: boto3.Session, now: datetime) -> dict[str, Any]:
@@ -276,36 +302,7 @@ def main(args: argparse.Namespace) -> int:
             "groups that would have launched it."
         )
         if getattr(args, "keep", False):
-            keep_running(console, endpoint, seeded["topic_arn"])
+            from recycler.local.demo_keep import keep_running
+
+            keep_running(console, endpoint, seeded["topic_arn"], REGION, TABLE, EMULATOR_LOG)
     return 0
-
-
-def kept_environment(endpoint: str, topic_arn: str) -> dict[str, str]:
-    """What another shell sets to use the kept embedded AWS (and the demo's ledger and topic)."""
-    return {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "demo",
-        "AWS_SECRET_ACCESS_KEY": "demo",
-        "AWS_REGION": REGION,
-        "RECYCLER_LEDGER_TABLE": TABLE,
-        "RECYCLER_TOPIC_ARN": topic_arn,
-    }
-
-
-def keep_running(console: Any, endpoint: str, topic_arn: str) -> None:
-    """--keep: the embedded AWS stays up until Ctrl-C, so `plan` and `run` can be tried against it."""
-    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in kept_environment(endpoint, topic_arn).items())
-    # The interpreter running the demo is the one with recycler installed (make demo: .venv/bin/python).
-    python = shlex.quote(os.path.relpath(sys.executable)) if sys.executable else "python"
-    console.print(
-        "\n[bold]The embedded AWS stays up[/] (--keep). In another shell, in this directory:\n"
-        f"  export {exports}\n"
-        f"  {python} -m recycler plan            # the ledger now holds today's recycles: recently-recycled\n"
-        f"  {python} -m recycler plan --force    # what a forced drill would do\n"
-        "Ctrl-C here stops it.",
-        soft_wrap=True,
-    )
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        console.print("embedded AWS stopped")

@@ -19,7 +19,9 @@ ALARM = "shop-5xx"
 def seed_release_groups(session: boto3.Session, now: datetime, image: str) -> str:
     """Two groups whose template resolves an SSM parameter; returns the release image to publish."""
     ec2, autoscaling, ssm = session.client("ec2"), session.client("autoscaling"), session.client("ssm")
-    [release_image] = emulator.stock_images(ec2, 1)
+    # A fourth stock image: the first three are act 1's (old, patched, broken). The first one again
+    # would re-date act 1's 90-day-old AMI to an hour, and `fleet` after --keep would contradict act 1.
+    release_image = emulator.stock_images(ec2, 4)[3]
     emulator.set_image_created(release_image, now - timedelta(hours=1), "us-east-1")
     ssm.put_parameter(Name=PARAMETER, Value=image, Type="String")
     template = ec2.create_launch_template(

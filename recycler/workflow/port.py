@@ -20,8 +20,8 @@ from recycler.interfaces import (
     FleetPort,
     LaunchPathsPort,
     LedgerPort,
-    VerdictStorePort,
     ScaleOutsPort,
+    VerdictStorePort,
 )
 from recycler.workflow.budget import Budget
 

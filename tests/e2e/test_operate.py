@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -122,12 +124,19 @@ def test_run_prints_progress_and_ctrl_c_says_what_is_in_flight(server: World) ->
     code, _out, err = running.finish()
     assert code == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
-    [stopped] = [line for line in err.splitlines() if line.startswith("recycler: interrupted")]
+    stopped = err[err.index("recycler: interrupted (Ctrl-C)") :]
     assert f"victim {web[0]} terminated" in stopped
-    assert "aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names web" in stopped
-    assert "terminate-instance-in-auto-scaling-group --instance-id i-" in stopped  # undo the surge
+    # Each command alone on its line, to copy (issue 39: not one long ` | `-joined line).
+    commands = [line.strip() for line in stopped.splitlines() if line.startswith("    aws ")]
+    assert any(
+        c.startswith("aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names web")
+        for c in commands
+    )
+    assert any(
+        "terminate-instance-in-auto-scaling-group --instance-id i-" in c for c in commands
+    )  # undo the surge
     assert f"victim {bastion[0]} still running" in stopped
-    assert "ledger claims kept for bastion, web" in stopped
+    assert "kept: ledger claims for bastion, web" in stopped and " | " not in stopped
     desired = server.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["bastion"])[
         "AutoScalingGroups"
     ][0]["DesiredCapacity"]
@@ -335,34 +344,75 @@ def test_version_and_csv_output(server: World) -> None:
     assert row.startswith("web,planned,oldest-instance,") and ids[0] in row
 
 
-def test_demo_keep_leaves_the_embedded_aws_up_for_a_plan(tmp_path: Path) -> None:
+def test_demo_keep_leaves_the_embedded_aws_up_and_every_printed_command_works(tmp_path: Path) -> None:
+    """--keep prints plan, run, fleet, history and a watch command; each, exactly as printed (after the
+    printed export), exits 0 against the kept embedded AWS, and the emulator's errors stay out of it."""
     running = Running("demo", "--keep", "--report-file", str(tmp_path / "r.json"), env={})
     deadline = time.monotonic() + 240
     while not any("Ctrl-C here stops it" in line for line in running.out):
         assert time.monotonic() < deadline and running.process.poll() is None, "".join(running.lines)
         time.sleep(0.5)
     [exports] = [line for line in running.out if line.strip().startswith("export ")]
-    env = dict(item.split("=", 1) for item in exports.split()[1:])
+    env = dict(item.split("=", 1) for item in shlex.split(exports)[1:])
     assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:") and env["RECYCLER_LEDGER_TABLE"] == TABLE
-    # The command it prints, exactly as printed: the interpreter that has recycler installed.
-    plans = [line.split("#")[0].split() for line in running.out if "-m recycler plan" in line]
-    [printed] = [command for command in plans if "--force" not in command]
+    start = running.out.index(exports) + 1
+    printed = [
+        line.strip()
+        for line in running.out[start:]
+        if line.startswith("  ") and not line.strip().startswith("#")
+    ]
+    kinds = [
+        next(word for word in ("plan", "run", "fleet", "history", "aws") if word in line) for line in printed
+    ]
+    assert kinds == ["plan", "plan", "run", "fleet", "history", "aws"], printed
+    shell_env = {k: v for k, v in os.environ.items() if k not in ("AWS_DEFAULT_REGION", "AWS_PROFILE")} | env
+    results = {}
     try:
-        done = subprocess.run(
-            [*printed, "--json"],
+        for line in printed:
+            if line.startswith("aws ") and shutil.which("aws") is None:
+                continue  # the AWS CLI is not installed here
+            results[line] = subprocess.run(
+                line,
+                shell=True,
+                check=False,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                env=shell_env,
+                timeout=240,
+            )
+        [fleet] = [line for line in printed if line.endswith("recycler fleet")]
+        ages = subprocess.run(
+            f"{fleet} --output json",
+            shell=True,
             check=False,
             capture_output=True,
             text=True,
             cwd=ROOT,
-            env={k: v for k, v in os.environ.items() if k != "AWS_DEFAULT_REGION"} | env,
+            env=shell_env,
+        )
+        # A request the emulator cannot serve (an unknown region): its traceback goes to its log.
+        bad_region = subprocess.run(
+            [sys.executable, "-m", "recycler", "plan", "--region", "xx-nowhere-1"],
+            check=False,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=shell_env,
             timeout=120,
         )
     finally:
         running.process.send_signal(signal.SIGINT)
-        code, _, _ = running.finish()
-    assert done.returncode == 0, done.stderr
-    groups = {g["group"]: g for g in json.loads(done.stdout)["groups"]}
-    assert groups["web"]["reason"] == "recently-recycled"  # the demo's ledger: it recycled web already
+        code, _, err = running.finish()
+    for line, done in results.items():
+        assert done.returncode == 0, f"{line}: {done.stderr}"
+    plan = next(done for line, done in results.items() if line.endswith("recycler plan"))
+    assert "recently-recycled" in plan.stdout  # the demo's ledger: it recycled web already
+    assert bad_region.returncode != 0 and "Traceback" not in bad_region.stderr
+    # Act 1's fleet runs a 90-day-old AMI; act 2 must not re-date it (it did, to an hour).
+    image_ages = [g["max_image_age_days"] for g in json.loads(ages.stdout)["groups"]]
+    assert max(image_ages) >= 89, ages.stdout
+    assert "Traceback" not in "".join(running.out) + err
     assert code == 0
 
 

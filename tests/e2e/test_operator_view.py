@@ -12,11 +12,13 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 
 from recycler.aws.ledger import Ledger
+from recycler.cli.watch import watch_group_command
 from recycler.local import emulator
 from tests.conftest import REGION, World
 from tests.e2e.test_cli import ROOT, cli, in_service, opted_in_group_in_us_west_2
@@ -218,3 +220,217 @@ def test_a_reader_that_goes_away_ends_quietly(server: World, command: tuple[str,
     assert "Traceback" not in err and "Error" not in err, err
     assert "could not be written" not in err, err
     assert process.returncode in (0, 141), err
+
+
+# ---- 3. tables readable at 80 columns -----------------------------------------------------------
+
+INSTANCE_ID = re.compile(r"i-[0-9a-f]+")
+
+
+def test_every_table_fits_80_columns_and_never_splits_an_instance_id(server: World) -> None:
+    """COLUMNS=80, as a shell exports it for an 80-column terminal: plan, run, fleet and history print
+    no line longer than 80 and every instance id whole (a fragment at a line's end would be shorter)."""
+    server.group("web", [9, 5])
+    server.group("checkout-payments-reconciliation", [9, 5], template="lt2")
+    server.group("search", [0.1, 0.2])  # too young: a reason on its own line
+    server.publish_patched_image()
+    emulator.create_ledger_table(server.session.client("dynamodb"), TABLE)
+    env = {"RECYCLER_LEDGER_TABLE": TABLE, "COLUMNS": "80"}
+    reservations = server.ec2.describe_instances()["Reservations"]
+    before = {i["InstanceId"] for r in reservations for i in r["Instances"]}
+
+    printed = {}
+    for command in (
+        ("plan",),
+        ("run", "--yes", "--poll", "1"),
+        ("fleet",),
+        ("history",),
+    ):
+        done = cli(*command, env=env)
+        assert done.returncode == 0, done.stderr
+        printed[command[0]] = done.stdout
+        for line in done.stdout.splitlines():
+            assert len(line) <= 80, f"{command[0]}: {len(line)} columns: {line!r}"
+            for found in INSTANCE_ID.findall(line):
+                assert len(found) == len("i-0123456789abcdef0"), f"{command[0]}: split id in {line!r}"
+    reservations = server.ec2.describe_instances()["Reservations"]
+    launched = {i["InstanceId"] for r in reservations for i in r["Instances"]} - before
+    assert launched  # the run recycled: its replacements appear whole in run's and history's output
+    for replacement in launched:
+        assert replacement in printed["run"] and replacement in printed["history"]
+    assert "too-young" in printed["plan"] and "checkout-payments-reconciliation" in printed["plan"]
+
+
+# ---- 5. drills: --bake-minutes and --canary; AWS_PROFILE named --------------------------------
+
+
+def proven_by(world: World, image: str) -> dict[str, str] | None:
+    """The ledger's PROVEN record of an image, as DynamoDB holds it (not the report)."""
+    item = world.session.client("dynamodb").get_item(
+        TableName=TABLE, Key={"group_name": {"S": f"image#{image}"}, "record": {"S": "proven"}}
+    )
+    return {k: str(next(iter(v.values()))) for k, v in item["Item"].items()} if "Item" in item else None
+
+
+def test_bake_minutes_shortens_a_canarys_bake(server: World) -> None:
+    """The deployed default bakes a canary 30 minutes (RECYCLER_BAKE_MINUTES here): `--bake-minutes 0`
+    lets a drill prove the new image within the command, and the ledger records it proven."""
+    before = server.group("web", [9, 5])
+    server.publish_patched_image()  # web now launches images[1]: unproven, so its recycle is a canary
+    emulator.create_ledger_table(server.session.client("dynamodb"), TABLE)
+    env = {"RECYCLER_LEDGER_TABLE": TABLE, "RECYCLER_BAKE_MINUTES": "30"}
+
+    refused = cli("run", "--yes", "--bake-minutes", "-1", env=env)
+    assert refused.returncode == 2 and "--bake-minutes" in refused.stderr, refused.stderr
+    done = cli("run", "--yes", "--poll", "1", "--bake-minutes", "0", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    [group] = json.loads(done.stdout)["groups"]
+    assert group["canary"] is True
+    assert terminated_since(server, {"web": dict.fromkeys(before, "")}) == {group["victim"]["instance_id"]}
+    proven = proven_by(server, server.images[1])
+    assert proven is not None and proven["run_id"] == json.loads(done.stdout)["run_id"]
+
+
+def test_canary_drills_an_image_an_earlier_canary_condemned(server: World) -> None:
+    """The canary-failed advice's CLI equivalent: a condemned image is never launched again by a plain run,
+    and `run --canary` tries it anyway (the drill), proving it when its replacement stays healthy."""
+    before = server.group("web", [9, 5])
+    server.publish_patched_image()
+    emulator.create_ledger_table(server.session.client("dynamodb"), TABLE)
+    ledger = Ledger(TABLE, session=server.session)
+    ledger.record_condemned(
+        server.images[1], "web", "an-earlier-run", datetime.now(UTC), "replacement unhealthy"
+    )
+    env = {"RECYCLER_LEDGER_TABLE": TABLE}
+
+    plain = cli("run", "--yes", "--poll", "1", "--json", env=env)
+    assert plain.returncode == 0, plain.stderr
+    assert [g["reason"] for g in json.loads(plain.stdout)["groups"]] == ["canary-failed"]
+    assert terminated_since(server, {"web": dict.fromkeys(before, "")}) == set()  # EC2: nothing terminated
+
+    drill = cli("run", "--yes", "--poll", "1", "--canary", "--bake-minutes", "0", "--json", env=env)
+    assert drill.returncode == 0, drill.stderr
+    [group] = json.loads(drill.stdout)["groups"]
+    assert group["outcome"] == "recycled" and group["canary"] is True
+    assert terminated_since(server, {"web": dict.fromkeys(before, "")}) == {group["victim"]["instance_id"]}
+    assert in_service(server, "web")[group["replacement"]["instance_id"]] == server.images[1]
+    assert proven_by(server, server.images[1]) is not None
+
+
+@pytest.mark.parametrize("command", ["plan", "run", "fleet", "history"])
+def test_a_missing_aws_profile_is_named_with_where_it_came_from(server: World, command: str) -> None:
+    done = cli(command, env={"AWS_PROFILE": "nope"})
+    assert done.returncode == 2, done.stderr
+    assert "'nope'" in done.stderr and "AWS_PROFILE" in done.stderr, done.stderr
+    assert "None" not in done.stderr and "Traceback" not in done.stderr
+
+
+# ---- 6. Ctrl-C: undo what recycler started, keep a report, one command a line ------------------
+
+
+def interrupt_at(monkeypatch: pytest.MonkeyPatch, wait_suffix: str) -> None:
+    """Ctrl-C while the run waits: KeyboardInterrupt from the first wait whose name ends so."""
+    from recycler.local.port import LocalPort
+
+    original = LocalPort.wait_until
+
+    def wait_until(self: LocalPort, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.endswith(wait_suffix):
+            raise KeyboardInterrupt
+        return original(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(LocalPort, "wait_until", wait_until)
+
+
+def claim_item(world: World, group: str) -> dict[str, Any] | None:
+    item = world.session.client("dynamodb").get_item(
+        TableName=TABLE, Key={"group_name": {"S": group}, "record": {"S": "claim"}}, ConsistentRead=True
+    )
+    return item.get("Item")
+
+
+def test_ctrl_c_during_a_drain_puts_the_host_back_releases_the_claim_and_keeps_a_report(
+    server: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recycler.cli.main import main
+
+    ids = server.group("apps", [9, 5], tags={"recycler:ecs-cluster": "prod"})
+    ecs = server.session.client("ecs")
+    hosts = emulator.create_ecs_cluster(ecs, "prod", ids, group="apps")
+    for arn in hosts.values():
+        emulator.run_tasks(ecs, "prod", arn, service=2)
+    emulator.drain_time("prod", 600)
+    emulator.create_ledger_table(server.session.client("dynamodb"), TABLE)
+    monkeypatch.setenv("RECYCLER_LEDGER_TABLE", TABLE)
+    interrupt_at(monkeypatch, "drain-wait")
+    report_file = tmp_path / "report.json"
+
+    assert main(["run", "--yes", "--poll", "1", "--report-file", str(report_file)]) == 130
+    err = capsys.readouterr().err
+
+    # The emulator's side: no host left DRAINING, no instance terminated, no claim left.
+    described = ecs.describe_container_instances(cluster="prod", containerInstances=list(hosts.values()))
+    assert {c["status"] for c in described["containerInstances"]} == {"ACTIVE"}
+    assert set(ids) <= set(in_service(server, "apps"))
+    assert claim_item(server, "apps") is None
+    [apps] = json.loads(report_file.read_text())["groups"]
+    assert (apps["group"], apps["outcome"], apps["reason"]) == ("apps", "skipped", "run-interrupted")
+    assert "ACTIVE again" in apps["detail"] and "claim was released" in apps["detail"]
+    assert "Traceback" not in err and " | " not in err
+    assert "undone: apps: container instance" in err and "released: the ledger claim on apps" in err
+
+
+def test_ctrl_c_after_a_terminate_prints_each_command_on_its_own_line(
+    server: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recycler.cli.main import main
+
+    server.group("web", [9, 5])
+    server.group("api", [9, 5])
+    emulator.create_ledger_table(server.session.client("dynamodb"), TABLE)
+    monkeypatch.setenv("RECYCLER_LEDGER_TABLE", TABLE)
+    interrupt_at(monkeypatch, "health")
+    report_file = tmp_path / "report.json"
+
+    assert main(["run", "--yes", "--poll", "1", "--report-file", str(report_file)]) == 130
+    err = capsys.readouterr().err.splitlines()
+
+    groups = {g["group"]: g for g in json.loads(report_file.read_text())["groups"]}
+    terminated = [name for name, g in groups.items() if g["outcome"] == "failed"]
+    assert terminated and all(groups[name]["reason"] == "run-interrupted" for name in groups)
+    for name in terminated:
+        assert claim_item(server, name) is not None  # something was terminated: the claim stays
+        # The command to watch it, alone on its line, exactly as it would be pasted.
+        assert f"    {watch_group_command(name)}" in err
+    assert any(line.startswith("  kept: ledger claims for") for line in err)
+
+
+# ---- 7. progress lines say only what happened, warnings in operator words ----------------------
+
+LOGGER_FORMAT = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)[ :]|recycler\.(workflow|aws|local)\.")
+
+
+def test_progress_says_only_what_happened_and_warnings_read_as_sentences(server: World) -> None:
+    """No ledger: no claim is announced; a template pinning the old AMI is warned about by group, with
+    the image, in words; nothing in logger format; the missing ledger is said once, not once a group."""
+    server.group("web", [9, 5])
+    server.group("api", [9, 5])  # no new image published: both replacements launch the victims' AMI
+    done = cli("run", "--yes", "--poll", "1")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert [line for line in lines if LOGGER_FORMAT.search(line)] == []
+    assert not [line for line in lines if "ledger" in line and "claim" in line]
+    assert not [line for line in lines if re.match(r"^\w+: (canary-claim|canary-release|bake-start)$", line)]
+    assert sum("RECYCLER_LEDGER_TABLE not set" in line for line in lines) == 1
+    assert not [line for line in lines if "no ledger configured" in line]
+    for group in ("web", "api"):
+        [stale] = [
+            line for line in lines if line.startswith(f"recycler: warning: {group}: the replacement runs")
+        ]
+        assert f"(image {server.images[0]})" in stale and "launch template pins an old AMI" in stale
+
+    emulator.create_ledger_table(server.session.client("dynamodb"), TABLE)
+    with_ledger = cli("run", "--yes", "--force", "--poll", "1", env={"RECYCLER_LEDGER_TABLE": TABLE})
+    assert with_ledger.returncode == 0, with_ledger.stderr
+    assert "web: claimed in the ledger" in with_ledger.stderr.splitlines()
+    assert claim_item(server, "web") is not None  # and it is so in DynamoDB

@@ -145,3 +145,91 @@ def test_revert_on_canary_failure_needs_the_parameters_it_may_put_back() -> None
     ):
         build(**{"recycler:revert_on_canary_failure": "true"})
     build(**{"recycler:revert_on_canary_failure": "true", "recycler:publish_parameter_prefixes": "/golden/"})
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "recyler:max_concurrency",
+        "recycle:max_concurrency",
+        "Recycler:max_concurrency",
+        "recycler-max_concurrency",
+    ],
+)
+def test_a_key_under_a_near_miss_prefix_is_refused_with_the_known_key(key: str) -> None:
+    """Such a key is meant for recycler; ignored, its default would be deployed unnoticed."""
+    with pytest.raises(
+        ConfigError, match=rf"^{key}: unknown context key .*did you mean recycler:max_concurrency\?"
+    ):
+        build(**{key: "3"})
+
+
+def test_other_namespaces_are_not_near_misses() -> None:
+    from infra.config import _after_a_near_miss_prefix
+
+    for key in (
+        "aws:cdk:bundling-stacks",
+        "@aws-cdk/core:validateAgainstDefaultRules",
+        "cdk-nag:x",
+        "acknowledge:x",
+    ):
+        assert _after_a_near_miss_prefix(key) is None
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("bit_rot_days", "-1", r"recycler:bit_rot_days=-1: .*always fire"),
+        ("bit_rot_days", "0", r"recycler:bit_rot_days=0: .*always fire"),
+        ("image_rot_days", "0", r"recycler:image_rot_days=0: .*always fire"),
+        ("image_rot_days", "nan", r"recycler:image_rot_days=nan: .*never fire"),
+        ("bit_rot_days", "inf", r"recycler:bit_rot_days=inf: .*never fire"),
+        (
+            "image_rot_days",
+            "100000",
+            r"recycler:image_rot_days=100000: .*EC2 opened on 2006-08-25.*never fire",
+        ),
+    ],
+)
+def test_an_age_alarm_that_would_always_or_never_fire_is_refused(key: str, value: str, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        build(**{f"recycler:{key}": value})
+
+
+@pytest.mark.parametrize(
+    ("context", "named"),
+    [
+        ({"recyler:max_concurrency": "3"}, "recyler:max_concurrency: unknown context key"),
+        ({"recycler:bit_rot_days": "-1"}, "recycler:bit_rot_days=-1: "),
+    ],
+)
+def test_synth_refuses_in_one_line_without_a_traceback(
+    context: dict[str, str], named: str, tmp_path: Path
+) -> None:
+    """app.py as `cdk synth -c key=value` runs it: the CLI hands the context over in CDK_CONTEXT_JSON."""
+    import subprocess
+    import sys
+
+    environment = {
+        **os.environ,
+        "CDK_CONTEXT_JSON": json.dumps({**context, "aws:cdk:bundling-stacks": []}),
+        "CDK_OUTDIR": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+        # This machine's Node 20 banner is not the refusal under test (the docs ask for Node 22+).
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+    }
+    synth = subprocess.run(
+        [sys.executable, "app.py"],
+        check=False,
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = [line for line in synth.stderr.splitlines() if line.strip()]
+    assert synth.returncode == 2, synth.stderr
+    assert len(lines) == 1, synth.stderr
+    assert named in lines[0] and "Traceback" not in synth.stderr
+    assert not list(tmp_path.glob("*.template.json"))  # nothing synthesized
