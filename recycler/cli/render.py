@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from recycler.domain import Reason
-from recycler.messages import drainer_howto
+from recycler.fix_commands import drainer_howto
 from recycler.report import GroupReport, RunReport
 
 STYLE = {"recycled": "green", "planned": "cyan", "skipped": "yellow", "failed": "bold red"}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from recycler.domain import Mode, Reason
-from recycler.messages import reactivate_command, remove_surge_instance_command
+from recycler.fix_commands import reactivate_command, remove_surge_instance_command
 from recycler.report import GroupReport
 from recycler.workflow.packing import unpack_plan
 from recycler.workflow.state import Job, PlanRows, Started

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from recycler import messages
+from recycler import fix_commands
 from recycler.domain import (
     LAUNCHING,
     TERMINATING,
@@ -95,7 +95,7 @@ def with_container_host(
                 Reason.NO_DRAIN_HOOK,
                 f"nodes of Kubernetes cluster {cluster} would lose their pods undrained; add a termination "
                 "hook a drainer completes (aws-node-termination-handler, queue mode): "
-                + messages.drain_hook_howto(group.name),
+                + fix_commands.drain_hook_howto(group.name),
             )
         return replace(decision, host=ContainerHost("kubernetes", cluster))
     tagged_cluster = group.tags.get(tag_key(settings, "ecs-cluster"), "").strip() or None

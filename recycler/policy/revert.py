@@ -10,7 +10,7 @@ Restorable, because one write that changes nothing but the image puts every grou
 Not restorable by recycler: `$Latest` or a pinned version with a literal ImageId (putting it back needs a
 new template version or a change to the group, both beyond "point back"), a parameter pinned to a version
 or label (`resolve:ssm:NAME:3`), another account's parameter (an ARN), a launch configuration: the alert
-gives the command (messages.launch_path_steps).
+gives the command (fix_commands.launch_path_steps).
 """
 
 from __future__ import annotations

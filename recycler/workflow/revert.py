@@ -25,7 +25,8 @@ from botocore.exceptions import ClientError
 
 from recycler import messages
 from recycler.domain import AWS_ERRORS
-from recycler.messages import aws_error_text, manual_revert
+from recycler.fix_commands import manual_revert
+from recycler.messages import aws_error_text
 from recycler.models import Settings
 from recycler.policy.revert import LaunchPath, RevertOutcome, candidates, previous_proven
 from recycler.report import RevertReport

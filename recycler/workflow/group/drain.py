@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from recycler.domain import AWS_ERRORS, Reason
-from recycler.messages import aws_error_text, reactivate_command
+from recycler.fix_commands import reactivate_command
+from recycler.messages import aws_error_text
 from recycler.report import GroupReport
 from recycler.workflow.brakes import brakes
 from recycler.workflow.budget import next_pause

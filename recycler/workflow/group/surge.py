@@ -40,7 +40,8 @@ import logging
 from dataclasses import dataclass, replace
 
 from recycler.domain import AWS_ERRORS, Reason
-from recycler.messages import aws_error_text, remove_surge_instance_command
+from recycler.fix_commands import remove_surge_instance_command
+from recycler.messages import aws_error_text
 from recycler.report import GroupReport
 from recycler.workflow.group.context import GroupContext
 from recycler.workflow.group.drain import drain_and_wait, drain_victim, reactivate
