@@ -79,6 +79,13 @@ class Reason(StrEnum):
     OUTSIDE_MAINTENANCE_WINDOW = "outside-maintenance-window"
     # What a plan decided for a group it recycles.
     OLDEST_INSTANCE = "oldest-instance"
+    # CodeDeploy (recycler/policy/codedeploy.py): a deployment to the group is under way; processes a
+    # deployment suspended were never resumed; the replacement's automatic deployment failed (the
+    # revision, not the image); Auto Scaling kept launching and abandoning replacements.
+    DEPLOYMENT_IN_PROGRESS = "deployment-in-progress"
+    PROCESSES_LEFT_SUSPENDED = "processes-left-suspended"
+    REVISION_FAILED = "revision-failed"
+    LAUNCH_LOOP = "launch-loop"
 
 
 # A drain that failed leaves the victim running: the alert's next steps are about its tasks.
@@ -88,7 +95,11 @@ DRAIN_FAILURES = frozenset(
 
 # Failures that do not condemn the image: no capacity, a deleted group, a refused act, a bake cut by the deadline.
 UNJUDGED = {Reason.TERMINATE_FAILED, Reason.SURGE_FAILED, Reason.NO_CAPACITY, Reason.GROUP_DELETED}
-NOT_THE_IMAGE = DRAIN_FAILURES | UNJUDGED | {Reason.BAKE_PAST_DEADLINE}
+NOT_THE_IMAGE = (
+    DRAIN_FAILURES | UNJUDGED | {Reason.BAKE_PAST_DEADLINE, Reason.REVISION_FAILED, Reason.LAUNCH_LOOP}
+)
+# Skips that need an operator (the run's summary alert goes out for them, as for a failure).
+ATTENTION_SKIPS = frozenset({Reason.PROCESSES_LEFT_SUSPENDED})
 
 
 class Mode(StrEnum):
@@ -345,6 +356,29 @@ class ContainerInstance:
     running_tasks: int
     pending_tasks: int
     agent_connected: bool = True
+
+
+@dataclass(frozen=True)
+class CodeDeployGroup:
+    """A CodeDeploy deployment group that names an Auto Scaling group (BatchGetDeploymentGroups'
+    autoScalingGroups), with the deployments to it still under way when it was read."""
+
+    application: str
+    deployment_group: str
+    launch_hook: str = ""  # the hook CodeDeploy installed into the Auto Scaling group
+    termination_hook: str = ""  # set when terminationHookEnabled: terminations run a deployment
+    active: tuple[str, ...] = ()  # deployment ids Created/Queued/InProgress/Baking/Ready
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One CodeDeploy deployment as BatchGetDeployments answers it (the fields recycler reads)."""
+
+    deployment_id: str
+    status: str
+    creator: str
+    error_code: str = ""
+    error_message: str = ""
 
 
 # A group as DescribeAutoScalingGroups returns it: only the fleet adapter looks inside.

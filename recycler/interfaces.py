@@ -10,7 +10,9 @@ from typing import Any, Protocol
 
 from recycler.domain import (
     Activity,
+    CodeDeployGroup,
     ContainerInstance,
+    Deployment,
     EcsCapacityProvider,
     GroupSnapshot,
     LifecycleHook,
@@ -112,3 +114,11 @@ class EventsPort(Protocol):
     (detail-type, detail) pairs; returns one line per event that was not delivered (empty: all were)."""
 
     def put(self, events: Sequence[tuple[str, dict[str, Any]]]) -> list[str]: ...
+
+
+class CodeDeployPort(Protocol):
+    """CodeDeploy reads: the deployment groups that name each Auto Scaling group (with the deployments to
+    them still under way), and the deployments created since a moment (the replacement's own)."""
+
+    def deployment_groups(self, group_names: Sequence[str]) -> dict[str, tuple[CodeDeployGroup, ...]]: ...
+    def deployments_since(self, target: CodeDeployGroup, since: datetime) -> list[Deployment]: ...

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from recycler.domain import DRAIN_FAILURES, AdapterError, Reason
+from recycler.domain import ATTENTION_SKIPS, DRAIN_FAILURES, AdapterError, Reason
 
 if TYPE_CHECKING:
     from recycler.report import GroupReport, RevertReport, RunReport
@@ -177,8 +177,9 @@ def summary_message(report: RunReport) -> tuple[str, str]:
         lines.append("FRESHNESS TARGET MISSED: " + "; ".join(p for p in parts if p))
     every_group = len(report.groups) <= LISTED_GROUPS
     listed = report.groups if every_group else [g for g in report.groups if g.outcome != "skipped"]
-    for group in listed:
-        lines.append(f"  {group.group:<32} {group.outcome:<9} {group.reason}")
+    for group in listed:  # a skip that needs an operator says why (the fix is in its detail)
+        why = f": {group.detail}" if group.reason in ATTENTION_SKIPS else ""
+        lines.append(f"  {group.group:<32} {group.outcome:<9} {group.reason}{why}")
     not_listed = Counter(report.skipped_groups_omitted)
     if not every_group:
         not_listed += Counter(g.reason for g in report.groups if g.outcome == "skipped")

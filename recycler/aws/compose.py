@@ -10,6 +10,7 @@ import boto3
 
 from recycler.aws.brakes import Brakes
 from recycler.aws.clients import Clients
+from recycler.aws.codedeploy import CodeDeploy
 from recycler.aws.ecs import EcsHosts
 from recycler.aws.events import Events
 from recycler.aws.fleet import Fleet
@@ -50,4 +51,5 @@ def aws_services(
         launch_paths=LaunchPaths(clients),
         clock=clock or (lambda: datetime.now(UTC)),
         region=region,
+        codedeploy=CodeDeploy(clients),
     )

@@ -15,6 +15,7 @@ from typing import Protocol, TypeVar
 from recycler.interfaces import (
     AlertsPort,
     BrakesPort,
+    CodeDeployPort,
     EcsPort,
     EventsPort,
     FleetPort,
@@ -108,3 +109,6 @@ class Services:
     launch_paths: LaunchPathsPort | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     region: str = "us-east-1"
+    # Read for the groups a run would recycle and their replacements (workflow/codedeploy.py); None: the
+    # run does not look at CodeDeploy (a test's own Services).
+    codedeploy: CodeDeployPort | None = None

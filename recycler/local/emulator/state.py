@@ -79,6 +79,11 @@ class EmulatorState:
     events_to_refuse: int = 0
     events_error_code: str = "ThrottlingException"
     refused_events: list[dict[str, Any]] = field(default_factory=list)
+    # CodeDeploy (codedeploy.py): deployment group name -> how its automatic deployments end; instance id
+    # -> its automatic deployment's id; deployment id -> its errorInformation.
+    codedeploy_outcomes: dict[str, str] = field(default_factory=dict)
+    codedeploy_deployments: dict[str, str] = field(default_factory=dict)
+    codedeploy_errors: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 # The one current state; a list so reset() can replace it without a global statement.
