@@ -79,9 +79,7 @@ class Reason(StrEnum):
     OUTSIDE_MAINTENANCE_WINDOW = "outside-maintenance-window"
     # What a plan decided for a group it recycles.
     OLDEST_INSTANCE = "oldest-instance"
-    # CodeDeploy (recycler/policy/codedeploy.py): a deployment to the group is under way; processes a
-    # deployment suspended were never resumed; the replacement's automatic deployment failed (the
-    # revision, not the image); Auto Scaling kept launching and abandoning replacements.
+    # CodeDeploy groups (policy/codedeploy.py); the last two fail a recycle without judging the image.
     DEPLOYMENT_IN_PROGRESS = "deployment-in-progress"
     PROCESSES_LEFT_SUSPENDED = "processes-left-suspended"
     REVISION_FAILED = "revision-failed"
@@ -356,29 +354,6 @@ class ContainerInstance:
     running_tasks: int
     pending_tasks: int
     agent_connected: bool = True
-
-
-@dataclass(frozen=True)
-class CodeDeployGroup:
-    """A CodeDeploy deployment group that names an Auto Scaling group (BatchGetDeploymentGroups'
-    autoScalingGroups), with the deployments to it still under way when it was read."""
-
-    application: str
-    deployment_group: str
-    launch_hook: str = ""  # the hook CodeDeploy installed into the Auto Scaling group
-    termination_hook: str = ""  # set when terminationHookEnabled: terminations run a deployment
-    active: tuple[str, ...] = ()  # deployment ids Created/Queued/InProgress/Baking/Ready
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """One CodeDeploy deployment as BatchGetDeployments answers it (the fields recycler reads)."""
-
-    deployment_id: str
-    status: str
-    creator: str
-    error_code: str = ""
-    error_message: str = ""
 
 
 # A group as DescribeAutoScalingGroups returns it: only the fleet adapter looks inside.

@@ -8,11 +8,10 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from recycler.codedeploy import CodeDeployGroup, Deployment
 from recycler.domain import (
     Activity,
-    CodeDeployGroup,
     ContainerInstance,
-    Deployment,
     EcsCapacityProvider,
     GroupSnapshot,
     LifecycleHook,

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from recycler.aws.clients import OnClients, chunks
-from recycler.domain import CodeDeployGroup, Deployment
+from recycler.codedeploy import CodeDeployGroup, Deployment
 
 # BatchGetDeploymentGroups and BatchGetDeployments take at most 100 names or ids
 # (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_BatchGetDeploymentGroups.html).

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from recycler.domain import CodeDeployGroup, Decision, Deployment, GroupSnapshot, Reason
+from recycler.codedeploy import CodeDeployGroup, Deployment
+from recycler.domain import Decision, GroupSnapshot, Reason
 
 # The processes CodeDeploy may suspend for a deployment (EC2DeploymentOptions, link above).
 CODEDEPLOY_SUSPENDS = frozenset({"Terminate", "AZRebalance", "InstanceRefresh", "ScheduledActions"})

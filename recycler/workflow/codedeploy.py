@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from recycler.domain import AWS_ERRORS, CodeDeployGroup, Decision, GroupSnapshot, Reason
+from recycler.codedeploy import CodeDeployGroup
+from recycler.domain import AWS_ERRORS, Decision, GroupSnapshot, Reason
 from recycler.messages import aws_error_text
 from recycler.policy.codedeploy import guard, is_codedeploy_hook, replacement_verdict
 from recycler.policy.launches import launched_by_us
