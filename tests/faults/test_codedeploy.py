@@ -1,4 +1,4 @@
-"""Fault matrix F62-F65: groups a CodeDeploy deployment group deploys to (docs/codedeploy.md).
+"""Fault matrix F49-F52: groups a CodeDeploy deployment group deploys to (docs/codedeploy.md).
 
 Each test stages CodeDeploy on the emulator (recycler/local/emulator/codedeploy.py: the launch hook
 CodeDeploy installs, the automatic deployment to each new instance, deployment states) and observes what
@@ -44,7 +44,7 @@ def outcome(report: dict[str, Any] | None, group: str) -> dict[str, Any]:
     return next(g for g in report["groups"] if g["group"] == group)
 
 
-def test_f62_a_group_with_a_deployment_in_progress_is_never_terminated(
+def test_f49_a_group_with_a_deployment_in_progress_is_never_terminated(
     stack: Stack, terminations: list[Any]
 ) -> None:
     ids = stack.world.group("web", [9, 5])
@@ -62,7 +62,7 @@ def test_f62_a_group_with_a_deployment_in_progress_is_never_terminated(
     assert terminations == [] and instances(stack, "web") == set(ids)
 
 
-def test_f63_a_failed_revision_neither_condemns_nor_reverts_the_image(
+def test_f50_a_failed_revision_neither_condemns_nor_reverts_the_image(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RECYCLER_REVERT_ON_CANARY_FAILURE", "true")
@@ -96,7 +96,7 @@ def test_f63_a_failed_revision_neither_condemns_nor_reverts_the_image(
     assert any(d.deployment_id in alert["Message"] for d in failed) and AGENT_LOG in alert["Message"]
 
 
-def test_f64_a_launch_terminate_loop_is_stopped_and_alerted(stack: Stack) -> None:
+def test_f51_a_launch_terminate_loop_is_stopped_and_alerted(stack: Stack) -> None:
     stack.world.group("web", [9, 5])
     deployment_group(stack, "web")
     emulator.revision_outcome("web-dg", "hangs")  # never ends: the hook's timeout abandons each instance
@@ -115,7 +115,7 @@ def test_f64_a_launch_terminate_loop_is_stopped_and_alerted(stack: Stack) -> Non
     assert any("launch-loop" in a["Subject"] + a["Message"] for a in stack.alerts())
 
 
-def test_f65_processes_a_deployment_left_suspended_skip_the_group_loudly(
+def test_f52_processes_a_deployment_left_suspended_skip_the_group_loudly(
     stack: Stack, terminations: list[Any]
 ) -> None:
     ids = stack.world.group("web", [9, 5])
