@@ -73,7 +73,8 @@ def replacement_verdict(deployments: Sequence[Deployment], launches: int) -> tup
     failed = [d for d in automatic if d.status in ENDED_BADLY]
     if failed:
         return Reason.REVISION_FAILED, revision_failed(failed[0], launches)
-    if launches > 1:
+    if launches > 1 and not any(d.status == "Succeeded" for d in automatic):
+        # (After a deployment that succeeded, a replacement that fails is the image's, as for any group.)
         ids = ", ".join(d.deployment_id for d in automatic[:3]) or "none found"
         return Reason.LAUNCH_LOOP, (
             f"Auto Scaling launched {launches} instances for one replacement: each was terminated before "

@@ -131,3 +131,16 @@ def test_f52_processes_a_deployment_left_suspended_skip_the_group_loudly(
     assert (
         json.loads(alert["Message"].split("JSON:", 1)[1])["groups"][0]["reason"] == "processes-left-suspended"
     )
+
+
+def test_a_replacement_auto_scaling_marks_unhealthy_is_still_a_verdict_on_the_image(stack: Stack) -> None:
+    """No failed deployment, one launch: CodeDeploy says nothing, the health check judges as for any group."""
+    stack.world.group("web", [9, 5])
+    stack.world.publish_patched_image()
+    deployment_group(stack, "web")  # its automatic deployments succeed
+    emulator.sabotage("web", "unhealthy")
+    status, report, error = invoke_durable({"poll_seconds": 15})
+    assert status == "SUCCEEDED", error
+    web = outcome(report, "web")
+    assert (web["outcome"], web["reason"]) == ("failed", "replacement unhealthy")
+    assert any(i.get("record") == "condemned" for i in stack.ledger_items(IMAGE_KEY + stack.world.images[1]))
