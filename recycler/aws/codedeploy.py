@@ -21,13 +21,14 @@ from typing import Any
 
 from recycler.aws.clients import OnClients, chunks
 from recycler.codedeploy import CodeDeployGroup, Deployment
+from recycler.policy.codedeploy import UNDER_WAY
 
 # BatchGetDeploymentGroups and BatchGetDeployments take at most 100 names or ids
 # (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_BatchGetDeploymentGroups.html).
 BATCH_SIZE = 100
-# A deployment in one of these has not ended (DeploymentStatus: Created, Queued, InProgress, Baking,
-# Succeeded, Failed, Stopped, Ready; https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ListDeployments.html).
-ACTIVE_STATUSES = ("Created", "Queued", "InProgress", "Baking", "Ready")
+# The statuses of a deployment that has not ended (policy/codedeploy.py), as ListDeployments filters them
+# (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ListDeployments.html).
+ACTIVE_STATUSES = UNDER_WAY
 
 
 def codedeploy_call_floor(deployment_groups_per_application: Sequence[int], targeting_planned: int) -> int:

@@ -9,6 +9,8 @@ troubleshooting page https://docs.aws.amazon.com/codedeploy/latest/userguide/tro
   the hook is abandoned, Auto Scaling terminates the instance and launches another, which can loop:
   instances "continuously provisioned and terminated before a revision can be deployed";
 - terminating an instance while a deployment to it is in progress fails that deployment;
+- with terminationHookEnabled, a terminating instance waits in Terminating:Wait while CodeDeploy runs a
+  termination deployment (creator `autoscalingTermination`) on it;
 - CodeDeploy may suspend Terminate, AZRebalance, InstanceRefresh and ScheduledActions during a deployment;
   when it cannot resume them "the processes stay suspended" until someone resumes them
   (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_EC2DeploymentOptions.html).
@@ -28,6 +30,9 @@ CODEDEPLOY_SUSPENDS = frozenset({"Terminate", "AZRebalance", "InstanceRefresh", 
 AUTOMATIC = "autoscaling"
 TERMINATION = "autoscalingTermination"
 ENDED_BADLY = frozenset({"Failed", "Stopped"})
+# A deployment in one of these has not ended (DeploymentStatus,
+# https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_DeploymentInfo.html).
+UNDER_WAY = ("Created", "Queued", "InProgress", "Baking", "Ready")
 # Where the CodeDeploy agent logs each deployment on the instance
 # (https://docs.aws.amazon.com/codedeploy/latest/userguide/deployments-view-logs.html).
 AGENT_LOG = "/opt/codedeploy-agent/deployment-root/deployment-logs/codedeploy-agent-deployments.log"
@@ -93,6 +98,14 @@ def revision_failed(deployment: Deployment, launches: int) -> str:
     )
 
 
-def termination_deployment(deployments: Sequence[Deployment]) -> Deployment | None:
-    """The victim's termination deployment (terminationHookEnabled), newest first."""
-    return next((d for d in deployments if d.creator == TERMINATION), None)
+def termination_under_way(deployments: Sequence[Deployment]) -> Deployment | None:
+    """The victim's termination deployment (terminationHookEnabled), while it has not ended: the victim
+    waits in Terminating:Wait until it does."""
+    return next((d for d in deployments if d.creator == TERMINATION and d.status in UNDER_WAY), None)
+
+
+def termination_note(deployment: Deployment, waited: float) -> str:
+    return (
+        f"the victim's termination deployment {deployment.deployment_id} was still {deployment.status} after "
+        f"{waited:.0f} s (terminationHookEnabled); the replacement is healthy, the victim not yet gone"
+    )

@@ -8,15 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from recycler.codedeploy import CodeDeployGroup
 from recycler.domain import AWS_ERRORS, Decision, GroupSnapshot, Reason
 from recycler.messages import aws_error_text
-from recycler.policy.codedeploy import guard, is_codedeploy_hook, replacement_verdict
+from recycler.policy.codedeploy import (
+    guard,
+    is_codedeploy_hook,
+    replacement_verdict,
+    termination_note,
+    termination_under_way,
+)
 from recycler.policy.launches import launched_by_us
 from recycler.workflow.port import Services
 from recycler.workflow.state import HealthState
+
+# A deployment Auto Scaling starts for our terminate (a termination deployment) can be created a moment
+# before the terminate call returns and the wait's start is taken.
+CLOCK_SLACK = timedelta(seconds=5)
 
 
 def with_codedeploy(
@@ -48,22 +58,24 @@ def codedeploy_verdict(
     launch_hooks: Sequence[str],
     surge_from: int | None,
     targets: dict[str, tuple[CodeDeployGroup, ...]],
+    timeout: int,
 ) -> HealthState:
     """After a health poll of a group with CodeDeploy's launch hook: a failed automatic deployment since
     the terminate fails the wait as `revision-failed`, more than one launch as `launch-loop` (neither
     condemns the image); a launch abandoned by the hook alone is not the image's failure either: Auto
-    Scaling launches another, so the wait goes on. `targets` caches the deployment groups read once."""
-    if (
-        services.codedeploy is None
-        or state.status == "healthy"
-        or not any(map(is_codedeploy_hook, launch_hooks))
-    ):
+    Scaling launches another, so the wait goes on. With terminationHookEnabled, a healthy replacement
+    waits (within the health timeout, then reported, not failed) for the victim's termination deployment.
+    `targets` caches the deployment groups read once."""
+    if services.codedeploy is None or not any(map(is_codedeploy_hook, launch_hooks)):
         return state
+    since = started - CLOCK_SLACK  # deployments; launches are counted from the terminate itself
     try:
         if group not in targets:
             targets.update(services.codedeploy.deployment_groups([group]))
             targets.setdefault(group, ())
-        deployments = [d for t in targets[group] for d in services.codedeploy.deployments_since(t, started)]
+        if state.status == "healthy":
+            return _after_termination_deployment(services, targets[group], since, state, timeout)
+        deployments = [d for t in targets[group] for d in services.codedeploy.deployments_since(t, since)]
         launches = [
             a
             for a in services.fleet.recent_activities(group, limit=20)
@@ -90,3 +102,25 @@ def codedeploy_verdict(
             detail=f"{state.detail}; Auto Scaling launches another",
         )
     return state
+
+
+def _after_termination_deployment(
+    services: Services,
+    targets: Sequence[CodeDeployGroup],
+    started: datetime,
+    state: HealthState,
+    timeout: int,
+) -> HealthState:
+    """A healthy replacement on a group with CodeDeploy's termination hook: the recycle ends once the
+    victim's termination deployment has (it holds the victim in Terminating:Wait until then)."""
+    hooked = [t for t in targets if t.termination_hook]
+    if not hooked or services.codedeploy is None:
+        return state
+    deployments = [d for t in hooked for d in services.codedeploy.deployments_since(t, started)]
+    pending = termination_under_way(deployments)
+    if pending is None:
+        return state
+    note = termination_note(pending, state.elapsed)
+    if state.elapsed >= timeout:  # bounded: the replacement is healthy; say so, do not fail the image
+        return replace(state, detail=f"{state.detail}; {note}")
+    return replace(state, status="waiting", detail=note)

@@ -102,7 +102,9 @@ class HealthCheck:
                 state, status="waiting", detail=f"health read failed, will retry: {aws_error_text(error)}"
             )
         hooks, targets = self.launch_hooks, self.codedeploy_targets
-        state = codedeploy_verdict(self.services, self.group, started, state, hooks, self.surge_from, targets)
+        state = codedeploy_verdict(
+            self.services, self.group, started, state, hooks, self.surge_from, targets, self.timeout
+        )
         if state.status == "waiting" and state.elapsed >= self.timeout and state.capacity:
             # Auto Scaling retried the launch all along and never found capacity: not the image's fault.
             code, detail = Reason.NO_CAPACITY.value, messages.no_capacity(self.timeout, state.capacity)

@@ -144,3 +144,27 @@ def test_a_replacement_auto_scaling_marks_unhealthy_is_still_a_verdict_on_the_im
     web = outcome(report, "web")
     assert (web["outcome"], web["reason"]) == ("failed", "replacement unhealthy")
     assert any(i.get("record") == "condemned" for i in stack.ledger_items(IMAGE_KEY + stack.world.images[1]))
+
+
+def test_f53_a_termination_deployment_is_waited_for_before_the_victim_counts_as_gone(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECYCLER_BAKE_MINUTES", "0")  # a bake's polls would outlast the deployment anyway
+    ids = stack.world.group("web", [9, 5])
+    deployment_group(stack, "web", termination_hook=True)
+    status, report, error = invoke_durable({"poll_seconds": 15})
+    assert status == "SUCCEEDED", error
+    assert (outcome(report, "web")["outcome"], outcome(report, "web")["reason"]) == (
+        "recycled",
+        "oldest-instance",
+    )
+    # AWS's side when the run reported, read from the emulator's backends without a read that advances it:
+    # the termination deployment has ended and the victim has left the group.
+    from moto.autoscaling.models import autoscaling_backends
+
+    group = autoscaling_backends[emulator.DEFAULT_ACCOUNT]["us-east-1"].autoscaling_groups["web"]
+    assert ids[0] not in {s.instance.id for s in group.instance_states}
+    [termination] = [
+        d for d in emulator.codedeploy_backend().deployments.values() if d.creator == "autoscalingTermination"
+    ]
+    assert termination.status == "Succeeded"

@@ -13,7 +13,9 @@ Scaling", https://docs.aws.amazon.com/codedeploy/latest/userguide/integrations-a
   to it in a deployment created by `autoscaling`; when the deployment succeeds CodeDeploy completes the
   hook with CONTINUE; when it fails, with ABANDON: Auto Scaling terminates the instance and launches
   another, which gets a deployment of its own (the loop the docs warn about); a deployment that never
-  ends leaves the hook to its heartbeat timeout and default result (launch_hooks.py).
+  ends leaves the hook to its heartbeat timeout and default result (launch_hooks.py);
+- with terminationHookEnabled, a terminated instance waits in Terminating:Wait while CodeDeploy runs a
+  termination deployment (creator `autoscalingTermination`) on it, then leaves.
 revision_outcome() stages how a deployment group's automatic deployments end. A deployment's progress is
 one DescribeAutoScalingGroups read of its group: created on one read, ended on the next.
 """
@@ -24,6 +26,7 @@ from typing import Any
 
 from recycler.local.emulator.launch_hooks import LAUNCH_TRANSITION, complete_launch_hook
 from recycler.local.emulator.state import DEFAULT_ACCOUNT, current_state
+from recycler.local.emulator.terminating import hold_terminated
 
 LAUNCH_HOOK_PREFIX = "CodeDeploy-managed-automatic-launch-deployment-hook"
 TERMINATION_HOOK_PREFIX = "CodeDeploy-managed-automatic-termination-deployment-hook"
@@ -32,6 +35,9 @@ TERMINATING_TRANSITION = "autoscaling:EC2_INSTANCE_TERMINATING"
 # then ABANDON, so a deployment that never ends does not hold an instance forever.
 HOOK_HEARTBEAT_SECONDS = 600
 OUTCOMES = ("succeeds", "fails", "hangs")
+# How many DescribeAutoScalingGroups reads of its group a termination deployment takes (the victim waits
+# in Terminating:Wait meanwhile).
+TERMINATION_READS = 8
 # What AWS answers for a deployment whose instance failed a lifecycle event script (ErrorInformation,
 # https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ErrorInformation.html).
 FAILED_ON_INSTANCE = {
@@ -140,15 +146,70 @@ def codedeploy_like_aws() -> None:
         for group in list(backend.autoscaling_groups.values()):
             if not asked or group.name in asked:
                 deploy_to_new_instances(group, _backend(self.current_account, self.region))
+                end_termination_deployments(group, _backend(self.current_account, self.region))
         return original_describe(self)
 
     AutoScalingResponse.describe_auto_scaling_groups = describe  # type: ignore[method-assign]
+
+    original_terminate = AutoScalingResponse.terminate_instance_in_auto_scaling_group
+
+    def terminate(self: Any) -> Any:
+        instance_id = self._get_param("InstanceId")
+        groups = self.autoscaling_backend.autoscaling_groups.values()
+        found = [(g, s) for g in groups for s in g.instance_states if s.instance.id == instance_id]
+        answer = original_terminate(self)
+        if found and instance_id not in current_state().held_terminating:
+            group, victim = found[0]
+            codedeploy = _backend(self.current_account, self.region)
+            target = next(
+                (
+                    info
+                    for apps in codedeploy.deployment_groups.values()
+                    for info in apps.values()
+                    if info.termination_hook_enabled and group.name in info.auto_scaling_groups
+                ),
+                None,
+            )
+            if target is not None:
+                hold_terminated(group, victim, "Terminating:Wait", TERMINATION_READS)
+                deployment = _automatic(codedeploy, target, group.name, "autoscalingTermination")
+                current_state().codedeploy_deployments[f"terminating:{instance_id}"] = (
+                    deployment.deployment_id
+                )
+        return answer
+
+    AutoScalingResponse.terminate_instance_in_auto_scaling_group = terminate  # type: ignore[method-assign]
+
+
+def _automatic(codedeploy: Any, target: Any, group_name: str, creator: str) -> Any:
+    """A deployment CodeDeploy starts itself (for a new or a terminating instance), InProgress."""
+    from moto.codedeploy.models import DeploymentInfo
+    from moto.core.utils import utcnow
+
+    deployment = DeploymentInfo(
+        target.application, target, {}, target.deployment_config_name, None, None,
+        {"autoScalingGroups": [group_name]}, None, None, None, None, creator,
+    )  # fmt: skip
+    deployment.status, deployment.start_time = "InProgress", utcnow()
+    codedeploy.deployments[deployment.deployment_id] = deployment
+    return deployment
+
+
+def end_termination_deployments(group: Any, codedeploy: Any) -> None:
+    """A held victim leaves on this read (terminating.py): its termination deployment has succeeded."""
+    from moto.core.utils import utcnow
+
+    emulated = current_state()
+    for state in group.instance_states:
+        key = f"terminating:{state.instance.id}"
+        if key in emulated.codedeploy_deployments and emulated.held_terminating.get(state.instance.id) == 0:
+            deployment = codedeploy.deployments[emulated.codedeploy_deployments.pop(key)]
+            deployment.status, deployment.complete_time = "Succeeded", utcnow()
 
 
 def deploy_to_new_instances(group: Any, codedeploy: Any) -> None:
     """Each instance held by CodeDeploy's launch hook gets an automatic deployment; on the next read the
     deployment ends as staged and CodeDeploy completes the hook (CONTINUE or ABANDON)."""
-    from moto.codedeploy.models import DeploymentInfo
     from moto.core.utils import utcnow
 
     emulated = current_state()
@@ -165,12 +226,7 @@ def deploy_to_new_instances(group: Any, codedeploy: Any) -> None:
             continue
         deployment_id = emulated.codedeploy_deployments.get(state.instance.id)
         if deployment_id is None:
-            deployment = DeploymentInfo(
-                target.application, target, {}, target.deployment_config_name, None, None,
-                {"autoScalingGroups": [group.name]}, None, None, None, None, "autoscaling",
-            )  # fmt: skip
-            deployment.status, deployment.start_time = "InProgress", utcnow()
-            codedeploy.deployments[deployment.deployment_id] = deployment
+            deployment = _automatic(codedeploy, target, group.name, "autoscaling")
             emulated.codedeploy_deployments[state.instance.id] = deployment.deployment_id
             continue
         deployment = codedeploy.deployments[deployment_id]

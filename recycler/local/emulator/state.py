@@ -80,7 +80,8 @@ class EmulatorState:
     events_error_code: str = "ThrottlingException"
     refused_events: list[dict[str, Any]] = field(default_factory=list)
     # CodeDeploy (codedeploy.py): deployment group name -> how its automatic deployments end; instance id
-    # -> its automatic deployment's id; deployment id -> its errorInformation.
+    # -> its automatic deployment's id ("terminating:<id>": its termination deployment's); deployment id
+    # -> its errorInformation.
     codedeploy_outcomes: dict[str, str] = field(default_factory=dict)
     codedeploy_deployments: dict[str, str] = field(default_factory=dict)
     codedeploy_errors: dict[str, dict[str, str]] = field(default_factory=dict)
