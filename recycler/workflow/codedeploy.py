@@ -73,6 +73,8 @@ def codedeploy_verdict(
         if group not in targets:
             targets.update(services.codedeploy.deployment_groups([group]))
             targets.setdefault(group, ())
+        if not targets[group]:  # a hook named like CodeDeploy's, no deployment group: judged as any hook
+            return state
         if state.status == "healthy":
             return _after_termination_deployment(services, targets[group], since, state, timeout)
         deployments = [d for t in targets[group] for d in services.codedeploy.deployments_since(t, since)]
