@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, cast
+
+from botocore.exceptions import ClientError
+
 from recycler.codedeploy import CodeDeployGroup, Deployment
 from recycler.domain import NOT_THE_IMAGE, Decision, GroupSnapshot, Reason
 from recycler.policy.codedeploy import AGENT_LOG, guard, replacement_verdict
+from recycler.workflow.codedeploy import with_codedeploy
+from recycler.workflow.port import Services
 
 PLANNED = Decision(group="web", recycle=True, reason=Reason.OLDEST_INSTANCE.value)
 TARGET = CodeDeployGroup("shop", "web-dg")
@@ -62,3 +71,20 @@ def test_a_second_launch_is_the_loop_unless_a_deployment_succeeded() -> None:
     assert verdict is not None and verdict[0] is Reason.LAUNCH_LOOP and Reason.LAUNCH_LOOP in NOT_THE_IMAGE
     assert replacement_verdict([Deployment("d-2", "Succeeded", "autoscaling"), pending], 2) is None
     assert replacement_verdict([pending], 1) is None
+
+
+class UnreadableCodeDeploy:
+    def deployment_groups(self, group_names: Sequence[str]) -> dict[str, tuple[CodeDeployGroup, ...]]:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "ListApplications")
+
+    def deployments_since(self, target: CodeDeployGroup, since: datetime) -> list[Deployment]:
+        raise AssertionError("not read at planning")
+
+
+def test_a_codedeploy_read_that_fails_skips_the_planned_groups() -> None:
+    services = Services(fleet=cast(Any, None), brakes=cast(Any, None), ecs=cast(Any, None))
+    services.codedeploy = UnreadableCodeDeploy()
+    young = PLANNED.skipped(Reason.TOO_YOUNG, "")
+    decided = with_codedeploy(services, [snapshot()], [PLANNED, replace(young, group="other")])
+    assert decided[0].reason == Reason.PREFLIGHT_ERROR.value and "AccessDeniedException" in decided[0].detail
+    assert decided[1].reason == Reason.TOO_YOUNG.value
