@@ -50,6 +50,19 @@ def with_codedeploy(
     ]
 
 
+def deployment_started_since_plan(
+    services: Services, snapshot: GroupSnapshot, launch_hooks: Sequence[str]
+) -> tuple[str, str] | None:
+    """Right before the terminate (the plan may be minutes old, a pipeline may have deployed since): the
+    same guard as at planning, for a group with CodeDeploy's launch hook. (reason, detail) to skip."""
+    if services.codedeploy is None or not any(map(is_codedeploy_hook, launch_hooks)):
+        return None
+    targets = services.codedeploy.deployment_groups([snapshot.name]).get(snapshot.name, ())
+    planned = Decision(group=snapshot.name, recycle=True, reason=Reason.OLDEST_INSTANCE.value)
+    checked = guard(planned, snapshot, targets)
+    return None if checked.recycle else (checked.reason, checked.detail)
+
+
 def codedeploy_verdict(
     services: Services,
     group: str,
@@ -101,6 +114,7 @@ def codedeploy_verdict(
             status="waiting",
             code="",
             reason="",
+            replacement=None,  # the abandoned instance is gone: the next launch is the replacement
             detail=f"{state.detail}; Auto Scaling launches another",
         )
     return state

@@ -18,6 +18,7 @@ import pytest
 from recycler.aws.ledger_images import IMAGE_KEY
 from recycler.local import emulator
 from tests.conftest import NOW, Stack, invoke_durable
+from tests.faults.harness import FaultPort, recycle
 
 AGENT_LOG = "/opt/codedeploy-agent/deployment-root/deployment-logs/codedeploy-agent-deployments.log"
 
@@ -168,3 +169,24 @@ def test_f53_a_termination_deployment_is_waited_for_before_the_victim_counts_as_
         d for d in emulator.codedeploy_backend().deployments.values() if d.creator == "autoscalingTermination"
     ]
     assert termination.status == "Succeeded"
+
+
+def test_f54_a_deployment_started_after_the_plan_stops_the_terminate(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    ids = stack.world.group("web", [9, 5])
+    codedeploy = deployment_group(stack, "web")
+    started: list[str] = []
+
+    def deploy() -> None:  # a pipeline deploys between the plan and the recycle
+        revision = {"revisionType": "S3", "s3Location": {"bucket": "b", "key": "k", "bundleType": "zip"}}
+        started.append(
+            codedeploy.create_deployment(
+                applicationName="shop", deploymentGroupName="web-dg", revision=revision
+            )["deploymentId"]
+        )
+
+    report = recycle(stack, FaultPort(after={"plan": deploy}))
+    web = next(g for g in report.groups if g.group == "web")
+    assert (web.outcome, web.reason) == ("skipped", "deployment-in-progress") and started[0] in web.detail
+    assert terminations == [] and instances(stack, "web") == set(ids)

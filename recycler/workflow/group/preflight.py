@@ -14,6 +14,7 @@ from recycler.policy.guards import check_group, without_leaving
 from recycler.policy.tags import opt_in_state
 from recycler.workflow.brakes import brake_pulled
 from recycler.workflow.budget import worst_case_seconds
+from recycler.workflow.codedeploy import deployment_started_since_plan
 from recycler.workflow.group.context import GroupContext
 from recycler.workflow.state import Claim, Preflight
 
@@ -87,6 +88,9 @@ def preflight(ctx: GroupContext) -> Preflight:
         activity = services.fleet.activity_in_progress(ctx.group, leaving=leaving)
         if activity:
             return Preflight(ok=False, reason=Reason.ACTIVITY_IN_PROGRESS.value, detail=activity)
+        deploying = deployment_started_since_plan(services, snapshot, ctx.job.host.launch_hooks)
+        if deploying:
+            return Preflight(ok=False, reason=deploying[0], detail=deploying[1])
     except AWS_ERRORS as error:
         return Preflight(ok=False, reason=Reason.PREFLIGHT_ERROR.value, detail=aws_error_text(error))
     return Preflight(
