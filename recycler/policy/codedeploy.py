@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 from recycler.codedeploy import CodeDeployGroup, Deployment
 from recycler.domain import Decision, GroupSnapshot, Reason
+from recycler.messages_replacement import AGENT_LOG
 
 # The processes CodeDeploy may suspend for a deployment (EC2DeploymentOptions, link above).
 CODEDEPLOY_SUSPENDS = frozenset({"Terminate", "AZRebalance", "InstanceRefresh", "ScheduledActions"})
@@ -33,9 +34,6 @@ ENDED_BADLY = frozenset({"Failed", "Stopped"})
 # A deployment in one of these has not ended (DeploymentStatus,
 # https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_DeploymentInfo.html).
 UNDER_WAY = ("Created", "Queued", "InProgress", "Baking", "Ready")
-# Where the CodeDeploy agent logs each deployment on the instance
-# (https://docs.aws.amazon.com/codedeploy/latest/userguide/deployments-view-logs.html).
-AGENT_LOG = "/opt/codedeploy-agent/deployment-root/deployment-logs/codedeploy-agent-deployments.log"
 LAUNCH_HOOK_PREFIX = "CodeDeploy-managed-automatic-launch-deployment-hook"
 
 

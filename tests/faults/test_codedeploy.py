@@ -95,6 +95,8 @@ def test_f50_a_failed_revision_neither_condemns_nor_reverts_the_image(
     assert ids[0] not in instances(stack, "web")  # the victim was recycled as planned
     alert = next(a for a in stack.alerts() if "revision-failed" in a["Subject"] + a["Message"])
     assert any(d.deployment_id in alert["Message"] for d in failed) and AGENT_LOG in alert["Message"]
+    # Neither alert calls it the image's failure (no CANARY FAILED, no "put the launch path back").
+    assert not any("CANARY FAILED" in a["Message"] or "broken AMI" in a["Message"] for a in stack.alerts())
 
 
 def test_f51_a_launch_terminate_loop_is_stopped_and_alerted(stack: Stack) -> None:

@@ -11,7 +11,8 @@ from botocore.exceptions import ClientError
 
 from recycler.codedeploy import CodeDeployGroup, Deployment
 from recycler.domain import NOT_THE_IMAGE, Decision, GroupSnapshot, Reason
-from recycler.policy.codedeploy import AGENT_LOG, guard, replacement_verdict
+from recycler.messages_replacement import AGENT_LOG
+from recycler.policy.codedeploy import guard, replacement_verdict
 from recycler.workflow.codedeploy import with_codedeploy
 from recycler.workflow.port import Services
 
