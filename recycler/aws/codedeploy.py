@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -87,7 +88,7 @@ class CodeDeploy(OnClients):
                             includeOnlyStatuses=list(ACTIVE_STATUSES),
                         )
                     )
-                with_active.append(CodeDeployGroup(**{**target.__dict__, "active": read[key]}))
+                with_active.append(replace(target, active=read[key]))
             result[name] = tuple(with_active)
         return result
 
