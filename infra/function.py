@@ -39,6 +39,8 @@ READ_ONLY_ACTIONS = [
     "autoscaling:DescribeScheduledActions",
     "autoscaling:DescribePolicies",
     "autoscaling:GetPredictiveScalingForecast",
+    # CodeDeploy: which deployment groups name the groups to recycle (docs/codedeploy.md).
+    "codedeploy:ListApplications",
 ]
 # The two acts, and nothing else: recycler never updates a group's configuration.
 GROUP_ACTIONS = [
@@ -225,6 +227,39 @@ class RecyclerFunction(Construct):
                 "ListTargets only reads target health.",
             )
         )
+        # CodeDeploy deployment groups on the groups to recycle and their deployments (docs/codedeploy.md).
+        # Resource types from the Service Authorization Reference
+        # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscodedeploy.html):
+        # ListDeploymentGroups takes an application; BatchGetDeploymentGroups, ListDeployments and
+        # BatchGetDeployments a deployment group. Read only: recycler never starts or stops a deployment.
+        codedeploy = f"arn:{Aws.PARTITION}:codedeploy:{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadCodeDeployApplications",
+                actions=["codedeploy:ListDeploymentGroups"],
+                resources=[f"{codedeploy}:application:*"],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadCodeDeployDeployments",
+                actions=[
+                    "codedeploy:BatchGetDeploymentGroups",
+                    "codedeploy:ListDeployments",
+                    "codedeploy:BatchGetDeployments",
+                ],
+                resources=[f"{codedeploy}:deploymentgroup:*/*"],
+            )
+        )
+        for resource in ("application:*", "deploymentgroup:*/*"):
+            Validations.of(self.role).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codedeploy:<AWS::Region>:"
+                    f"<AWS::AccountId>:{resource}]",
+                    reason="Which CodeDeploy applications and deployment groups name a group is known only "
+                    "once they are listed; these actions only read them.",
+                )
+            )
         # DescribeLaunchTemplateVersions(ResolveAlias) resolves resolve:ssm: image aliases: it reads the
         # account's own parameters and AWS's public ones (e.g. /aws/service/ami-amazon-linux-latest/...).
         self.role.add_to_policy(

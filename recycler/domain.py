@@ -18,6 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 # The reasons are the domain's longest list: a module of their own, named from here by every layer.
+from recycler.reasons import ATTENTION_SKIPS as ATTENTION_SKIPS  # noqa: PLC0414 (an explicit re-export, for mypy --strict)
 from recycler.reasons import DRAIN_FAILURES as DRAIN_FAILURES  # noqa: PLC0414 (an explicit re-export, for mypy --strict)
 from recycler.reasons import NOT_THE_IMAGE as NOT_THE_IMAGE  # noqa: PLC0414 (an explicit re-export, for mypy --strict)
 from recycler.reasons import UNJUDGED as UNJUDGED  # noqa: PLC0414 (an explicit re-export, for mypy --strict)

@@ -8,6 +8,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from recycler.codedeploy import CodeDeployGroup, Deployment
 from recycler.domain import (
     Activity,
     ContainerInstance,
@@ -133,3 +134,11 @@ class VerdictStorePort(Protocol):
     def record(self, verdict: OrgVerdict) -> None: ...
     def claim_canary(self, key: str, group: str, run_id: str, now: datetime) -> None: ...
     def release_canary(self, key: str, run_id: str, outcome: str, now: datetime) -> None: ...
+
+
+class CodeDeployPort(Protocol):
+    """CodeDeploy reads: the deployment groups that name each Auto Scaling group (with the deployments to
+    them still under way), and the deployments created since a moment (the replacement's own)."""
+
+    def deployment_groups(self, group_names: Sequence[str]) -> dict[str, tuple[CodeDeployGroup, ...]]: ...
+    def deployments_since(self, target: CodeDeployGroup, since: datetime) -> list[Deployment]: ...

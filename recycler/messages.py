@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from recycler.domain import DRAIN_FAILURES, AdapterError, Reason
+from recycler.domain import ATTENTION_SKIPS, DRAIN_FAILURES, AdapterError, Reason
 from recycler.fix_commands import launch_path_steps, revert_lines
+from recycler.messages_replacement import group_line, image_failed, replacement_steps
 
 if TYPE_CHECKING:
     from datetime import datetime, timedelta
@@ -138,11 +139,7 @@ def next_steps(report: GroupReport, checks: dict[str, str], failure: Reason | No
             "ECS_CLUSTER in the launch template's user data).",
             "  2. Until it registers, the group's tasks have one instance less to run on.",
         ]
-    return [
-        "  1. Open the group's Activity tab (link above) and read why the replacement did not become healthy.",
-        "  2. Check the replacement's system log and target-group health reason; the launch template may",
-        "     point at a broken AMI or user data.",
-    ]
+    return replacement_steps(failure)
 
 
 def summary_message(report: RunReport) -> tuple[str, str]:
@@ -156,7 +153,7 @@ def summary_message(report: RunReport) -> tuple[str, str]:
         f"{len(stopped)} stopped{missed}"
     )
     lines = [f"recycler run {report.run_id} started {report.started_at}", ""]
-    for canary in (g for g in report.groups if g.canary and g.outcome == "failed"):
+    for canary in filter(image_failed, report.groups):
         held = sum(
             1
             for g in report.groups
@@ -181,7 +178,7 @@ def summary_message(report: RunReport) -> tuple[str, str]:
     every_group = len(report.groups) <= LISTED_GROUPS
     listed = report.groups if every_group else [g for g in report.groups if g.outcome != "skipped"]
     for group in listed:
-        lines.append(f"  {group.group:<32} {group.outcome:<9} {group.reason}")
+        lines.append(group_line(group, ATTENTION_SKIPS))
     not_listed = Counter(report.skipped_groups_omitted)
     if not every_group:
         not_listed += Counter(g.reason for g in report.groups if g.outcome == "skipped")

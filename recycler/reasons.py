@@ -66,6 +66,11 @@ class Reason(StrEnum):
     OUTSIDE_MAINTENANCE_WINDOW = "outside-maintenance-window"
     # What a plan decided for a group it recycles.
     OLDEST_INSTANCE = "oldest-instance"
+    # CodeDeploy groups (policy/codedeploy.py); the last two fail a recycle without judging the image.
+    DEPLOYMENT_IN_PROGRESS = "deployment-in-progress"
+    PROCESSES_LEFT_SUSPENDED = "processes-left-suspended"
+    REVISION_FAILED = "revision-failed"
+    LAUNCH_LOOP = "launch-loop"
 
 
 # A drain that failed leaves the victim running: the alert's next steps are about its tasks.
@@ -75,4 +80,8 @@ DRAIN_FAILURES = frozenset(
 
 # Failures that do not condemn the image: no capacity, a deleted group, a refused act, a bake cut by the deadline.
 UNJUDGED = {Reason.TERMINATE_FAILED, Reason.SURGE_FAILED, Reason.NO_CAPACITY, Reason.GROUP_DELETED}
-NOT_THE_IMAGE = DRAIN_FAILURES | UNJUDGED | {Reason.BAKE_PAST_DEADLINE}
+NOT_THE_IMAGE = (
+    DRAIN_FAILURES | UNJUDGED | {Reason.BAKE_PAST_DEADLINE, Reason.REVISION_FAILED, Reason.LAUNCH_LOOP}
+)
+# Skips that need an operator (the run's summary alert goes out for them, as for a failure).
+ATTENTION_SKIPS = frozenset({Reason.PROCESSES_LEFT_SUSPENDED})

@@ -10,6 +10,7 @@ import boto3
 
 from recycler.aws.brakes import Brakes
 from recycler.aws.clients import Clients
+from recycler.aws.codedeploy import CodeDeploy
 from recycler.aws.ecs import EcsHosts
 from recycler.aws.events import Events
 from recycler.aws.fleet import Fleet
@@ -54,6 +55,7 @@ def aws_services(
         scale_outs=ScalingSchedule(clients),
         clock=clock or (lambda: datetime.now(UTC)),
         region=region,
+        codedeploy=CodeDeploy(clients),
     )
     member = settings.membership(region)
     if settings.verdicts_table and member is not None:

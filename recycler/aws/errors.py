@@ -54,6 +54,16 @@ SERVICE_OF_OPERATION = {
     "Scan": "dynamodb",
     "PutItem": "dynamodb",
     "Publish": "sns",
+    **dict.fromkeys(
+        [
+            "ListApplications",
+            "ListDeploymentGroups",
+            "BatchGetDeploymentGroups",
+            "ListDeployments",
+            "BatchGetDeployments",
+        ],
+        "codedeploy",
+    ),
 }
 
 

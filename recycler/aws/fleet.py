@@ -19,6 +19,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from recycler.aws.clients import Clients, OnClients, chunks
+from recycler.aws.codedeploy import codedeploy_call_floor
 from recycler.aws.groups import group_snapshot, with_details
 from recycler.aws.images import CurrentImage, Images
 from recycler.aws.scaling_schedule import scale_out_read_floor
@@ -35,8 +36,9 @@ def planning_call_floor(groups: int, instances: int, launch_templates: int, plan
     """The fewest calls that can read a fleet for planning: pages of groups at the largest page size,
     instance batches, one lookup per distinct launch template (version), and for the groups a run
     would recycle their lifecycle hooks (one group per DescribeLifecycleHooks) plus one read of the
-    region's ECS capacity providers, and what may scale them out (scaling_schedule.py)."""
-    containers = planned + 1 if planned else 0
+    region's ECS capacity providers, CodeDeploy's applications (codedeploy_call_floor: one
+    ListApplications in an account without any) and what may scale them out (scaling_schedule.py)."""
+    containers = planned + 1 + codedeploy_call_floor([], 0) if planned else 0
     return (
         math.ceil(groups / GROUP_PAGE_SIZE)
         + math.ceil(instances / INSTANCE_BATCH_SIZE)

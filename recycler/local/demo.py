@@ -291,6 +291,9 @@ def main(args: argparse.Namespace) -> int:
         from recycler.local.demo_publish import publish_act
 
         publish_act(console, session, now, seeded, settings, progress.on_poll)
+        from recycler.local.demo_codedeploy import codedeploy_act
+
+        codedeploy_act(console, session, now, seeded, settings, progress.on_poll, args.poll)
         with open(args.report_file, "w", encoding="utf-8") as handle:
             handle.write(report.model_dump_json(indent=2) + "\n")
         console.print(

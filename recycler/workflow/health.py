@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from recycler import messages
 from recycler.domain import AWS_ERRORS, Activity, InstanceSnapshot, Reason
@@ -28,6 +29,7 @@ from recycler.policy.launches import (
 )
 from recycler.workflow.budget import next_pause
 from recycler.workflow.checks import passes, traffic_checks
+from recycler.workflow.codedeploy import codedeploy_verdict
 from recycler.workflow.port import Services, Waiting
 from recycler.workflow.state import HealthState
 
@@ -86,6 +88,7 @@ class HealthCheck:
     launch_hooks: tuple[str, ...] = ()  # the group's launch lifecycle hooks, longest heartbeat first
     ecs_cluster: str = ""  # an ECS host group: the replacement must join this cluster to count
     hook_limit: int = 0  # how long a launch hook whose owner records heartbeats may hold the wait
+    codedeploy_targets: dict[str, Any] = field(default_factory=dict)  # read once per invocation
 
     def poll(self, state: HealthState) -> HealthState:
         attempt = state.attempt + 1
@@ -98,6 +101,10 @@ class HealthCheck:
             state = replace(
                 state, status="waiting", detail=f"health read failed, will retry: {aws_error_text(error)}"
             )
+        hooks, targets = self.launch_hooks, self.codedeploy_targets
+        state = codedeploy_verdict(
+            self.services, self.group, started, state, hooks, self.surge_from, targets, self.timeout
+        )
         if state.status == "waiting" and state.elapsed >= self.timeout and state.capacity:
             # Auto Scaling retried the launch all along and never found capacity: not the image's fault.
             code, detail = Reason.NO_CAPACITY.value, messages.no_capacity(self.timeout, state.capacity)

@@ -20,6 +20,7 @@ from recycler.policy.tags import TagError, bake_minutes, opt_in_state, tag_key
 from recycler.policy.victims import decide
 from recycler.workflow.brakes import run_level_guard
 from recycler.workflow.budget import Budget, describe_limit, execution_budget_seconds, recycles_that_fit
+from recycler.workflow.codedeploy import with_codedeploy
 from recycler.workflow.freshness import any_target, budget_cap, runs_that_may_act
 from recycler.workflow.port import Services
 from recycler.workflow.scale_outs import with_scale_out_guard
@@ -82,6 +83,7 @@ def plan(
     decisions = limit_run(decisions, payload.max_groups or settings.max_groups_per_run)
     decisions = with_container_hosts(services, snapshots, decisions, rules, providers)
     decisions = with_scale_out_guard(services, snapshots, decisions, payload, now)
+    decisions = with_codedeploy(services, snapshots, decisions)
     if limits is not None:
         decisions = defer_over_budget(decisions, settings, payload, limits)
 

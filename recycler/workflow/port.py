@@ -15,6 +15,7 @@ from typing import Protocol, TypeVar
 from recycler.interfaces import (
     AlertsPort,
     BrakesPort,
+    CodeDeployPort,
     EcsPort,
     EventsPort,
     FleetPort,
@@ -115,3 +116,6 @@ class Services:
     # The organization's verdicts (recycler:central / recycler:organization): read when planning; the
     # ledger is then an OrgLedger that also records this member's verdicts there (workflow/org_verdicts.py).
     verdicts: VerdictStorePort | None = None
+    # Read for the groups a run would recycle and their replacements (workflow/codedeploy.py); None: the
+    # run does not look at CodeDeploy (a test's own Services).
+    codedeploy: CodeDeployPort | None = None

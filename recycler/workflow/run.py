@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from recycler import messages
-from recycler.domain import Reason
+from recycler.domain import ATTENTION_SKIPS, Reason
 from recycler.messages import summary_message
 from recycler.models import ManualPayload, Settings
 from recycler.policy.revert import RevertOutcome
@@ -153,7 +153,10 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
         logger.info("group result", extra={"run_id": report.run_id, **group.model_dump(mode="json")})
 
     if services.alerts and (
-        any(g.outcome == "failed" or g.reason == Reason.STOPPED_AFTER_FAILURES for g in reports)
+        any(
+            g.outcome == "failed" or g.reason in (Reason.STOPPED_AFTER_FAILURES, *ATTENTION_SKIPS)
+            for g in reports
+        )
         or report.freshness_missed
     ):
         subject, body = summary_message(report)

@@ -127,6 +127,9 @@ def test_demo_tells_the_story_and_exits_zero(tmp_path: Path) -> None:
     assert "EventBridge delivers Parameter Store Change" in done.stdout
     assert "SNS alert: recycler FAILED: shop - bake-failed" in done.stdout
     assert "CANARY FAILED: image" in done.stdout and "failed on shop (bake-failed)" in done.stdout
+    # The third act: CodeDeploy groups: a failed revision is not the image's; a deployment under way is left alone.
+    assert "SNS alert: recycler FAILED: orders - revision-failed" in done.stdout
+    assert "deployment-in-progress" in done.stdout
 
 
 # ---- first contact with an account: messages, not tracebacks -------------------------------------

@@ -32,6 +32,10 @@ Resource types and condition keys per action are from the Service Authorization 
       adds that a publisher to a KMS-encrypted topic needs kms:GenerateDataKey* and kms:Decrypt on its key.
   list_amazoneventbridge.html  PutEvents: event-bus arn:...:events:${Region}:${Account}:event-bus/${EventBusName}
       (an entry without EventBusName goes to the default bus).
+  list_awscodedeploy.html  ListApplications: "*"; ListDeploymentGroups: application
+      arn:...:codedeploy:${Region}:${Account}:application:${ApplicationName}; BatchGetDeploymentGroups,
+      ListDeployments, BatchGetDeployments: deploymentgroup* arn:...:deploymentgroup:${ApplicationName}/${DeploymentGroupName}
+      (BatchGetDeployments: each deployment's own deployment group).
   list_amazonelasticcontainerservice.html  UpdateContainerInstancesState, DescribeContainerInstances:
       container-instance arn:...:container-instance/${ClusterName}/${ContainerInstanceId} with ecs:cluster;
       DescribeClusters, ListContainerInstances: cluster arn:...:cluster/${ClusterName};
@@ -247,9 +251,29 @@ RESOURCES: dict[str, Callable[[Call], Resources]] = {
             "ecs:ListClusters",
             "ssm:DescribeParameters",
             "ec2:DescribeLaunchTemplates",
+            "codedeploy:ListApplications",
         ],
         _star,
     ),
+    "codedeploy:ListDeploymentGroups": lambda c: [
+        (arn("codedeploy", f"application:{c.params['applicationName']}"), {})
+    ],
+    "codedeploy:BatchGetDeploymentGroups": lambda c: [
+        (arn("codedeploy", f"deploymentgroup:{c.params['applicationName']}/{g}"), {})
+        for g in c.params["deploymentGroupNames"]
+    ],
+    "codedeploy:ListDeployments": lambda c: [
+        (
+            arn(
+                "codedeploy",
+                f"deploymentgroup:{c.params['applicationName']}/{c.params['deploymentGroupName']}",
+            ),
+            {},
+        )
+    ],
+    "codedeploy:BatchGetDeployments": lambda c: [
+        (arn("codedeploy", f"deploymentgroup:{group}"), {}) for group in c.facts["deployment_groups"]
+    ],
     **dict.fromkeys(
         [
             "autoscaling:TerminateInstanceInAutoScalingGroup",
@@ -345,6 +369,7 @@ class Recorder:
         self._lock = threading.Lock()
         self._autoscaling = lookup.client("autoscaling")
         self._ec2 = lookup.client("ec2")
+        self._codedeploy = lookup.client("codedeploy")
         # Group ARNs from the run's own DescribeAutoScalingGroups answers: reading them here would be
         # a read that advances the emulator's booting instances.
         self._group_arns: dict[str, str] = {}
@@ -375,6 +400,13 @@ class Recorder:
                 Filters=[{"Name": "auto-scaling-group", "Values": [name]}]
             )["Tags"]
             call.facts = {"group_arn": self._group_arns[name], "tags": {t["Key"]: t["Value"] for t in tags}}
+        if call.name == "codedeploy:BatchGetDeployments":
+            infos = self._codedeploy.batch_get_deployments(deploymentIds=call.params["deploymentIds"])
+            call.facts = {
+                "deployment_groups": sorted(
+                    {f"{i['applicationName']}/{i['deploymentGroupName']}" for i in infos["deploymentsInfo"]}
+                )
+            }
         if call.name == "ec2:ModifyLaunchTemplate":
             query: dict[str, Any] = (
                 {"LaunchTemplateIds": [call.params["LaunchTemplateId"]]}
@@ -586,6 +618,21 @@ def alerts(stack: Stack, go: Go) -> None:
     assert "InvalidAMIID.NotFound" in stack.alerts()[0]["Message"]
 
 
+def codedeploy(stack: Stack, go: Go) -> None:
+    """A group CodeDeploy deploys to, whose replacement's automatic deployment fails."""
+    stack.world.group("web", [9, 5])
+    client = stack.world.session.client("codedeploy")
+    client.create_application(applicationName="shop", computePlatform="Server")
+    client.create_deployment_group(
+        applicationName="shop",
+        deploymentGroupName="web-dg",
+        autoScalingGroups=["web"],
+        serviceRoleArn=f"arn:{PARTITION}:iam::{ACCOUNT}:role/codedeploy",
+    )
+    emulator.revision_outcome("web-dg", "fails")
+    assert outcome(go(), "web") == ("failed", "revision-failed")
+
+
 EVENT_BUS = f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:event-bus/default"
 
 
@@ -606,6 +653,7 @@ SCENARIOS: dict[str, Callable[[Stack, Go], None]] = {
     "ledger": ledger,
     "alerts": alerts,
     "events": events,
+    "codedeploy": codedeploy,
 }
 
 
@@ -686,6 +734,13 @@ EXPECTED: dict[str, set[str]] = {
     "ledger": {"dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"},
     "alerts": {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"},
     "events": {"events:PutEvents"},
+    "codedeploy": {
+        "codedeploy:ListApplications",
+        "codedeploy:ListDeploymentGroups",
+        "codedeploy:BatchGetDeploymentGroups",
+        "codedeploy:ListDeployments",
+        "codedeploy:BatchGetDeployments",
+    },
 }
 
 

@@ -12,13 +12,14 @@ Read top down: `state` (everything the emulator knows, one object; reset() start
 `activities`, `capacity`, `capacity_failures`, `zones`, `launch_hooks`, `warm_pools`, `terminating`,
 `faults`, `traffic_sources`, `scale_outs` (Auto Scaling), `target_health` (Elastic Load Balancing; VPC Lattice's
 ListTargets is in `traffic_sources`), `ecs`, `ecs_protection`, `images`
-(EC2 and SSM), `events` and `input_transformer` (EventBridge), `block_public_access` (S3), `throttling` (throttled requests, answered before moto sees them), and `seed` (fleets
+(EC2 and SSM), `events` and `input_transformer` (EventBridge), `block_public_access` (S3), `codedeploy` (CodeDeploy deployment groups on Auto Scaling groups), `throttling` (throttled requests, answered before moto sees them), and `seed` (fleets
 for tests and the demo).
 """
 
 from recycler.local.emulator.activities import add_activity, add_instance_refresh
 from recycler.local.emulator.block_public_access import EmulatedOrganization, policy_is_public
 from recycler.local.emulator.capacity import COUNTED_STATES, scale
+from recycler.local.emulator.codedeploy import codedeploy_backend, revision_outcome
 from recycler.local.emulator.ecs import drain_time, ecs_agent
 from recycler.local.emulator.events import refuse_events
 from recycler.local.emulator.faults import (
@@ -71,6 +72,7 @@ __all__ = [
     "add_instance_refresh",
     "backdate",
     "boot_time",
+    "codedeploy_backend",
     "create_aged_group",
     "create_alarm",
     "create_alert_topic",
@@ -99,6 +101,7 @@ __all__ = [
     "refuse_events",
     "register_container_instances",
     "reset",
+    "revision_outcome",
     "run_tasks",
     "sabotage",
     "scale",

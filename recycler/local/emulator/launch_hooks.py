@@ -100,6 +100,10 @@ def _complete_launch_hook(group: Any, state: Any, result: str, why: str) -> None
     group.set_desired_capacity(group.desired_capacity)
 
 
+# What CodeDeploy calls when its deployment to the instance ends (codedeploy.py).
+complete_launch_hook = _complete_launch_hook
+
+
 def lifecycle_hooks_like_aws(response_class: Any) -> None:
     """CompleteLifecycleAction (what CodeDeploy calls when its deployment to the instance ends); moto
     lacks it."""

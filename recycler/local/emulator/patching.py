@@ -11,6 +11,7 @@ import threading
 from recycler.local.emulator.activities import answer_activity_reads
 from recycler.local.emulator.block_public_access import block_public_access_like_aws
 from recycler.local.emulator.capacity import reconcile_like_aws, termination_policies_like_aws
+from recycler.local.emulator.codedeploy import codedeploy_like_aws
 from recycler.local.emulator.ecs import ecs_like_aws
 from recycler.local.emulator.ecs_protection import ecs_protection_like_aws
 from recycler.local.emulator.events import events_like_aws
@@ -53,4 +54,5 @@ def install() -> None:
         targets_like_aws()
         block_public_access_like_aws()
         organization_verdicts_like_aws()
+        codedeploy_like_aws()
         _installed.append(True)

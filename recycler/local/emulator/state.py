@@ -83,6 +83,12 @@ class EmulatorState:
     refused_events: list[dict[str, Any]] = field(default_factory=list)
     # account id -> the organization it is a member of (aws:PrincipalOrgID of its roles' requests).
     organization_of: dict[str, str] = field(default_factory=dict)
+    # CodeDeploy (codedeploy.py): deployment group name -> how its automatic deployments end; instance id
+    # -> its automatic deployment's id ("terminating:<id>": its termination deployment's); deployment id
+    # -> its errorInformation.
+    codedeploy_outcomes: dict[str, str] = field(default_factory=dict)
+    codedeploy_deployments: dict[str, str] = field(default_factory=dict)
+    codedeploy_errors: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 # The one current state; a list so reset() can replace it without a global statement.

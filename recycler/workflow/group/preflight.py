@@ -14,6 +14,7 @@ from recycler.policy.guards import check_group, without_leaving
 from recycler.policy.tags import opt_in_state
 from recycler.workflow.brakes import brake_pulled
 from recycler.workflow.budget import worst_case_seconds
+from recycler.workflow.codedeploy import deployment_started_since_plan
 from recycler.workflow.group.context import GroupContext
 from recycler.workflow.scale_outs import scale_out_before_act
 from recycler.workflow.state import Claim, Preflight
@@ -94,6 +95,9 @@ def preflight(ctx: GroupContext) -> Preflight:
         imminent = scale_out_before_act(services, snapshot, ctx.job.mode, needs, services.clock())
         if imminent:
             return Preflight(ok=False, reason=Reason.SCALE_OUT_IMMINENT.value, detail=imminent)
+        deploying = deployment_started_since_plan(services, snapshot, ctx.job.host.launch_hooks)
+        if deploying:
+            return Preflight(ok=False, reason=deploying[0], detail=deploying[1])
     except AWS_ERRORS as error:
         return Preflight(ok=False, reason=Reason.PREFLIGHT_ERROR.value, detail=aws_error_text(error))
     return Preflight(
