@@ -66,3 +66,28 @@ def test_without_a_status_message_the_description_says_why() -> None:
     )
     assert failure_text(activity).startswith("There is no Spot capacity")
     assert launch_failure(activity) is CAPACITY
+
+
+# What operators are shown as a launch's failure (failure_text), exactly: pinned after mutmut found the
+# reading of the Description unpinned (CONTRIBUTING.md, "Mutation audit").
+def test_the_status_message_is_shown_as_auto_scaling_wrote_it() -> None:
+    activity = Activity("Failed", "Launching.  Status Reason: something else", "  The AMI is gone.  ", None)
+    assert failure_text(activity) == "  The AMI is gone.  "
+
+
+def test_without_a_status_message_the_reason_after_the_first_marker_is_shown_trimmed() -> None:
+    activity = Activity(
+        "Failed",
+        "Launching a new EC2 instance.  Status Reason: The security group sg-1 does not exist. "
+        "Status Reason: repeated. Launching EC2 instance failed.  ",
+        "",
+        None,
+    )
+    assert failure_text(activity) == (
+        "The security group sg-1 does not exist. Status Reason: repeated. Launching EC2 instance failed."
+    )
+
+
+def test_without_a_status_message_or_a_marker_the_whole_description_is_shown() -> None:
+    activity = Activity("Cancelled", "  Launching a new EC2 instance was cancelled.  ", "", None)
+    assert failure_text(activity) == "Launching a new EC2 instance was cancelled."
