@@ -148,3 +148,11 @@ def test_the_next_opening_is_the_local_start_in_the_schedules_time_zone() -> Non
     assert opens == at(MONDAY + 7, 8, 0, tz=BERLIN)
     assert opens == at(MONDAY + 7, 7, 0)
     assert opens.utcoffset() is not None
+
+
+def test_the_days_ahead_are_counted_from_the_schedules_date_not_utcs() -> None:
+    # Monday 20:00 in Los Angeles is already Tuesday in UTC: tonight's Monday window is still ahead.
+    los_angeles = ZoneInfo("America/Los_Angeles")
+    now = at(MONDAY, 20, 0, tz=los_angeles)
+    window = [parse_maintenance_window("MON 21:00-22:00")]
+    assert next_window_open(now, window, "America/Los_Angeles") == at(MONDAY, 21, 0, tz=los_angeles)

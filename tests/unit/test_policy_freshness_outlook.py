@@ -1,0 +1,124 @@
+"""The freshness outlook operators read (policy/freshness.outlook and Outlook.describe), whole: how many
+instances, the oldest age, this run's share, the rate the target needs, whether the cap is named as what
+limits it (only when it binds), from when the target holds, and when it cannot, how old instances get
+and the fix. Pinned after mutmut showed these fields unpinned by unit tests (CONTRIBUTING.md, "Mutation
+audit")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from recycler.policy.freshness import Outlook, outlook
+
+NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)  # a Monday
+DAILY = [NOW + timedelta(days=d) for d in range(60)]
+TARGET = timedelta(days=10)
+ONE_DAY = timedelta(days=1)
+
+
+def launched(*ages_days: float) -> list[datetime]:
+    return [NOW - timedelta(days=age) for age in ages_days]
+
+
+def expected(**fields: object) -> Outlook:
+    base: dict[str, object] = {
+        "target_days": 10.0,
+        "limited_by": "",
+        "within_target_at": NOW,
+        "reaches_days": None,
+        "fix": "",
+    }
+    return Outlook(**{**base, **fields})  # type: ignore[arg-type]
+
+
+def test_a_cap_that_does_not_bind_is_not_named() -> None:
+    # Two instances over the target go this run; the cap of 2 is exactly what this run takes.
+    seen = outlook(launched(20, 19, 5, 1), DAILY, TARGET, cap=2, limited_by="tag", fix="f", min_age=ONE_DAY)
+    assert seen == expected(instances=4, this_run=2, needs_per_run=1, cap=2, oldest_age_days=20.0)
+    assert seen.describe() == "within the 10-day target from Mon 2026-12-07"
+
+
+def test_a_cap_equal_to_the_even_rate_holds_the_target() -> None:
+    seen = outlook(launched(5, 1), DAILY, TARGET, cap=1, limited_by="tag", fix="f", min_age=ONE_DAY)
+    assert seen == expected(instances=2, this_run=0, needs_per_run=1, cap=1, oldest_age_days=5.0)
+
+
+def test_a_backlog_at_the_cap_is_named_and_holds_once_drained() -> None:
+    # Six instances over the target, one a day: after Saturday's run every instance is within.
+    seen = outlook(launched(*[12] * 6), DAILY, TARGET, cap=1, limited_by="tag 1", fix="f", min_age=ONE_DAY)
+    assert seen == expected(
+        instances=6,
+        this_run=1,
+        needs_per_run=1,
+        cap=1,
+        limited_by="tag 1",
+        oldest_age_days=12.0,
+        within_target_at=datetime(2026, 12, 12, 10, 0, tzinfo=UTC),
+    )
+    assert seen.describe() == "within the 10-day target from Sat 2026-12-12"
+
+
+def test_a_cap_below_the_rate_says_how_old_instances_get_and_the_fix() -> None:
+    # Fifteen instances spread over ten days need two a day; one a day replaces each every 15 days.
+    ages = [i * 0.7 for i in range(15)]
+    seen = outlook(
+        launched(*ages), DAILY, TARGET, cap=1, limited_by="tag 1", fix="set {needs}", min_age=ONE_DAY
+    )
+    assert seen == expected(
+        instances=15,
+        this_run=1,
+        needs_per_run=2,
+        cap=1,
+        limited_by="tag 1",
+        oldest_age_days=9.8,
+        within_target_at=None,
+        reaches_days=15.0,
+        fix="set 2",
+    )
+    assert (
+        seen.describe() == "freshness target 10 d MISSED: needs 2 per run; tag 1; reaches 15.0 d; fix: set 2"
+    )
+
+
+def test_runs_further_apart_than_the_target_cannot_hold_it_at_any_cap() -> None:
+    seen = outlook(
+        launched(3, 2),
+        [NOW, NOW + timedelta(days=20)],
+        TARGET,
+        cap=None,
+        limited_by="",
+        fix="x",
+        min_age=ONE_DAY,
+    )
+    assert seen == expected(
+        instances=2,
+        this_run=2,
+        needs_per_run=None,
+        cap=None,
+        oldest_age_days=3.0,
+        within_target_at=None,
+        reaches_days=20.0,
+        fix="runs that may act at least every 10.0 d (the gap is 20.0 d)",
+    )
+    assert seen.describe() == (
+        "freshness target 10 d MISSED: no per-run cap can hold it; reaches 20.0 d; "
+        "fix: runs that may act at least every 10.0 d (the gap is 20.0 d)"
+    )
+
+
+def test_a_missed_target_without_a_fix_names_none() -> None:
+    missed = expected(
+        instances=1,
+        this_run=0,
+        needs_per_run=3,
+        cap=2,
+        limited_by="",
+        oldest_age_days=1.0,
+        within_target_at=None,
+    )
+    assert missed.describe() == "freshness target 10 d MISSED: needs 3 per run"
+
+
+def test_the_oldest_age_is_rounded_to_hundredths_of_a_day() -> None:
+    seen = outlook(launched(1.23456), DAILY, TARGET, cap=None, limited_by="", fix="", min_age=ONE_DAY)
+    assert seen.oldest_age_days == 1.23
