@@ -142,3 +142,55 @@ def test_overrides_that_all_launch_the_default_image_keep_its_reason() -> None:
     )
     d = plan(g)
     assert (d.current_image_id, d.current_image_reason) == ("ami-1", None)
+
+
+def test_drift_counts_every_instance_on_another_known_image_and_ages_are_in_days() -> None:
+    g = group(
+        instance(1, 100, "ami-older"),
+        instance(2, 3, "ami-old"),
+        instance(3, 2, "ami-new"),
+        instance(4, 1.5, None),
+        current_image_id="ami-new",
+    )
+    d = decide(g, RULES, NOW, random.Random(0))
+    assert (d.drifted_instances, d.oldest_age_days) == (2, 100.0)
+
+
+def test_a_groups_mode_tag_is_reported() -> None:
+    d = plan(group(instance(1, 5), instance(2, 3), tags={"recycler:mode": "surge"}))
+    assert d.mode is Mode.SURGE
+
+
+def test_one_override_image_other_than_the_default_is_named() -> None:
+    g = group(
+        instance(1, 5, kind="m6i.large"),
+        instance(2, 3),
+        current_image_id="ami-default",
+        override_images=(("m6i.large", "ami-x86"),),
+    )
+    d = plan(g)
+    assert (d.current_image_id, d.current_image_reason) == (
+        "ami-x86",
+        "overrides launch different images: m6i.large=ami-x86; default ami-default",
+    )
+
+
+def test_overrides_with_no_image_known_keep_the_reason_it_is_unknown() -> None:
+    g = group(
+        instance(1, 5, kind="m6i.large"),
+        instance(2, 3),
+        current_image_reason="launch template deleted",
+        override_images=(("m6i.large", None),),
+    )
+    assert plan(g).current_image_reason == "launch template deleted"
+
+
+def test_force_is_off_unless_asked_for() -> None:
+    assert not decide(group(instance(1, 0.5), instance(2, 0.25)), RULES, NOW, random.Random(0)).recycle
+
+
+def test_a_freshness_target_without_later_runs_falls_back_to_the_oldest_instance() -> None:
+    g = group(instance(1, 5), instance(2, 3), tags={"recycler:max-age-days": "2"})
+    for runs in ((), (NOW,)):
+        d = decide(g, RULES, NOW, random.Random(0), runs=runs)
+        assert (d.detail, d.victims, d.freshness) == ("oldest of 2 candidates", (), None)

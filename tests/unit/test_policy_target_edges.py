@@ -131,3 +131,32 @@ def test_the_lowest_of_the_tag_the_budget_and_replace_mode_sets_the_cap() -> Non
     )
     assert cap(g)[2] == "set the tag recycler:max-per-run to {needs} (or remove it)"
     assert group_options(g, RULES).mode is Mode.REPLACE
+
+
+def test_a_target_recycle_names_its_reason_and_victims_in_order() -> None:
+    d = plan(group([20, 19, 1], max_age_days="10"))
+    assert (d.reason, d.tier, d.behind_by) == ("oldest-instance", ("i-00", "i-01"), 0)
+
+
+def test_minimum_age_is_judged_now_not_at_the_next_run() -> None:
+    # Half a day old now, a day and a half at the next run: not yet at the one-day minimum.
+    assert not plan(group([0.5, 0.1], max_age_days="0.25")).recycle
+
+
+def test_runs_further_apart_than_the_target_still_recycle_what_is_due_without_a_cap() -> None:
+    d = decide(
+        group([12, 1], mode="surge", max_age_days="10"),
+        RULES,
+        NOW,
+        random.Random(1),
+        runs=(NOW, NOW + timedelta(days=20)),
+    )
+    assert victims(d) == ["i-00", "i-01"]
+    assert "(the target needs 2 this run and more runs to hold; cap none)" in d.detail
+
+
+def test_on_a_tie_the_tag_is_named_as_the_cap() -> None:
+    g = group([1] * 6, max_per_run="2", mode="surge")
+    assert cap(g, budget=2)[:2] == (2, "recycler:max-per-run 2")
+    # The lowest number wins, whatever its label says.
+    assert cap(group([1] * 6, max_per_run="1", mode="surge"), budget=5)[:2] == (1, "recycler:max-per-run 1")
