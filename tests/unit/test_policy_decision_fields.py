@@ -194,3 +194,24 @@ def test_a_freshness_target_without_later_runs_falls_back_to_the_oldest_instance
     for runs in ((), (NOW,)):
         d = decide(g, RULES, NOW, random.Random(0), runs=runs)
         assert (d.detail, d.victims, d.freshness) == ("oldest of 2 candidates", (), None)
+
+
+def test_a_young_groups_age_is_shown_in_days_to_the_hundredth() -> None:
+    young = group(
+        InstanceSnapshot("i-01", "InService", "Healthy", False, NOW - timedelta(seconds=432), "ami-old"),
+        instance(2, 0.001),
+    )
+    assert plan(young).detail == "oldest candidate is 0.01 days old, minimum 1"  # 432 s is 0.005 d
+
+
+def test_under_a_freshness_target_the_first_victims_type_names_the_image() -> None:
+    g = group(
+        instance(1, 20, kind="m6i.large"),
+        instance(2, 3),
+        current_image_id="ami-default",
+        override_images=(("m6i.large", "ami-x86"),),
+        tags={"recycler:max-age-days": "10"},
+    )
+    d = decide(g, RULES, NOW, random.Random(0), runs=tuple(NOW + timedelta(days=n) for n in range(30)))
+    assert d.victim is not None and d.victim.instance_id == "i-01"
+    assert d.current_image_id == "ami-x86"

@@ -122,3 +122,24 @@ def test_a_missed_target_without_a_fix_names_none() -> None:
 def test_the_oldest_age_is_rounded_to_hundredths_of_a_day() -> None:
     seen = outlook(launched(1.23456), DAILY, TARGET, cap=None, limited_by="", fix="", min_age=ONE_DAY)
     assert seen.oldest_age_days == 1.23
+
+
+def test_the_rate_follows_the_tightest_stretch_of_the_schedule() -> None:
+    # Weekday runs and a three-day target: Thursday's and Friday's instances have one run before they
+    # must go (Friday's, Monday's), so two instances need two a run, though Monday's could wait three.
+    weekdays = [NOW + timedelta(days=d) for d in range(19) if (NOW + timedelta(days=d)).weekday() < 5]
+    seen = outlook(
+        launched(2, 1), weekdays, timedelta(days=3), cap=None, limited_by="", fix="", min_age=ONE_DAY
+    )
+    assert seen == expected(
+        target_days=3.0, instances=2, this_run=0, needs_per_run=2, cap=None, oldest_age_days=2.0
+    )
+
+
+def test_a_cap_that_cannot_replace_everyone_within_the_runs_known_reaches_their_whole_span() -> None:
+    # One a run replaces fifteen instances every fifteen runs; only twelve daily runs are known (11 days).
+    ages = [i * 0.7 for i in range(15)]
+    seen = outlook(
+        launched(*ages), DAILY[:12], TARGET, cap=1, limited_by="tag 1", fix="set {needs}", min_age=ONE_DAY
+    )
+    assert (seen.needs_per_run, seen.reaches_days, seen.fix) == (2, 11.0, "set 2")
