@@ -143,3 +143,12 @@ def test_a_cap_that_cannot_replace_everyone_within_the_runs_known_reaches_their_
         launched(*ages), DAILY[:12], TARGET, cap=1, limited_by="tag 1", fix="set {needs}", min_age=ONE_DAY
     )
     assert (seen.needs_per_run, seen.reaches_days, seen.fix) == (2, 11.0, "set 2")
+
+
+def test_runs_known_that_do_not_span_the_target_spread_the_group_over_all_of_them() -> None:
+    # Five daily runs known, a ten-day target: four runs after this one share the group.
+    for size, needs in ((8, 2), (9, 3)):
+        seen = outlook(
+            launched(*[1] * size), DAILY[:5], TARGET, cap=None, limited_by="", fix="", min_age=ONE_DAY
+        )
+        assert seen.needs_per_run == needs
