@@ -152,3 +152,27 @@ def test_runs_known_that_do_not_span_the_target_spread_the_group_over_all_of_the
             launched(*[1] * size), DAILY[:5], TARGET, cap=None, limited_by="", fix="", min_age=ONE_DAY
         )
         assert seen.needs_per_run == needs
+
+
+def test_a_cap_that_covers_this_run_but_not_the_rate_is_named() -> None:
+    # Fifteen young instances need two a day over ten days; this run needs one, the cap allows one.
+    ages = [i * 0.1 for i in range(15)]
+    seen = outlook(
+        launched(*ages), DAILY, TARGET, cap=1, limited_by="tag 1", fix="set {needs}", min_age=ONE_DAY
+    )
+    assert (seen.this_run, seen.needs_per_run, seen.limited_by) == (1, 2, "tag 1")
+
+
+def test_a_target_that_never_settles_over_the_runs_known_says_the_fix() -> None:
+    # A minimum age above the target: replacements outgrow it before they may go.
+    thirteen_days = timedelta(days=13)
+    seen = outlook(
+        launched(*[12] * 8),
+        DAILY[:15],
+        TARGET,
+        cap=3,
+        limited_by="tag",
+        fix="set {needs}",
+        min_age=thirteen_days,
+    )
+    assert (seen.within_target_at, seen.reaches_days, seen.fix) == (None, None, "set 1")
