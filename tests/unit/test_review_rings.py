@@ -3,14 +3,21 @@ soak old, not a moment before (that moment early is a canary in production befor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import boto3
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from recycler.aws.verdicts_central import CentralVerdicts
+from recycler.domain import Decision
+from recycler.models import ManualPayload
 from recycler.policy.rings import CONDEMNED, PROVEN, Membership, OrgVerdict, Verdict, judge, parse_rings
+from recycler.workflow.org_verdicts import with_org_verdicts
+from recycler.workflow.port import Services
 
 NOW = datetime(2026, 12, 6, 12, tzinfo=UTC)
 RINGS = parse_rings(
@@ -80,3 +87,29 @@ def test_a_condemn_on_the_second_page_of_a_query_is_read() -> None:
         verdicts = store.verdicts(["us-east-1/ami-1"])
     assert [v.verdict for v in verdicts.get("us-east-1/ami-1", [])] == [CONDEMNED], "page 2 not read"
     stubber.assert_no_pending_responses()
+
+
+class UnreachableStore:
+    """A VerdictStorePort whose table refuses this member (its policy does not let it in)."""
+
+    member = Membership("333333333333", "us-east-1")
+
+    def image_keys(self, image_ids: Sequence[str]) -> dict[str, str]:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DescribeImages")
+
+    def verdicts(self, keys: Sequence[str]) -> dict[str, list[OrgVerdict]]:
+        raise AssertionError("not reached")
+
+
+def test_an_unreadable_store_is_said_in_each_planned_groups_detail() -> None:
+    """The recycle goes ahead (it canaries the image here), but the operator reads why no remote verdict
+    counted: docs/many-accounts.md, "says so in each planned group's detail"."""
+    services = Services(fleet=cast(Any, None), brakes=cast(Any, None), ecs=cast(Any, None))
+    services = replace(services, verdicts=cast(Any, UnreachableStore()))
+    planned = Decision(group="web", recycle=True, reason="oldest-instance", current_image_id="ami-1")
+    plan = with_org_verdicts(services, [planned], ManualPayload(), NOW, [], {})
+    [decision] = plan.decisions
+    assert decision.recycle and "AccessDenied" in plan.unreadable
+    assert (
+        decision.detail.startswith("organization verdicts unreadable (") and "AccessDenied" in decision.detail
+    )
