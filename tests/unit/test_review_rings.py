@@ -113,3 +113,16 @@ def test_an_unreadable_store_is_said_in_each_planned_groups_detail() -> None:
     assert (
         decision.detail.startswith("organization verdicts unreadable (") and "AccessDenied" in decision.detail
     )
+
+
+def test_a_proof_two_rings_back_does_not_stand_in_for_the_ring_just_before() -> None:
+    """Sandbox proved it 30 h ago, staging never did: production still waits for staging."""
+    three = parse_rings(
+        '[{"name": "sandbox", "accounts": ["111111111111"]},'
+        ' {"name": "staging", "accounts": ["222222222222"], "soak_hours": 2},'
+        ' {"name": "production", "accounts": ["333333333333"], "soak_hours": 24}]'
+    )
+    in_sandbox = replace(proven_in_staging(timedelta(hours=30)), ring="sandbox", account="111111111111")
+    judged = judge([in_sandbox], three, "production", NOW, readable=True)
+    assert judged.verdict is Verdict.WAITING
+    assert judged.detail == "waiting for staging: not proven there yet, soak 24 h"
