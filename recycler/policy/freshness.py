@@ -115,6 +115,8 @@ def project(
     """Run the plan forward at the cap (oldest first, the min age respected): the run from which every
     instance stays within the target until the next run, or None if not within the runs known."""
     ages = sorted(launches)
+    if not ages:  # a group scaled to zero (or every instance still undated) has nothing to outgrow
+        return runs[0]
     last_over: int | None = None
     settled = runs_per_target(runs, target) + 1  # runs within in a row that show it holds
     for index, now in enumerate(runs[:-1]):

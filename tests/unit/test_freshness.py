@@ -12,7 +12,7 @@ import pytest
 from bench.freshness import GOAL_RATIO, simulate
 from recycler.domain import GroupSnapshot, InstanceSnapshot, Mode, PolicySettings, Reason
 from recycler.models import ManualPayload, Settings
-from recycler.policy.freshness import recycles_needed
+from recycler.policy.freshness import outlook, recycles_needed
 from recycler.policy.victims import decide
 from recycler.schedule import ScheduleError, parse_schedule
 from recycler.workflow.budget import Budget
@@ -178,3 +178,11 @@ def test_the_simulator_holds_the_target_on_default_settings(size: int) -> None:
     assert result.recycles_per_week <= GOAL_RATIO * result.min_recycles_per_week
     baseline = simulate(size, None)
     assert result.final_oldest <= 7 and (size < 10 or baseline.final_oldest > 14)
+
+
+def test_a_group_with_a_target_and_no_instances_is_within_it() -> None:
+    """A group scaled to zero (fleet reads every group with a target): nothing can outgrow the target,
+    so the outlook says within from now, not a crash that takes the whole fleet report down."""
+    runs = [datetime(2026, 12, 7, 10, tzinfo=UTC) + timedelta(days=n) for n in range(15)]
+    found = outlook([], runs, timedelta(days=7), cap=3, limited_by="", fix="", min_age=timedelta(0))
+    assert (found.instances, found.this_run, found.within_target_at) == (0, 0, runs[0])
