@@ -16,6 +16,9 @@ class CodeDeployGroup:
     launch_hook: str = ""  # the hook CodeDeploy installed into the Auto Scaling group
     termination_hook: str = ""  # set when terminationHookEnabled: terminations run a deployment
     active: tuple[str, ...] = ()  # deployment ids Created/Queued/InProgress/Baking/Ready
+    # The Auto Scaling group is not named by the deployment group but is its blue/green copy,
+    # CodeDeploy_<deployment group>_<deployment id> (policy/codedeploy.py, blue_green_source).
+    blue_green_copy: bool = False
 
 
 @dataclass(frozen=True)

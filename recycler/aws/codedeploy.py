@@ -9,7 +9,8 @@ recycler never creates, stops or continues a deployment.
 
 Calls: ListApplications (pages), ListDeploymentGroups per application (pages), BatchGetDeploymentGroups
 per application in batches of 100 names, then for each deployment group that names a group being
-planned one ListDeployments filtered to the statuses still under way. codedeploy_call_floor() counts them.
+planned (or whose blue/green copy one is, by its name CodeDeploy_<deployment group>_<id>) one
+ListDeployments filtered to the statuses still under way. codedeploy_call_floor() counts them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from recycler.aws.clients import OnClients, chunks
 from recycler.codedeploy import CodeDeployGroup, Deployment
-from recycler.policy.codedeploy import UNDER_WAY
+from recycler.policy.codedeploy import UNDER_WAY, blue_green_source
 
 # BatchGetDeploymentGroups and BatchGetDeployments take at most 100 names or ids
 # (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_BatchGetDeploymentGroups.html).
@@ -51,6 +52,13 @@ class CodeDeploy(OnClients):
         """Per Auto Scaling group among `group_names`: the deployment groups that name it, with the ids of
         their deployments still under way. Groups no deployment group names are left out."""
         wanted = set(group_names)
+        # A blue/green copy (CodeDeploy_<deployment group>_<id>) belongs to its deployment group even
+        # while that still names the original group (policy/codedeploy.py).
+        copies: dict[str, list[str]] = {}
+        for name in wanted:
+            source = blue_green_source(name)
+            if source is not None:
+                copies.setdefault(source, []).append(name)
         found: dict[str, list[CodeDeployGroup]] = {}
         for application in self._paginate("list_applications", "applications"):
             names = list(
@@ -61,6 +69,16 @@ class CodeDeploy(OnClients):
                     applicationName=application, deploymentGroupNames=list(batch)
                 )
                 for info in answer.get("deploymentGroupsInfo", []):
+                    named = {t.get("name") for t in info.get("autoScalingGroups", [])}
+                    for copy in copies.get(info["deploymentGroupName"], []):
+                        if copy not in named:
+                            found.setdefault(copy, []).append(
+                                CodeDeployGroup(
+                                    application=application,
+                                    deployment_group=info["deploymentGroupName"],
+                                    blue_green_copy=True,
+                                )
+                            )
                     for target in info.get("autoScalingGroups", []):
                         if target.get("name") not in wanted:
                             continue

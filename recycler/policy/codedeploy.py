@@ -14,10 +14,18 @@ troubleshooting page https://docs.aws.amazon.com/codedeploy/latest/userguide/tro
 - CodeDeploy may suspend Terminate, AZRebalance, InstanceRefresh and ScheduledActions during a deployment;
   when it cannot resume them "the processes stay suspended" until someone resumes them
   (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_EC2DeploymentOptions.html).
+- a blue/green deployment group with greenFleetProvisioningOption COPY_AUTO_SCALING_GROUP: each deployment
+  "creates an Amazon EC2 Auto Scaling group by copying one you specify"
+  (https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-groups-create-blue-green.html),
+  named CodeDeploy_<deployment group>_<deployment id>, which the deployment group names once the
+  deployment has ended (observed, hashicorp/terraform-provider-aws#4678; AWS's guide does not say). While
+  it runs the deployment group still names the original (blue) group, so the copy (green) is matched by
+  its name: neither side is terminated while the deployment is under way.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from recycler.codedeploy import CodeDeployGroup, Deployment
@@ -37,8 +45,20 @@ UNDER_WAY = ("Created", "Queued", "InProgress", "Baking", "Ready")
 LAUNCH_HOOK_PREFIX = "CodeDeploy-managed-automatic-launch-deployment-hook"
 
 
+# CodeDeploy_<deployment group>_<deployment id>; a deployment id is `d-` and nine capitals or digits
+# (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_DeploymentInfo.html), matched loosely.
+BLUE_GREEN_COPY = re.compile(r"^CodeDeploy_(?P<deployment_group>.+)_d-[A-Za-z0-9]+$")
+
+
 def is_codedeploy_hook(hook_name: str) -> bool:
     return hook_name.startswith(LAUNCH_HOOK_PREFIX)
+
+
+def blue_green_source(group_name: str) -> str | None:
+    """The deployment group whose blue/green deployment created this Auto Scaling group, by its name
+    (CodeDeploy_<deployment group>_<deployment id>); None for any other name."""
+    match = BLUE_GREEN_COPY.match(group_name)
+    return match.group("deployment_group") if match else None
 
 
 def guard(decision: Decision, snapshot: GroupSnapshot, targets: Sequence[CodeDeployGroup]) -> Decision:
@@ -49,10 +69,11 @@ def guard(decision: Decision, snapshot: GroupSnapshot, targets: Sequence[CodeDep
         return decision
     for target in targets:
         if target.active:
+            side = " (this group is its blue/green copy)" if target.blue_green_copy else ""
             return decision.skipped(
                 Reason.DEPLOYMENT_IN_PROGRESS,
                 f"CodeDeploy deployment {target.active[0]} ({target.application}/{target.deployment_group}) "
-                "is under way; terminating an instance now would fail it. The next run tries again.",
+                f"is under way{side}; terminating an instance now would fail it. The next run tries again.",
             )
     left = sorted(snapshot.suspended_processes & CODEDEPLOY_SUSPENDS)
     if not left:

@@ -14,6 +14,7 @@ from recycler.codedeploy import CodeDeployGroup
 from recycler.domain import AWS_ERRORS, Decision, GroupSnapshot, Reason
 from recycler.messages import aws_error_text
 from recycler.policy.codedeploy import (
+    blue_green_source,
     guard,
     is_codedeploy_hook,
     replacement_verdict,
@@ -54,8 +55,10 @@ def deployment_started_since_plan(
     services: Services, snapshot: GroupSnapshot, launch_hooks: Sequence[str]
 ) -> tuple[str, str] | None:
     """Right before the terminate (the plan may be minutes old, a pipeline may have deployed since): the
-    same guard as at planning, for a group with CodeDeploy's launch hook. (reason, detail) to skip."""
-    if services.codedeploy is None or not any(map(is_codedeploy_hook, launch_hooks)):
+    same guard as at planning, for a group with CodeDeploy's launch hook or named as a blue/green copy.
+    (reason, detail) to skip."""
+    copy = blue_green_source(snapshot.name) is not None  # a blue/green copy may carry no hook yet
+    if services.codedeploy is None or not (copy or any(map(is_codedeploy_hook, launch_hooks))):
         return None
     targets = services.codedeploy.deployment_groups([snapshot.name]).get(snapshot.name, ())
     planned = Decision(group=snapshot.name, recycle=True, reason=Reason.OLDEST_INSTANCE.value)

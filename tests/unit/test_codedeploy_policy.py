@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from recycler.codedeploy import CodeDeployGroup, Deployment
 from recycler.domain import NOT_THE_IMAGE, Decision, GroupSnapshot, Reason
 from recycler.messages_replacement import AGENT_LOG
-from recycler.policy.codedeploy import guard, replacement_verdict
+from recycler.policy.codedeploy import blue_green_source, guard, replacement_verdict
 from recycler.workflow.codedeploy import with_codedeploy
 from recycler.workflow.port import Services
 
@@ -31,6 +31,20 @@ def test_a_group_no_deployment_group_names_passes() -> None:
 def test_an_active_deployment_skips_and_names_it() -> None:
     skipped = guard(PLANNED, snapshot(), [TARGET, CodeDeployGroup("shop", "other", active=("d-123",))])
     assert skipped.reason == Reason.DEPLOYMENT_IN_PROGRESS.value and "d-123" in skipped.detail
+
+
+def test_a_blue_green_copy_is_known_by_its_name_only() -> None:
+    assert blue_green_source("CodeDeploy_web-dg_d-A1B2C3D4E") == "web-dg"
+    assert blue_green_source("CodeDeploy_my_dg_d-A1B2C3D4E") == "my_dg"  # underscores in the name
+    assert blue_green_source("CodeDeploy_web-dg") is None
+    assert blue_green_source("web") is None and blue_green_source("CodeDeploy_web-dg_x-1") is None
+
+
+def test_a_deployment_under_way_skips_its_blue_green_copy_and_says_so() -> None:
+    copy = CodeDeployGroup("shop", "web-dg", active=("d-A1B2C3D4E",), blue_green_copy=True)
+    skipped = guard(PLANNED, snapshot(), [copy])
+    assert skipped.reason == Reason.DEPLOYMENT_IN_PROGRESS.value
+    assert "d-A1B2C3D4E" in skipped.detail and "blue/green copy" in skipped.detail
 
 
 def test_an_active_deployment_explains_a_processes_suspended_skip() -> None:

@@ -12,7 +12,7 @@ Read top down: `state` (everything the emulator knows, one object; reset() start
 `activities`, `capacity`, `capacity_failures`, `zones`, `launch_hooks`, `warm_pools`, `terminating`,
 `faults`, `traffic_sources`, `scale_outs` (Auto Scaling), `target_health` (Elastic Load Balancing; VPC Lattice's
 ListTargets is in `traffic_sources`), `ecs`, `ecs_protection`, `images`
-(EC2 and SSM), `events` and `input_transformer` (EventBridge), `block_public_access` (S3), `codedeploy` (CodeDeploy deployment groups on Auto Scaling groups), `throttling` (throttled requests, answered before moto sees them), and `seed` (fleets
+(EC2 and SSM), `events` and `input_transformer` (EventBridge), `block_public_access` (S3), `codedeploy` (CodeDeploy deployment groups on Auto Scaling groups), `codedeploy_blue_green` (blue/green deployments that copy a group), `throttling` (throttled requests, answered before moto sees them), and `seed` (fleets
 for tests and the demo).
 """
 
@@ -20,6 +20,7 @@ from recycler.local.emulator.activities import add_activity, add_instance_refres
 from recycler.local.emulator.block_public_access import EmulatedOrganization, policy_is_public
 from recycler.local.emulator.capacity import COUNTED_STATES, scale
 from recycler.local.emulator.codedeploy import codedeploy_backend, revision_outcome
+from recycler.local.emulator.codedeploy_blue_green import finish_blue_green
 from recycler.local.emulator.ecs import drain_time, ecs_agent
 from recycler.local.emulator.events import refuse_events
 from recycler.local.emulator.faults import (
@@ -86,6 +87,7 @@ __all__ = [
     "deregistration_delay",
     "drain_time",
     "ecs_agent",
+    "finish_blue_green",
     "forget_instance",
     "group_instances",
     "group_tags",

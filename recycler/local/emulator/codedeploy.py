@@ -118,19 +118,7 @@ def codedeploy_like_aws() -> None:
         answer = original_create(self)
         application = self._get_param("applicationName")
         info = self.codedeploy_backend.deployment_groups[application][self._get_param("deploymentGroupName")]
-        autoscaling = autoscaling_backends[self.current_account][self.region]
-        for target in _targets(info):
-            autoscaling.create_lifecycle_hook(
-                target["hook"], target["name"], LAUNCH_TRANSITION, HOOK_HEARTBEAT_SECONDS, "ABANDON"
-            )
-            if "terminationHook" in target:
-                autoscaling.create_lifecycle_hook(
-                    target["terminationHook"],
-                    target["name"],
-                    TERMINATING_TRANSITION,
-                    HOOK_HEARTBEAT_SECONDS,
-                    "CONTINUE",
-                )
+        install_hooks(autoscaling_backends[self.current_account][self.region], info)
         return answer
 
     responses._deployment_group_info = deployment_group_info  # type: ignore[assignment]
@@ -179,6 +167,22 @@ def codedeploy_like_aws() -> None:
         return answer
 
     AutoScalingResponse.terminate_instance_in_auto_scaling_group = terminate  # type: ignore[method-assign]
+
+
+def install_hooks(autoscaling: Any, info: Any) -> None:
+    """The hooks CodeDeploy installs in each Auto Scaling group a deployment group names."""
+    for target in _targets(info):
+        autoscaling.create_lifecycle_hook(
+            target["hook"], target["name"], LAUNCH_TRANSITION, HOOK_HEARTBEAT_SECONDS, "ABANDON"
+        )
+        if "terminationHook" in target:
+            autoscaling.create_lifecycle_hook(
+                target["terminationHook"],
+                target["name"],
+                TERMINATING_TRANSITION,
+                HOOK_HEARTBEAT_SECONDS,
+                "CONTINUE",
+            )
 
 
 def _automatic(codedeploy: Any, target: Any, group_name: str, creator: str) -> Any:

@@ -12,6 +12,7 @@ from recycler.local.emulator.activities import answer_activity_reads
 from recycler.local.emulator.block_public_access import block_public_access_like_aws
 from recycler.local.emulator.capacity import reconcile_like_aws, termination_policies_like_aws
 from recycler.local.emulator.codedeploy import codedeploy_like_aws
+from recycler.local.emulator.codedeploy_blue_green import blue_green_like_aws
 from recycler.local.emulator.ecs import ecs_like_aws
 from recycler.local.emulator.ecs_protection import ecs_protection_like_aws
 from recycler.local.emulator.events import events_like_aws
@@ -55,4 +56,5 @@ def install() -> None:
         block_public_access_like_aws()
         organization_verdicts_like_aws()
         codedeploy_like_aws()
+        blue_green_like_aws()
         _installed.append(True)
