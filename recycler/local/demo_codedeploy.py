@@ -27,7 +27,8 @@ def seed_codedeploy_groups(session: boto3.Session, now: datetime) -> str:
         session.client("autoscaling"),
         session.client("codedeploy"),
     )
-    image = emulator.stock_images(ec2, 4)[3]  # an image no earlier act proved or condemned
+    # A fifth stock image: act 1 uses three, act 2 publishes (and condemns) the fourth.
+    image = emulator.stock_images(ec2, 5)[4]
     emulator.set_image_created(image, now - timedelta(days=20), "us-east-1")
     template = emulator.create_launch_template(ec2, "demo-store", image)
     for name, ages in (("orders", [11, 7, 3]), ("billing", [10, 6])):
