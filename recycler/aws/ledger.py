@@ -126,7 +126,9 @@ class Ledger(ImageRecords):
         force: bool = False,
     ) -> None:
         """Claim the group for this run or raise ClaimRefused. Re-claiming by the same run succeeds."""
-        condition = "attribute_not_exists(group_name) OR run_id = :run OR claimed_epoch < :cutoff"
+        # At least min_interval ago, in whole seconds: `<=`, so a min interval of 0 lets a run claim a group
+        # an earlier run claimed within the same second.
+        condition = "attribute_not_exists(group_name) OR run_id = :run OR claimed_epoch <= :cutoff"
         values: dict[str, Any] = {
             ":run": {"S": run_id},
             ":cutoff": {"N": str(int((now - min_interval).timestamp()))},
