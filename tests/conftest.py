@@ -26,6 +26,9 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("RECYCLER_") or key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
             monkeypatch.delenv(key)
+    # pytest-xdist's workers export COLUMNS=80 (a plain pytest run does not): the CLI's tables honour it, so
+    # a test would see the narrow layout only under -n. Tests that mean a width set COLUMNS themselves.
+    monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
