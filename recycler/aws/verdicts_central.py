@@ -143,6 +143,21 @@ class CentralVerdicts:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
 
+    def _canary_item(self, key: str, run_id: str, status: str, now: datetime) -> dict[str, Any]:
+        """This member's canary record on `key` for its ring (its claim, or the claim's end)."""
+        member = self.member
+        return {
+            "image": {"S": key},
+            "record": {"S": CANARY + member.ring},
+            "account": {"S": member.account},
+            "region": {"S": member.region},
+            "run_id": {"S": run_id},
+            "status": {"S": status},
+            "claimed_at": {"S": now.isoformat()},
+            "claimed_epoch": {"N": str(int(now.timestamp()))},
+            "expires_at": {"N": str(int((now + VERDICT_TTL).timestamp()))},
+        }
+
     def claim_canary(self, key: str, group: str, run_id: str, now: datetime) -> None:
         """One canary per image per ring across the organization, or ClaimRefused naming the member that
         holds it. Same rules as the ledger's claim: a replay re-claims, a stale claim expires."""
@@ -150,18 +165,7 @@ class CentralVerdicts:
         try:
             self._dynamodb.put_item(
                 TableName=self.table,
-                Item={
-                    "image": {"S": key},
-                    "record": {"S": CANARY + member.ring},
-                    "account": {"S": member.account},
-                    "region": {"S": member.region},
-                    "canary": {"S": group},
-                    "run_id": {"S": run_id},
-                    "status": {"S": IN_FLIGHT},
-                    "claimed_at": {"S": now.isoformat()},
-                    "claimed_epoch": {"N": str(int(now.timestamp()))},
-                    "expires_at": {"N": str(int((now + VERDICT_TTL).timestamp()))},
-                },
+                Item={**self._canary_item(key, run_id, IN_FLIGHT, now), "canary": {"S": group}},
                 ConditionExpression="attribute_not_exists(image) OR run_id = :run "
                 "OR #status <> :inflight OR claimed_epoch < :stale",
                 ExpressionAttributeNames={"#status": "status"},
@@ -185,21 +189,10 @@ class CentralVerdicts:
 
     def release_canary(self, key: str, run_id: str, outcome: str, now: datetime) -> None:
         """This member's canary on `key` is over (a PutItem, conditional on still holding it)."""
-        member = self.member
         try:
             self._dynamodb.put_item(
                 TableName=self.table,
-                Item={
-                    "image": {"S": key},
-                    "record": {"S": CANARY + member.ring},
-                    "account": {"S": member.account},
-                    "region": {"S": member.region},
-                    "run_id": {"S": run_id},
-                    "status": {"S": outcome},
-                    "claimed_at": {"S": now.isoformat()},
-                    "claimed_epoch": {"N": str(int(now.timestamp()))},
-                    "expires_at": {"N": str(int((now + VERDICT_TTL).timestamp()))},
-                },
+                Item=self._canary_item(key, run_id, outcome, now),
                 ConditionExpression="run_id = :run",
                 ExpressionAttributeValues={":run": {"S": run_id}},
             )
