@@ -26,6 +26,23 @@ BATCH_GET_LIMIT = 100
 IN_FLIGHT_LOCK = timedelta(hours=6)
 
 
+def canary_claim_condition(key: str, run_id: str, now: datetime) -> dict[str, Any]:
+    """PutItem's condition for a canary claim (this ledger's, and the organization's central table's):
+    no claim yet, this run's own (a replay), one that ended, or one a crashed run left IN_FLIGHT_LOCK ago.
+    A refusal returns the holder's item."""
+    return {
+        "ConditionExpression": f"attribute_not_exists({key}) OR run_id = :run "
+        "OR #status <> :inflight OR claimed_epoch < :stale",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": {
+            ":run": {"S": run_id},
+            ":inflight": {"S": IN_FLIGHT},
+            ":stale": {"N": str(int((now - IN_FLIGHT_LOCK).timestamp()))},
+        },
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+
+
 def plain_item(item: dict[str, Any]) -> dict[str, str]:
     """A DynamoDB item without its type tags."""
     return {key: next(iter(value.values())) for key, value in item.items()}
@@ -72,15 +89,7 @@ class ImageRecords:
                     "claimed_epoch": {"N": str(int(now.timestamp()))},
                     "expires_at": {"N": str(int((now + self.ttl).timestamp()))},
                 },
-                ConditionExpression="attribute_not_exists(group_name) OR run_id = :run "
-                "OR #status <> :inflight OR claimed_epoch < :stale",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":run": {"S": run_id},
-                    ":inflight": {"S": IN_FLIGHT},
-                    ":stale": {"N": str(int((now - IN_FLIGHT_LOCK).timestamp()))},
-                },
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **canary_claim_condition("group_name", run_id, now),
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":

@@ -28,7 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from recycler.aws.clients import chunks, client
-from recycler.aws.ledger_images import IN_FLIGHT, IN_FLIGHT_LOCK, plain_item
+from recycler.aws.ledger_images import IN_FLIGHT, canary_claim_condition, plain_item
 from recycler.domain import ClaimRefused
 from recycler.policy.rings import CONDEMNED, PROVEN, Membership, OrgVerdict, verdict_key
 
@@ -166,15 +166,7 @@ class CentralVerdicts:
             self._dynamodb.put_item(
                 TableName=self.table,
                 Item={**self._canary_item(key, run_id, IN_FLIGHT, now), "canary": {"S": group}},
-                ConditionExpression="attribute_not_exists(image) OR run_id = :run "
-                "OR #status <> :inflight OR claimed_epoch < :stale",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":run": {"S": run_id},
-                    ":inflight": {"S": IN_FLIGHT},
-                    ":stale": {"N": str(int((now - IN_FLIGHT_LOCK).timestamp()))},
-                },
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **canary_claim_condition("image", run_id, now),
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
