@@ -23,7 +23,9 @@ from tests.faults.harness import FaultPort, recycle
 AGENT_LOG = "/opt/codedeploy-agent/deployment-root/deployment-logs/codedeploy-agent-deployments.log"
 
 
-def deployment_group(stack: Stack, group: str, *, termination_hook: bool = False) -> Any:
+def deployment_group(stack: Stack, group: str, *, termination_hook: bool = False, **options: Any) -> Any:
+    """Application `shop` with deployment group `<group>-dg` on the Auto Scaling group; `options` are more
+    CreateDeploymentGroup parameters (a blue/green deployment style)."""
     codedeploy = stack.world.session.client("codedeploy")
     codedeploy.create_application(applicationName="shop", computePlatform="Server")
     codedeploy.create_deployment_group(
@@ -32,6 +34,7 @@ def deployment_group(stack: Stack, group: str, *, termination_hook: bool = False
         autoScalingGroups=[group],
         serviceRoleArn="arn:aws:iam::123456789012:role/codedeploy",
         terminationHookEnabled=termination_hook,
+        **options,
     )
     return codedeploy
 

@@ -14,34 +14,21 @@ from typing import Any
 
 from recycler.local import emulator
 from tests.conftest import NOW, REGION, Stack, invoke_durable
+from tests.faults.test_codedeploy import deployment_group, instances, outcome
 
 REVISION = {"revisionType": "S3", "s3Location": {"bucket": "b", "key": "k", "bundleType": "zip"}}
 
 
 def blue_green_deployment_group(stack: Stack, group: str) -> Any:
-    codedeploy = stack.world.session.client("codedeploy")
-    codedeploy.create_application(applicationName="shop", computePlatform="Server")
-    codedeploy.create_deployment_group(
-        applicationName="shop",
-        deploymentGroupName=f"{group}-dg",
-        autoScalingGroups=[group],
-        serviceRoleArn="arn:aws:iam::123456789012:role/codedeploy",
+    return deployment_group(
+        stack,
+        group,
         deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
         blueGreenDeploymentConfiguration={
             "greenFleetProvisioningOption": {"action": "COPY_AUTO_SCALING_GROUP"},
             "terminateBlueInstancesOnDeploymentSuccess": {"action": "KEEP_ALIVE"},
         },
     )
-    return codedeploy
-
-
-def instances(stack: Stack, group: str) -> set[str]:
-    return {i["InstanceId"] for i in stack.group_state(group)["Instances"]}
-
-
-def outcome(report: dict[str, Any] | None, group: str) -> dict[str, Any]:
-    assert report is not None
-    return next(g for g in report["groups"] if g["group"] == group)
 
 
 def opt_in_copy(stack: Stack, copy: str) -> list[str]:
