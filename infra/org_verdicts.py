@@ -33,6 +33,7 @@ from constructs import Construct, Node
 
 from infra.central import Publishers
 from infra.config import PREFIX, ROLE_NAME_PREFIX, ConfigError, Place
+from infra.organization import Organization, read_organization
 from recycler.policy.rings import Ring, RingsError, parse_rings
 
 VERDICT_TABLE = "recycler-verdicts"
@@ -45,21 +46,58 @@ def verdict_table_arn(central: Place, partition: str = Aws.PARTITION) -> str:
 
 
 def read_rings(node: Node) -> tuple[Ring, ...]:
-    """`recycler:rings`, validated. A ring names accounts: a member knows its account id at run time,
-    not its OU (only the management account or a delegated administrator may ask Organizations), so a
-    ring of OUs would put every member in the last ring; synth refuses it rather than deploy that."""
+    """`recycler:rings`, validated. A ring may name accounts (a member knows its account id at run time)
+    or, with `recycler:organization`, OUs: a member cannot read its own OU (only the management account
+    or a delegated administrator may ask Organizations), so each ring of OUs becomes a StackSet of its
+    own that tells its stack instances their OUs (infra/stackset.py). One StackSet per ring, not one
+    StackSet with a parameter override per OU: "Overridden parameter values only apply to the accounts
+    that are currently in the target OUs ... Accounts added to the target OUs ... in the future will use
+    the StackSet default values" (an account joining production would land in the last ring).
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-manage-auto-deployment.html
+    """
     raw = node.try_get_context(RINGS_KEY)
     try:
         rings = parse_rings(raw, RINGS_KEY)
     except RingsError as error:
         raise ConfigError(str(error)) from None
+    if not any(ring.organizational_units for ring in rings):
+        return rings
+    organization = read_organization(node)
+    if organization is None:
+        n = next(n for n, ring in enumerate(rings) if ring.organizational_units)
+        raise ConfigError(
+            f"{RINGS_KEY}[{n}].organizational_units: rings of OUs need {PREFIX}organization (the StackSet "
+            f'tells each member its OU); with {PREFIX}environments list accounts: "accounts": ["111111111111"]'
+        )
+    targets = set(organization.organizational_units)
+    roots = sorted(unit for unit in targets if unit.startswith("r-"))
+    if roots:
+        raise ConfigError(
+            f"{PREFIX}organization.organizational_units: {roots[0]} (the root) holds every ring's OUs, "
+            "and an account in two StackSets fails the second; with rings of OUs, list the OUs instead"
+        )
     for n, ring in enumerate(rings):
-        if ring.organizational_units:
-            raise ConfigError(
-                f"{RINGS_KEY}[{n}].organizational_units: not supported yet (a member cannot read its own OU); "
-                f'list the ring\'s accounts instead: "accounts": ["111111111111", ...]'
-            )
+        for unit in ring.organizational_units:
+            if unit not in targets:
+                raise ConfigError(
+                    f"{RINGS_KEY}[{n}].organizational_units: {unit} is not in {PREFIX}organization."
+                    "organizational_units; list it there too (one StackSet per ring deploys to its OUs)"
+                )
     return rings
+
+
+def ring_stack_sets(
+    organization: Organization, rings: tuple[Ring, ...]
+) -> list[tuple[Ring | None, tuple[str, ...]]]:
+    """The StackSets and the OUs each deploys to: first one over the organization's OUs no ring names
+    (its members find their ring by account, or are in the last ring), then one per ring of OUs (its
+    members are told the ring's OUs). Without rings of OUs, the one StackSet over every OU."""
+    in_rings = {unit for ring in rings for unit in ring.organizational_units}
+    rest = tuple(unit for unit in organization.organizational_units if unit not in in_rings)
+    ringed: list[tuple[Ring | None, tuple[str, ...]]] = [
+        (ring, ring.organizational_units) for ring in rings if ring.organizational_units
+    ]
+    return ([(None, rest)] if rest else []) + ringed
 
 
 def rings_json(rings: tuple[Ring, ...]) -> str:

@@ -79,7 +79,10 @@ class RecyclerStack(Stack):
         }
         if central is not None:
             environment["RECYCLER_CENTRAL_TOPIC_ARN"] = central.central_topic_arn()
-            verdict_environment(environment, central, read_rings(self.node))
+            rings = read_rings(self.node)
+            verdict_environment(environment, central, rings)
+            if organization is not None and any(ring.organizational_units for ring in rings):
+                environment["RECYCLER_ORGANIZATIONAL_UNITS"] = self._organizational_units()
         recycler = RecyclerFunction(
             self,
             "Recycler",
@@ -143,6 +146,17 @@ class RecyclerStack(Stack):
             allowed_values=["off", "on"],
             default="off",
             description="recycler kill switch in every stack instance: 'on' stops every recycle",
+        ).value_as_string
+
+    def _organizational_units(self) -> str:
+        """A StackSet parameter: the OUs of the ring whose StackSet made this stack instance (empty from
+        the StackSet over OUs no ring names). infra/org_verdicts.py read_rings says why not an override."""
+        return CfnParameter(
+            self,
+            "OrganizationalUnits",
+            default="",
+            allowed_pattern=r"^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32},?)*$",
+            description="recycler:rings by OU: the OUs of this stack instance's ring (set by its StackSet)",
         ).value_as_string
 
     @staticmethod

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import Callable
 from typing import Any
@@ -41,7 +42,10 @@ from constructs import Construct
 
 from infra.bundling import ROOT, asset_hash, bundling_options
 from infra.central import Publishers
+from infra.config import PREFIX, ConfigError
+from infra.org_verdicts import read_rings, ring_stack_sets
 from infra.organization import Organization
+from recycler.policy.rings import Ring
 
 STACK_SET_NAME = "recycler"
 MEMBER_STACK = "RecyclerMember"
@@ -196,22 +200,50 @@ class RecyclerOrganizationStack(Stack):
         *,
         organization: Organization,
         template: dict[str, Any],
+        rings: tuple[Ring, ...] = (),
         **kwargs: Any,
     ) -> None:
         central = organization.central
+        self.rings = rings
         super().__init__(
             scope, construct_id, env=Environment(account=central.account, region=central.region), **kwargs
         )
         body = json.dumps(template, separators=(",", ":"))
         if len(body.encode()) > TEMPLATE_BODY_LIMIT:
-            raise ValueError(
-                f"the member template is {len(body.encode())} bytes; a StackSet TemplateBody holds 51,200"
+            raise ConfigError(
+                f"{PREFIX}organization: the member template is {len(body.encode())} bytes and a StackSet "
+                "TemplateBody holds 51,200; drop optional recycler:* context that adds resources to every member"
             )
+        self.stack_sets = [
+            self._stack_set(organization, body, ring, units)
+            for ring, units in ring_stack_sets(organization, rings)
+        ]
+
+    def _stack_set(
+        self, organization: Organization, body: str, ring: Ring | None, units: tuple[str, ...]
+    ) -> cloudformation.CfnStackSet:
+        """The StackSet over `units`; a ring's own StackSet tells its members the ring's OUs (a member
+        cannot read its OU), as a StackSet-level value: accounts that join the OU later get it too."""
+        parameters = [
+            cloudformation.CfnStackSet.ParameterProperty(
+                parameter_key="KillSwitchValue", parameter_value=organization.kill_switch
+            )
+        ]
+        if any(r.organizational_units for r in self.rings):
+            parameters.append(
+                cloudformation.CfnStackSet.ParameterProperty(
+                    parameter_key="OrganizationalUnits",
+                    parameter_value=",".join(ring.organizational_units) if ring else "",
+                )
+            )
+        index = self.rings.index(ring) if ring else None
+        # StackSetName: a letter, then letters, digits and hyphens; a ring's name may hold . and _.
+        suffix = "" if ring is None else f"-ring{index}-" + re.sub(r"[^A-Za-z0-9-]", "-", ring.name)
         # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-stackset.html
-        self.stack_set = cloudformation.CfnStackSet(
+        return cloudformation.CfnStackSet(
             self,
-            "StackSet",
-            stack_set_name=STACK_SET_NAME,
+            "StackSet" if index is None else f"StackSetRing{index}",
+            stack_set_name=STACK_SET_NAME + suffix,
             description="recycler: daily replacement of the oldest instance per Auto Scaling group, every account",
             # Service-managed: StackSets creates the roles in each target account (trusted access with
             # Organizations); targets are OUs. It never deploys to the management account, even when
@@ -240,15 +272,11 @@ class RecyclerOrganizationStack(Stack):
                 max_concurrent_count=1,
             ),
             capabilities=["CAPABILITY_NAMED_IAM"],
-            parameters=[
-                cloudformation.CfnStackSet.ParameterProperty(
-                    parameter_key="KillSwitchValue", parameter_value=organization.kill_switch
-                )
-            ],
+            parameters=parameters,
             stack_instances_group=[
                 cloudformation.CfnStackSet.StackInstancesProperty(
                     deployment_targets=cloudformation.CfnStackSet.DeploymentTargetsProperty(
-                        organizational_unit_ids=list(organization.organizational_units)
+                        organizational_unit_ids=list(units)
                     ),
                     regions=list(organization.regions),
                 )
@@ -269,6 +297,7 @@ def add_organization(
         "RecyclerOrganization",
         organization=organization,
         template=template,
+        rings=read_rings(app.node),
         description="recycler: the member stack as a service-managed StackSet over the organization's OUs",
     )
     for region in organization.regions:

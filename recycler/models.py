@@ -86,6 +86,10 @@ class Settings(BaseModel):
     )
     account_id: str | None = Field(None, pattern=r"^\d{12}$")
     rings: str | None = None
+    # The OUs of the ring's StackSet this stack instance came from (recycler:rings by OU): a member cannot
+    # read its own OU (only the management account or a delegated administrator may ask Organizations),
+    # so its ring's StackSet tells it (infra/stackset.py, one StackSet per ring of OUs).
+    organizational_units: str | None = Field(None, pattern=r"^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32},?)*$")
     # The EventBridge bus recycler puts its events on (a name or ARN; the stack sets the account's default
     # bus ARN): None, no events (recycler/workflow/events.py).
     events_bus: str | None = Field(None, min_length=1, max_length=1600)
@@ -167,7 +171,8 @@ class Settings(BaseModel):
         """This member of the organization's verdicts, or None without a verdict store."""
         if not self.verdicts_table or not self.account_id:
             return None
-        return Membership(account=self.account_id, region=region, rings=parse_rings(self.rings))
+        units = tuple(u for u in (self.organizational_units or "").split(",") if u)
+        return Membership(account=self.account_id, region=region, rings=parse_rings(self.rings), units=units)
 
     def policy(self) -> PolicySettings:
         return PolicySettings(

@@ -244,6 +244,13 @@ def parse_rings(raw: Any, field: str = "recycler:rings") -> tuple[Ring, ...]:
                     "an account belongs to one ring"
                 )
             seen_accounts[account] = name
+        for unit in units:
+            if unit in seen_accounts:
+                raise RingsError(
+                    f"{where}.organizational_units: {unit} is already in ring {seen_accounts[unit]!r}; "
+                    "an OU belongs to one ring"
+                )
+            seen_accounts[unit] = name
         soak = item.get("soak_hours", 0)
         if isinstance(soak, bool) or not isinstance(soak, int | float) or not 0 <= soak <= 24 * 90:
             raise RingsError(f"{where}.soak_hours: hours from 0 to 2160 (90 days), e.g. 24")

@@ -182,8 +182,15 @@ def test_the_organizations_recycler_roles_and_no_one_else_use_the_table(deployed
             r"recycler:rings\[0\]\.soak_hours: hours from 0",
         ),
         (
-            [{"name": "a", "organizational_units": ["ou-ab12-11111111"]}],
-            r"organizational_units: not supported",
+            [{"name": "a", "organizational_units": ["ou-ab12-33333333"]}],
+            r"recycler:rings\[0\]\.organizational_units: ou-ab12-33333333 is not in recycler:organization",
+        ),
+        (
+            [
+                {"name": "a", "organizational_units": ["ou-ab12-11111111"]},
+                {"name": "b", "organizational_units": ["ou-ab12-11111111"]},
+            ],
+            r"recycler:rings\[1\]\.organizational_units: ou-ab12-11111111 is already in ring 'a'",
         ),
         ({"name": "a"}, r"recycler:rings: an ordered list"),
     ],

@@ -158,6 +158,7 @@ def recycle(
     rings: str | None = None,
     at: datetime | None = None,
     table_arn: str | None = None,
+    units: str | None = None,
 ) -> RunReport:
     settings = Settings(
         failures_before_stop=10,
@@ -165,6 +166,7 @@ def recycle(
         verdicts_table=table_arn or org.table_arn,
         account_id=member.account,
         rings=rings,
+        organizational_units=units,
     )
     clock = (lambda: at) if at is not None else None
     services = aws_services(member.session, settings=settings, region=member.region, clock=clock)
@@ -239,6 +241,33 @@ def test_production_waits_for_stagings_soak(org: Organization) -> None:
 
     soaked = recycle(org, production, rings=RINGS, at=now + timedelta(hours=25))
     assert len(production.terminated()) == 1 and soaked.groups[0].outcome == "recycled"
+    proofs = {(i["account"], i["ring"]) for i in org.items() if i.get("verdict") == "proven"}
+    assert proofs == {(STAGING, "staging"), (PROD_A, "production")}
+
+
+STAGING_OU, PRODUCTION_OU = "ou-ab12-11111111", "ou-ab12-22222222"
+RINGS_BY_OU = (
+    f'[{{"name": "staging", "organizational_units": ["{STAGING_OU}"]}}, '
+    f'{{"name": "production", "organizational_units": ["{PRODUCTION_OU}"], "soak_hours": 24}}]'
+)
+
+
+def test_rings_of_ous_place_each_member_by_the_ous_its_stack_set_names(org: Organization) -> None:
+    """A member cannot read its own OU; its ring's StackSet sets RECYCLER_ORGANIZATIONAL_UNITS
+    (tests/infra/test_org_verdicts.py checks that half). Without it, both would be in the last ring and
+    staging would wait for itself."""
+    staging, production = org.member(STAGING), org.member(PROD_A)
+    for member in (staging, production):
+        member.publish(org.new)
+    now = datetime.now(UTC)
+
+    recycle(org, staging, rings=RINGS_BY_OU, units=STAGING_OU, at=now)
+    assert len(staging.terminated()) == 1
+    early = recycle(org, production, rings=RINGS_BY_OU, units=PRODUCTION_OU, at=now + timedelta(hours=3))
+    assert production.terminated() == []
+    assert "waiting for staging: proven 3 h ago" in early.groups[0].detail
+    recycle(org, production, rings=RINGS_BY_OU, units=PRODUCTION_OU, at=now + timedelta(hours=25))
+    assert len(production.terminated()) == 1
     proofs = {(i["account"], i["ring"]) for i in org.items() if i.get("verdict") == "proven"}
     assert proofs == {(STAGING, "staging"), (PROD_A, "production")}
 

@@ -1,0 +1,125 @@
+"""recycler:rings by OU: one StackSet per ring of OUs, each telling its stack instances their ring's OUs.
+
+A member cannot read its own OU (Organizations answers only the management account or a delegated
+administrator), and a per-OU parameter override would not reach an account that joins the OU later
+("Accounts added to the target OUs ... in the future will use the StackSet default values":
+https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-manage-auto-deployment.html).
+So each ring of OUs gets a StackSet of its own whose StackSet-level parameter names the ring's OUs; the
+tests read each StackSet's parameter as its members' function would and place the member in a ring.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from infra.config import ConfigError
+from recycler.models import Settings
+from tests.infra.test_many_environments import assembly, of_type
+from tests.infra.test_organization import MANAGEMENT, ORGANIZATION, UNITS
+
+STAGING_ACCOUNT, OTHER_ACCOUNT = "111111111111", "555555555555"
+RINGS = [
+    {"name": "staging", "accounts": [STAGING_ACCOUNT]},
+    {"name": "prod.eu", "organizational_units": [UNITS[1]], "soak_hours": 24},
+]
+TABLE = "arn:aws:dynamodb:eu-central-1:999999999999:table/recycler-verdicts"
+
+
+def stack_sets(rings: list[dict[str, Any]], **organization: Any) -> dict[str, dict[str, Any]]:
+    org = assembly(
+        **{
+            "recycler:organization": {**ORGANIZATION, **organization},
+            "recycler:environments": [MANAGEMENT],
+            "recycler:rings": rings,
+        }
+    )
+    found = of_type(org.get_stack_by_name("RecyclerOrganization").template, "AWS::CloudFormation::StackSet")
+    return {s["Properties"]["StackSetName"]: s["Properties"] for s in found}
+
+
+@pytest.fixture(scope="module")
+def by_ou() -> dict[str, dict[str, Any]]:
+    return stack_sets(RINGS)
+
+
+def member_ring(stack_set: dict[str, Any], account: str) -> str:
+    """The ring a stack instance of this StackSet in `account` plans as: its function's environment,
+    with the StackSet's parameter values substituted for the template's parameters."""
+    body = json.loads(stack_set["TemplateBody"])
+    values = {p["ParameterKey"]: p["ParameterValue"] for p in stack_set["Parameters"]}
+    assert set(values) == set(body["Parameters"]), "every template parameter gets its value from the StackSet"
+    [function] = [
+        f for f in of_type(body, "AWS::Lambda::Function") if "RECYCLER_RINGS" in str(f["Properties"])
+    ]
+    environment = function["Properties"]["Environment"]["Variables"]
+    units = environment["RECYCLER_ORGANIZATIONAL_UNITS"]
+    assert units == {"Ref": "OrganizationalUnits"}
+    settings = Settings(
+        verdicts_table=TABLE,
+        account_id=account,
+        rings=environment["RECYCLER_RINGS"],
+        organizational_units=values["OrganizationalUnits"],
+    )
+    membership = settings.membership("eu-west-1")
+    assert membership is not None
+    return membership.ring
+
+
+def targets(stack_set: dict[str, Any]) -> list[str]:
+    [group] = stack_set["StackInstancesGroup"]
+    units: list[str] = group["DeploymentTargets"]["OrganizationalUnitIds"]
+    return units
+
+
+def test_a_ring_of_ous_is_a_stack_set_that_tells_its_members_their_ring(by_ou: dict[str, Any]) -> None:
+    assert sorted(by_ou) == ["recycler", "recycler-ring1-prod-eu"]
+    base, production = by_ou["recycler"], by_ou["recycler-ring1-prod-eu"]
+    # Every OU of the organization in exactly one StackSet: an account in two would fail the second.
+    assert targets(base) == [UNITS[0]] and targets(production) == [UNITS[1]]
+    assert member_ring(production, OTHER_ACCOUNT) == "prod.eu"
+    assert member_ring(base, STAGING_ACCOUNT) == "staging"
+    assert member_ring(base, OTHER_ACCOUNT) == "prod.eu"  # named by no ring: the last ring
+    # An account joining the OU later gets the StackSet's own values (auto-deployment), not an override.
+    assert all(s["AutoDeployment"]["Enabled"] for s in by_ou.values())
+    assert all("ParameterOverrides" not in g for s in by_ou.values() for g in s["StackInstancesGroup"])
+
+
+def test_rings_of_accounts_keep_one_stack_set_and_no_ou_parameter() -> None:
+    found = stack_sets(
+        [{"name": "staging", "accounts": [STAGING_ACCOUNT]}, {"name": "prod", "accounts": [OTHER_ACCOUNT]}]
+    )
+    [only] = found.values()
+    assert targets(only) == list(UNITS)
+    assert "OrganizationalUnits" not in json.loads(only["TemplateBody"])["Parameters"]
+
+
+def test_every_ou_in_a_ring_leaves_no_stack_set_over_the_rest() -> None:
+    found = stack_sets(
+        [
+            {"name": "staging", "organizational_units": [UNITS[0]]},
+            {"name": "production", "organizational_units": [UNITS[1]], "soak_hours": 24},
+        ]
+    )
+    assert sorted(found) == ["recycler-ring0-staging", "recycler-ring1-production"]
+    assert member_ring(found["recycler-ring0-staging"], OTHER_ACCOUNT) == "staging"
+
+
+def test_rings_of_ous_with_the_root_as_a_target_are_refused() -> None:
+    with pytest.raises(
+        ConfigError, match=r"organizational_units: r-ab12 \(the root\) holds every ring's OUs"
+    ):
+        stack_sets(RINGS, organizational_units=["r-ab12", UNITS[1]])
+
+
+def test_rings_of_ous_without_an_organization_rollout_are_refused() -> None:
+    with pytest.raises(ConfigError, match=r"recycler:rings\[1\]\.organizational_units: rings of OUs need"):
+        assembly(
+            **{
+                "recycler:environments": [MANAGEMENT],
+                "recycler:central": {"account": "999999999999", "region": "eu-central-1"},
+                "recycler:rings": RINGS,
+            }
+        )
