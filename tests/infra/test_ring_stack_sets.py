@@ -21,7 +21,7 @@ from tests.infra.test_many_environments import assembly, of_type
 from tests.infra.test_organization import MANAGEMENT, ORGANIZATION, UNITS
 
 STAGING_ACCOUNT, OTHER_ACCOUNT = "111111111111", "555555555555"
-RINGS = [
+RINGS: list[dict[str, Any]] = [
     {"name": "staging", "accounts": [STAGING_ACCOUNT]},
     {"name": "prod.eu", "organizational_units": [UNITS[1]], "soak_hours": 24},
 ]
