@@ -90,48 +90,6 @@ def test_bad_arguments_exit_two_naming_the_flag(server: World, args: list[str], 
     assert set(in_service(server, "web")) == set(ids)
 
 
-def test_demo_tells_the_story_and_exits_zero(tmp_path: Path) -> None:
-    report_file = tmp_path / "report.json"
-    done = cli("demo", "--report-file", str(report_file))
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "SNS alert: recycler FAILED: api - replacement unhealthy" in done.stdout
-    report = json.loads(report_file.read_text())
-    outcomes = {g["group"]: g["outcome"] for g in report["groups"]}
-    assert outcomes == {
-        "api": "failed",
-        "checkout": "skipped",
-        "search": "skipped",
-        "bastion": "recycled",
-        "batch": "recycled",
-        "fleet": "recycled",
-        "golden": "recycled",
-        "fresh": "skipped",
-        "jobs": "skipped",
-        "reports": "skipped",
-        "web": "recycled",
-        "containers": "recycled",
-        "nodes": "skipped",
-    }
-    assert all(g["replacement"]["ami_refreshed"] for g in report["groups"] if g["outcome"] == "recycled")
-    groups = {g["group"]: g for g in report["groups"]}
-    assert groups["containers"]["container_host"] == "ecs:demo-ecs (drained by recycler)"
-    assert "containers: poll" in done.stdout and "drained - no tasks left" in done.stdout
-    assert groups["nodes"]["reason"] == "no-drain-hook"
-    assert groups["api"]["canary"] and "CANARY FAILED" in done.stdout
-    assert [r["outcome"] for r in groups["fleet"]["recycles"]] == ["recycled"] * 3  # one after another
-    golden = groups["golden"]  # resolve:ssm:/golden/ami, moved to the patched AMI before the drill
-    assert golden["replacement"]["image_id"] == golden["current_image_id"] != golden["victim"]["image_id"]
-    assert golden["victim"]["image_age_days"] >= 89 and golden["current_image_age_days"] <= 2
-    assert groups["checkout"]["reason"] == groups["search"]["reason"] == "canary-failed"
-    # The second act: a Parameter Store Change starts a canary run; its 5xx alarm fires during the bake.
-    assert "EventBridge delivers Parameter Store Change" in done.stdout
-    assert "SNS alert: recycler FAILED: shop - bake-failed" in done.stdout
-    assert "CANARY FAILED: image" in done.stdout and "failed on shop (bake-failed)" in done.stdout
-    # The third act: CodeDeploy groups: a failed revision is not the image's; a deployment under way is left alone.
-    assert "SNS alert: recycler FAILED: orders - revision-failed" in done.stdout
-    assert "deployment-in-progress" in done.stdout
-
-
 # ---- first contact with an account: messages, not tracebacks -------------------------------------
 
 NO_AWS_CONFIG = {

@@ -344,6 +344,45 @@ def test_version_and_csv_output(server: World) -> None:
     assert row.startswith("web,planned,oldest-instance,") and ids[0] in row
 
 
+def assert_the_demos_story(stdout: str, report: dict[str, Any]) -> None:
+    """What `make demo` must show (one demo run serves this and the --keep test: a run is ~40 s)."""
+    assert "SNS alert: recycler FAILED: api - replacement unhealthy" in stdout
+    outcomes = {g["group"]: g["outcome"] for g in report["groups"]}
+    assert outcomes == {
+        "api": "failed",
+        "checkout": "skipped",
+        "search": "skipped",
+        "bastion": "recycled",
+        "batch": "recycled",
+        "fleet": "recycled",
+        "golden": "recycled",
+        "fresh": "skipped",
+        "jobs": "skipped",
+        "reports": "skipped",
+        "web": "recycled",
+        "containers": "recycled",
+        "nodes": "skipped",
+    }
+    assert all(g["replacement"]["ami_refreshed"] for g in report["groups"] if g["outcome"] == "recycled")
+    groups = {g["group"]: g for g in report["groups"]}
+    assert groups["containers"]["container_host"] == "ecs:demo-ecs (drained by recycler)"
+    assert "containers: poll" in stdout and "drained - no tasks left" in stdout
+    assert groups["nodes"]["reason"] == "no-drain-hook"
+    assert groups["api"]["canary"] and "CANARY FAILED" in stdout
+    assert [r["outcome"] for r in groups["fleet"]["recycles"]] == ["recycled"] * 3  # one after another
+    golden = groups["golden"]  # resolve:ssm:/golden/ami, moved to the patched AMI before the drill
+    assert golden["replacement"]["image_id"] == golden["current_image_id"] != golden["victim"]["image_id"]
+    assert golden["victim"]["image_age_days"] >= 89 and golden["current_image_age_days"] <= 2
+    assert groups["checkout"]["reason"] == groups["search"]["reason"] == "canary-failed"
+    # The second act: a Parameter Store Change starts a canary run; its 5xx alarm fires during the bake.
+    assert "EventBridge delivers Parameter Store Change" in stdout
+    assert "SNS alert: recycler FAILED: shop - bake-failed" in stdout
+    assert "CANARY FAILED: image" in stdout and "failed on shop (bake-failed)" in stdout
+    # The third act: CodeDeploy groups: a failed revision is not the image's; a deployment under way is left alone.
+    assert "SNS alert: recycler FAILED: orders - revision-failed" in stdout
+    assert "deployment-in-progress" in stdout
+
+
 def test_demo_keep_leaves_the_embedded_aws_up_and_every_printed_command_works(tmp_path: Path) -> None:
     """--keep prints plan, run, fleet, history and a watch command; each, exactly as printed (after the
     printed export), exits 0 against the kept embedded AWS, and the emulator's errors stay out of it."""
@@ -414,6 +453,7 @@ def test_demo_keep_leaves_the_embedded_aws_up_and_every_printed_command_works(tm
     assert max(image_ages) >= 89, ages.stdout
     assert "Traceback" not in "".join(running.out) + err
     assert code == 0
+    assert_the_demos_story("".join(running.out), json.loads((tmp_path / "r.json").read_text()))
 
 
 def test_no_region_anywhere_names_every_place_to_set_it(server: World) -> None:
