@@ -6,13 +6,18 @@ p50/p95/max instance age and an age histogram. `--json` is the document an audit
 read, which account and region, the thresholds, and every instance counted.
 
 The thresholds default to the stack's alarm thresholds (infra/config.py: recycler:bit_rot_days 14,
-recycler:image_rot_days 30; tests/unit/test_fleet_report.py holds them equal).
+recycler:image_rot_days 30; tests/integration/test_fleet_report.py holds them equal).
+
+A member with an organization verdict store (RECYCLER_VERDICTS_TABLE and RECYCLER_ACCOUNT_ID) also sees,
+for each image its groups run or would launch, the organization's verdict ring by ring (`image_verdicts`
+in the JSON; recycler/cli/verdicts.py). A store it cannot read is one line, never a failed report.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -20,12 +25,15 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.table import Table
 
+from recycler.cli import verdicts
+from recycler.cli.output import output_of
 from recycler.cli.readout import EXIT_OK, contact_flags, emit_rows, placed, positive, read_each
 from recycler.cli.render import console as terminal_console
 from recycler.cli.render import is_narrow
 from recycler.policy.ages import percentile
 
 if TYPE_CHECKING:
+    from recycler.cli.places import Place
     from recycler.models import Settings
     from recycler.policy.freshness import Outlook
 
@@ -106,8 +114,16 @@ def read_fleet(
             }
             for i in snapshot.instances
         ]
+        # The images it runs and the ones it would launch (its template's, per type override too).
+        launches = {snapshot.current_image_id, *(image for _, image in snapshot.override_images)}
+        runs = {i.image_id for i in snapshot.instances}
         groups.append(
-            {"group": snapshot.name, "instances": instances, "target": target(outlooks.get(snapshot.name))}
+            {
+                "group": snapshot.name,
+                "instances": instances,
+                "target": target(outlooks.get(snapshot.name)),
+                "images": sorted(image for image in runs | launches if image),
+            }
         )
     return groups
 
@@ -167,16 +183,23 @@ def freshness(groups: list[dict[str, Any]], bit_rot: float, image_rot: float) ->
     }
 
 
+def read(
+    place: Place, settings: Settings, now: datetime
+) -> tuple[list[dict[str, Any]], verdicts.RingVerdicts | None]:
+    """One place's groups, and its organization verdicts on their images (None without a store)."""
+    groups = read_fleet(place.session, settings.tag_prefix, now, settings)
+    images = sorted({image for group in groups for image in group["images"]})
+    return groups, verdicts.read_ring_verdicts(place.session, settings, place.identity.region, images)
+
+
 def main(args: argparse.Namespace) -> int:
     now = datetime.now(UTC).replace(microsecond=0)
-    found, code = read_each(
-        args, lambda place, settings: read_fleet(place.session, settings.tag_prefix, now, settings)
-    )
+    found, code = read_each(args, lambda place, settings: read(place, settings, now))
     if code != EXIT_OK:
         return code
     accounts = sorted({place.identity.account for place, _ in found})
     groups = []
-    for place, place_groups in found:
+    for place, (place_groups, _) in found:
         for group in place_groups:
             group["group"] = placed(place, group["group"], len(found) > 1, len(accounts))
             groups.append(group)
@@ -185,9 +208,32 @@ def main(args: argparse.Namespace) -> int:
         "account": ",".join(accounts),
         "region": ",".join(place.identity.region for place, _ in found),
         **freshness(groups, args.bit_rot_days, args.image_rot_days),
+        **organization(found),
     }
+    note = report.get("organization_verdicts_unreadable")
+    if note and (args.query or output_of(args) != "table"):  # stdout stays the document; the table says it
+        print(verdicts.UNREADABLE.format(error=note), file=sys.stderr)
     emit_rows(args, report, report["groups"], GROUP_COLUMNS, lambda: render(report))
     return EXIT_OK
+
+
+def organization(
+    found: list[tuple[Place, tuple[list[dict[str, Any]], verdicts.RingVerdicts | None]]],
+) -> dict[str, Any]:
+    """The report's organization verdicts: nothing without a store (the report is as it was), else
+    `image_verdicts` (each image once, as the first place read it) and why a store was unreadable."""
+    read = [(place, result) for place, (_, result) in found if result is not None]
+    if not read:
+        return {}
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    problems = []
+    for place, (place_rows, problem) in read:
+        for row in place_rows:
+            rows.setdefault((row["image"], row["key"], row["ring"]), row)
+        if problem:
+            problems.append(f"{place.identity.region}: {problem}" if len(found) > 1 else problem)
+    unreadable = {"organization_verdicts_unreadable": "; ".join(problems)} if problems else {}
+    return {"image_verdicts": list(rows.values()), **unreadable}
 
 
 def _days(value: float | None) -> str:
@@ -253,3 +299,6 @@ def render(report: dict[str, Any]) -> None:
         bar = "█" * math.ceil(bucket["instances"] / widest * BAR) if bucket["instances"] else ""
         over = bucket["from_days"] >= limits["bit_rot_days"]
         console.print(f"  {label} [{'red' if over else 'green'}]{bar}[/] {bucket['instances']}")
+    if "image_verdicts" in report:
+        unreadable = report.get("organization_verdicts_unreadable", "")
+        verdicts.render_rings(report["image_verdicts"], unreadable, console, narrow)
