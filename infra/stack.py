@@ -40,7 +40,13 @@ from infra.config import (
 from infra.function import RecyclerFunction
 from infra.ledger import Ledger
 from infra.observability import Alarms, Dashboard
-from infra.org_verdicts import RecyclerVerdictsStack, grant_verdicts, read_rings, verdict_environment
+from infra.org_verdicts import (
+    VERDICT_OUTPUTS,
+    RecyclerVerdictsStack,
+    grant_verdicts,
+    read_rings,
+    verdict_environment,
+)
 from infra.organization import Organization, read_organization
 from infra.schedule import DailySchedule
 from infra.stackset import MEMBER_STACK, add_organization
@@ -83,6 +89,10 @@ class RecyclerStack(Stack):
             verdict_environment(environment, central, rings)
             if organization is not None and any(ring.organizational_units for ring in rings):
                 environment["RECYCLER_ORGANIZATIONAL_UNITS"] = self._organizational_units()
+            # `--stack NAME` reads these (recycler/cli/first_contact.py STACK_OUTPUTS): history --image, fleet.
+            for output in ("RECYCLER_VERDICTS_TABLE", "RECYCLER_RINGS", "RECYCLER_ORGANIZATIONAL_UNITS"):
+                if output in environment:
+                    CfnOutput(self, VERDICT_OUTPUTS[output], value=environment[output])
         recycler = RecyclerFunction(
             self,
             "Recycler",

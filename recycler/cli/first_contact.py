@@ -82,6 +82,10 @@ STACK_OUTPUTS = {
     "LedgerTable": "RECYCLER_LEDGER_TABLE",
     "AlertTopicArn": "RECYCLER_TOPIC_ARN",
     "KillSwitchParameter": "RECYCLER_KILL_SWITCH_PARAMETER",
+    # With recycler:central / recycler:organization: the organization's verdicts (history --image, fleet).
+    "VerdictsTable": "RECYCLER_VERDICTS_TABLE",
+    "Rings": "RECYCLER_RINGS",
+    "RingOrganizationalUnits": "RECYCLER_ORGANIZATIONAL_UNITS",
 }
 
 

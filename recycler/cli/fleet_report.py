@@ -64,7 +64,11 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--image-rot-days", type=positive(float), default=IMAGE_ROT_DAYS, metavar="N", help="default 30"
     )
-    contact_flags(parser, "the freshness report")
+    contact_flags(
+        parser,
+        "the freshness report",
+        stack="read the organization verdict store of a deployed member stack (its VerdictsTable output)",
+    )
     parser.set_defaults(handler=main)
 
 
@@ -189,7 +193,9 @@ def read(
     """One place's groups, and its organization verdicts on their images (None without a store)."""
     groups = read_fleet(place.session, settings.tag_prefix, now, settings)
     images = sorted({image for group in groups for image in group["images"]})
-    return groups, verdicts.read_ring_verdicts(place.session, settings, place.identity.region, images)
+    return groups, verdicts.read_ring_verdicts(
+        place.session, settings, place.identity.region, images, place.identity.account
+    )
 
 
 def main(args: argparse.Namespace) -> int:

@@ -128,7 +128,9 @@ def image_verdicts(args: argparse.Namespace) -> int:
     from recycler.cli import verdicts
 
     def read(place: Place, settings: Settings) -> list[dict[str, Any]]:
-        return verdicts.read_verdicts(place.session, settings, place.identity.region, args.images)
+        return verdicts.read_verdicts(
+            place.session, settings, place.identity.region, args.images, place.identity.account
+        )
 
     found, code = read_each(args, read)
     if code != EXIT_OK:

@@ -29,10 +29,14 @@ UNREADABLE = "organization verdicts unreadable ({error})"
 RingVerdicts = tuple[list[dict[str, Any]], str]
 
 
-def store_of(session: Any, settings: Settings, region: str) -> CentralVerdicts | None:
-    """The central table as this member, or None when the member has no organization verdict store."""
+def store_of(session: Any, settings: Settings, region: str, account: str = "") -> CentralVerdicts | None:
+    """The central table as this member, or None when the member has no organization verdict store.
+    Without RECYCLER_ACCOUNT_ID (the function's; a CLI user rarely sets it) the member is the caller's
+    account (`account`, from GetCallerIdentity)."""
     from recycler.aws.verdicts_central import CentralVerdicts
 
+    if not settings.account_id and account:
+        settings = settings.model_copy(update={"account_id": account})
     member = settings.membership(region)
     if member is None or not settings.verdicts_table:
         return None
@@ -51,17 +55,19 @@ def _read(store: CentralVerdicts, images: list[str]) -> tuple[dict[str, str], di
     return keys, store.verdicts(sorted(set(keys.values())))
 
 
-def read_verdicts(session: Any, settings: Settings, region: str, images: list[str]) -> list[dict[str, Any]]:
+def read_verdicts(
+    session: Any, settings: Settings, region: str, images: list[str], account: str = ""
+) -> list[dict[str, Any]]:
     """Every member's verdict on these images, in ring order (the rings as this member knows them),
     then oldest first."""
     from recycler.cli.first_contact import CannotRun
 
-    store = store_of(session, settings, region)
+    store = store_of(session, settings, region, account)
     if store is None:
         raise CannotRun(
-            "no organization verdict store: set RECYCLER_VERDICTS_TABLE (the central table's ARN, "
-            "arn:aws:dynamodb:<region>:<central account>:table/recycler-verdicts) and RECYCLER_ACCOUNT_ID, "
-            "or name a member stack with --stack"
+            "no organization verdict store: name a member stack with --stack NAME, or set "
+            "RECYCLER_VERDICTS_TABLE (the stack's VerdictsTable output, "
+            "arn:aws:dynamodb:<region>:<central account>:table/recycler-verdicts)"
         )
     keys, found = _read(store, images)
     order = ring_order(settings)
@@ -86,14 +92,14 @@ def read_verdicts(session: Any, settings: Settings, region: str, images: list[st
 
 
 def read_ring_verdicts(
-    session: Any, settings: Settings, region: str, images: list[str]
+    session: Any, settings: Settings, region: str, images: list[str], account: str = ""
 ) -> RingVerdicts | None:
     """`fleet`: per image, one row per ring in ring order (then any ring this member does not know that
     judged it), and why the store could not be read ("" when it was). None without a store."""
     from recycler.domain import AWS_ERRORS
     from recycler.messages import aws_error_text
 
-    store = store_of(session, settings, region)
+    store = store_of(session, settings, region, account)
     if store is None:
         return None
     try:

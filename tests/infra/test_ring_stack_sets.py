@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from infra.config import ConfigError
+from recycler.cli.first_contact import STACK_OUTPUTS
 from recycler.models import Settings
 from tests.infra.test_many_environments import assembly, of_type
 from tests.infra.test_organization import MANAGEMENT, ORGANIZATION, UNITS
@@ -123,3 +124,18 @@ def test_rings_of_ous_without_an_organization_rollout_are_refused() -> None:
                 "recycler:rings": RINGS,
             }
         )
+
+
+def test_a_members_outputs_give_the_cli_its_verdict_store(by_ou: dict[str, Any]) -> None:
+    """`history --image --stack` and `fleet --stack` read these outputs (first_contact.STACK_OUTPUTS)
+    into the settings the function has: the same values its environment holds."""
+    body = json.loads(by_ou["recycler-ring1-prod-eu"]["TemplateBody"])
+    [function] = [f for f in of_type(body, "AWS::Lambda::Function") if "RECYCLER_RINGS" in str(f)]
+    environment = function["Properties"]["Environment"]["Variables"]
+    read = {
+        STACK_OUTPUTS[name]: output["Value"]
+        for name, output in body["Outputs"].items()
+        if name in STACK_OUTPUTS
+    }
+    for variable in ("RECYCLER_VERDICTS_TABLE", "RECYCLER_RINGS", "RECYCLER_ORGANIZATIONAL_UNITS"):
+        assert read[variable] == environment[variable], variable

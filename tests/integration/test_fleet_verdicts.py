@@ -216,3 +216,30 @@ def test_without_a_store_the_report_is_as_it_was(
     assert set(report) == {"read_at", "account", "region", "thresholds", "fleet", "groups"}
     code, out, err = fleet_as(member, monkeypatch, capsys, store={})
     assert code == 0 and "organization verdicts" not in out + err
+
+
+def test_stack_names_the_store_its_rings_and_the_caller_is_the_member(
+    org: Organization,
+    soaking: tuple[Member, Member],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--stack NAME`: the member stack's VerdictsTable and Rings outputs (infra/stack.py); the member is
+    the caller's account (no RECYCLER_ACCOUNT_ID: an operator does not set the function's variables)."""
+    _, production = soaking
+    body = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"VerdictsTable": {"Value": org.table_arn}, "Rings": {"Value": RINGS}},
+    }
+    production.session.client("cloudformation").create_stack(
+        StackName="RecyclerMember", TemplateBody=json.dumps(body)
+    )
+    for variable in ("RECYCLER_VERDICTS_TABLE", "RECYCLER_ACCOUNT_ID", "RECYCLER_RINGS"):
+        monkeypatch.delenv(variable, raising=False)
+    code, out, err = fleet_as(production, monkeypatch, capsys, "--json", "--stack", "RecyclerMember")
+    assert code == 0, err
+    assert f"RECYCLER_VERDICTS_TABLE={org.table_arn}" in err
+    assert by_ring(json.loads(out)["image_verdicts"], org.new) == [
+        ("staging", "proven", STAGING, HOME, "web"),
+        ("production", "none yet", None, None, None),
+    ]
