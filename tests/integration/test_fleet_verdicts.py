@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Protocol
 
 import pytest
 
@@ -35,28 +36,33 @@ from tests.integration.test_org_verdicts import (
 org = shared.org  # the organization fixture: central table, members joined, stock images
 
 
-def fleet_as(
-    member: Member,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    *args: str,
-    store: dict[str, str] | None = None,
-) -> tuple[int, str, str]:
+class Fleet(Protocol):
+    def __call__(
+        self, member: Member, *args: str, store: dict[str, str] | None = None
+    ) -> tuple[int, str, str]: ...
+
+
+@pytest.fixture
+def fleet_as(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Fleet:
     """`fleet` with the member's credentials and (unless store is {}) its organization settings."""
-    found = member.session.get_credentials()
-    assert found is not None
-    creds = found.get_frozen_credentials()
-    env = {
-        "AWS_ACCESS_KEY_ID": str(creds.access_key),
-        "AWS_SECRET_ACCESS_KEY": str(creds.secret_key),
-        "AWS_SESSION_TOKEN": str(creds.token),
-        **(store or {}),
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    code = main(["fleet", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
+
+    def run(member: Member, *args: str, store: dict[str, str] | None = None) -> tuple[int, str, str]:
+        found = member.session.get_credentials()
+        assert found is not None
+        creds = found.get_frozen_credentials()
+        env = {
+            "AWS_ACCESS_KEY_ID": str(creds.access_key),
+            "AWS_SECRET_ACCESS_KEY": str(creds.secret_key),
+            "AWS_SESSION_TOKEN": str(creds.token),
+            **(store or {}),
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        code = main(["fleet", *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
 def member_of(org: Organization, member: Member, rings: str | None = None) -> dict[str, str]:
@@ -86,13 +92,10 @@ def soaking(org: Organization) -> tuple[Member, Member]:
 def test_each_image_production_runs_or_would_launch_shows_its_verdict_per_ring(
     org: Organization,
     soaking: tuple[Member, Member],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    fleet_as: Fleet,
 ) -> None:
     _, production = soaking
-    code, out, err = fleet_as(
-        production, monkeypatch, capsys, "--json", store=member_of(org, production, RINGS)
-    )
+    code, out, err = fleet_as(production, "--json", store=member_of(org, production, RINGS))
     assert code == 0, err
     report = json.loads(out)
     assert [g["group"] for g in report["groups"]] == ["web"]  # the fleet is reported as before
@@ -120,8 +123,6 @@ def test_each_image_production_runs_or_would_launch_shows_its_verdict_per_ring(
 
     code, out, _ = fleet_as(
         production,
-        monkeypatch,
-        capsys,
         "--query",
         "image_verdicts[?verdict=='proven'].[image, ring, account]",
         "--output",
@@ -132,14 +133,11 @@ def test_each_image_production_runs_or_would_launch_shows_its_verdict_per_ring(
 
 
 def test_the_table_keeps_80_columns(
-    org: Organization,
-    soaking: tuple[Member, Member],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    org: Organization, soaking: tuple[Member, Member], fleet_as: Fleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, production = soaking
     monkeypatch.setenv("COLUMNS", "80")
-    code, out, err = fleet_as(production, monkeypatch, capsys, store=member_of(org, production, RINGS))
+    code, out, err = fleet_as(production, store=member_of(org, production, RINGS))
     assert code == 0, err
     lines = out.splitlines()
     assert max(len(line) for line in lines) <= 80
@@ -148,9 +146,7 @@ def test_the_table_keeps_80_columns(
     assert any(org.new in line and "production" in line and "none yet" in line for line in lines)
 
 
-def test_a_condemned_image_shows_who_condemned_it(
-    org: Organization, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_condemned_image_shows_who_condemned_it(org: Organization, fleet_as: Fleet) -> None:
     """Without rings every member is in one ring, "organization"; staging's canary condemned the image."""
     staging, production = org.member(STAGING), org.member(PROD_A)
     emulator.sabotage("web", "unhealthy")
@@ -158,14 +154,14 @@ def test_a_condemned_image_shows_who_condemned_it(
         member.publish(org.new)
     recycle(org, staging)
 
-    code, out, err = fleet_as(production, monkeypatch, capsys, "--json", store=member_of(org, production))
+    code, out, err = fleet_as(production, "--json", store=member_of(org, production))
     assert code == 0, err
     rows = json.loads(out)["image_verdicts"]
     assert by_ring(rows, org.new) == [("organization", "condemned", STAGING, HOME, "web")]
     [condemn] = [i for i in org.items() if i.get("verdict") == "condemned"]
     assert [r["at"] for r in rows if r["image"] == org.new] == [condemn["at"]]
 
-    code, out, _ = fleet_as(production, monkeypatch, capsys, store=member_of(org, production))
+    code, out, _ = fleet_as(production, store=member_of(org, production))
     assert code == 0
     assert any(org.new in line and "condemned" in line and STAGING in line for line in out.splitlines())
 
@@ -179,8 +175,7 @@ def test_a_condemned_image_shows_who_condemned_it(
 )
 def test_an_unreadable_store_is_one_line_and_the_fleet_is_still_reported(
     org: Organization,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    fleet_as: Fleet,
     account: str,
     table: str,
     error: str,
@@ -190,7 +185,7 @@ def test_an_unreadable_store_is_one_line_and_the_fleet_is_still_reported(
         "RECYCLER_VERDICTS_TABLE": org.table_arn.replace(TABLE, table),
         "RECYCLER_ACCOUNT_ID": account,
     }
-    code, out, err = fleet_as(member, monkeypatch, capsys, "--json", store=store)
+    code, out, err = fleet_as(member, "--json", store=store)
     assert code == 0, err
     report = json.loads(out)
     assert [(g["group"], g["instances"]) for g in report["groups"]] == [("web", 3)]
@@ -198,31 +193,26 @@ def test_an_unreadable_store_is_one_line_and_the_fleet_is_still_reported(
     [note] = [line for line in err.splitlines() if "organization verdicts" in line]
     assert note.startswith(f"organization verdicts unreadable ({error}")
 
-    code, out, err = fleet_as(member, monkeypatch, capsys, store=store)
+    code, out, err = fleet_as(member, store=store)
     assert code == 0 and "recycler fleet: account" in out and "fleet: 3 instances in 1 groups" in out
     assert f"organization verdicts unreadable ({error}" in " ".join(out.split())
     assert "Traceback" not in err
 
 
-def test_without_a_store_the_report_is_as_it_was(
-    org: Organization, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_without_a_store_the_report_is_as_it_was(org: Organization, fleet_as: Fleet) -> None:
     """A guard, not a new behaviour (it passes on the old code too): no store, no verdict section."""
     member = org.member(PROD_A)
     member.publish(org.new)
-    code, out, err = fleet_as(member, monkeypatch, capsys, "--json", store={})
+    code, out, err = fleet_as(member, "--json", store={})
     assert code == 0, err
     report = json.loads(out)
     assert set(report) == {"read_at", "account", "region", "thresholds", "fleet", "groups"}
-    code, out, err = fleet_as(member, monkeypatch, capsys, store={})
+    code, out, err = fleet_as(member, store={})
     assert code == 0 and "organization verdicts" not in out + err
 
 
 def test_stack_names_the_store_its_rings_and_the_caller_is_the_member(
-    org: Organization,
-    soaking: tuple[Member, Member],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    org: Organization, soaking: tuple[Member, Member], fleet_as: Fleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`--stack NAME`: the member stack's VerdictsTable and Rings outputs (infra/stack.py); the member is
     the caller's account (no RECYCLER_ACCOUNT_ID: an operator does not set the function's variables)."""
@@ -236,7 +226,7 @@ def test_stack_names_the_store_its_rings_and_the_caller_is_the_member(
     )
     for variable in ("RECYCLER_VERDICTS_TABLE", "RECYCLER_ACCOUNT_ID", "RECYCLER_RINGS"):
         monkeypatch.delenv(variable, raising=False)
-    code, out, err = fleet_as(production, monkeypatch, capsys, "--json", "--stack", "RecyclerMember")
+    code, out, err = fleet_as(production, "--json", "--stack", "RecyclerMember")
     assert code == 0, err
     assert f"RECYCLER_VERDICTS_TABLE={org.table_arn}" in err
     assert by_ring(json.loads(out)["image_verdicts"], org.new) == [
