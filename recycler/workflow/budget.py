@@ -12,11 +12,13 @@ pins them against the operations the durable test runner records).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from recycler.domain import Mode
+from recycler.workflow.codec import CHECKPOINT_BUDGET_BYTES
 
 OPERATIONS_LIMIT = 3_000
 STORAGE_LIMIT_BYTES = 100 * 1024 * 1024
@@ -134,6 +136,7 @@ class JobCost:
     # The worst case (failure paths, both health waits of a surge across zones), or a recycle that
     # succeeds as planned (a run's actual count, benchmarks).
     worst: bool = True
+    group: str | None = None  # its name, when known (report_bytes); None: a name at AWS's limit
 
 
 def job_operations(job: JobCost, *, yields: bool = True) -> int:
@@ -192,21 +195,47 @@ class Budget:
     slice_operations: int = int(OPERATIONS_LIMIT * OPERATIONS_MARGIN) - 1
 
 
-# A child execution returns its slice's reports as its result, which is checkpointed in the parent (256 KB):
-# a report is ~2 KB (bench/fanout.py measured 205 KB for 100), so a slice holds at most this many jobs.
+# At most this many jobs a slice (once the reports' bytes rule, below; kept: the children bench measured).
 MAX_SLICE_JOBS = 60
+# A child execution's result (its SliceReports) is checkpointed in the child and again as the parent's
+# invoke result, and one checkpoint holds 256 KB at most (Lambda quotas, durable functions:
+# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html; what is checkpointed:
+# https://docs.aws.amazon.com/durable-execution/patterns/best-practices/state/). Past it Lambda fails
+# the execution after its instances were terminated, and the report of what was done is lost: so a slice
+# is also cut where its reports could pass CHECKPOINT_BUDGET_BYTES. A child clips its reports' text to
+# these bytes as JSON stores it, escapes counted (reports.clipped); ids to REPORT_ID_BYTES (an instance id
+# is 19, an AMI id 21, a launch time in ISO 8601 with microseconds and offset 32).
+REPORT_DETAIL_BYTES, REPORT_REASON_BYTES, REPORT_HOST_BYTES, REPORT_ID_BYTES = 1024, 200, 320, 32
+# Measured, not guessed: checkpoint_size of a GroupReport whose every field is at its longest (each string
+# at the cap above, each float 24 characters, -1.2345678901234567e-300, each count 19 digits, the longest
+# outcome and mode), its group name empty (report_bytes adds the name's own), plus 1 for the comma between
+# reports; and what each RecycleReport at its longest adds. tests/unit/test_slice_bytes.py rebuilds both
+# from the real models and fails when they drift.
+REPORT_BYTES, RECYCLE_REPORT_BYTES = 2820, 685
+SLICE_REPORTS_BYTES = 14  # {"reports":[]}
+# An Auto Scaling group's name is at most 255 characters (CreateAutoScalingGroup, AutoScalingGroupName):
+# its bytes when the name is not known (ASCII; a name known to slices() is counted as JSON escapes it).
+GROUP_NAME_BYTES = 255
 
 
-def pack_slices(costs: Sequence[int], capacity: int) -> list[list[int]]:
-    """Consecutive jobs (indices) in slices whose operations fit `capacity` and MAX_SLICE_JOBS each."""
+def report_bytes(job: JobCost) -> int:
+    """The most bytes one job's report takes in its slice's result (its recycles each in `recycles`)."""
+    name = GROUP_NAME_BYTES if job.group is None else len(json.dumps(job.group)) - 2
+    return REPORT_BYTES + name + RECYCLE_REPORT_BYTES * job.recycles
+
+
+def pack_slices(costs: Sequence[int], capacity: int, sizes: Sequence[int]) -> list[list[int]]:
+    """Consecutive jobs (indices) in slices whose operations fit `capacity`, whose reports (`sizes`, each
+    report_bytes) fit one checkpoint, and MAX_SLICE_JOBS each."""
     packed: list[list[int]] = []
-    used = capacity + 1
-    for index, cost in enumerate(costs):
-        if used + cost > capacity or len(packed[-1]) >= MAX_SLICE_JOBS:
+    used, written = capacity + 1, 0
+    for index, (cost, size) in enumerate(zip(costs, sizes, strict=True)):
+        full = used + cost > capacity or written + size > CHECKPOINT_BUDGET_BYTES
+        if full or len(packed[-1]) >= MAX_SLICE_JOBS:
             packed.append([])
-            used = 0
+            used, written = 0, SLICE_REPORTS_BYTES
         packed[-1].append(index)
-        used += cost
+        used, written = used + cost, written + size
     return packed
 
 
@@ -241,16 +270,18 @@ def recycles_that_fit(
     drain_timeouts: Sequence[int] = (),
     bake_seconds: int | Sequence[int] = 0,
     max_concurrency: int = 1,
+    names: Sequence[str] = (),
 ) -> int:
     """How many of these jobs (in order) one execution can hold within the budget; a job with a
     freshness target recycles several instances, one after another; an ECS host recycler drains
     waits for its drain too (drain_timeouts: seconds, 0 for none); the first job of an image not seen
-    before is its canary and bakes (bake_seconds: the group's own, or one for all)."""
+    before is its canary and bakes (bake_seconds: the group's own, or one for all); `names`, the groups',
+    bound each report's bytes in its slice (report_bytes)."""
     left = budget or Budget()
     operations, storage = left.operations, left.storage_bytes
     # With fan-out (fanout.py), the jobs fill child executions one after another, each within its own
     # limits; the parent pays a branch and a chained invoke per child, and keeps its results.
-    in_slice, slice_storage, slice_jobs = left.slice_operations + 1, 0, 0
+    in_slice, slice_storage, slice_jobs, slice_bytes = left.slice_operations + 1, 0, 0, 0
     seen: set[str | None] = set()
     # Time: the window's slots, each job starting on the first slot that frees (list scheduling, as the
     # sliding window runs them); the canaries' phase runs first, the jobs waiting on it after.
@@ -269,20 +300,24 @@ def recycles_that_fit(
             canary=canary,
             bake_seconds=own_bake if canary else 0,
             recycles=recycles_per_job[count] if count < len(recycles_per_job) else 1,
+            group=names[count] if count < len(names) else None,
         )
-        cost, written = job_operations(job), job_storage_bytes(job)
+        cost, written, report = job_operations(job), job_storage_bytes(job), report_bytes(job)
         if left.fan_out:
             new_slice = (
                 in_slice + cost > left.slice_operations
                 or slice_storage + written > left.storage_bytes
+                or slice_bytes + report > CHECKPOINT_BUDGET_BYTES
                 or slice_jobs >= MAX_SLICE_JOBS
             )
             if new_slice:
-                in_slice, slice_storage, slice_jobs = 0, 0, 0
+                in_slice, slice_storage, slice_jobs, slice_bytes = 0, 0, 0, SLICE_REPORTS_BYTES
                 operations -= 2
                 storage -= CHECKPOINT_LIMIT_BYTES
             in_slice, slice_storage, slice_jobs = in_slice + cost, slice_storage + written, slice_jobs + 1
-            if cost > left.slice_operations or written > left.storage_bytes:
+            slice_bytes += report
+            too_large = slice_bytes > CHECKPOINT_BUDGET_BYTES  # its report alone passes a checkpoint
+            if cost > left.slice_operations or written > left.storage_bytes or too_large:
                 return count
             operations -= (1 if count == 0 else 0) + (1 if canary else 0)
         else:

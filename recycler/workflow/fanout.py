@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 from recycler.models import Settings
 from recycler.report import GroupReport
-from recycler.workflow.budget import Budget, JobCost, job_operations, pack_slices
+from recycler.workflow.budget import Budget, JobCost, job_operations, pack_slices, report_bytes
 from recycler.workflow.failures import RunFailures
 from recycler.workflow.group.recycle import recycle_group
 from recycler.workflow.port import Port, Services
+from recycler.workflow.reports import clipped
 from recycler.workflow.state import RecycleItem
 
 
@@ -54,6 +55,7 @@ def item_cost(item: RecycleItem) -> JobCost:
         canary=item.canary,
         bake_seconds=job.bake_seconds if item.canary else 0,
         recycles=len(job.victims),
+        group=job.group,
     )
 
 
@@ -62,10 +64,12 @@ def slices(items: Sequence[RecycleItem], limits: Budget | None, settings: Settin
     runtime has no durable limits or cannot start child executions)."""
     if limits is None or not limits.fan_out or not items:
         return []
-    costs = [job_operations(item_cost(item)) for item in items]
+    jobs = [item_cost(item) for item in items]
+    costs = [job_operations(job) for job in jobs]
     if sum(costs) + 1 <= limits.operations:
         return []
-    packed = pack_slices(costs, limits.slice_operations)
+    # Cut by operations and, since a child's result is one checkpoint, by its reports' bytes.
+    packed = pack_slices(costs, limits.slice_operations, [report_bytes(job) for job in jobs])
     # max_concurrency is the run's, shared by its children (at least one each).
     share, extra = divmod(settings.max_concurrency, len(packed))
     return [
@@ -75,7 +79,8 @@ def slices(items: Sequence[RecycleItem], limits: Budget | None, settings: Settin
 
 
 def run_slice(port: Port, services: Services, settings: Settings, piece: Slice) -> SliceReports:
-    """A child execution: its items recycled as the parent would have, on its own port and limits."""
+    """A child execution: its items recycled as the parent would have, on its own port and limits; its
+    result, every report clipped to the bytes slices() counted for it, fits one checkpoint."""
     if not piece.items:
         return SliceReports(())
     failures = RunFailures(piece.items[0].run.run_id, services.ledger, services.clock)
@@ -84,4 +89,4 @@ def run_slice(port: Port, services: Services, settings: Settings, piece: Slice) 
         return recycle_group(branch_port, services, settings, item, failures)
 
     reports = port.map(piece.name, list(piece.items), branch, GroupReport, piece.max_concurrency)
-    return SliceReports(tuple(reports))
+    return SliceReports(tuple(clipped(report) for report in reports))

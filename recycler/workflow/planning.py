@@ -156,6 +156,7 @@ def defer_over_budget(
         bake_seconds=[d.bake_seconds for d in ordered],
         max_concurrency=settings.max_concurrency,
         budget=limits,
+        names=[d.group for d in ordered],
     )
     if fit == len(ordered):
         return decisions

@@ -3,6 +3,7 @@ several), a group held back by a failed canary or stopped after failures, and th
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict
 from typing import Any, Protocol
@@ -15,6 +16,12 @@ from recycler.report import (
     RecycleReport,
     ReplacementReport,
     VictimReport,
+)
+from recycler.workflow.budget import (
+    REPORT_DETAIL_BYTES,
+    REPORT_HOST_BYTES,
+    REPORT_ID_BYTES,
+    REPORT_REASON_BYTES,
 )
 from recycler.workflow.state import FreshnessRow, HealthState, Job, PlanRows, SkipRow, Victim
 
@@ -283,3 +290,57 @@ def stale_image_detail(image: str | None, from_warm_pool: bool, group_has_warm_p
             "refresh, or delete and re-create the warm pool) so replacements boot the current AMI"
         )
     return f"replacement runs the same AMI {image} as the victim: the launch template pins an old AMI"
+
+
+def clip(text: str | None, limit: int) -> str | None:
+    """`text` within `limit` bytes as compact JSON stores it (escapes counted), cut short with "..."."""
+    if text is None or len(json.dumps(text)) - 2 <= limit:
+        return text
+    used, keep = 3, 0
+    for char in text:
+        used += len(json.dumps(char)) - 2
+        if used > limit:
+            break
+        keep += 1
+    return text[:keep] + "..."
+
+
+def _victim(victim: VictimReport) -> VictimReport:
+    ids = (victim.instance_id, victim.launch_time, victim.image_id)
+    instance, launched, image = (clip(i, REPORT_ID_BYTES) for i in ids)
+    return victim.model_copy(update={"instance_id": instance, "launch_time": launched, "image_id": image})
+
+
+def _replacement(replacement: ReplacementReport | None) -> ReplacementReport | None:
+    if replacement is None:
+        return None
+    instance, image = (clip(i, REPORT_ID_BYTES) for i in (replacement.instance_id, replacement.image_id))
+    return replacement.model_copy(update={"instance_id": instance, "image_id": image})
+
+
+def clipped(report: GroupReport) -> GroupReport:
+    """A child execution's report within budget.report_bytes: its free text and ids clipped to the caps
+    that bound was measured at. The group name is counted as it is; freshness and image ages are added
+    by the parent from its plan (with_image_facts), so a child's report carries none."""
+    recycles = [
+        r.model_copy(
+            update={
+                "victim": _victim(r.victim),
+                "replacement": _replacement(r.replacement),
+                "reason": clip(r.reason, REPORT_REASON_BYTES),
+            }
+        )
+        for r in report.recycles
+    ]
+    return report.model_copy(
+        update={
+            "reason": clip(report.reason, REPORT_REASON_BYTES),
+            "detail": clip(report.detail, REPORT_DETAIL_BYTES),
+            "victim": _victim(report.victim) if report.victim is not None else None,
+            "replacement": _replacement(report.replacement),
+            "current_image_id": clip(report.current_image_id, REPORT_ID_BYTES),
+            "current_image_reason": clip(report.current_image_reason, REPORT_REASON_BYTES),
+            "container_host": clip(report.container_host, REPORT_HOST_BYTES),
+            "recycles": recycles,
+        }
+    )
