@@ -110,14 +110,22 @@ def run_command(args: argparse.Namespace, err: Any) -> int:
     combined = reports[0] if len(reports) == 1 else across_regions(reports)
     if not combined.groups and not payload.groups:
         print(empty_fleet_hint(combined, load_settings()), file=err)
+    if not _emitted(combined, args, err):
+        return EXIT_FAILED
+    return EXIT_FAILED if combined.failed else EXIT_OK
+
+
+def _emitted(report: RunReport, args: argparse.Namespace, err: Any) -> bool:
+    """The report printed (and written to --report-file); False, said on stderr, when it could not be
+    written: what was acted on is still on stdout."""
     try:
-        emit(combined, output_of(args), args.report_file, args.query)
+        emit(report, output_of(args), args.report_file, args.query)
     except BrokenPipeError:
         raise
     except OSError as error:
         print(f"recycler: error: the report could not be written to {args.report_file}: {error}", file=err)
-        return EXIT_FAILED
-    return EXIT_FAILED if combined.failed else EXIT_OK
+        return False
+    return True
 
 
 def run_region(
@@ -202,12 +210,7 @@ def _failed_after_acting(args: argparse.Namespace, watch: Any, error: str, err: 
     report = RunReport.build(
         str(uuid.uuid4()), datetime.now(UTC).isoformat(), False, 0, watch.partial_reports(error), []
     )
-    try:
-        emit(report, output_of(args), args.report_file, args.query)
-    except BrokenPipeError:
-        raise
-    except OSError as problem:
-        print(f"recycler: error: the report could not be written: {problem}", file=err)
+    _emitted(report, args, err)
     return EXIT_FAILED
 
 
