@@ -9,7 +9,8 @@ NODE_STAMP := node_modules/.installed
 # `make mutate` adds mutmut (the `mutate` extra) on top of the dev toolchain: its own stamp.
 MUTATE_STAMP := $(VENV)/.installed-mutate
 # One worker at low priority by default (a shared 2-core machine); MUTANTS selects by name, e.g.
-# MUTANTS='recycler.policy.*'. Results stay in mutants/ and a rerun resumes where the last one stopped.
+# MUTANTS='recycler.policy.*', or a one-in-ten sample of every function's mutants: MUTANTS='*__mutmut_*5'
+# (CONTRIBUTING.md, make mutate). Results stay in mutants/ and a rerun resumes where the last one stopped.
 MUTATE_CHILDREN ?= 1
 MUTANTS ?=
 # Node 22 from package.json's `node` devDependency first on PATH: cdk and jsii (synth, the infra tests)
