@@ -93,8 +93,7 @@ def test_a_childs_result_fits_its_checkpoint_whatever_its_reports_say(
     two reports of 150 KB of detail each (a long error text, say) would pass it unless the child clips
     them to the bytes its slice was cut by."""
     from recycler.workflow import fanout
-
-    real = fanout.recycle_group
+    from recycler.workflow.group.recycle import recycle_group as real
 
     def verbose(*args: Any) -> Any:
         report = real(*args)
