@@ -11,6 +11,7 @@ tests read each StackSet's parameter as its members' function would and place th
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -139,3 +140,57 @@ def test_a_members_outputs_give_the_cli_its_verdict_store(by_ou: dict[str, Any])
     }
     for variable in ("RECYCLER_VERDICTS_TABLE", "RECYCLER_RINGS", "RECYCLER_ORGANIZATIONAL_UNITS"):
         assert read[variable] == environment[variable], variable
+
+
+def test_an_account_a_ring_names_stays_in_it_inside_a_later_rings_ou(by_ou: dict[str, Any]) -> None:
+    """docs/many-accounts.md: an account named by a ring's accounts and inside another ring's OU is in the
+    first ring that names it; staging's account deployed by production's StackSet stays in staging."""
+    assert member_ring(by_ou["recycler-ring1-prod-eu"], STAGING_ACCOUNT) == "staging"
+
+
+# CreateStackSet's StackSetName: "only alphanumeric characters (case-sensitive) and hyphens. It must start
+# with an alphabetic character and can't be longer than 128 characters."
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStackSet.html
+STACK_SET_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
+THIRD_UNIT = "ou-ab12-33333333"
+
+
+@pytest.fixture(scope="module")
+def two_ou_ring() -> dict[str, dict[str, Any]]:
+    """A first ring of two OUs whose name holds an underscore, the last ring by account."""
+    return stack_sets(
+        [
+            {"name": "canary_eu-" + "x" * 30, "organizational_units": [UNITS[1], THIRD_UNIT]},
+            {"name": "production", "accounts": [OTHER_ACCOUNT], "soak_hours": 24},
+        ],
+        organizational_units=[*UNITS, THIRD_UNIT],
+    )
+
+
+def test_every_stack_set_name_is_one_cloudformation_accepts(two_ou_ring: dict[str, Any]) -> None:
+    assert len(two_ou_ring) == 2
+    for name in two_ou_ring:
+        assert STACK_SET_NAME.fullmatch(name), name
+
+
+def test_every_stack_sets_ou_value_passes_the_parameters_allowed_pattern(two_ou_ring: dict[str, Any]) -> None:
+    """CloudFormation refuses a stack instance whose parameter value does not match the template's
+    AllowedPattern (Parameters section: AllowedPattern), so a ring of two OUs must pass it, and so must the
+    StackSet over the OUs no ring names (its value empty)."""
+    values = []
+    for stack_set in two_ou_ring.values():
+        body = json.loads(stack_set["TemplateBody"])
+        pattern = body["Parameters"]["OrganizationalUnits"]["AllowedPattern"]
+        [value] = [
+            p["ParameterValue"] for p in stack_set["Parameters"] if p["ParameterKey"] == "OrganizationalUnits"
+        ]
+        assert re.fullmatch(pattern, value), (pattern, value)
+        values.append(value)
+    assert sorted(values) == ["", f"{UNITS[1]},{THIRD_UNIT}"]
+
+
+def test_a_member_of_any_of_a_rings_ous_is_in_that_ring(two_ou_ring: dict[str, Any]) -> None:
+    [ring_set] = [s for name, s in two_ou_ring.items() if name.startswith("recycler-ring0-")]
+    assert targets(ring_set) == [UNITS[1], THIRD_UNIT]
+    assert member_ring(ring_set, STAGING_ACCOUNT) == "canary_eu-" + "x" * 30
+    assert member_ring(two_ou_ring["recycler"], STAGING_ACCOUNT) == "production"

@@ -84,3 +84,28 @@ def test_children_count_failures_in_the_parent_runs_ledger_item(
     assert [(item["group_name"]["S"], set(item["failed_groups"]["SS"])) for item in runs] == [
         ("run#" + done.report["run_id"], {"g0", "g2"})
     ]
+
+
+def test_a_childs_result_fits_its_checkpoint_whatever_its_reports_say(
+    stack: Stack, small_executions: budget.Budget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child's result is one checkpoint (256 KB; run_durable fails the run past it, as Lambda does):
+    two reports of 150 KB of detail each (a long error text, say) would pass it unless the child clips
+    them to the bytes its slice was cut by."""
+    from recycler.workflow import fanout
+    from recycler.workflow.group.recycle import recycle_group as real
+
+    def verbose(*args: Any) -> Any:
+        report = real(*args)
+        return report.model_copy(update={"detail": "x" * 150_000})
+
+    monkeypatch.setattr(fanout, "recycle_group", verbose)
+    for n, name in enumerate(GROUPS):
+        stack.world.group(name, [9 + n, 5])
+    stack.prove(stack.world.images[0])
+    done = run_durable({})
+    assert done.status == "SUCCEEDED", done.error[:300]
+    assert done.report is not None
+    assert len(done.children) == 3
+    assert {g["group"]: g["outcome"] for g in done.report["groups"]} == dict.fromkeys(GROUPS, "recycled")
+    assert all(len(g["detail"]) <= budget.REPORT_DETAIL_BYTES for g in done.report["groups"])

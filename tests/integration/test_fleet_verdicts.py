@@ -233,3 +233,64 @@ def test_stack_names_the_store_its_rings_and_the_caller_is_the_member(
         ("staging", "proven", STAGING, HOME, "web"),
         ("production", "none yet", None, None, None),
     ]
+
+
+def test_an_image_only_an_instance_type_override_launches_is_shown(
+    org: Organization, fleet_as: Fleet
+) -> None:
+    """A mixed-instances group whose override for one instance type has a launch template of its own
+    launches that template's image for the type (Auto Scaling's LaunchTemplateOverrides): it is an image
+    the group would launch, so its verdicts are shown though no instance runs it yet."""
+    production = org.member(PROD_A)
+    special = emulator.create_launch_template(production.session.client("ec2"), "lt-special", org.new)
+    production.session.client("autoscaling").create_auto_scaling_group(
+        AutoScalingGroupName="mixed",
+        MixedInstancesPolicy={
+            "LaunchTemplate": {
+                "LaunchTemplateSpecification": {
+                    "LaunchTemplateId": production.template,
+                    "Version": "$Latest",
+                },
+                "Overrides": [
+                    {"InstanceType": "m5.large"},
+                    {
+                        "InstanceType": "t3.micro",
+                        "LaunchTemplateSpecification": {"LaunchTemplateId": special, "Version": "$Latest"},
+                    },
+                ],
+            }
+        },
+        MinSize=1,
+        MaxSize=3,
+        DesiredCapacity=1,
+        AvailabilityZones=[f"{HOME}a"],
+        Tags=emulator.group_tags("mixed", {"recycler:enabled": "true"}),
+    )
+    code, out, err = fleet_as(production, "--json", store=member_of(org, production, RINGS))
+    assert code == 0, err
+    rows = json.loads(out)["image_verdicts"]
+    assert by_ring(rows, org.new) == [
+        ("staging", "none yet", None, None, None),
+        ("production", "none yet", None, None, None),
+    ]
+
+
+def test_a_verdict_from_a_ring_this_member_does_not_know_is_shown_after_its_rings(
+    org: Organization, fleet_as: Fleet
+) -> None:
+    """Members may hold different rings for a while (a StackSet update reaches accounts one by one):
+    staging proved the image as ring "pilot", which production's rings do not name. Its proof is still
+    in the central table, so fleet shows it, after production's own rings."""
+    staging, production = org.member(STAGING), org.member(PROD_A)
+    for member in (staging, production):
+        member.publish(org.new)
+    pilot = f'[{{"name": "pilot", "accounts": ["{STAGING}"]}}, {{"name": "production", "accounts": ["{PROD_A}"]}}]'
+    recycle(org, staging, rings=pilot, at=datetime.now(UTC))
+    assert any(i.get("verdict") == "proven" for i in org.items())  # as ring "pilot"
+    code, out, err = fleet_as(production, "--json", store=member_of(org, production, RINGS))
+    assert code == 0, err
+    assert by_ring(json.loads(out)["image_verdicts"], org.new) == [
+        ("staging", "none yet", None, None, None),
+        ("production", "none yet", None, None, None),
+        ("pilot", "proven", STAGING, HOME, "web"),
+    ]

@@ -195,3 +195,13 @@ def test_a_job_whose_report_alone_passes_a_checkpoint_is_not_planned() -> None:
     assert budget.report_bytes(huge) > CHECKPOINT_BUDGET_BYTES
     limits = budget.Budget(fan_out=True, slice_operations=10**9, operations=10**9)
     assert budget.recycles_that_fit([Mode.REPLACE], [0], 15, limits, recycles_per_job=[1000]) == 0
+
+
+@pytest.mark.parametrize("fill", ["é", '"', "\U0001f525"])
+def test_text_within_its_cap_in_characters_but_not_in_bytes_is_clipped(fill: str) -> None:
+    """Each field exactly at its cap counted in characters, in characters JSON stores as 2, 6 or 12
+    bytes: the checkpoint holds bytes, so the clipped report must still fit its bound."""
+    report = longest_report("web", 2, fill)
+    assert len(report.detail or "") == budget.REPORT_DETAIL_BYTES
+    bound = budget.report_bytes(budget.JobCost(recycles=2, group="web"))
+    assert checkpoint_size(clipped(report)) + 1 <= bound
