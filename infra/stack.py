@@ -89,10 +89,7 @@ class RecyclerStack(Stack):
             verdict_environment(environment, central, rings)
             if organization is not None and any(ring.organizational_units for ring in rings):
                 environment["RECYCLER_ORGANIZATIONAL_UNITS"] = self._organizational_units()
-            # `--stack NAME` reads these (recycler/cli/first_contact.py STACK_OUTPUTS): history --image, fleet.
-            for output in ("RECYCLER_VERDICTS_TABLE", "RECYCLER_RINGS", "RECYCLER_ORGANIZATIONAL_UNITS"):
-                if output in environment:
-                    CfnOutput(self, VERDICT_OUTPUTS[output], value=environment[output])
+            self._verdict_outputs(environment)
         recycler = RecyclerFunction(
             self,
             "Recycler",
@@ -157,6 +154,19 @@ class RecyclerStack(Stack):
             default="off",
             description="recycler kill switch in every stack instance: 'on' stops every recycle",
         ).value_as_string
+
+    def _verdict_outputs(self, environment: dict[str, str]) -> None:
+        """What `--stack NAME` reads (recycler/cli/first_contact.py STACK_OUTPUTS): history --image, fleet.
+        The OUs output only where its StackSet set them: the StackSet over OUs no ring names passes ""."""
+        for variable in ("RECYCLER_VERDICTS_TABLE", "RECYCLER_RINGS"):
+            if variable in environment:
+                CfnOutput(self, VERDICT_OUTPUTS[variable], value=environment[variable])
+        units = environment.get("RECYCLER_ORGANIZATIONAL_UNITS")
+        if units is not None:
+            named = CfnCondition(
+                self, "RingNamesItsUnits", expression=Fn.condition_not(Fn.condition_equals(units, ""))
+            )
+            CfnOutput(self, VERDICT_OUTPUTS["RECYCLER_ORGANIZATIONAL_UNITS"], value=units, condition=named)
 
     def _organizational_units(self) -> str:
         """A StackSet parameter: the OUs of the ring whose StackSet made this stack instance (empty from

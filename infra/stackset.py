@@ -214,10 +214,16 @@ class RecyclerOrganizationStack(Stack):
                 f"{PREFIX}organization: the member template is {len(body.encode())} bytes and a StackSet "
                 "TemplateBody holds 51,200; drop optional recycler:* context that adds resources to every member"
             )
-        self.stack_sets = [
-            self._stack_set(organization, body, ring, units)
-            for ring, units in ring_stack_sets(organization, rings)
-        ]
+        planned = ring_stack_sets(organization, rings)
+        self.stack_sets = [self._stack_set(organization, body, ring, units) for ring, units in planned]
+        # A ring's StackSet after the one over the other OUs: when a ring of OUs is added, the update that
+        # takes the OU from the base StackSet (deleting its stack instances there) ends before the ring's
+        # StackSet creates stacks with the same fixed names (roles, the kill switch parameter) in them.
+        bases = [s for s, (ring, _) in zip(self.stack_sets, planned, strict=True) if ring is None]
+        for stack_set in self.stack_sets:
+            for base in bases:
+                if stack_set is not base:
+                    stack_set.add_dependency(base)
 
     def _stack_set(
         self, organization: Organization, body: str, ring: Ring | None, units: tuple[str, ...]

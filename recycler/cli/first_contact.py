@@ -176,7 +176,8 @@ def stack_outputs(session: boto3.Session, stack: str) -> dict[str, str]:
                 "lists them (a many-account member is Recycler-ACCOUNT-REGION)"
             ) from None
         raise
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in found[0].get("Outputs", [])}
+    # OutputValue is optional in DescribeStacks' Output (API_Output.html): absent reads as empty.
+    outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in found[0].get("Outputs", [])}
     if not any(key in outputs for key in STACK_OUTPUTS):
         raise CannotRun(
             f"--stack {stack}: has none of the outputs {', '.join(STACK_OUTPUTS)}; is it recycler's?"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ import pytest
 from infra.config import ConfigError
 from recycler.cli.first_contact import STACK_OUTPUTS
 from recycler.models import Settings
-from tests.infra.test_many_environments import assembly, of_type
+from tests.infra.test_many_environments import assembly, cfn_lint_errors, of_type
 from tests.infra.test_organization import MANAGEMENT, ORGANIZATION, UNITS
 
 STAGING_ACCOUNT, OTHER_ACCOUNT = "111111111111", "555555555555"
@@ -194,3 +195,49 @@ def test_a_member_of_any_of_a_rings_ous_is_in_that_ring(two_ou_ring: dict[str, A
     assert targets(ring_set) == [UNITS[1], THIRD_UNIT]
     assert member_ring(ring_set, STAGING_ACCOUNT) == "canary_eu-" + "x" * 30
     assert member_ring(two_ou_ring["recycler"], STAGING_ACCOUNT) == "production"
+
+
+def test_a_rings_stack_set_waits_for_the_one_over_the_other_ous() -> None:
+    """Adding a ring of OUs moves the OU from the base StackSet to the ring's: CloudFormation must finish
+    the base's update (its stack instances in that OU deleted) before the ring's StackSet creates stacks
+    with the same fixed names there; without DependsOn it does both at once."""
+    org = assembly(
+        **{
+            "recycler:organization": ORGANIZATION,
+            "recycler:environments": [MANAGEMENT],
+            "recycler:rings": RINGS,
+        }
+    )
+    resources = org.get_stack_by_name("RecyclerOrganization").template["Resources"]
+    found = {
+        r["Properties"]["StackSetName"]: (logical, r.get("DependsOn", []))
+        for logical, r in resources.items()
+        if r["Type"] == "AWS::CloudFormation::StackSet"
+    }
+    base_id, base_depends = found["recycler"]
+    assert base_id in found["recycler-ring1-prod-eu"][1] and base_depends == []
+
+
+def condition_holds(body: dict[str, Any], name: str, values: dict[str, str]) -> bool:
+    """Fn::Not [Fn::Equals [Ref P, literal]] with the StackSet's parameter values: the one shape used."""
+    [equals] = body["Conditions"][name]["Fn::Not"]
+    left, right = equals["Fn::Equals"]
+    return bool(values[left["Ref"]] != right)
+
+
+def test_only_a_rings_members_output_their_ous(by_ou: dict[str, Any]) -> None:
+    """The base StackSet's members have no OUs to output (its value is ""): their stack has no such
+    output, so `--stack` reads none (and no stack carries an empty output)."""
+    for name, expected in (("recycler", False), ("recycler-ring1-prod-eu", True)):
+        stack_set = by_ou[name]
+        body = json.loads(stack_set["TemplateBody"])
+        values = {p["ParameterKey"]: p["ParameterValue"] for p in stack_set["Parameters"]}
+        output = body["Outputs"]["RingOrganizationalUnits"]
+        assert condition_holds(body, output["Condition"], values) is expected, name
+
+
+def test_the_templates_with_rings_of_ous_pass_cfn_lint(by_ou: dict[str, Any], tmp_path: Path) -> None:
+    """The member template with its OrganizationalUnits parameter, condition and output, as every ring's
+    StackSet carries it."""
+    body = json.loads(by_ou["recycler-ring1-prod-eu"]["TemplateBody"])
+    assert cfn_lint_errors([("member", body)], tmp_path) == ""

@@ -122,6 +122,8 @@ def test_a_failed_canary_puts_the_parameter_back_once_and_a_replay_does_not_writ
         good,
     )
     assert row["groups"] == ["api", "web"]
+    # Which parameter version now holds which earlier version's value: what an auditor checks.
+    assert row["detail"] == f"{PARAMETER} version 2 -> 3, the value of version 1 (aws:ec2:image)"
     assert sum(1 for op in done.operations if str(op.name).startswith("revert:")) == 1
     [alert] = [a for a in stack.alerts() if a["Subject"].startswith("recycler run")]
     assert f"ssm parameter {PARAMETER}: restored {broken} -> {good}" in alert["Message"]
@@ -204,8 +206,34 @@ def test_no_proven_previous_value_writes_nothing_and_says_so(stack: Stack) -> No
     assert history(stack) == [(1, good), (2, broken)]
     [row] = report.reverted
     assert row.outcome == RevertOutcome.NO_PROVEN_PREVIOUS
+    assert row.detail == f"no earlier value of {PARAMETER} is an image a recycle proved (and still exists)"
     [alert] = [a for a in stack.alerts() if a["Subject"].startswith("recycler run")]
     assert "no-proven-previous" in alert["Message"]
+
+
+def test_launch_paths_that_cannot_be_read_write_nothing_and_say_which_image(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The role lacks a read the revert needs (DescribeAutoScalingGroups here): nothing is written, and the
+    report still names the condemned image, the groups and the error, so a person can put it back."""
+    from botocore.exceptions import ClientError
+
+    from recycler.aws.launch_paths import LaunchPaths
+
+    good, broken = alias_fleet(stack)
+
+    def denied(*_: Any, **__: Any) -> Any:
+        message = "not authorized to perform DescribeAutoScalingGroups"
+        raise ClientError(
+            {"Error": {"Code": "AccessDenied", "Message": message}}, "DescribeAutoScalingGroups"
+        )
+
+    monkeypatch.setattr(LaunchPaths, "of_groups", denied)
+    report = recycle(stack, FaultPort(), PROTECTED)
+    assert history(stack) == [(1, good), (2, broken)]
+    [row] = report.reverted
+    assert (row.image, row.path, row.outcome) == (broken, "-", RevertOutcome.FAILED)
+    assert row.groups == ["api", "web"] and "AccessDenied" in row.detail
 
 
 def test_a_deregistered_proven_image_is_not_put_back(stack: Stack) -> None:
