@@ -100,6 +100,35 @@ def test_cron_day_of_month_and_day_of_week_match_either_when_both_are_set() -> N
     assert Cron.parse("0 9-17/4 * JAN-DEC 1-5").hours == frozenset({9, 13, 17})
 
 
+def test_cron_with_one_day_field_set_matches_only_that_field() -> None:
+    """Only when both day fields are restricted does either match (cron's rule); a weekly sale must not
+    hold the group back every day, nor a monthly one every Monday."""
+    weekly = Cron.parse("0 12 * * MON")
+    assert weekly.matches(datetime(2026, 7, 6, 12, 0))  # a Monday
+    assert not weekly.matches(datetime(2026, 7, 7, 12, 0))  # a Tuesday
+    monthly = Cron.parse("0 12 15 * *")
+    assert monthly.matches(datetime(2026, 7, 15, 12, 0))
+    assert not monthly.matches(datetime(2026, 7, 6, 12, 0))  # a Monday, not the 15th
+    # The Wednesday the plan runs (NOW): Monday's sale is days away, not in the next hour.
+    assert judged(ScheduledAction("mondays", recurrence="30 12 * * MON", desired_capacity=8)).recycle
+
+
+def test_a_recurrence_due_at_the_very_minute_the_window_opens_is_in_it() -> None:
+    noon = ScheduledAction("noon", recurrence="0 12 * * *", desired_capacity=8)
+    assert list(occurrences(noon, NOW, NOW + timedelta(minutes=1))) == [NOW]  # NOW is 12:00:00 sharp
+    assert deferred(judged(noon))
+
+
+@pytest.mark.parametrize(
+    ("expression", "named"),
+    [("61 * * * *", "cron value '61' outside 0-59"), ("0 12 x * *", "cron value 'x'")],
+)
+def test_a_recurrence_it_cannot_read_names_the_value(expression: str, named: str) -> None:
+    with pytest.raises(RecurrenceError, match=named):
+        Cron.parse(expression)
+    assert named in judged(ScheduledAction("odd", recurrence=expression, desired_capacity=8)).detail
+
+
 @pytest.mark.parametrize("expression", ["0 12 * *", "61 * * * *", "0 12 L * *", "0 12 * * MON#2"])
 def test_a_recurrence_it_cannot_read_is_not_recycled(expression: str) -> None:
     with pytest.raises(RecurrenceError):
