@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -81,6 +82,34 @@ def test_f29_a_drain_that_times_out_fails_loudly_and_terminates_nothing(
         in alert["Message"]
     )
     assert report.failed
+
+
+def test_a_drain_that_cannot_be_undone_prints_the_command_that_undoes_it(
+    stack: Stack, ecs_timeline: Timeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The drain timed out and UpdateContainerInstancesState to ACTIVE is denied: the instance stays
+    DRAINING (it runs no new tasks), so the report must carry the exact command a person runs."""
+    ids, arns = ecs_group(stack.world, "apps", standalone=1, tags={"recycler:drain-timeout-minutes": "1"})
+    original = EcsHosts.set_state
+
+    def no_way_back(self: EcsHosts, cluster: str, instances: Any, status: str) -> None:
+        if status == "ACTIVE":
+            message = "not authorized to perform ecs:UpdateContainerInstancesState"
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": message}}, "Update")
+        original(self, cluster, instances, status)
+
+    monkeypatch.setattr(EcsHosts, "set_state", no_way_back)
+    report = recycle(stack)
+    failed = next(g for g in report.groups if g.group == "apps")
+    assert outcome(report, "apps") == ("failed", "drain-timeout")
+    assert status_of(stack.world, arns[ids[0]]) == "DRAINING"  # what AWS holds: still draining
+    command = (
+        f"aws ecs update-container-instances-state --cluster prod --container-instances {arns[ids[0]]} "
+        "--status ACTIVE"
+    )
+    assert "COULD NOT SET IT BACK TO ACTIVE (AccessDeniedException" in failed.detail
+    assert command in failed.detail
+    assert not any(kind == "terminate" for kind, _, _ in ecs_timeline)
 
 
 # ---- F30 the victim is not a container instance -------------------------------------------------------
