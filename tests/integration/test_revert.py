@@ -173,6 +173,7 @@ def test_a_default_template_is_pointed_back_and_a_latest_one_is_only_reported(st
     assert outcomes[default].outcome == RevertOutcome.RESTORED
     assert outcomes[default].restored_to == f"version 1 ({good})"
     assert outcomes[latest].outcome == RevertOutcome.MANUAL_ONLY
+    assert outcomes[latest].detail.startswith(f"the groups launch version $Latest, which holds {broken}:")
     assert f"create-launch-template-version --launch-template-id {latest}" in outcomes[latest].detail
 
 
@@ -234,6 +235,21 @@ def test_launch_paths_that_cannot_be_read_write_nothing_and_say_which_image(
     [row] = report.reverted
     assert (row.image, row.path, row.outcome) == (broken, "-", RevertOutcome.FAILED)
     assert row.groups == ["api", "web"] and "AccessDenied" in row.detail
+
+
+def test_a_revert_interrupted_mid_write_is_reported_not_lost(stack: Stack) -> None:
+    """The write step is lost (an invocation that ended inside it: at most once, so never retried): the
+    run goes on, and the report says the write may have reached AWS, for a person to check."""
+    good, broken = alias_fleet(stack)
+
+    def lost() -> None:
+        raise RuntimeError("the invocation ended inside the step")
+
+    report = recycle(stack, FaultPort(before={f"revert:{broken}:0": lost}), PROTECTED)
+    assert history(stack) == [(1, good), (2, broken)]
+    [row] = report.reverted
+    assert row.outcome == RevertOutcome.FAILED and row.image == broken
+    assert row.detail.startswith("interrupted (the invocation ended inside the step): the write may have")
 
 
 def test_a_deregistered_proven_image_is_not_put_back(stack: Stack) -> None:
