@@ -47,6 +47,15 @@ def test_production_waits_until_the_soak_is_complete_and_opens_at_it() -> None:
     assert exactly.verdict is Verdict.OPEN, exactly.detail
 
 
+def test_the_wait_reads_in_minutes_under_an_hour_and_in_hours_after() -> None:
+    """What an operator reads in the plan: "proven 30 min ago", not "proven 0 h ago"."""
+    fresh = judge([proven_in_staging(timedelta(minutes=30))], RINGS, "production", NOW, readable=True)
+    assert fresh.detail.startswith("waiting for staging: proven 30 min ago (account 222222222222, group web)")
+    assert fresh.detail.endswith("soak 24 h")
+    later = judge([proven_in_staging(timedelta(hours=3))], RINGS, "production", NOW, readable=True)
+    assert "proven 3 h ago" in later.detail
+
+
 def stored(record: str, verdict: str, account: str) -> dict[str, Any]:
     return {
         "image": {"S": "us-east-1/ami-1"},
