@@ -112,6 +112,52 @@ def test_a_drain_that_cannot_be_undone_prints_the_command_that_undoes_it(
     assert not any(kind == "terminate" for kind, _, _ in ecs_timeline)
 
 
+def test_a_host_ecs_refuses_to_drain_is_not_terminated(
+    stack: Stack, ecs_timeline: Timeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """UpdateContainerInstancesState to DRAINING is denied: its tasks were never moved, so the instance
+    must not go (recycler never terminates a host it could not drain)."""
+    ids, arns = ecs_group(stack.world, "apps")
+    original = EcsHosts.set_state
+
+    def no_drain(self: EcsHosts, cluster: str, instances: Any, status: str) -> None:
+        if status == "DRAINING":
+            message = "not authorized to perform ecs:UpdateContainerInstancesState"
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": message}}, "Update")
+        original(self, cluster, instances, status)
+
+    monkeypatch.setattr(EcsHosts, "set_state", no_drain)
+    before = healthy(stack.world)
+    report = recycle(stack)
+    failed = next(g for g in report.groups if g.group == "apps")
+    assert outcome(report, "apps") == ("failed", "drain-failed")
+    assert failed.detail.startswith(f"could not set {ids[0]} to DRAINING in ECS cluster prod (AccessDenied")
+    assert status_of(stack.world, arns[ids[0]]) == "ACTIVE"
+    assert ecs_timeline == []  # neither drained nor terminated
+    assert_no_worse(before, healthy(stack.world))
+
+
+def test_a_host_set_active_by_someone_else_while_draining_is_not_terminated(
+    stack: Stack, ecs_timeline: Timeline
+) -> None:
+    """Someone (an operator, another tool) sets the instance back to ACTIVE mid-drain: it takes tasks
+    again, so the recycle stops at the next poll, says so, and terminates nothing."""
+    ids, arns = ecs_group(stack.world, "apps")
+    ecs = stack.world.session.client("ecs")
+
+    def set_active() -> None:
+        ecs.update_container_instances_state(
+            cluster="prod", containerInstances=[arns[ids[0]]], status="ACTIVE"
+        )
+
+    report = recycle(stack, FaultPort(after={"apps:drain": set_active}))
+    failed = next(g for g in report.groups if g.group == "apps")
+    assert outcome(report, "apps") == ("failed", "drain-interrupted")
+    assert "container instance was set to ACTIVE by someone else while draining" in failed.detail
+    assert status_of(stack.world, arns[ids[0]]) == "ACTIVE"
+    assert not any(kind == "terminate" for kind, _, _ in ecs_timeline)
+
+
 # ---- F30 the victim is not a container instance -------------------------------------------------------
 
 
