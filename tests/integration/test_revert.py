@@ -252,6 +252,31 @@ def test_a_revert_interrupted_mid_write_is_reported_not_lost(stack: Stack) -> No
     assert row.detail.startswith("interrupted (the invocation ended inside the step): the write may have")
 
 
+@pytest.mark.parametrize(
+    ("code", "outcome"),
+    [("AccessDeniedException", RevertOutcome.ACCESS_DENIED), ("InternalServerError", RevertOutcome.FAILED)],
+)
+def test_a_refused_write_is_reported_with_aws_error(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, code: str, outcome: RevertOutcome
+) -> None:
+    """PutParameter refused: the parameter keeps the broken id (what SSM holds), and the report says why
+    in AWS's words; a denial is told apart (the role's policy is the fix, docs/fail-early-on-publish.md)."""
+    from botocore.exceptions import ClientError
+
+    from recycler.aws.launch_paths import LaunchPaths
+
+    good, broken = alias_fleet(stack)
+
+    def refused(*_: Any, **__: Any) -> int:
+        raise ClientError({"Error": {"Code": code, "Message": "refused by the test"}}, "PutParameter")
+
+    monkeypatch.setattr(LaunchPaths, "put_parameter", refused)
+    report = recycle(stack, FaultPort(), PROTECTED)
+    assert history(stack) == [(1, good), (2, broken)]
+    [row] = report.reverted
+    assert row.outcome == outcome and code in row.detail and "refused by the test" in row.detail
+
+
 def test_a_deregistered_proven_image_is_not_put_back(stack: Stack) -> None:
     good, broken = alias_fleet(stack)
     stack.world.ec2.deregister_image(ImageId=good)
