@@ -84,21 +84,26 @@ def test_f29_a_drain_that_times_out_fails_loudly_and_terminates_nothing(
     assert report.failed
 
 
+def deny_state(monkeypatch: pytest.MonkeyPatch, denied: str) -> None:
+    """The role may not set container instances to `denied` (UpdateContainerInstancesState)."""
+    original = EcsHosts.set_state
+
+    def refuse(self: EcsHosts, cluster: str, instances: Any, status: str) -> None:
+        if status == denied:
+            message = "not authorized to perform ecs:UpdateContainerInstancesState"
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": message}}, "Update")
+        original(self, cluster, instances, status)
+
+    monkeypatch.setattr(EcsHosts, "set_state", refuse)
+
+
 def test_a_drain_that_cannot_be_undone_prints_the_command_that_undoes_it(
     stack: Stack, ecs_timeline: Timeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The drain timed out and UpdateContainerInstancesState to ACTIVE is denied: the instance stays
     DRAINING (it runs no new tasks), so the report must carry the exact command a person runs."""
     ids, arns = ecs_group(stack.world, "apps", standalone=1, tags={"recycler:drain-timeout-minutes": "1"})
-    original = EcsHosts.set_state
-
-    def no_way_back(self: EcsHosts, cluster: str, instances: Any, status: str) -> None:
-        if status == "ACTIVE":
-            message = "not authorized to perform ecs:UpdateContainerInstancesState"
-            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": message}}, "Update")
-        original(self, cluster, instances, status)
-
-    monkeypatch.setattr(EcsHosts, "set_state", no_way_back)
+    deny_state(monkeypatch, "ACTIVE")
     report = recycle(stack)
     failed = next(g for g in report.groups if g.group == "apps")
     assert outcome(report, "apps") == ("failed", "drain-timeout")
@@ -118,15 +123,7 @@ def test_a_host_ecs_refuses_to_drain_is_not_terminated(
     """UpdateContainerInstancesState to DRAINING is denied: its tasks were never moved, so the instance
     must not go (recycler never terminates a host it could not drain)."""
     ids, arns = ecs_group(stack.world, "apps")
-    original = EcsHosts.set_state
-
-    def no_drain(self: EcsHosts, cluster: str, instances: Any, status: str) -> None:
-        if status == "DRAINING":
-            message = "not authorized to perform ecs:UpdateContainerInstancesState"
-            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": message}}, "Update")
-        original(self, cluster, instances, status)
-
-    monkeypatch.setattr(EcsHosts, "set_state", no_drain)
+    deny_state(monkeypatch, "DRAINING")
     before = healthy(stack.world)
     report = recycle(stack)
     failed = next(g for g in report.groups if g.group == "apps")
