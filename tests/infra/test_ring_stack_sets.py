@@ -31,7 +31,8 @@ RINGS: list[dict[str, Any]] = [
 TABLE = "arn:aws:dynamodb:eu-central-1:999999999999:table/recycler-verdicts"
 
 
-def stack_sets(rings: list[dict[str, Any]], **organization: Any) -> dict[str, dict[str, Any]]:
+def administrator(rings: list[dict[str, Any]], **organization: Any) -> dict[str, Any]:
+    """The RecyclerOrganization stack's template (the StackSets) for these rings."""
     org = assembly(
         **{
             "recycler:organization": {**ORGANIZATION, **organization},
@@ -39,13 +40,27 @@ def stack_sets(rings: list[dict[str, Any]], **organization: Any) -> dict[str, di
             "recycler:rings": rings,
         }
     )
-    found = of_type(org.get_stack_by_name("RecyclerOrganization").template, "AWS::CloudFormation::StackSet")
+    template: dict[str, Any] = org.get_stack_by_name("RecyclerOrganization").template
+    return template
+
+
+def stack_sets_of(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = of_type(template, "AWS::CloudFormation::StackSet")
     return {s["Properties"]["StackSetName"]: s["Properties"] for s in found}
 
 
+def stack_sets(rings: list[dict[str, Any]], **organization: Any) -> dict[str, dict[str, Any]]:
+    return stack_sets_of(administrator(rings, **organization))
+
+
 @pytest.fixture(scope="module")
-def by_ou() -> dict[str, dict[str, Any]]:
-    return stack_sets(RINGS)
+def by_ou_template() -> dict[str, Any]:
+    return administrator(RINGS)  # one synth (several seconds) for every test of these rings
+
+
+@pytest.fixture(scope="module")
+def by_ou(by_ou_template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return stack_sets_of(by_ou_template)
 
 
 def member_ring(stack_set: dict[str, Any], account: str) -> str:
@@ -197,18 +212,11 @@ def test_a_member_of_any_of_a_rings_ous_is_in_that_ring(two_ou_ring: dict[str, A
     assert member_ring(two_ou_ring["recycler"], STAGING_ACCOUNT) == "production"
 
 
-def test_a_rings_stack_set_waits_for_the_one_over_the_other_ous() -> None:
+def test_a_rings_stack_set_waits_for_the_one_over_the_other_ous(by_ou_template: dict[str, Any]) -> None:
     """Adding a ring of OUs moves the OU from the base StackSet to the ring's: CloudFormation must finish
     the base's update (its stack instances in that OU deleted) before the ring's StackSet creates stacks
     with the same fixed names there; without DependsOn it does both at once."""
-    org = assembly(
-        **{
-            "recycler:organization": ORGANIZATION,
-            "recycler:environments": [MANAGEMENT],
-            "recycler:rings": RINGS,
-        }
-    )
-    resources = org.get_stack_by_name("RecyclerOrganization").template["Resources"]
+    resources = by_ou_template["Resources"]
     found = {
         r["Properties"]["StackSetName"]: (logical, r.get("DependsOn", []))
         for logical, r in resources.items()
