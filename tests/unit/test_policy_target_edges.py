@@ -9,9 +9,10 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from recycler.domain import Decision, GroupSnapshot, InstanceSnapshot, Mode, PolicySettings
+from recycler.domain import Decision, GroupSnapshot, Mode, PolicySettings
 from recycler.policy.tags import group_options
 from recycler.policy.victims import decide, target_cap
+from tests.unit.test_freshness import group as freshness_group
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)  # a Monday
 DAILY = tuple(NOW + timedelta(days=d) for d in range(60))
@@ -19,17 +20,9 @@ RULES = PolicySettings()
 
 
 def group(ages_days: list[float], **tags: str) -> GroupSnapshot:
-    return GroupSnapshot(
-        name="web",
-        desired_capacity=len(ages_days),
-        min_size=1,
-        max_size=len(ages_days) + 1,
-        instances=tuple(
-            InstanceSnapshot(f"i-{n:02d}", "InService", "Healthy", False, NOW - timedelta(days=age), "ami-1")
-            for n, age in enumerate(ages_days)
-        ),
-        tags={"recycler:enabled": "true", **{f"recycler:{k.replace('_', '-')}": v for k, v in tags.items()}},
-    )
+    """test_freshness's group at this file's NOW, tags as keywords (freshness_target_days=...)."""
+    named = {f"recycler:{k.replace('_', '-')}": v for k, v in tags.items()}
+    return freshness_group(ages_days, named, now=NOW)
 
 
 def plan(g: GroupSnapshot, *, force: bool = False, budget: int | None = None) -> Decision:
