@@ -39,12 +39,6 @@ from recycler.policy.rings import Ring, RingsError, parse_rings
 VERDICT_TABLE = "recycler-verdicts"
 VERDICT_ACTIONS = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"]
 RINGS_KEY = f"{PREFIX}rings"
-# A member stack's outputs for the CLI's `--stack` (recycler/cli/first_contact.py STACK_OUTPUTS).
-VERDICT_OUTPUTS = {
-    "RECYCLER_VERDICTS_TABLE": "VerdictsTable",
-    "RECYCLER_RINGS": "Rings",
-    "RECYCLER_ORGANIZATIONAL_UNITS": "RingOrganizationalUnits",
-}
 
 
 def verdict_table_arn(central: Place, partition: str = Aws.PARTITION) -> str:

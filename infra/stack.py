@@ -40,17 +40,12 @@ from infra.config import (
 from infra.function import RecyclerFunction
 from infra.ledger import Ledger
 from infra.observability import Alarms, Dashboard
-from infra.org_verdicts import (
-    VERDICT_OUTPUTS,
-    RecyclerVerdictsStack,
-    grant_verdicts,
-    read_rings,
-    verdict_environment,
-)
+from infra.org_verdicts import RecyclerVerdictsStack, grant_verdicts, read_rings, verdict_environment
 from infra.organization import Organization, read_organization
 from infra.schedule import DailySchedule
 from infra.stackset import MEMBER_STACK, add_organization
 from infra.triggers import PublishTriggers
+from recycler.models import ORGANIZATIONAL_UNITS_PATTERN, VERDICT_STACK_OUTPUTS
 
 
 class RecyclerStack(Stack):
@@ -158,15 +153,16 @@ class RecyclerStack(Stack):
     def _verdict_outputs(self, environment: dict[str, str]) -> None:
         """What `--stack NAME` reads (recycler/cli/first_contact.py STACK_OUTPUTS): history --image, fleet.
         The OUs output only where its StackSet set them: the StackSet over OUs no ring names passes ""."""
-        for variable in ("RECYCLER_VERDICTS_TABLE", "RECYCLER_RINGS"):
-            if variable in environment:
-                CfnOutput(self, VERDICT_OUTPUTS[variable], value=environment[variable])
-        units = environment.get("RECYCLER_ORGANIZATIONAL_UNITS")
-        if units is not None:
-            named = CfnCondition(
-                self, "RingNamesItsUnits", expression=Fn.condition_not(Fn.condition_equals(units, ""))
-            )
-            CfnOutput(self, VERDICT_OUTPUTS["RECYCLER_ORGANIZATIONAL_UNITS"], value=units, condition=named)
+        for output, variable in VERDICT_STACK_OUTPUTS.items():
+            value = environment.get(variable)
+            if value is None:
+                continue
+            named = None
+            if variable == "RECYCLER_ORGANIZATIONAL_UNITS":
+                named = CfnCondition(
+                    self, "RingNamesItsUnits", expression=Fn.condition_not(Fn.condition_equals(value, ""))
+                )
+            CfnOutput(self, output, value=value, condition=named)
 
     def _organizational_units(self) -> str:
         """A StackSet parameter: the OUs of the ring whose StackSet made this stack instance (empty from
@@ -175,7 +171,7 @@ class RecyclerStack(Stack):
             self,
             "OrganizationalUnits",
             default="",
-            allowed_pattern=r"^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32},?)*$",
+            allowed_pattern=ORGANIZATIONAL_UNITS_PATTERN,
             description="recycler:rings by OU: the OUs of this stack instance's ring (set by its StackSet)",
         ).value_as_string
 

@@ -219,11 +219,10 @@ class RecyclerOrganizationStack(Stack):
         # A ring's StackSet after the one over the other OUs: when a ring of OUs is added, the update that
         # takes the OU from the base StackSet (deleting its stack instances there) ends before the ring's
         # StackSet creates stacks with the same fixed names (roles, the kill switch parameter) in them.
-        bases = [s for s, (ring, _) in zip(self.stack_sets, planned, strict=True) if ring is None]
-        for stack_set in self.stack_sets:
-            for base in bases:
-                if stack_set is not base:
-                    stack_set.add_dependency(base)
+        # ring_stack_sets puts the StackSet over the other OUs (ring None) first, when there is one.
+        if planned[0][0] is None:
+            for ring_stack_set in self.stack_sets[1:]:
+                ring_stack_set.add_dependency(self.stack_sets[0])
 
     def _stack_set(
         self, organization: Organization, body: str, ring: Ring | None, units: tuple[str, ...]

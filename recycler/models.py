@@ -52,6 +52,17 @@ def _split_list(value: Any) -> Any:
     return value
 
 
+# RECYCLER_ORGANIZATIONAL_UNITS: OU ids, comma-separated (also the member stack parameter's AllowedPattern).
+ORGANIZATIONAL_UNITS_PATTERN = r"^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32},?)*$"
+# A member stack's outputs for the organization's verdicts, and the variables they stand for: infra/stack.py
+# outputs them, `--stack NAME` reads them back (recycler/cli/first_contact.py STACK_OUTPUTS).
+VERDICT_STACK_OUTPUTS = {
+    "VerdictsTable": "RECYCLER_VERDICTS_TABLE",
+    "Rings": "RECYCLER_RINGS",
+    "RingOrganizationalUnits": "RECYCLER_ORGANIZATIONAL_UNITS",
+}
+
+
 class Settings(BaseModel):
     """Deploy-time configuration, read from RECYCLER_* environment variables set by the CDK stack."""
 
@@ -89,7 +100,7 @@ class Settings(BaseModel):
     # The OUs of the ring's StackSet this stack instance came from (recycler:rings by OU): a member cannot
     # read its own OU (only the management account or a delegated administrator may ask Organizations),
     # so its ring's StackSet tells it (infra/stackset.py, one StackSet per ring of OUs).
-    organizational_units: str | None = Field(None, pattern=r"^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32},?)*$")
+    organizational_units: str | None = Field(None, pattern=ORGANIZATIONAL_UNITS_PATTERN)
     # The EventBridge bus recycler puts its events on (a name or ARN; the stack sets the account's default
     # bus ARN): None, no events (recycler/workflow/events.py).
     events_bus: str | None = Field(None, min_length=1, max_length=1600)

@@ -17,6 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ProfileNotFound
 
 from recycler.aws.errors import DENIED_CODES, NO_REGION, explain
+from recycler.models import VERDICT_STACK_OUTPUTS
 
 # Fail fast on the identity probe: an endpoint that does not answer should not cost every retry.
 PROBE_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=10)
@@ -83,9 +84,7 @@ STACK_OUTPUTS = {
     "AlertTopicArn": "RECYCLER_TOPIC_ARN",
     "KillSwitchParameter": "RECYCLER_KILL_SWITCH_PARAMETER",
     # With recycler:central / recycler:organization: the organization's verdicts (history --image, fleet).
-    "VerdictsTable": "RECYCLER_VERDICTS_TABLE",
-    "Rings": "RECYCLER_RINGS",
-    "RingOrganizationalUnits": "RECYCLER_ORGANIZATIONAL_UNITS",
+    **VERDICT_STACK_OUTPUTS,
 }
 
 
