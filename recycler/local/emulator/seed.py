@@ -8,6 +8,7 @@ can set a value (an instance's LaunchTime).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -125,9 +126,18 @@ def create_aged_group(
     return ids
 
 
+# Every fresh emulator (each test's mock_aws, each moto server) holds the same stock AMIs for a region:
+# moto's bundled amis.json. Reading them means serializing some 4,000 images (about 2 s), so a process
+# reads them once per region and image-loading setting.
+_stock_images: dict[tuple[str, str], list[str]] = {}
+
+
 def stock_images(ec2: Any, count: int = 2) -> list[str]:
     """The first `count` of the emulator's stock AMIs, in a stable order (old image first)."""
-    return sorted(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"])[:count]
+    key = (str(ec2.meta.region_name), os.environ.get("MOTO_EC2_LOAD_DEFAULT_AMIS", "true"))
+    if key not in _stock_images:
+        _stock_images[key] = sorted(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"])
+    return _stock_images[key][:count]
 
 
 def point_group_at(autoscaling: Any, name: str, template_id: str, version: str) -> None:
