@@ -173,7 +173,7 @@ REMOVALS = (
         "recycler/workflow/planning.py",
         "        decisions = defer_over_budget(decisions, settings, payload, limits)",
         "        decisions = list(decisions)",
-        f"{LIMITS}::test_f26_a_run_over_550_due_groups_stays_inside_the_operation_limit",
+        f"{LIMITS}::test_f26_more_due_groups_than_one_execution_holds_stay_inside_the_operation_limit",
     ),
     removal(
         "an ECS host is drained before it is terminated",

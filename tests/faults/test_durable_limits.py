@@ -173,26 +173,29 @@ def test_storage_counts_every_poll_of_a_long_wait() -> None:
     assert budget.recycles_that_fit([Mode.REPLACE] * 10, [3600] * 10, 1, three) == 3
 
 
-def test_f26_a_run_over_550_due_groups_stays_inside_the_operation_limit(
+def test_f26_more_due_groups_than_one_execution_holds_stay_inside_the_operation_limit(
     stack: Stack, terminations: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The operation limit, not the execution timeout (test_checkpoint_size covers that one), decides here.
     monkeypatch.setenv("RECYCLER_EXECUTION_TIMEOUT_HOURS", "72")
-    due = 550
+    # 30-minute health waits, every poll counted to its timeout (the worst case): one execution holds
+    # about 75 recycles, so 100 due groups are more than it can take (bench/ runs 1,000, fanned out).
+    due = 100
     for n in range(due):
         stack.world.group(f"g{n:03d}", [5 + n / 1000, 4])
-    done = run_durable({"max_groups": 1000}, timeout=900)
+    done = run_durable({"max_groups": 1000, "health_timeout_seconds": 1800}, timeout=900)
     assert done.status == "SUCCEEDED", done.error
     assert len(done.operations) <= budget.OPERATIONS_LIMIT
     report = done.report
     assert report is not None
     recycled = sorted(g["group"] for g in report["groups"] if g["outcome"] == "recycled")
-    # A report this large keeps its skipped groups as counts by reason (each is logged on its own).
-    deferred = report["skipped_groups_omitted"]["deferred-budget"]
+    # A large report keeps its skipped groups as counts by reason (each is logged on its own).
+    deferred = report["skipped_groups_omitted"].get("deferred-budget", 0) + sum(
+        1 for g in report["groups"] if g["reason"] == "deferred-budget"
+    )
+    assert deferred > 0, "the operation limit never bound: the test proves nothing"
     assert len(recycled) + deferred == due == report["summary"]["recycled"] + report["summary"]["skipped"]
-    # Every poll counted (the worst case: each health wait to its 10-minute timeout), one execution holds
-    # about 110 recycles; the next runs take the rest (or a run fans out, see test_fan_out).
-    assert len(terminations) == len(recycled) >= 100
+    assert len(terminations) == len(recycled) >= 50
     assert done.metered <= budget.OPERATIONS_LIMIT
     # The oldest instances go first: here the higher-numbered groups.
     assert recycled == [f"g{n:03d}" for n in range(due - len(recycled), due)]
