@@ -332,7 +332,7 @@ ROUND_4 = (
         "            if time.monotonic() - self.invocation_started >= self.yield_after_seconds:",
         "            if False:",
         "tests/faults/test_invocation_bound.py::"
-        "test_f45_no_health_poll_starts_after_the_invocation_yield_at_concurrency_50",
+        "test_f45_no_health_poll_starts_after_the_invocation_yield_while_groups_poll_at_once",
     ),
     removal(
         "a recycle that could end past the execution's deadline does not start",
