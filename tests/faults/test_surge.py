@@ -156,3 +156,28 @@ def test_surge_with_no_instance_ever_launched_restores_desired(stack: Stack, ter
     assert terminations == []
     assert stack.group_state("solo")["DesiredCapacity"] == len(originals)
     assert serving(stack, "solo") == set(originals)
+
+
+def test_a_group_deleted_during_the_surge_wait_has_nothing_to_roll_back(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    """The group is deleted (its stack torn down, say) while recycler waits for the surge instance:
+    ForceDelete terminates every instance with it. Nothing of the surge is left to undo, and the
+    report must not tell anyone to remove a surge instance from a group that no longer exists."""
+    surge_group(stack)
+
+    def delete() -> None:
+        stack.world.autoscaling.delete_auto_scaling_group(AutoScalingGroupName="solo", ForceDelete=True)
+
+    report = recycle(stack, FaultPort(after={"solo:surge": delete}))
+    solo = report.groups[0]
+    assert outcome(report, "solo") == ("failed", "group deleted"), solo.detail
+    assert solo.detail.endswith("group solo no longer exists: nothing to roll back"), solo.detail
+    assert "ROLLBACK FAILED" not in solo.detail and "terminate-instance" not in solo.detail
+    assert terminations == []
+    groups = stack.world.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["solo"])
+    assert groups["AutoScalingGroups"] == []
+    alive = [{"Name": "instance-state-name", "Values": ["pending", "running"]}]
+    assert stack.world.ec2.describe_instances(Filters=alive)["Reservations"] == []  # surge instance too
+    alert = stack.alerts()[0]
+    assert alert["Subject"].startswith("recycler FAILED: solo") and "ROLLBACK FAILED" not in alert["Message"]

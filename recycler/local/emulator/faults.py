@@ -109,6 +109,14 @@ def sabotage_replacements(response_class: Any) -> None:
                 raise ValidationError(
                     f"Instance Id not found - No managed instance found for instance ID: {instance_id}"
                 )
+            if method_name == "set_desired_capacity" and name not in backend.autoscaling_groups:
+                from moto.autoscaling.exceptions import ValidationError
+
+                # A group deleted meanwhile: Auto Scaling answers ValidationError (HTTP 400,
+                # https://docs.aws.amazon.com/autoscaling/ec2/APIReference/CommonErrors.html) with this
+                # message (as SDK users quote it: github.com/aws/aws-sdk-go/issues/1151); moto raises a
+                # bare KeyError out of the client call.
+                raise ValidationError("AutoScalingGroup name not found - null")
             group = backend.autoscaling_groups.get(name) if name else None
             before = {s.instance.id for s in group.instance_states} if group else set()
             victim_id = self._get_param("InstanceId")

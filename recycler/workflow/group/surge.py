@@ -235,7 +235,12 @@ def remove_surge_instance(ctx: GroupContext, health: HealthState, desired: int) 
             )
         if not health.new_instances:
             snapshot = fleet.group(group)
-            now = snapshot.desired_capacity if snapshot else desired + 1
+            if snapshot is None:
+                # Deleted while we waited, and its instances with it: a group that has instances is
+                # deleted only with ForceDelete, which "will also terminate the EC2 instances"
+                # (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_DeleteAutoScalingGroup.html).
+                return RolledBack(ok=True, detail=f"group {group} no longer exists: nothing to roll back")
+            now = snapshot.desired_capacity
             back_to = max(desired, now - 1)
             fleet.set_desired_capacity(group, back_to)
             return RolledBack(
