@@ -1,5 +1,7 @@
 """policy/rings.judge at the soak's edge: a later ring opens exactly when the earlier ring's first proof is
-soak old, not a moment before (that moment early is a canary in production before staging soaked)."""
+soak old, not a moment before (that moment early is a canary in production before staging soaked). Also
+the edges mutmut showed unpinned (CONTRIBUTING.md, "Mutation audit"): which of two condemns is named, and
+the soak's bounds (0 to 2,160 h) wherever recycler:rings is read."""
 
 from __future__ import annotations
 
