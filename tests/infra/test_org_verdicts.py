@@ -182,6 +182,13 @@ def test_the_organizations_recycler_roles_and_no_one_else_use_the_table(deployed
             r"recycler:rings\[0\]\.soak_hours: hours from 0",
         ),
         (
+            [
+                {"name": "a", "accounts": ["111111111111"]},
+                {"name": "b", "accounts": ["222222222222"], "soak_hours": 2161},
+            ],
+            r"^recycler:rings\[1\]\.soak_hours: hours from 0 to 2160 \(90 days\), e\.g\. 24$",
+        ),
+        (
             [{"name": "a", "organizational_units": ["ou-ab12-33333333"]}],
             r"recycler:rings\[0\]\.organizational_units: ou-ab12-33333333 is not in recycler:organization",
         ),

@@ -6,7 +6,7 @@ report."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -237,6 +237,39 @@ def test_launch_paths_that_cannot_be_read_write_nothing_and_say_which_image(
     assert row.groups == ["api", "web"] and "AccessDenied" in row.detail
 
 
+def test_a_parameter_history_of_an_unexpected_shape_writes_nothing_and_says_what_was_unreadable(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GetParameterHistory answers without a version's Value (every member of ParameterHistory is
+    optional in the API: https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ParameterHistory.html):
+    recycler cannot tell which value to put back, so it writes nothing, and the report and the run's
+    alert say the launch path could not be read, and why."""
+    from moto.ssm.responses import SimpleSystemManagerResponse
+
+    good, broken = alias_fleet(stack)
+    answer = SimpleSystemManagerResponse.get_parameter_history
+
+    def without_values(self: Any) -> Any:
+        result = answer(self)
+        for version in cast(dict[str, Any], result.result)["Parameters"]:
+            version.pop("Value", None)
+        return result
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SimpleSystemManagerResponse, "get_parameter_history", without_values)
+        report = recycle(stack, FaultPort(), PROTECTED)
+    assert history(stack) == [(1, good), (2, broken)]  # SSM's side: no version written
+    [row] = report.reverted
+    unreadable = "the launch path could not be read (KeyError: 'Value'): nothing written"
+    assert (row.path, row.outcome, row.detail) == (
+        f"ssm parameter {PARAMETER}",
+        RevertOutcome.FAILED,
+        unreadable,
+    )
+    [alert] = [a for a in stack.alerts() if a["Subject"].startswith("recycler run")]
+    assert f"ssm parameter {PARAMETER}: failed; {unreadable} (groups: api, web)" in alert["Message"]
+
+
 def test_a_revert_interrupted_mid_write_is_reported_not_lost(stack: Stack) -> None:
     """The write step is lost (an invocation that ended inside it: at most once, so never retried): the
     run goes on, and the report says the write may have reached AWS, for a person to check."""
@@ -275,6 +308,34 @@ def test_a_refused_write_is_reported_with_aws_error(
     assert history(stack) == [(1, good), (2, broken)]
     [row] = report.reverted
     assert row.outcome == outcome and code in row.detail and "refused by the test" in row.detail
+
+
+def test_an_image_this_run_proved_is_put_back_though_its_proof_never_reached_the_ledger(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """legacy's canary proves the good image in phase 0, but DynamoDB throttles the proof's PutItem past
+    botocore's retries (ProvisionedThroughputExceededException: "The AWS SDKs for DynamoDB automatically
+    retry requests that receive this exception. Your request is eventually successful, unless your retry
+    queue is too large to finish", https://docs.aws.amazon.com/botocore/latest/reference/services/dynamodb/client/exceptions/ProvisionedThroughputExceededException.html).
+    The run still counts the image proven, so when web's canary on the broken image fails in the same
+    phase (its results are read in image-id order, the good image's first), the parameter goes back to it."""
+    from botocore.exceptions import ClientError
+
+    good, broken = alias_fleet(stack, proven=False)
+    groups_on(stack, template(stack, "legacy", good), "$Latest", {"legacy": [20, 2]})
+
+    def throttled(*_: Any, **__: Any) -> None:
+        code, message = "ProvisionedThroughputExceededException", "Rate of requests exceeds"
+        raise ClientError({"Error": {"Code": code, "Message": message}}, "PutItem")
+
+    monkeypatch.setattr(Ledger, "record_proven", throttled)
+    report = recycle(stack, FaultPort(), PROTECTED)
+    groups = {g.group: (g.outcome, g.reason) for g in report.groups}
+    assert groups["legacy"][0] == "recycled" and groups["web"][0] == "failed"
+    assert Ledger(stack.table, session=stack.world.session).proven_images([good]) == {}  # DynamoDB's side
+    assert history(stack) == [(1, good), (2, broken), (3, good)]  # SSM's side: put back once
+    [row] = report.reverted
+    assert (row.outcome, row.restored_from, row.restored_to) == (RevertOutcome.RESTORED, broken, good)
 
 
 def test_a_deregistered_proven_image_is_not_put_back(stack: Stack) -> None:

@@ -1,21 +1,34 @@
 """policy/rings.judge at the soak's edge: a later ring opens exactly when the earlier ring's first proof is
-soak old, not a moment before (that moment early is a canary in production before staging soaked)."""
+soak old, not a moment before (that moment early is a canary in production before staging soaked). Also
+the edges mutmut showed unpinned (CONTRIBUTING.md, "Mutation audit"): which of two condemns is named, and
+the soak's bounds (0 to 2,160 h) wherever recycler:rings is read."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import boto3
+import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from recycler.aws.verdicts_central import CentralVerdicts
 from recycler.domain import Decision
-from recycler.models import ManualPayload
-from recycler.policy.rings import CONDEMNED, PROVEN, Membership, OrgVerdict, Verdict, judge, parse_rings
+from recycler.models import InputError, ManualPayload, load_settings
+from recycler.policy.rings import (
+    CONDEMNED,
+    PROVEN,
+    Membership,
+    OrgVerdict,
+    RingsError,
+    Verdict,
+    judge,
+    parse_rings,
+)
 from recycler.workflow.org_verdicts import with_org_verdicts
 from recycler.workflow.port import Services
 
@@ -135,3 +148,82 @@ def test_a_proof_two_rings_back_does_not_stand_in_for_the_ring_just_before() -> 
     judged = judge([in_sandbox], three, "production", NOW, readable=True)
     assert judged.verdict is Verdict.WAITING
     assert judged.detail == "waiting for staging: not proven there yet, soak 24 h"
+
+
+class TwoCondemns:
+    """A store where two members condemned ami-1: 444444444444 five hours ago, 111111111111 an hour ago,
+    returned as the table returns them, by sort key (`condemned#<account>#<region>`): the later condemn
+    first. "Query results are always sorted by the sort key value ... in order of UTF-8 bytes":
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.KeyConditionExpressions.html
+    """
+
+    member = Membership("333333333333", "us-east-1", RINGS)
+
+    def image_keys(self, image_ids: Sequence[str]) -> dict[str, str]:
+        return {image: f"us-east-1/{image}" for image in image_ids}
+
+    def verdicts(self, keys: Sequence[str]) -> dict[str, list[OrgVerdict]]:
+        def condemn(account: str, ago: timedelta, why: str) -> OrgVerdict:
+            return replace(
+                proven_in_staging(ago), verdict=CONDEMNED, account=account, reason=why, ring="production"
+            )
+
+        later = condemn("111111111111", timedelta(hours=1), "launch failed")
+        first = condemn("444444444444", timedelta(hours=5), "replacement unhealthy")
+        return {"us-east-1/ami-1": [later, first]}
+
+
+def test_an_image_condemned_twice_is_held_naming_the_first_condemn() -> None:
+    """The held groups' detail names who proved the image broken first (its evidence: when, and why),
+    whatever order the table returns the condemns in."""
+    services = Services(fleet=cast(Any, None), brakes=cast(Any, None), ecs=cast(Any, None))
+    services = replace(services, verdicts=cast(Any, TwoCondemns()))
+    planned = Decision(group="web", recycle=True, reason="oldest-instance", current_image_id="ami-1")
+    plan = with_org_verdicts(services, [planned], ManualPayload(), NOW, [], {})
+    assert plan.condemned == {
+        "ami-1": "condemned by account 444444444444 us-east-1, group web, image ami-1, "
+        "2026-12-06T07:00+00:00: replacement unhealthy"
+    }
+    assert plan.broken == ("ami-1",)  # either condemn proves it broken: the revert puts it back
+
+
+@pytest.mark.parametrize("hours", [0, 2160, 0.5, 2160.0])
+def test_a_soak_from_0_to_90_days_is_accepted(hours: float) -> None:
+    rings = parse_rings(
+        [
+            {"name": "staging", "accounts": ["111111111111"]},
+            {"name": "production", "accounts": ["222222222222"], "soak_hours": hours},
+        ]
+    )
+    assert rings[1].soak == timedelta(hours=hours)
+
+
+SOAK_ERROR = "recycler:rings[1].soak_hours: hours from 0 to 2160 (90 days), e.g. 24"
+
+
+@pytest.mark.parametrize("hours", [2161, 2160.5, -1, -0.5])
+def test_a_soak_over_90_days_or_below_0_is_refused_naming_the_ring_and_the_bounds(hours: float) -> None:
+    with pytest.raises(RingsError) as refused:
+        parse_rings(
+            [
+                {"name": "staging", "accounts": ["111111111111"]},
+                {"name": "production", "accounts": ["222222222222"], "soak_hours": hours},
+            ]
+        )
+    assert str(refused.value) == SOAK_ERROR
+
+
+def test_the_function_refuses_a_soak_over_90_days_by_variable() -> None:
+    """What the function says at start when RECYCLER_RINGS carries a soak of 2,161 h (its stack
+    validated it at synth; a hand-edited variable is refused again, naming the variable)."""
+    rings = json.dumps(
+        [
+            {"name": "staging", "accounts": ["111111111111"]},
+            {"name": "production", "accounts": ["222222222222"], "soak_hours": 2161},
+        ]
+    )
+    with pytest.raises(InputError) as refused:
+        load_settings({"RECYCLER_RINGS": rings})
+    assert "RECYCLER_RINGS[1].soak_hours: hours from 0 to 2160 (90 days), e.g. 24" in str(refused.value)
+    accepted = rings.replace("2161", "2160")
+    assert load_settings({"RECYCLER_RINGS": accepted}).rings == accepted
