@@ -242,16 +242,21 @@ def hooked_api(stack: Stack) -> tuple[list[str], emulator.SimulatedClock]:
     """A group whose replacements wait in a launch hook (default ABANDON), on a simulated clock that
     moves only when the health wait sleeps, so hours of heartbeats take a moment."""
     ids = stack.world.group("api", [9, 5], grace_seconds=GRACE)
+    return ids, hooked(stack, "api")
+
+
+def hooked(stack: Stack, group: str, heartbeat_seconds: int = HEARTBEAT) -> emulator.SimulatedClock:
+    """Launch hook HOOK (default ABANDON) on the group, its heartbeats timed by a new simulated clock."""
     stack.world.autoscaling.put_lifecycle_hook(
-        AutoScalingGroupName="api",
+        AutoScalingGroupName=group,
         LifecycleHookName=HOOK,
         LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
-        HeartbeatTimeout=HEARTBEAT,
+        HeartbeatTimeout=heartbeat_seconds,
         DefaultResult="ABANDON",
     )
     clock = emulator.SimulatedClock(NOW)
-    emulator.hook_clock("api", clock)
-    return ids, clock
+    emulator.hook_clock(group, clock)
+    return clock
 
 
 def hook_owner(

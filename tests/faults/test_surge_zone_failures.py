@@ -18,9 +18,9 @@ from recycler.fix_commands import remove_surge_instance_command
 from recycler.local import emulator
 from recycler.local.port import LocalPort
 from recycler.models import Settings
-from tests.conftest import NOW, Stack
+from tests.conftest import Stack
 from tests.faults.harness import FaultPort, outcome, recycle
-from tests.faults.test_fleet_realism import run_on
+from tests.faults.test_fleet_realism import HOOK, hooked, run_on
 from tests.faults.test_surge_zones import (
     ZONES,
     CapacityPort,
@@ -81,7 +81,6 @@ def test_a_cross_zone_replacement_that_never_joins_the_ecs_cluster_keeps_the_sur
     assert stack.alerts()[0]["Subject"].startswith("recycler FAILED: apps")
 
 
-HOOK = "deploy-api"
 # A deployment's launch hook: 300 s heartbeat timeout, so its owner heartbeats every 200 s (a 30 s hook,
 # as in test_fleet_realism, costs ten times the emulated calls for the same hour). The plan's health
 # timeout is then 5 + 300 + 600 = 905 s; the hook's global timeout 100 x 300 s.
@@ -131,15 +130,7 @@ def test_a_cross_zone_replacement_in_a_heartbeated_launch_hook_is_waited_for_up_
     like the surge instance's, goes on up to the hook limit (context.hook_limit), and the report's wait
     is both waits."""
     zones, victim = two_zone_surge(stack, "api")
-    stack.world.autoscaling.put_lifecycle_hook(
-        AutoScalingGroupName="api",
-        LifecycleHookName=HOOK,
-        LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
-        HeartbeatTimeout=HEARTBEAT,
-        DefaultResult="ABANDON",
-    )
-    clock = emulator.SimulatedClock(NOW)
-    emulator.hook_clock("api", clock)
+    clock = hooked(stack, "api", HEARTBEAT)
     if hook == "released-late":
         # Each deployment takes 1000 s, past the 905 s health timeout.
         port, waits = deployment(stack, clock, [1000, 1000])
