@@ -10,7 +10,9 @@ NODE_STAMP := node_modules/.installed
 MUTATE_STAMP := $(VENV)/.installed-mutate
 # One worker at low priority by default (a shared 2-core machine); MUTANTS selects by name, e.g.
 # MUTANTS='recycler.policy.*', or a one-in-ten sample of every function's mutants: MUTANTS='*__mutmut_*5'
-# (CONTRIBUTING.md, make mutate). Results stay in mutants/ and a rerun resumes where the last one stopped.
+# (CONTRIBUTING.md, make mutate). Results stay in mutants/: a rerun without MUTANTS judges only what is not
+# judged yet, but mutmut judges every mutant it is named again, so a stopped selection resumes by naming
+# what is left: MUTANTS="$$(.venv/bin/python -m tests.mutation_score --unjudged '*__mutmut_*5')".
 MUTATE_CHILDREN ?= 1
 MUTANTS ?=
 # Node 22 from package.json's `node` devDependency first on PATH: cdk and jsii (synth, the infra tests)
@@ -68,7 +70,7 @@ bench: $(STAMP)
 # pyproject.toml); not part of `make test`: about an hour on 2 cores. Score per module at the end.
 mutate: $(MUTATE_STAMP)
 	nice -n 15 $(VENV)/bin/mutmut run --max-children $(MUTATE_CHILDREN) $(foreach m,$(MUTANTS),'$(m)')
-	$(PY) -m tests.mutation_score
+	$(PY) -m tests.mutation_score $(foreach m,$(MUTANTS),'$(m)')
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out mutants .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,11 @@ mutmut keeps one `mutants/<module>.py.meta` (JSON) per mutated module, with each
 killed, survived, timed out, with no test reaching them, and not yet checked (a run stopped early), and
 the score: killed (timeouts included, as mutmut counts them) over the mutants that were checked and
 reached by a test. Then the names of the survivors, for `mutmut show NAME`.
+
+`python -m tests.mutation_score PATTERN...` counts only the mutants whose names match a pattern (as
+`make mutate MUTANTS=...` selects them, e.g. the sample '*__mutmut_*5'). `--unjudged PATTERN...` prints
+the names of the matching mutants not checked yet, one per line: mutmut judges again every mutant it is
+given by name, so resuming a stopped selection means naming only these.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from mutmut.stats import status_by_exit_code
@@ -27,11 +33,18 @@ def status(exit_code: int | None) -> str:
     return found if found in COLUMNS else "other"
 
 
-def scores(root: Path = MUTANTS) -> dict[str, tuple[Counter[str], list[str]]]:
-    """module -> (count per status, names of surviving mutants)."""
+def selected(name: str, patterns: list[str]) -> bool:
+    return not patterns or any(fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def scores(
+    root: Path = MUTANTS, patterns: list[str] | None = None
+) -> dict[str, tuple[Counter[str], list[str]]]:
+    """module -> (count per status, names of surviving mutants), of the mutants matching patterns."""
     found: dict[str, tuple[Counter[str], list[str]]] = {}
     for meta in sorted(root.rglob("*.py.meta")):
-        codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+        every: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+        codes = {name: code for name, code in every.items() if selected(name, patterns or [])}
         module = str(meta.relative_to(root)).removesuffix(".meta")
         counts = Counter(status(code) for code in codes.values())
         survivors = sorted(name for name, code in codes.items() if status(code) == "survived")
@@ -44,11 +57,20 @@ def score(counts: Counter[str]) -> str:
     return f"{100 * (counts['killed'] + counts['timeout']) / judged:5.1f} %" if judged else "    -"
 
 
-def main() -> int:
-    table = scores()
+def main(argv: list[str]) -> int:
+    unjudged = argv[:1] == ["--unjudged"]
+    patterns = argv[1:] if unjudged else argv
+    table = scores(patterns=patterns)
     if not table:
-        print("no mutants/ here: run `make mutate` first")
+        print("no mutants/ here: run `make mutate` first", file=sys.stderr)
         return 1
+    if unjudged:
+        for meta in sorted(MUTANTS.rglob("*.py.meta")):
+            codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+            for name, code in codes.items():
+                if selected(name, patterns) and status(code) == "not checked":
+                    print(name)
+        return 0
     total: Counter[str] = Counter()
     print(f"{'module':<40} {'score':>7} " + " ".join(f"{c:>11}" for c in COLUMNS))
     for module, (counts, _) in table.items():
@@ -62,4 +84,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
