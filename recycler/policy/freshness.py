@@ -170,6 +170,14 @@ def outlook(
         return _missed(
             base, gap, fix=f"runs that may act at least every {_days(target)} (the gap is {_days(gap)})"
         )
+    if min_age > target:
+        # A replacement may not go before its min age, yet must before the target: no rate holds it
+        # (the projection alone would promise it near the end of the runs known, where no deadline binds).
+        return _missed(
+            base,
+            min_age,
+            fix=f"a min age (recycler:min-age-days, now {_days(min_age)}) no longer than the {_days(target)} target",
+        )
     fix = fix.format(needs=needs)
     if cap is not None and cap < needs:
         return _missed(base, longest_cycle(runs, math.ceil(size / cap)), fix=fix)

@@ -175,4 +175,42 @@ def test_a_target_that_never_settles_over_the_runs_known_says_the_fix() -> None:
         fix="set {needs}",
         min_age=thirteen_days,
     )
-    assert (seen.within_target_at, seen.reaches_days, seen.fix) == (None, None, "set 1")
+    assert (seen.within_target_at, seen.reaches_days, seen.fix) == (
+        None,
+        13.0,
+        "a min age (recycler:min-age-days, now 13.0 d) no longer than the 10.0 d target",
+    )
+
+
+def test_a_min_age_above_the_target_is_missed_not_promised_at_the_end_of_the_runs_known() -> None:
+    # A replacement may go only at 4 days, yet must by 3: no run can keep the target. Projected alone,
+    # the target "held" from 2027-02-02, the last runs known, where no later deadline binds.
+    seen = outlook(
+        launched(9, 7, 3),
+        DAILY,
+        timedelta(days=3),
+        cap=3,
+        limited_by="tag 3",
+        fix="f",
+        min_age=timedelta(days=4),
+    )
+    assert seen.missed and seen.within_target_at is None
+    assert seen.describe() == (
+        "freshness target 3 d MISSED: needs 1 per run; reaches 4.0 d; "
+        "fix: a min age (recycler:min-age-days, now 4.0 d) no longer than the 3.0 d target"
+    )
+
+
+def test_instances_too_young_to_go_are_not_counted_as_this_runs_recycles_in_the_projection() -> None:
+    # Six instances, three launched today and a 2-day min age: the cap of 2 a day drains the old ones
+    # first, and the young ones may go only from Wednesday, so the 3-day target holds from Friday.
+    seen = outlook(
+        launched(7, 5, 1, 0, 0, 0),
+        DAILY,
+        timedelta(days=3),
+        cap=2,
+        limited_by="tag 2",
+        fix="f",
+        min_age=2 * ONE_DAY,
+    )
+    assert seen.describe() == "within the 3-day target from Fri 2026-12-11"
