@@ -120,6 +120,14 @@ def test_the_measured_constants_are_the_real_models_at_their_longest() -> None:
     assert checkpoint_size(SliceReports(())) == budget.SLICE_REPORTS_BYTES
 
 
+@pytest.mark.parametrize("group", ["web", NAME])
+def test_a_named_groups_bound_is_its_longest_report_exactly(group: str) -> None:
+    # None less, and no more than the two commas counted: the one after it in the slice's list, and one
+    # per recycle where the first has none (each byte over-counted is room another slice must take).
+    bound = budget.report_bytes(budget.JobCost(recycles=2, group=group))
+    assert checkpoint_size(longest_report(group, 2)) + 2 == bound
+
+
 @pytest.mark.parametrize("recycles", [0, 1, 2, 7, 40])
 @pytest.mark.parametrize("group", [NAME, "web", "ü" * 40, "\U0001f680" * 20])
 def test_a_clipped_report_is_never_larger_than_its_bound(group: str, recycles: int) -> None:
