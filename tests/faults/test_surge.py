@@ -181,3 +181,24 @@ def test_a_group_deleted_during_the_surge_wait_has_nothing_to_roll_back(
     assert stack.world.ec2.describe_instances(Filters=alive)["Reservations"] == []  # surge instance too
     alert = stack.alerts()[0]
     assert alert["Subject"].startswith("recycler FAILED: solo") and "ROLLBACK FAILED" not in alert["Message"]
+
+
+def test_an_internal_error_after_the_surge_says_the_desired_capacity_aws_holds(
+    stack: Stack, terminations: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug after the surge (a zone read of a shape not expected): nothing is terminated, and the report
+    says what recycler did, desired raised to 3 for the surge, which is what Auto Scaling holds."""
+    from recycler.workflow.group import surge
+
+    originals = surge_group(stack)
+
+    def unexpected(*_: Any) -> Any:
+        raise KeyError("AvailabilityZone")
+
+    monkeypatch.setattr(surge, "read_zones", unexpected)
+    report = recycle(stack)
+    solo = report.groups[0]
+    assert outcome(report, "solo") == ("failed", "internal-error")
+    desired = stack.group_state("solo")["DesiredCapacity"]
+    assert desired == len(originals) + 1 and not terminations
+    assert f"desired capacity was raised to {desired} for the surge before the error" in solo.detail
