@@ -70,6 +70,8 @@ def revert_launch_paths(
             found = paths.of_groups(groups)
         except AWS_ERRORS as error:
             return PathsRead(error=aws_error_text(error))
+        except (KeyError, ValueError, TypeError) as error:  # a response shape not expected, as in restore
+            return PathsRead(error=messages.revert_unreadable(error))
         entries: dict[str, PathEntry] = {}
         for group in sorted(found):
             path = found[group]

@@ -237,6 +237,34 @@ def test_launch_paths_that_cannot_be_read_write_nothing_and_say_which_image(
     assert row.groups == ["api", "web"] and "AccessDenied" in row.detail
 
 
+def test_launch_paths_of_an_unexpected_shape_write_nothing_and_the_run_still_reports(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reads of the groups' launch paths meet a response recycler did not expect (every member of
+    DescribeLaunchTemplateVersions' LaunchTemplateVersion is optional in the API:
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_LaunchTemplateVersion.html): the revert
+    writes nothing and says why, and the run, whose canary already terminated an instance, still ends
+    with its report instead of failing."""
+    from recycler.aws.launch_paths import LaunchPaths
+
+    good, broken = alias_fleet(stack)
+
+    def unexpected(*_: Any, **__: Any) -> Any:
+        raise KeyError("LaunchTemplateName")
+
+    monkeypatch.setattr(LaunchPaths, "of_groups", unexpected)
+    report = recycle(stack, FaultPort(), PROTECTED)
+    assert history(stack) == [(1, good), (2, broken)]
+    [row] = report.reverted
+    assert (row.image, row.path, row.outcome, row.groups) == (
+        broken,
+        "-",
+        RevertOutcome.FAILED,
+        ["api", "web"],
+    )
+    assert row.detail == "the launch path could not be read (KeyError: 'LaunchTemplateName'): nothing written"
+
+
 def test_a_parameter_history_of_an_unexpected_shape_writes_nothing_and_says_what_was_unreadable(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
