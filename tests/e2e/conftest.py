@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import urllib.request
 from collections.abc import Iterator
 
@@ -11,6 +12,15 @@ import pytest
 from recycler.local import emulator
 from recycler.local.demo import embedded_aws
 from tests.conftest import REGION, World
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_reaches_the_cli() -> None:
+    """Tests started without job control (`make test &`, `nohup`) ignore SIGINT, and an ignored signal stays
+    ignored across exec (POSIX), so the CLI under test would never see the Ctrl-C a test sends it: the
+    tests' process takes SIGINT back, and with it every CLI it starts."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
