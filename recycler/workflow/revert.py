@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 # What AWS answers a call the role may not make (EC2 says UnauthorizedOperation).
 DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+# A response of a shape recycler does not expect (API members are optional): reported, never raised.
+UNEXPECTED_SHAPE = (KeyError, ValueError, TypeError)
 REVERT_TAG = "revert"  # a $Default template opts in with <tag prefix>revert=true (the IAM condition too)
 
 
@@ -70,7 +72,7 @@ def revert_launch_paths(
             found = paths.of_groups(groups)
         except AWS_ERRORS as error:
             return PathsRead(error=aws_error_text(error))
-        except (KeyError, ValueError, TypeError) as error:  # a response shape not expected, as in restore
+        except UNEXPECTED_SHAPE as error:
             return PathsRead(error=messages.revert_unreadable(error))
         entries: dict[str, PathEntry] = {}
         for group in sorted(found):
@@ -155,8 +157,7 @@ def restorer(
             return report.model_copy(
                 update={"outcome": RevertOutcome.FAILED, "detail": aws_error_text(error)}
             )
-        except (KeyError, ValueError, TypeError) as error:  # a response shape not expected: the reads
-            # come before the one write, which is the last AWS call of each restore
+        except UNEXPECTED_SHAPE as error:  # the reads come before the one write, the restore's last call
             return report.model_copy(
                 update={"outcome": RevertOutcome.FAILED, "detail": messages.revert_unreadable(error)}
             )

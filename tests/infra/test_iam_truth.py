@@ -422,9 +422,6 @@ class Recorder:
             call.facts = {"images": [v["LaunchTemplateData"].get("ImageId") for v in versions]}
 
 
-_STOCK_IMAGES: list[str] = []
-
-
 @contextmanager
 def fresh_stack() -> Iterator[Stack]:
     """The `stack` fixture of tests/conftest.py as a context manager: one new emulated account."""
@@ -440,9 +437,7 @@ def fresh_stack() -> Iterator[Stack]:
 
         with mock_aws():
             session = boto3.Session(region_name=REGION)
-            # The stock AMIs are moto's fixed set: read them once (a 2-second describe of every image).
-            _STOCK_IMAGES[:] = _STOCK_IMAGES or emulator.stock_images(session.client("ec2"))
-            world = World(session=session, images=list(_STOCK_IMAGES))
+            world = World(session=session, images=emulator.stock_images(session.client("ec2")))
             emulator.create_ledger_table(session.client("dynamodb"), TABLE)
             topic_arn, queue_url = emulator.create_alert_topic(session.client("sns"), session.client("sqs"))
             assert topic_arn == TOPIC_ARN
