@@ -39,16 +39,17 @@ def selected(name: str, patterns: list[str]) -> bool:
 
 def scores(
     root: Path = MUTANTS, patterns: list[str] | None = None
-) -> dict[str, tuple[Counter[str], list[str]]]:
-    """module -> (count per status, names of surviving mutants), of the mutants matching patterns."""
-    found: dict[str, tuple[Counter[str], list[str]]] = {}
+) -> dict[str, tuple[Counter[str], dict[str, list[str]]]]:
+    """module -> (count per status, names per status), of the mutants matching patterns."""
+    found: dict[str, tuple[Counter[str], dict[str, list[str]]]] = {}
     for meta in sorted(root.rglob("*.py.meta")):
         every: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
-        codes = {name: code for name, code in every.items() if selected(name, patterns or [])}
+        names: dict[str, list[str]] = {}
+        for name, code in sorted(every.items()):
+            if selected(name, patterns or []):
+                names.setdefault(status(code), []).append(name)
         module = str(meta.relative_to(root)).removesuffix(".meta")
-        counts = Counter(status(code) for code in codes.values())
-        survivors = sorted(name for name, code in codes.items() if status(code) == "survived")
-        found[module] = (counts, survivors)
+        found[module] = (Counter({kind: len(listed) for kind, listed in names.items()}), names)
     return found
 
 
@@ -65,11 +66,9 @@ def main(argv: list[str]) -> int:
         print("no mutants/ here: run `make mutate` first", file=sys.stderr)
         return 1
     if unjudged:
-        for meta in sorted(MUTANTS.rglob("*.py.meta")):
-            codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
-            for name, code in codes.items():
-                if selected(name, patterns) and status(code) == "not checked":
-                    print(name)
+        for _, names in table.values():
+            for name in names.get("not checked", []):
+                print(name)
         return 0
     total: Counter[str] = Counter()
     print(f"{'module':<40} {'score':>7} " + " ".join(f"{c:>11}" for c in COLUMNS))
@@ -77,7 +76,8 @@ def main(argv: list[str]) -> int:
         total += counts
         print(f"{module:<40} {score(counts):>7} " + " ".join(f"{counts[c]:>11}" for c in COLUMNS))
     print(f"{'all':<40} {score(total):>7} " + " ".join(f"{total[c]:>11}" for c in COLUMNS))
-    for module, (_, survivors) in table.items():
+    for module, (_, names) in table.items():
+        survivors = names.get("survived", [])
         if survivors:
             print(f"\n{module}: {len(survivors)} survived\n  " + "\n  ".join(survivors))
     return 0
