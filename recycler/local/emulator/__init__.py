@@ -12,7 +12,7 @@ Read top down: `state` (everything the emulator knows, one object; reset() start
 `activities`, `capacity`, `capacity_failures`, `zones`, `launch_hooks`, `warm_pools`, `terminating`,
 `faults`, `traffic_sources`, `scale_outs` (Auto Scaling), `target_health` (Elastic Load Balancing; VPC Lattice's
 ListTargets is in `traffic_sources`), `ecs`, `ecs_protection`, `images`
-(EC2 and SSM), `events` and `input_transformer` (EventBridge), `block_public_access` (S3), `codedeploy` (CodeDeploy deployment groups on Auto Scaling groups), `codedeploy_blue_green` (blue/green deployments that copy a group), `throttling` (throttled requests, answered before moto sees them), and `seed` (fleets
+(EC2 and SSM), `dynamodb` (DynamoDB's isolation between concurrent requests), `events` and `input_transformer` (EventBridge), `block_public_access` (S3), `codedeploy` (CodeDeploy deployment groups on Auto Scaling groups), `codedeploy_blue_green` (blue/green deployments that copy a group), `throttling` (throttled requests, answered before moto sees them), and `seed` (fleets
 for tests and the demo).
 """
 

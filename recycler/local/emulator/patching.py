@@ -13,6 +13,7 @@ from recycler.local.emulator.block_public_access import block_public_access_like
 from recycler.local.emulator.capacity import reconcile_like_aws, termination_policies_like_aws
 from recycler.local.emulator.codedeploy import codedeploy_like_aws
 from recycler.local.emulator.codedeploy_blue_green import blue_green_like_aws
+from recycler.local.emulator.dynamodb import isolation_like_aws
 from recycler.local.emulator.ecs import ecs_like_aws
 from recycler.local.emulator.ecs_protection import ecs_protection_like_aws
 from recycler.local.emulator.events import events_like_aws
@@ -57,4 +58,5 @@ def install() -> None:
         organization_verdicts_like_aws()
         codedeploy_like_aws()
         blue_green_like_aws()
+        isolation_like_aws()
         _installed.append(True)
