@@ -98,6 +98,10 @@ class RecyclerStack(Stack):
             self._link_metrics(central, place, organization)
         ledger.table.grant(
             recycler.role,
+            # A canary's claim is a transaction with checks that the image has no verdict yet; a
+            # transaction's ConditionCheck is authorized as dynamodb:ConditionCheckItem
+            # (docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
+            "dynamodb:ConditionCheckItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
             "dynamodb:BatchGetItem",

@@ -277,6 +277,21 @@ class ClaimRefused(Exception):
         )
 
 
+class ImageJudged(ClaimRefused):
+    """A canary claim refused because the image has a verdict: another run's canary proved or condemned
+    it after this run planned (the claim then ended, so the claim alone would have been granted)."""
+
+    def __init__(self, image: str, record: dict[str, Any], *, condemned: bool) -> None:
+        self.reason = Reason.CANARY_FAILED if condemned else Reason.PROVEN_SINCE_PLANNED
+        Exception.__init__(
+            self,
+            f"image {image} was {'condemned' if condemned else 'proven'} by run {record.get('run_id', '?')}'s canary on group "
+            f"{record.get('proven_by') or record.get('canary', '?')} "
+            f"({record.get('proven_at') or record.get('failed_at', '?')}) after this run planned",
+        )
+        self.holder = record
+
+
 @dataclass(frozen=True)
 class ContainerInstance:
     arn: str

@@ -63,6 +63,9 @@ class Reason(StrEnum):
     # A run a publish event started recycles only canaries; the rest wait for their scheduled run.
     SCHEDULED_LATER = "scheduled-later"
     CANARY_IN_PROGRESS = "canary-in-progress"
+    # A canary's claim found its image proven by another run's canary after this run planned: the group
+    # goes on as a proven image's recycle (a publish event's run: scheduled-later).
+    PROVEN_SINCE_PLANNED = "proven-since-planned"
     OUTSIDE_MAINTENANCE_WINDOW = "outside-maintenance-window"
     # What a plan decided for a group it recycles.
     OLDEST_INSTANCE = "oldest-instance"

@@ -25,6 +25,7 @@ from recycler.aws.ledger_images import (
     IMAGE_KEY,
     IN_FLIGHT,
     IN_FLIGHT_LOCK,
+    PROVEN,
     ImageRecords,
     plain_item,
 )
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CLAIM = "claim"
-PROVEN = "proven"
 RUN_KEY = "run#"
 FAILURES = "failures"
 

@@ -191,12 +191,14 @@ class OrgLedger:
         self.ledger.record_condemned(image, group, run_id, now, reason)
         self._record(CONDEMNED, image, group, run_id, now, reason)
 
-    def claim_canary(self, image: str, group: str, run_id: str, now: datetime) -> None:
+    def claim_canary(
+        self, image: str, group: str, run_id: str, now: datetime, *, retry_judged: bool = False
+    ) -> None:
         """The ledger's claim, then the organization's for the image's ring. Refused there (another
         member's canary holds it): the local claim is released and the refusal raised, so this run's
         groups on the image are held (canary-in-progress), as for another local run's canary. Store
         unreachable: the local claim alone (the canary runs here, as without an organization)."""
-        self.ledger.claim_canary(image, group, run_id, now)
+        self.ledger.claim_canary(image, group, run_id, now, retry_judged=retry_judged)
         try:
             self.store.claim_canary(self.key(image), group, run_id, now)
         except ClaimRefused:

@@ -114,6 +114,7 @@ def run(port: Port, services: Services, settings: Settings, payload: ManualPaylo
         context = RunContext(
             run_id=started.run_id,
             force=payload.force,
+            retry_judged=payload.canary,
             poll_seconds=payload.poll_seconds or settings.poll_seconds,
             health_timeout_override=payload.health_timeout_seconds,
             deadline=(began + timedelta(seconds=budget_seconds)).isoformat() if limits is not None else None,
@@ -225,12 +226,17 @@ def recycle_all(
         pending = [j for j in pending if j.group not in started]
         done = run_window(port, services, settings, batch, failures, failed_so_far, f"phase-{phase}")
         failed_so_far += sum(1 for r in done if r.outcome == "failed")
+        again = {r.group for r in done if r.canary and r.reason == Reason.PROVEN_SINCE_PLANNED}
         for report in done:
             image = report.current_image_id
             if report.canary and image and report.reason == Reason.CANARY_IN_PROGRESS:
                 held[image] = report
+            elif report.canary and image and report.reason == Reason.PROVEN_SINCE_PLANNED:
+                proven.add(image)  # by another run's canary: this group recycles in the next phase
             elif report.canary and image and report.outcome == "recycled" and report.baked is not False:
                 proven.add(image)
+            elif report.canary and image and report.reason == Reason.CANARY_FAILED:
+                failed_canaries[image] = report  # condemned by another run's canary, which reverts it
             elif report.canary and image and condemns_image(report):
                 failed_canaries[image] = report
                 launching = [j.group for j in jobs if j.current_image_id == image]
@@ -240,7 +246,8 @@ def recycle_all(
                     reverted += revert_launch_paths(port, services, settings, image, launching, proven)
                 else:
                     reverted.append(not_a_verdict(image, launching, report))
-        results += done
+        pending += [j for j in jobs if j.group in again]
+        results += [r for r in done if r.group not in again]
     return results
 
 

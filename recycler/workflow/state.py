@@ -196,6 +196,7 @@ class RunContext:
     poll_seconds: int
     health_timeout_override: int | None = None
     deadline: str | None = None  # a durable execution's: no recycle starts that could end after it
+    retry_judged: bool = False  # a drill with "canary": true: its canaries try an image whatever its verdict
 
 
 @dataclass(frozen=True)

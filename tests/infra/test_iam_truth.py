@@ -27,7 +27,9 @@ Resource types and condition keys per action are from the Service Authorization 
   list_awssystemsmanager.html  PutParameter: parameter, with ssm:Overwrite (the request's Overwrite flag).
   list_amazonec2.html  ModifyLaunchTemplate: launch-template* arn:...:launch-template/${LaunchTemplateId} with
       aws:ResourceTag/${TagKey} and ec2:ResourceTag/${TagKey}; DescribeLaunchTemplates: "*".
-  list_amazondynamodb.html  PutItem, UpdateItem, GetItem, BatchGetItem: table arn:...:table/${TableName}.
+  list_amazondynamodb.html  PutItem, UpdateItem, GetItem, BatchGetItem, ConditionCheckItem: table
+      arn:...:table/${TableName}. TransactWriteItems has no action of its own: each item is authorized as
+      its operation (amazondynamodb/latest/developerguide/transaction-apis-iam.html).
   list_amazonsns.html  Publish: topic arn:...:${TopicName}. The SNS Developer Guide (sns-key-management.html)
       adds that a publisher to a KMS-encrypted topic needs kms:GenerateDataKey* and kms:Decrypt on its key.
   list_amazoneventbridge.html  PutEvents: event-bus arn:...:events:${Region}:${Account}:event-bus/${EventBusName}
@@ -328,8 +330,29 @@ RESOURCES: dict[str, Callable[[Call], Resources]] = {
 }
 
 
+# TransactWriteItems is no IAM action: each of its items is authorized as the operation it is, a
+# ConditionCheck as dynamodb:ConditionCheckItem (amazondynamodb/latest/developerguide/transaction-apis-iam.html).
+TRANSACTION_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+}
+
+
 def requests_of(call: Call, role: Role) -> list[Request]:
     """The IAM requests one API call makes: its own, then the dependent ones AWS makes for it."""
+    if call.name == "dynamodb:TransactWriteItems":
+        return [
+            Request(
+                TRANSACTION_ACTIONS[kind],
+                arn("dynamodb", f"table/{body['TableName']}"),
+                GLOBAL_CONTEXT,
+                call.name,
+            )
+            for item in call.params["TransactItems"]
+            for kind, body in item.items()
+        ]
     if call.name not in RESOURCES:
         raise AssertionError(
             f"{call.name} has no IAM mapping: add its resource type and condition keys from the Service "
@@ -726,7 +749,13 @@ EXPECTED: dict[str, set[str]] = {
     },
     "ssm-alias": {"ec2:DescribeLaunchTemplateVersions", "ssm:GetParameters"},
     "brakes": {"ssm:GetParameter", "cloudwatch:DescribeAlarms"},
-    "ledger": {"dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"},
+    "ledger": {
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:GetItem",
+        "dynamodb:ConditionCheckItem",  # the canary's claim (a transaction)
+    },
     "alerts": {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"},
     "events": {"events:PutEvents"},
     "codedeploy": {

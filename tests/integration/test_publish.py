@@ -144,6 +144,85 @@ def test_a_burst_of_events_makes_one_canary(stack: Stack, terminations: list[Any
     assert outcomes == ["recycled"] + ["skipped"] * (2 * executions - 1)
 
 
+def publish_run(n: int) -> ManualPayload:
+    """The run an SSM parameter update (the n-th of a pipeline's) starts."""
+    detail = {"operation": "Update", "name": f"/golden/ami-{n}", "type": "String", "description": ""}
+    return publish_payload(envelope("aws.ssm", "Parameter Store Change", detail)).model_copy(
+        update={"poll_seconds": 5}
+    )
+
+
+def verdict_lands_after_b_planned(stack: Stack, b_payload: ManualPayload) -> tuple[RunReport, RunReport]:
+    """Run A (a publish event's) canaries web; run B plans while A is replacing web's instance (so B's
+    canary is api), then waits until A has its verdict and released its claim, and only then claims."""
+    settings = Settings(bake_minutes=5, failures_before_stop=5, publish_debounce_seconds=60)
+    b_planned, a_done = threading.Event(), threading.Event()
+    b_reports: list[RunReport] = []
+
+    def b_waits_for_a_after_planning(name: str, _: Any) -> None:
+        if name == "plan":
+            b_planned.set()
+            assert a_done.wait(120)
+
+    def run_b() -> None:
+        port = LocalPort(sleep=lambda _: None, on_step=b_waits_for_a_after_planning)
+        b_reports.append(run(port, services(stack), settings, b_payload))
+
+    b = threading.Thread(target=run_b)
+
+    def a_starts_b_mid_recycle(name: str, _: Any) -> None:
+        if name == "web:health" and not b.ident:
+            b.start()
+            assert b_planned.wait(120)
+
+    port = LocalPort(sleep=lambda _: None, on_poll=a_starts_b_mid_recycle)
+    a = run(port, services(stack), settings, publish_run(1))
+    a_done.set()
+    b.join(120)
+    assert b.ident and not b.is_alive() and b_reports
+    return a, b_reports[0]
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["proven", "condemned"])
+def test_a_verdict_between_a_runs_plan_and_its_canary_claim_starts_no_second_canary(
+    stack: Stack, terminations: list[Any], broken: bool
+) -> None:
+    """Two publish events' runs; A's verdict lands between B's plan and B's canary claim. The claim is
+    free by then: it must still not start a second canary, onto an image already proven (a publish run
+    recycles canaries only) or, worse, onto one A condemned."""
+    two_groups_on_a_new_image(stack)
+    if broken:
+        emulator.sabotage("web", "unhealthy")
+    api_before = {i["InstanceId"] for i in stack.group_state("api")["Instances"]}
+    a, b = verdict_lands_after_b_planned(stack, publish_run(2))
+    # The emulator's side: api never launched the image; DynamoDB holds A's verdict, by web.
+    assert {i["InstanceId"] for i in stack.group_state("api")["Instances"]} == api_before
+    assert len(terminations) == 1
+    assert image_records(stack).get("condemned" if broken else "proven") == "web"
+    [web] = [g for g in a.groups if g.group == "web"]
+    assert web.outcome == ("failed" if broken else "recycled")
+    [api] = [g for g in b.groups if g.group == "api"]
+    assert (api.outcome, api.reason) == ("skipped", "canary-failed" if broken else "scheduled-later")
+    assert "after this run planned" in api.detail or not broken
+
+
+def test_a_scheduled_run_recycles_a_group_whose_image_was_proven_since_it_planned(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    """The same race with a scheduled run as B: its canary's claim finds the image proven, so api is
+    recycled as any group on a proven image (not a canary, no bake), in the run's next phase."""
+    two_groups_on_a_new_image(stack)
+    api_before = {i["InstanceId"] for i in stack.group_state("api")["Instances"]}
+    _, b = verdict_lands_after_b_planned(stack, ManualPayload(poll_seconds=5))
+    after = {i["InstanceId"]: i for i in stack.group_state("api")["Instances"]}
+    assert len(api_before - set(after)) == 1 and len(terminations) == 2
+    [replacement] = set(after) - api_before
+    described = stack.world.ec2.describe_instances(InstanceIds=[replacement])
+    assert described["Reservations"][0]["Instances"][0]["ImageId"] == stack.world.images[1]
+    [api] = [g for g in b.groups if g.group == "api"]
+    assert (api.outcome, api.canary, api.baked) == ("recycled", False, None)
+
+
 def test_no_second_canary_while_another_run_tries_the_image(
     stack: Stack, terminations: list[Any], publish_env: None
 ) -> None:
@@ -249,7 +328,7 @@ def at_bake_minute(stack: Stack, minute: int, act: Any) -> tuple[LocalPort, Serv
 def image_records(stack: Stack) -> dict[str, str]:
     """What the ledger (DynamoDB) holds about the new image: record -> the group that wrote it."""
     items = stack.ledger_items(f"image#{stack.world.images[1]}")
-    return {item["record"]: item.get("proven_by") or item.get("group", "") for item in items}
+    return {item["record"]: item.get("proven_by") or item.get("canary", "") for item in items}
 
 
 def test_a_replacement_unhealthy_at_minute_10_of_its_bake_fails_the_canary(

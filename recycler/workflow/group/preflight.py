@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from recycler import messages
-from recycler.domain import AWS_ERRORS, ClaimRefused, Reason
+from recycler.domain import AWS_ERRORS, ClaimRefused, ImageJudged, Reason
 from recycler.messages import aws_error_text
 from recycler.policy.guards import check_group, without_leaving
 from recycler.policy.tags import opt_in_state
@@ -134,6 +134,8 @@ def ledger_claim(write: Callable[[], None], refused: Reason, what: str) -> Claim
     reached fails loudly, and nothing is terminated."""
     try:
         write()
+    except ImageJudged as error:
+        return Claim(ok=False, reason=error.reason.value, detail=str(error))
     except ClaimRefused as error:
         return Claim(ok=False, reason=refused.value, detail=str(error))
     except AWS_ERRORS as error:

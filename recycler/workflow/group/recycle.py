@@ -106,7 +106,9 @@ def claim_canary(ctx: GroupContext, image: str) -> Claim:
     ledger = ctx.services.ledger
     assert ledger is not None
     return ledger_claim(
-        lambda: ledger.claim_canary(image, ctx.group, ctx.run.run_id, ctx.services.clock()),
+        lambda: ledger.claim_canary(
+            image, ctx.group, ctx.run.run_id, ctx.services.clock(), retry_judged=ctx.run.retry_judged
+        ),
         Reason.CANARY_IN_PROGRESS,
         f"the canary for {image}",
     )
