@@ -180,7 +180,10 @@ def test_f09_sns_publish_failure_fails_the_run(
     assert outcome(report, "web")[0] == "failed"
     assert report.groups[0].alert_published is False
     assert report.failed and any("alert not delivered" in a or "KMS" in a for a in report.alerts_failed)
-    assert "alert not delivered" in caplog.text
+    # The function's log says which alert and why: what an operator finds in CloudWatch Logs.
+    logged = [r for r in caplog.records if r.getMessage() == "alert not delivered"]
+    assert logged and all("KMS.DisabledException" in getattr(r, "error", "") for r in logged)
+    assert any("web" in getattr(r, "subject", "") for r in logged)
 
 
 def test_f09_lambda_raises_when_an_alert_is_not_delivered(

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from recycler.aws.ledger import Ledger
 from recycler.local import emulator
@@ -394,6 +395,59 @@ def test_an_inconclusive_bake_proves_nothing(stack: Stack, terminations: list[An
     assert Ledger(stack.table, session=stack.world.session).proven_images([stack.world.images[1]]) == {}
     web = next(g for g in report.groups if g.group == "web")
     assert (web.outcome, web.baked) == ("recycled", False) and "left the group" in web.detail
+
+
+def test_a_group_deleted_during_the_bake_proves_nothing(stack: Stack, terminations: list[Any]) -> None:
+    """An operator deletes the canary's group at minute 10 of its bake: no verdict on the image."""
+    two_groups_on_a_new_image(stack)
+    autoscaling = stack.world.autoscaling
+
+    def deleted(_: str) -> None:
+        autoscaling.delete_auto_scaling_group(AutoScalingGroupName="web", ForceDelete=True)
+
+    port, running = at_bake_minute(stack, 10, deleted)
+    payload = ManualPayload(source="publish", canary_only=True, trigger="test", poll_seconds=5)
+    report = run(port, running, Settings(bake_minutes=30, publish_debounce_seconds=0), payload)
+    records = image_records(stack)  # the emulator's DynamoDB: neither proven nor condemned
+    assert "proven" not in records and "condemned" not in records
+    web = next(g for g in report.groups if g.group == "web")
+    assert (web.outcome, web.baked) == ("recycled", False) and "deleted during the bake" in web.detail
+
+
+class ReadFailsOnce:
+    """The fleet adapter, except that one group read (once armed) fails as a throttled call does when
+    the SDK's retries are spent."""
+
+    def __init__(self, fleet: Any) -> None:
+        self.fleet, self.armed = fleet, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.fleet, name)
+
+    def group(self, name: str) -> Any:
+        if self.armed:
+            self.armed = False
+            error = {"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}
+            raise ClientError(error, "DescribeAutoScalingGroups")  # type: ignore[arg-type]
+        return self.fleet.group(name)
+
+
+def test_a_failed_read_during_the_bake_is_retried_and_the_bake_goes_on(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    """One bake poll cannot read the group: the bake neither fails nor ends early; it reads again at
+    the next poll and, healthy for its whole length, proves the image."""
+    two_groups_on_a_new_image(stack)
+    failing: list[ReadFailsOnce] = []
+    port, running = at_bake_minute(stack, 10, lambda _: setattr(failing[0], "armed", True))
+    failing.append(ReadFailsOnce(running.fleet))
+    payload = ManualPayload(source="publish", canary_only=True, trigger="test", poll_seconds=5)
+    settings = Settings(bake_minutes=30, publish_debounce_seconds=0)
+    report = run(port, replace(running, fleet=failing[0]), settings, payload)
+    assert not failing[0].armed  # the failed read happened
+    assert image_records(stack).get("proven") == "web"  # the emulator's DynamoDB
+    web = next(g for g in report.groups if g.group == "web")
+    assert (web.outcome, web.baked) == ("recycled", True) and (web.baked_seconds or 0) >= 1800
 
 
 def test_the_debounce_lets_a_pipeline_finish_before_the_canary_launches(stack: Stack) -> None:
