@@ -278,17 +278,20 @@ class ClaimRefused(Exception):
 
 
 class ImageJudged(ClaimRefused):
-    """A canary claim refused because the image has a verdict: another run's canary proved or condemned
-    it after this run planned (the claim then ended, so the claim alone would have been granted)."""
+    """A canary claim refused because the image has a verdict: another run's canary (or another
+    member's, in an organization) proved or condemned it after this run planned (the claim then ended,
+    so the claim alone would have been granted)."""
 
-    def __init__(self, image: str, record: dict[str, Any], *, condemned: bool) -> None:
+    def __init__(self, image: str, record: dict[str, Any], *, condemned: bool, evidence: str = "") -> None:
         self.reason = Reason.CANARY_FAILED if condemned else Reason.PROVEN_SINCE_PLANNED
-        Exception.__init__(
-            self,
+        message = (
             f"image {image} was {'condemned' if condemned else 'proven'} by run {record.get('run_id', '?')}'s canary on group "
             f"{record.get('proven_by') or record.get('canary', '?')} "
-            f"({record.get('proven_at') or record.get('failed_at', '?')}) after this run planned",
+            f"({record.get('proven_at') or record.get('failed_at', '?')}) after this run planned"
         )
+        if evidence:  # another member's verdict, as policy.rings.judge words it (account, region, group)
+            message = f"image {image} was judged after this run planned: {evidence}"
+        Exception.__init__(self, message)
         self.holder = record
 
 

@@ -6,7 +6,8 @@ is judged from every member's verdicts (policy/rings.judge): condemned anywhere 
 and with rings a later ring waits for the earlier ring's soak (`waiting-for-soak`).
 
 Writing (`OrgLedger`, wrapping this member's ledger): a canary claim is also claimed in the central
-store for the image's ring (one canary per image per ring across the organization), and a proof or a
+store for the image's ring (one canary per image per ring across the organization), then the image's
+verdicts are read again (another member may have judged it since this run planned), and a proof or a
 condemn is also recorded there, with its evidence.
 
 Fail safe: a member that cannot read the store plans as if no member had judged the image (no canary
@@ -22,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from recycler.domain import AWS_ERRORS, ClaimRefused, Decision, Reason
+from recycler.domain import AWS_ERRORS, ClaimRefused, Decision, ImageJudged, Reason
 from recycler.interfaces import LedgerPort, VerdictStorePort
 from recycler.messages import aws_error_text, is_replacement_timeout
 from recycler.models import ManualPayload, Settings
@@ -197,10 +198,14 @@ class OrgLedger:
         """The ledger's claim, then the organization's for the image's ring. Refused there (another
         member's canary holds it): the local claim is released and the refusal raised, so this run's
         groups on the image are held (canary-in-progress), as for another local run's canary. Store
-        unreachable: the local claim alone (the canary runs here, as without an organization)."""
+        unreachable: the local claim alone (the canary runs here, as without an organization).
+
+        Granted there: the image's verdicts are read again (ImageJudged if judged meanwhile), unless
+        retry_judged (a drill with "canary": true tries an image whatever its verdict)."""
         self.ledger.claim_canary(image, group, run_id, now, retry_judged=retry_judged)
+        key = self.key(image)
         try:
-            self.store.claim_canary(self.key(image), group, run_id, now)
+            self.store.claim_canary(key, group, run_id, now)
         except ClaimRefused:
             self.ledger.release_canary(image, run_id, "held-by-organization")
             raise
@@ -208,6 +213,47 @@ class OrgLedger:
             logger.warning(
                 "organization canary claim not made", extra={"image": image, "error": aws_error_text(error)}
             )
+            return
+        if not retry_judged:
+            self._judged_since_planned(image, key, run_id, now)
+
+    def _judged_since_planned(self, image: str, key: str, run_id: str, now: datetime) -> None:
+        """Raise ImageJudged, with both claims released, if another member proved (in this member's
+        ring) or condemned the image after this run planned: that member's canary released the
+        organization's claim once it had its verdict, so the claim alone was free. Verdicts are one item
+        per member, so no condition on fixed keys can say "no member judged it"; a read after the claim
+        can. A member records its verdict (record_proven/record_condemned, its ledger step) before it
+        releases its claim (its canary-release step), and a strongly consistent Query "returns a
+        response with the most up-to-date data, reflecting the updates from all prior write operations
+        that were successful"
+        (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html;
+        CentralVerdicts.verdicts reads with ConsistentRead, in the table's own region): a claim granted
+        after that release sees the verdict."""
+        member = self.store.member
+        try:
+            verdicts = self.store.verdicts([key]).get(key, [])
+        except AWS_ERRORS as error:
+            # The documented choice for a store this member cannot reach (docs/many-accounts.md,
+            # Failure modes: as when the claim itself cannot be made): it never stops the member's
+            # canary, which goes on with the claims it holds, as without an organization. The member's
+            # own ledger still refused a claim on an image it judged, and the canary itself (one group,
+            # baked) is what catches a broken image; a member must not depend on the central account
+            # to recycle its own fleet.
+            logger.warning(
+                "organization verdicts not read after the canary claim",
+                extra={"image": image, "error": aws_error_text(error)},
+            )
+            return
+        judged = judge(verdicts, member.rings, member.ring, now, readable=True)
+        if judged.verdict not in (Verdict.CONDEMNED, Verdict.PROVEN):
+            return  # not judged for this ring since it planned: this run's canary goes on
+        self.release_canary(image, run_id, f"{judged.verdict.value}-by-organization")
+        raise ImageJudged(
+            image,
+            {"image": key, "verdict": judged.verdict.value, "detail": judged.detail},
+            condemned=judged.verdict is Verdict.CONDEMNED,
+            evidence=judged.detail,
+        )
 
     def release_canary(self, image: str, run_id: str, outcome: str) -> None:
         self.ledger.release_canary(image, run_id, outcome)

@@ -14,6 +14,7 @@ and no report says the store was unreadable.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from recycler.aws.compose import aws_services
 from recycler.local import emulator
 from recycler.local.emulator.organization_verdicts import create_verdict_table, join_organization
 from recycler.local.emulator.seed import backdate, create_group, create_launch_template, point_group_at
+from recycler.local.port import LocalPort
 from recycler.models import ManualPayload, Settings
 from recycler.report import RunReport
 from recycler.workflow.run import run
@@ -159,6 +161,8 @@ def recycle(
     at: datetime | None = None,
     table_arn: str | None = None,
     units: str | None = None,
+    port: LocalPort | None = None,
+    payload: ManualPayload | None = None,
 ) -> RunReport:
     settings = Settings(
         failures_before_stop=10,
@@ -170,7 +174,8 @@ def recycle(
     )
     clock = (lambda: at) if at is not None else None
     services = aws_services(member.session, settings=settings, region=member.region, clock=clock)
-    return run(FaultPort(), services, settings, ManualPayload(poll_seconds=5, health_timeout_seconds=60))
+    payload = payload or ManualPayload(poll_seconds=5, health_timeout_seconds=60)
+    return run(port or FaultPort(), services, settings, payload)
 
 
 def unhealthy(member: Member, before: set[str]) -> int:
@@ -319,6 +324,112 @@ def org_ledger_of(org: Organization, member: Member) -> Any:
     """The ledger a member's run uses (its own, and the organization's), as a run would build it."""
     settings = Settings(ledger_table=LEDGER, verdicts_table=org.table_arn, account_id=member.account)
     return aws_services(member.session, settings=settings, region=member.region).ledger
+
+
+def verdict_lands_after_b_planned(
+    org: Organization, a: Member, b: Member, payload: ManualPayload | None = None
+) -> tuple[RunReport, RunReport]:
+    """Member A's canary tries the image; member B (another account, the same ring) plans while A's
+    replacement comes up (nothing judged yet: B's web is a canary too), then waits until A's run has
+    recorded its verdict centrally and released its organization claim, and only then claims."""
+    b_planned, a_done = threading.Event(), threading.Event()
+    b_reports: list[RunReport] = []
+
+    def b_waits_for_a_after_planning(name: str, _: Any) -> None:
+        if name == "plan":
+            b_planned.set()
+            assert a_done.wait(120)
+
+    def run_b() -> None:
+        port = LocalPort(sleep=lambda _: None, on_step=b_waits_for_a_after_planning)
+        b_reports.append(recycle(org, b, port=port, payload=payload))
+
+    b_run = threading.Thread(target=run_b)
+
+    def a_starts_b_mid_canary(name: str, _: Any) -> None:
+        if name == "web:health" and not b_run.ident:
+            b_run.start()
+            assert b_planned.wait(120)
+
+    try:
+        a_report = recycle(org, a, port=LocalPort(sleep=lambda _: None, on_poll=a_starts_b_mid_canary))
+    finally:
+        a_done.set()
+    b_run.join(120)
+    assert b_run.ident and not b_run.is_alive() and b_reports
+    return a_report, b_reports[0]
+
+
+def canary_items(org: Organization, member: Member) -> tuple[dict[str, str], dict[str, str]]:
+    """The image's canary claim as the central table holds it (one per ring), and as the member's own
+    ledger holds it."""
+    [central] = [i for i in org.items() if i["record"] == "canary#organization"]
+    scanned: list[Any] = member.session.client("dynamodb").scan(TableName=LEDGER)["Items"]
+    own = [{k: str(next(iter(v.values()))) for k, v in item.items()} for item in scanned]
+    [local] = [i for i in own if i["group_name"] == f"image#{org.new}" and i["record"] == "canary"]
+    return central, local
+
+
+def test_a_condemn_between_a_members_plan_and_its_claim_launches_nothing_there(org: Organization) -> None:
+    """Staging's canary condemns the image after production (the same ring) planned and before
+    production claims: staging has released the organization's claim by then, so the claim alone is
+    free. Production must not launch the condemned image in its account. Before: it canaried it (a
+    second unhealthy replacement, in another account, and a second condemn)."""
+    staging, production = org.member(STAGING), org.member(PROD_A)
+    for member in (staging, production):
+        member.publish(org.new)
+    emulator.sabotage("web", "unhealthy")
+    before = production.instances()
+
+    first, second = verdict_lands_after_b_planned(org, staging, production)
+
+    # The emulator's side: production's group is as it was, the table holds staging's condemn alone,
+    # and production's claim (central and its own) was given back, not left in flight.
+    assert production.instances() == before and production.terminated() == []
+    assert [(i["verdict"], i["account"]) for i in org.items() if "verdict" in i] == [("condemned", STAGING)]
+    central, local = canary_items(org, production)
+    assert (central["account"], central["status"]) == (PROD_A, "condemned-by-organization")
+    assert local["status"] == "condemned-by-organization"
+    assert first.groups[0].outcome == "failed"
+    [group] = second.groups
+    assert (group.outcome, group.reason) == ("skipped", "canary-failed")
+    assert "after this run planned" in group.detail
+    assert f"account {STAGING} {HOME}, group web" in group.detail
+    assert second.reverted == []  # staging condemned it: production's run reverts nothing of its own
+
+
+@pytest.mark.parametrize("source", ["publish", "schedule"])
+def test_a_proof_between_a_members_plan_and_its_claim_starts_no_second_canary(
+    org: Organization, source: str
+) -> None:
+    """The same race with staging's canary proving the image (in the ring production is in): the image
+    needs no second canary. A publish event's run leaves the group to its schedule (scheduled-later);
+    a scheduled run recycles it as any group on a proven image (no canary, no bake). Before: production
+    canaried it."""
+    staging, production = org.member(STAGING), org.member(PROD_A)
+    for member in (staging, production):
+        member.publish(org.new)
+    before = production.instances()
+    payload = ManualPayload(poll_seconds=5, health_timeout_seconds=60)
+    if source == "publish":
+        payload = payload.model_copy(
+            update={"source": "publish", "canary_only": True, "trigger": "ssm parameter /golden/ami Update"}
+        )
+
+    first, second = verdict_lands_after_b_planned(org, staging, production, payload)
+
+    [group] = second.groups
+    if source == "publish":
+        assert production.instances() == before and production.terminated() == []
+        assert [(i["verdict"], i["account"]) for i in org.items() if "verdict" in i] == [("proven", STAGING)]
+        assert (group.outcome, group.reason) == ("skipped", "scheduled-later")
+    else:
+        assert len(production.terminated()) == 1
+        assert (group.outcome, group.canary, group.baked) == ("recycled", False, None)
+    assert first.groups[0].outcome == "recycled"
+    central, local = canary_items(org, production)
+    assert (central["account"], central["status"]) == (PROD_A, "proven-by-organization")
+    assert local["status"] == "proven-by-organization"
 
 
 def test_another_members_broken_verdict_puts_this_members_launch_path_back_once(org: Organization) -> None:
