@@ -14,6 +14,7 @@ and no report says the store was unreadable.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -430,6 +431,74 @@ def test_a_proof_between_a_members_plan_and_its_claim_starts_no_second_canary(
     central, local = canary_items(org, production)
     assert (central["account"], central["status"]) == (PROD_A, "proven-by-organization")
     assert local["status"] == "proven-by-organization"
+
+
+def test_a_drill_canaries_an_image_another_member_condemned(org: Organization) -> None:
+    """A drill with "canary": true tries its image whatever its verdict, the organization's too (an
+    operator re-trying an image staging condemned): the verdicts read again once the canary claim is
+    granted must not hold it. Staging condemned the image on its api group; production's drill launches
+    it on web, proves it there, and its verdict joins staging's condemn. Mutation guarded: the re-read
+    done for a drill too, which holds it (skipped, canary-failed) and launches nothing."""
+    staging, production = org.member(STAGING, groups=("api",)), org.member(PROD_A)
+    for member in (staging, production):
+        member.publish(org.new)
+    emulator.sabotage("api", "unhealthy")  # staging's replacement only: web's come up healthy
+    recycle(org, staging)
+    assert [(i["verdict"], i["account"]) for i in org.items() if "verdict" in i] == [("condemned", STAGING)]
+    before = production.instances()
+
+    drill = ManualPayload(canary=True, poll_seconds=5, health_timeout_seconds=60)
+    report = recycle(org, production, payload=drill)
+
+    # The emulator's side: one of production's instances replaced, by one launched from the image.
+    assert len(production.terminated()) == 1
+    [replacement] = production.replacements(before)
+    described = production.session.client("ec2").describe_instances(InstanceIds=[replacement["InstanceId"]])
+    assert described["Reservations"][0]["Instances"][0]["ImageId"] == org.new
+    [group] = report.groups
+    assert (group.outcome, group.canary) == ("recycled", True)
+    verdicts = sorted((i["verdict"], i["account"]) for i in org.items() if "verdict" in i)
+    assert verdicts == [("condemned", STAGING), ("proven", PROD_A)]
+    central, local = canary_items(org, production)  # the drill's claim, given back once it was done
+    assert (central["account"], central["run_id"], central["status"]) == (PROD_A, report.run_id, "recycled")
+    assert (local["run_id"], local["status"]) == (report.run_id, "recycled")
+
+
+def test_a_canary_whose_verdicts_cannot_be_read_again_goes_on_with_its_claims(
+    org: Organization, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The table's policy stops allowing Query after the member planned (a policy edit): the central
+    claim (a PutItem) is granted, the read of the image's verdicts after it is refused. As when the
+    store cannot be reached for the claim (docs/many-accounts.md, Failure modes), the canary goes on
+    with the claims it holds, and the log names the image. Mutation guarded: the refused read raised,
+    which fails the group (ledger-unavailable) and replaces nothing."""
+    staging = org.member(STAGING)
+    staging.publish(org.new)
+    no_reads = table_policy(org.table_arn)
+    # Another account's call needs the table's policy to allow its action too
+    # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/rbac-auth-iam-id-based-policies-DDB.html).
+    no_reads["Statement"][0]["Action"] = ["dynamodb:GetItem", "dynamodb:PutItem"]
+
+    def deny_queries() -> None:
+        org.central.client("dynamodb").put_resource_policy(
+            ResourceArn=org.table_arn, Policy=json.dumps(no_reads)
+        )
+
+    caplog.set_level(logging.WARNING, logger="recycler.workflow.org_verdicts")
+    report = recycle(org, staging, port=FaultPort(after={"plan": deny_queries}))
+
+    assert len(staging.terminated()) == 1
+    [group] = report.groups
+    assert (group.outcome, group.canary) == ("recycled", True)
+    assert report.organization_verdicts_unreadable is None  # the plan read them: the re-read failed
+    [logged] = [
+        r for r in caplog.records if r.getMessage() == "organization verdicts not read after the canary claim"
+    ]
+    assert getattr(logged, "image", None) == org.new and "AccessDenied" in str(getattr(logged, "error", ""))
+    # Writes still reach the table: staging's proof, and its claim given back.
+    assert [(i["verdict"], i["account"]) for i in org.items() if "verdict" in i] == [("proven", STAGING)]
+    central, _ = canary_items(org, staging)
+    assert (central["account"], central["status"]) == (STAGING, "recycled")
 
 
 def test_another_members_broken_verdict_puts_this_members_launch_path_back_once(org: Organization) -> None:
