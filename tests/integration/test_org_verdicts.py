@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +32,7 @@ from recycler.models import ManualPayload, Settings
 from recycler.report import RunReport
 from recycler.workflow.run import run
 from tests.faults.harness import FaultPort
+from tests.interleaving import b_plans_before_a_ends
 
 ORGANIZATION = "o-a1b2c3d4e5"
 CENTRAL = "999999999999"
@@ -333,32 +333,9 @@ def verdict_lands_after_b_planned(
     """Member A's canary tries the image; member B (another account, the same ring) plans while A's
     replacement comes up (nothing judged yet: B's web is a canary too), then waits until A's run has
     recorded its verdict centrally and released its organization claim, and only then claims."""
-    b_planned, a_done = threading.Event(), threading.Event()
-    b_reports: list[RunReport] = []
-
-    def b_waits_for_a_after_planning(name: str, _: Any) -> None:
-        if name == "plan":
-            b_planned.set()
-            assert a_done.wait(120)
-
-    def run_b() -> None:
-        port = LocalPort(sleep=lambda _: None, on_step=b_waits_for_a_after_planning)
-        b_reports.append(recycle(org, b, port=port, payload=payload))
-
-    b_run = threading.Thread(target=run_b)
-
-    def a_starts_b_mid_canary(name: str, _: Any) -> None:
-        if name == "web:health" and not b_run.ident:
-            b_run.start()
-            assert b_planned.wait(120)
-
-    try:
-        a_report = recycle(org, a, port=LocalPort(sleep=lambda _: None, on_poll=a_starts_b_mid_canary))
-    finally:
-        a_done.set()
-    b_run.join(120)
-    assert b_run.ident and not b_run.is_alive() and b_reports
-    return a_report, b_reports[0]
+    return b_plans_before_a_ends(
+        lambda port: recycle(org, a, port=port), lambda port: recycle(org, b, port=port, payload=payload)
+    )
 
 
 def canary_items(org: Organization, member: Member) -> tuple[dict[str, str], dict[str, str]]:

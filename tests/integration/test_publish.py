@@ -22,6 +22,7 @@ from recycler.workflow.port import Services
 from recycler.workflow.run import run
 from tests.conftest import REGION, Stack, invoke_durable
 from tests.faults.harness import FaultPort, services
+from tests.interleaving import b_plans_before_a_ends
 
 ACCOUNT = "123456789012"
 
@@ -157,31 +158,10 @@ def verdict_lands_after_b_planned(stack: Stack, b_payload: ManualPayload) -> tup
     """Run A (a publish event's) canaries web; run B plans while A is replacing web's instance (so B's
     canary is api), then waits until A has its verdict and released its claim, and only then claims."""
     settings = Settings(bake_minutes=5, failures_before_stop=5, publish_debounce_seconds=60)
-    b_planned, a_done = threading.Event(), threading.Event()
-    b_reports: list[RunReport] = []
-
-    def b_waits_for_a_after_planning(name: str, _: Any) -> None:
-        if name == "plan":
-            b_planned.set()
-            assert a_done.wait(120)
-
-    def run_b() -> None:
-        port = LocalPort(sleep=lambda _: None, on_step=b_waits_for_a_after_planning)
-        b_reports.append(run(port, services(stack), settings, b_payload))
-
-    b = threading.Thread(target=run_b)
-
-    def a_starts_b_mid_recycle(name: str, _: Any) -> None:
-        if name == "web:health" and not b.ident:
-            b.start()
-            assert b_planned.wait(120)
-
-    port = LocalPort(sleep=lambda _: None, on_poll=a_starts_b_mid_recycle)
-    a = run(port, services(stack), settings, publish_run(1))
-    a_done.set()
-    b.join(120)
-    assert b.ident and not b.is_alive() and b_reports
-    return a, b_reports[0]
+    return b_plans_before_a_ends(
+        lambda port: run(port, services(stack), settings, publish_run(1)),
+        lambda port: run(port, services(stack), settings, b_payload),
+    )
 
 
 @pytest.mark.parametrize("broken", [False, True], ids=["proven", "condemned"])
