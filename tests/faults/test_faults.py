@@ -209,6 +209,24 @@ def test_f10_ledger_unavailable_means_no_termination(stack: Stack, terminations:
     assert "nothing terminated" in report.groups[0].detail
 
 
+def test_a_ledger_lost_before_the_preflight_of_a_proven_image_terminates_nothing(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    """F10 with the image proven: no canary claim comes first, so the preflight's read of the run's
+    failures is the first to find the table gone."""
+    stack.world.group("web", [9, 5])
+    stack.prove(stack.world.images[0])
+    before = {i["InstanceId"] for i in stack.group_state("web")["Instances"]}
+
+    def drop() -> None:
+        stack.world.session.client("dynamodb").delete_table(TableName=stack.table)
+
+    report = recycle(stack, FaultPort(after={"plan": drop}))
+    assert {i["InstanceId"] for i in stack.group_state("web")["Instances"]} == before and terminations == []
+    assert outcome(report, "web") == ("failed", "ledger-unavailable") and report.failed
+    assert "could not read this run's failures, nothing terminated" in report.groups[0].detail
+
+
 # ---- F11 / F12 duplicates and replays --------------------------------------------------------------
 
 
