@@ -227,6 +227,32 @@ def test_a_ledger_lost_before_the_preflight_of_a_proven_image_terminates_nothing
     assert "could not read this run's failures, nothing terminated" in report.groups[0].detail
 
 
+def test_a_group_opted_out_after_the_plan_is_not_touched(stack: Stack, terminations: list[Any]) -> None:
+    """An owner sets recycler:enabled=false while the run is under way (after its plan): the preflight
+    re-reads the tag, and the group is left as it is."""
+    stack.world.group("web", [9, 5])
+    stack.prove(stack.world.images[0])
+    before = {i["InstanceId"] for i in stack.group_state("web")["Instances"]}
+
+    def opt_out() -> None:
+        stack.world.autoscaling.create_or_update_tags(
+            Tags=[
+                {
+                    "ResourceId": "web",
+                    "ResourceType": "auto-scaling-group",
+                    "Key": "recycler:enabled",
+                    "Value": "false",
+                    "PropagateAtLaunch": False,
+                }
+            ]
+        )
+
+    report = recycle(stack, FaultPort(after={"plan": opt_out}))
+    assert {i["InstanceId"] for i in stack.group_state("web")["Instances"]} == before and terminations == []
+    assert outcome(report, "web") == ("skipped", "opted-out")
+    assert report.groups[0].detail == "opt-in tag removed after planning"
+
+
 # ---- F11 / F12 duplicates and replays --------------------------------------------------------------
 
 
