@@ -48,11 +48,13 @@ Resource types and condition keys per action are from the Service Authorization 
 from __future__ import annotations
 
 import copy
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -959,3 +961,16 @@ def test_every_grant_is_used_by_a_scenario_or_explained(recordings: dict[str, Re
         f"new unused grants: {sorted(unused - set(UNCALLED))}; "
         f"explained but now used or gone: {sorted(set(UNCALLED) - unused)}"
     )
+
+
+def test_the_operators_documented_policy_allows_every_ledger_call(
+    recordings: dict[str, Recording], role: Role
+) -> None:
+    """`plan` and `run` from a shell write the same ledger as the function, the canary claim's
+    transaction included: docs/iam.md's policy for operators grants every DynamoDB action they make."""
+    operators = (
+        (Path(__file__).resolve().parents[2] / "docs" / "iam.md").read_text().split("## IAM for operators")[1]
+    )
+    granted = set(re.findall(r'"(dynamodb:\w+)"', operators))
+    needed = {r.action for r in requests(recordings["ledger"], role) if r.action.startswith("dynamodb:")}
+    assert needed and needed <= granted, f"docs/iam.md, IAM for operators, lacks {sorted(needed - granted)}"
