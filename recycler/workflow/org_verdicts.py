@@ -247,7 +247,16 @@ class OrgLedger:
         judged = judge(verdicts, member.rings, member.ring, now, readable=True)
         if judged.verdict not in (Verdict.CONDEMNED, Verdict.PROVEN):
             return  # not judged for this ring since it planned: this run's canary goes on
-        self.release_canary(image, run_id, f"{judged.verdict.value}-by-organization")
+        try:
+            self.release_canary(image, run_id, f"{judged.verdict.value}-by-organization")
+        except AWS_ERRORS as error:
+            # The verdict holds the group back either way; claims not given back expire (IN_FLIGHT_LOCK),
+            # and a judged image needs no canary meanwhile. Failing the group instead would count a
+            # verdict as a failure of this run.
+            logger.warning(
+                "canary claim not released after a verdict",
+                extra={"image": image, "error": aws_error_text(error)},
+            )
         raise ImageJudged(
             image,
             {"image": key, "verdict": judged.verdict.value, "detail": judged.detail},

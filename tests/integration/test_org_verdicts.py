@@ -22,8 +22,10 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from recycler.aws.compose import aws_services
+from recycler.aws.ledger import Ledger
 from recycler.local import emulator
 from recycler.local.emulator.organization_verdicts import create_verdict_table, join_organization
 from recycler.local.emulator.seed import backdate, create_group, create_launch_template, point_group_at
@@ -374,6 +376,32 @@ def test_a_condemn_between_a_members_plan_and_its_claim_launches_nothing_there(o
     assert "after this run planned" in group.detail
     assert f"account {STAGING} {HOME}, group web" in group.detail
     assert second.reverted == []  # staging condemned it: production's run reverts nothing of its own
+
+
+def test_a_claim_not_given_back_after_a_verdict_still_holds_the_group_back(
+    org: Organization, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same condemn race, and production's ledger refuses the release of its claim (throttled past
+    the SDK's retries): the verdict still holds the group back, skipped, not failed (a failure of this
+    run would count toward failures_before_stop and page for an image another account already judged)."""
+    staging, production = org.member(STAGING), org.member(PROD_A)
+    for member in (staging, production):
+        member.publish(org.new)
+    emulator.sabotage("web", "unhealthy")
+    before = production.instances()
+    releasing = Ledger.release_canary
+
+    def refused_after_a_verdict(self: Ledger, image: str, run_id: str, outcome: str) -> None:
+        if outcome.endswith("-by-organization"):
+            error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "throttled"}}
+            raise ClientError(error, "UpdateItem")  # type: ignore[arg-type]
+        releasing(self, image, run_id, outcome)
+
+    monkeypatch.setattr(Ledger, "release_canary", refused_after_a_verdict)
+    _, second = verdict_lands_after_b_planned(org, staging, production)
+    assert production.instances() == before and production.terminated() == []
+    [group] = second.groups
+    assert (group.outcome, group.reason) == ("skipped", "canary-failed") and not second.failed
 
 
 @pytest.mark.parametrize("source", ["publish", "schedule"])
