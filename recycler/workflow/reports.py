@@ -151,15 +151,10 @@ def group_of_recycles(job: Job, done: list[GroupReport]) -> GroupReport:
 def canary_failed(report: GroupReport, canary: GroupReport) -> GroupReport:
     """This run's canary for the group's image failed, or its claim found the image condemned by another
     run's canary (it never ran: its detail says who condemned the image)."""
-    condemned_elsewhere = canary.reason == Reason.CANARY_FAILED.value
+    failed = f"canary {canary.group} failed on image {canary.current_image_id}: {canary.reason}"
+    detail = canary.detail if canary.reason == Reason.CANARY_FAILED.value else failed
     return report.model_copy(
-        update={
-            "outcome": "skipped",
-            "reason": Reason.CANARY_FAILED.value,
-            "detail": canary.detail
-            if condemned_elsewhere
-            else f"canary {canary.group} failed on image {canary.current_image_id}: {canary.reason}",
-        }
+        update={"outcome": "skipped", "reason": Reason.CANARY_FAILED.value, "detail": detail}
     )
 
 
