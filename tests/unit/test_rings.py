@@ -121,7 +121,12 @@ def test_a_member_no_ring_names_is_in_the_last_ring() -> None:
         ),
         (
             '[{"name": "a", "accounts": ["111111111111"]}, {"name": "b", "accounts": ["111111111111"]}]',
-            r"\[1\]\.accounts: 111111111111 is already in ring 'a'",
+            r"\[1\]\.accounts: 111111111111 is already in ring 'a'; an account belongs to one ring",
+        ),
+        (
+            '[{"name": "a", "organizational_units": ["ou-ab12-cd34ef56"]},'
+            ' {"name": "b", "organizational_units": ["ou-ab12-cd34ef56"]}]',
+            r"\[1\]\.organizational_units: ou-ab12-cd34ef56 is already in ring 'a'; an OU belongs to one ring",
         ),
         ('[{"name": "a", "accounts": ["111111111111"], "soak_hours": "1d"}]', r"\[0\]\.soak_hours: hours"),
         (
