@@ -9,6 +9,7 @@ state is a checkpoint (POLL_STATE_BYTES at most)."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from recycler.domain import InstanceSnapshot, Mode
 from recycler.workflow import budget
@@ -54,3 +55,16 @@ def test_a_state_without_a_plain_wording_is_named_as_auto_scaling_names_it() -> 
         assert plain(instance) == f"i-0abc is {state}"
     waiting = InstanceSnapshot("i-0abc", "Pending:Wait", "Healthy", protected_from_scale_in=False)
     assert plain(waiting) == "i-0abc is waiting in a launch lifecycle hook (Pending:Wait)"
+
+
+def test_fanned_out_jobs_fill_each_child_by_its_operations_and_the_parent_pays_per_child() -> None:
+    """With fan-out each child execution holds what its own operation limit allows, and the parent pays
+    a map branch and a chained invoke per child: a parent with room for two children plans two
+    children's worth of recycles, not more (three a child here)."""
+    cost = budget.job_operations(budget.JobCost(health_seconds=900))
+    two_children = budget.Budget(operations=1 + 2 * 2, slice_operations=3 * cost, fan_out=True)
+    assert budget.recycles_that_fit([Mode.REPLACE] * 10, [900] * 10, 15, two_children) == 6
+    # A job larger than a child can hold is never planned; one that fills a child exactly is.
+    for room, fits in ((cost - 1, 0), (cost, 1)):
+        one_child = replace(two_children, slice_operations=room)
+        assert budget.recycles_that_fit([Mode.REPLACE], [900], 15, one_child) == fits, room
