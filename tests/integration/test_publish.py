@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from recycler.aws.ledger import Ledger
 from recycler.local import emulator
+from recycler.local.emulator.target_health import unhealthy_in
 from recycler.local.port import LocalPort
 from recycler.models import ManualPayload, Settings
 from recycler.report import RunReport
@@ -334,6 +335,26 @@ def test_a_replacement_unhealthy_at_minute_10_of_its_bake_fails_the_canary(
     groups = {g.group: g for g in report.groups}
     assert (groups["web"].reason, groups["api"].reason) == ("bake-failed", "canary-failed")
     assert "turned InService/Unhealthy 660 s into the bake" in groups["web"].detail  # the poll after
+
+
+def test_a_replacement_failing_its_target_group_during_the_bake_fails_the_canary(
+    stack: Stack, terminations: list[Any]
+) -> None:
+    """The load balancer's health check (not Auto Scaling's) starts failing the replacement at minute 10
+    of its bake: the bake reads every target group of the group at each poll."""
+    session = stack.world.session
+    arn = emulator.create_target_group(session.client("ec2"), session.client("elbv2"), "web")
+    stack.world.group("web", [14, 3, 2], target_group_arns=[arn])
+    stack.world.publish_patched_image()
+    port, running = at_bake_minute(stack, 10, lambda replacement: unhealthy_in("web", replacement))
+    report = run(
+        port, running, Settings(bake_minutes=30, failures_before_stop=5), ManualPayload(poll_seconds=5)
+    )
+    assert image_records(stack).get("condemned") == "web"  # the emulator's DynamoDB
+    web = next(g for g in report.groups if g.group == "web")
+    assert (
+        web.reason == "bake-failed" and "targetgroup/web/" in web.detail and "s into the bake" in web.detail
+    )
 
 
 def test_a_stop_alarm_firing_during_the_bake_fails_the_canary(stack: Stack, terminations: list[Any]) -> None:
