@@ -236,7 +236,7 @@ def recycle_all(
             elif report.canary and image and report.outcome == "recycled" and report.baked is not False:
                 proven.add(image)
             elif report.canary and image and report.reason == Reason.CANARY_FAILED:
-                failed_canaries[image] = report  # condemned by another run's canary, which reverts it
+                failed_canaries[image] = report  # by another run's canary: any revert is that run's
             elif report.canary and image and condemns_image(report):
                 failed_canaries[image] = report
                 launching = [j.group for j in jobs if j.current_image_id == image]

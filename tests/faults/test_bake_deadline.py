@@ -88,15 +88,7 @@ def test_f48_a_bake_that_would_outrun_the_execution_stops_at_its_deadline(
     # heartbeats for 30 minutes (a slow deployment), so the bake would end at ~51 minutes.
     ids, clock = hooked_api(stack)
     stack.world.autoscaling.create_or_update_tags(
-        Tags=[
-            {
-                "ResourceId": "api",
-                "ResourceType": "auto-scaling-group",
-                "Key": "recycler:bake-minutes",
-                "Value": "20",
-                "PropagateAtLaunch": False,
-            }
-        ]
+        Tags=emulator.group_tags("api", {"recycler:bake-minutes": "20"})
     )
     started = clock.now
     owner, _ = hook_owner(stack, clock, heartbeats_for=1800, then="CONTINUE")

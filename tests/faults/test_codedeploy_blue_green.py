@@ -35,15 +35,7 @@ def opt_in_copy(stack: Stack, copy: str) -> list[str]:
     """The copy carries the opt-in tag (an operator tagged it, or AWS copied the original's tags) and
     instances old enough to be recycled."""
     stack.world.autoscaling.create_or_update_tags(
-        Tags=[
-            {
-                "ResourceId": copy,
-                "ResourceType": "auto-scaling-group",
-                "Key": "recycler:enabled",
-                "Value": "true",
-                "PropagateAtLaunch": False,
-            }
-        ]
+        Tags=emulator.group_tags(copy, {"recycler:enabled": "true"})
     )
     ids = sorted(instances(stack, copy))
     for n, instance_id in enumerate(ids):

@@ -236,15 +236,7 @@ def test_a_group_opted_out_after_the_plan_is_not_touched(stack: Stack, terminati
 
     def opt_out() -> None:
         stack.world.autoscaling.create_or_update_tags(
-            Tags=[
-                {
-                    "ResourceId": "web",
-                    "ResourceType": "auto-scaling-group",
-                    "Key": "recycler:enabled",
-                    "Value": "false",
-                    "PropagateAtLaunch": False,
-                }
-            ]
+            Tags=emulator.group_tags("web", {"recycler:enabled": "false"})
         )
 
     report = recycle(stack, FaultPort(after={"plan": opt_out}))

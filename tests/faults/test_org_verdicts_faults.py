@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from recycler.aws.compose import aws_services
 from recycler.local import emulator
 from recycler.models import ManualPayload, Settings
@@ -14,7 +12,7 @@ from tests.integration.test_org_verdicts import (
     STAGING,
     Organization,
     org,  # noqa: F401 - the fixture
-    table_policy,
+    policy_allowing_only,
 )
 
 
@@ -27,14 +25,7 @@ def test_f49_a_condemn_the_central_table_refuses_still_holds_the_image_in_its_ow
     staging = org.member(STAGING)
     emulator.sabotage("web", "unhealthy")
     staging.publish(org.new)
-    reads_only = table_policy(org.table_arn)
-    reads_only["Statement"][0]["Action"] = ["dynamodb:GetItem", "dynamodb:Query"]
-
-    def deny_writes() -> None:
-        org.central.client("dynamodb").put_resource_policy(
-            ResourceArn=org.table_arn, Policy=json.dumps(reads_only)
-        )
-
+    deny_writes = policy_allowing_only(org, ["dynamodb:GetItem", "dynamodb:Query"])
     settings = Settings(
         failures_before_stop=10, ledger_table=LEDGER, verdicts_table=org.table_arn, account_id=STAGING
     )

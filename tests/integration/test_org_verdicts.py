@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -62,6 +62,21 @@ def table_policy(arn: str) -> dict[str, Any]:
             }
         ],
     }
+
+
+def policy_allowing_only(org: Organization, actions: list[str]) -> Callable[[], None]:
+    """A policy edit to make later (after a member planned): the table's policy then allows only
+    `actions`. Another account's call needs the table's policy to allow its action too
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/rbac-auth-iam-id-based-policies-DDB.html)."""
+    policy = table_policy(org.table_arn)
+    policy["Statement"][0]["Action"] = actions
+
+    def edit() -> None:
+        org.central.client("dynamodb").put_resource_policy(
+            ResourceArn=org.table_arn, Policy=json.dumps(policy)
+        )
+
+    return edit
 
 
 def session_of(account: str, region: str) -> boto3.Session:
@@ -479,16 +494,7 @@ def test_a_canary_whose_verdicts_cannot_be_read_again_goes_on_with_its_claims(
     which fails the group (ledger-unavailable) and replaces nothing."""
     staging = org.member(STAGING)
     staging.publish(org.new)
-    no_reads = table_policy(org.table_arn)
-    # Another account's call needs the table's policy to allow its action too
-    # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/rbac-auth-iam-id-based-policies-DDB.html).
-    no_reads["Statement"][0]["Action"] = ["dynamodb:GetItem", "dynamodb:PutItem"]
-
-    def deny_queries() -> None:
-        org.central.client("dynamodb").put_resource_policy(
-            ResourceArn=org.table_arn, Policy=json.dumps(no_reads)
-        )
-
+    deny_queries = policy_allowing_only(org, ["dynamodb:GetItem", "dynamodb:PutItem"])
     caplog.set_level(logging.WARNING, logger="recycler.workflow.org_verdicts")
     report = recycle(org, staging, port=FaultPort(after={"plan": deny_queries}))
 
