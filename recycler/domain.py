@@ -284,14 +284,16 @@ class ImageJudged(ClaimRefused):
 
     def __init__(self, image: str, record: dict[str, Any], *, condemned: bool, evidence: str = "") -> None:
         self.reason = Reason.CANARY_FAILED if condemned else Reason.PROVEN_SINCE_PLANNED
-        message = (
-            f"image {image} was {'condemned' if condemned else 'proven'} by run {record.get('run_id', '?')}'s canary on group "
+        verdict = "condemned" if condemned else "proven"
+        own = (
+            f"image {image} was {verdict} by run {record.get('run_id', '?')}'s canary on group "
             f"{record.get('proven_by') or record.get('canary', '?')} "
             f"({record.get('proven_at') or record.get('failed_at', '?')}) after this run planned"
         )
-        if evidence:  # another member's verdict, as policy.rings.judge words it (account, region, group)
-            message = f"image {image} was judged after this run planned: {evidence}"
-        Exception.__init__(self, message)
+        # Another member's verdict, as policy.rings.judge words it (account, region, group).
+        Exception.__init__(
+            self, f"image {image} was judged after this run planned: {evidence}" if evidence else own
+        )
         self.holder = record
 
 
